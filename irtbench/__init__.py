@@ -1,0 +1,36 @@
+"""irtbench: benchmarks of Item Response Theory (Rasch) estimators across PyTorch, JAX and NumPyro.
+
+.. math:: P(Y_{ij} = 1) = \\sigma(\\theta_i - b_j)
+
+Examples:
+    >>> import irtbench
+    >>> data = irtbench.simulate(n_students=500, n_questions=50, seed=0)
+    >>> fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    >>> metrics = irtbench.recovery(fit, data)
+    >>> sorted(k for k in metrics if k.startswith("crb_ratio"))
+    ['crb_ratio_difficulty', 'crb_ratio_skill']
+"""
+
+from irtbench.data import Dataset, ResponseTable, load_responses, simulate, validate_responses
+from irtbench.estimators import BackendNotInstalled, Estimator, Fit, estimators, fit, get_estimator
+from irtbench.metrics import align, cramer_rao_bound, recovery
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendNotInstalled",
+    "Dataset",
+    "Estimator",
+    "Fit",
+    "ResponseTable",
+    "align",
+    "cramer_rao_bound",
+    "estimators",
+    "fit",
+    "get_estimator",
+    "load_responses",
+    "recovery",
+    "simulate",
+    "validate_responses",
+    "__version__",
+]

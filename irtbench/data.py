@@ -1,0 +1,291 @@
+"""Response data: simulation from the Rasch model, CSV loading, and input validation.
+
+A response matrix has one row per student and one column per question; entries are
+``1.0`` (correct), ``0.0`` (wrong) or ``NaN`` (not observed), stored as ``float32``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from irtbench.model import probabilities
+
+__all__ = [
+    "Dataset",
+    "ResponseTable",
+    "simulate",
+    "load_responses",
+    "validate_responses",
+]
+
+DISTRIBUTIONS = ("uniform", "normal")
+_ROWS_PER_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A simulated response matrix together with the parameters that generated it.
+
+    Attributes:
+        responses: ``(n_students, n_questions)`` float32, 1.0/0.0, NaN = missing.
+        skill: true skills, float64, shape ``(n_students,)``.
+        difficulty: true difficulties, float64, shape ``(n_questions,)``.
+        seed: the seed that generated it.
+        missing: the requested fraction of responses missing at random.
+    """
+
+    responses: np.ndarray
+    skill: np.ndarray
+    difficulty: np.ndarray
+    seed: int | None = None
+    missing: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.responses.shape  # type: ignore[return-value]
+
+
+class ResponseTable(NamedTuple):
+    """A response matrix read from a file, with its row and column labels."""
+
+    responses: np.ndarray
+    students: list[str]
+    questions: list[str]
+
+
+def _draw(rng: np.random.Generator, distribution: str, scale: float, size: int) -> np.ndarray:
+    if distribution == "uniform":
+        return rng.uniform(-scale, scale, size)
+    if distribution == "normal":
+        return rng.normal(0.0, scale, size)
+    raise ValueError(f"unknown distribution {distribution!r}; choose one of {DISTRIBUTIONS}")
+
+
+def simulate(
+    n_students: int,
+    n_questions: int,
+    *,
+    seed: int | None = 0,
+    missing: float = 0.0,
+    skill_distribution: str = "uniform",
+    skill_scale: float = 3.0,
+    difficulty_distribution: str = "uniform",
+    difficulty_scale: float = 3.0,
+) -> Dataset:
+    r"""Simulate responses from the Rasch model, as the seed notebook does (with its bug fixed).
+
+    .. math::
+        \theta_i \sim D_\theta,\quad b_j \sim D_b,\quad
+        Y_{ij} \sim \mathrm{Bernoulli}\big(\sigma(\theta_i - b_j)\big)
+
+    where ``"uniform"`` means Uniform(-scale, scale) (the notebook's Uniform(-3, 3) by default)
+    and ``"normal"`` means Normal(0, scale^2). Each response is then hidden (NaN) independently
+    with probability ``missing``. Whenever that leaves a student or a question with no observed
+    response, one of its responses (chosen by the same generator) is kept, so the result is
+    always a valid input for every estimator.
+
+    Draws come from ``numpy.random.default_rng(seed)`` in a fixed order (skills, difficulties,
+    responses row-chunk by row-chunk, missingness), so a seed gives the same data on every machine.
+
+    Args:
+        n_students: number of rows, >= 1.
+        n_questions: number of columns, >= 1.
+        seed: seed of the numpy Generator.
+        missing: fraction in [0, 1) of responses missing completely at random.
+        skill_distribution, difficulty_distribution: ``"uniform"`` or ``"normal"``.
+        skill_scale, difficulty_scale: half-width (uniform) or standard deviation (normal).
+
+    Returns:
+        A :class:`Dataset`.
+
+    Examples:
+        >>> data = simulate(1000, 100, seed=0)
+        >>> data.responses.shape, data.responses.dtype
+        ((1000, 100), dtype('float32'))
+        >>> float(data.skill.min()) >= -3.0
+        True
+    """
+    for name, value in (("n_students", n_students), ("n_questions", n_questions)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0.0 <= missing < 1.0:
+        raise ValueError(f"missing must be a fraction in [0, 1), got {missing!r}")
+    rng = np.random.default_rng(seed)
+    skill = _draw(rng, skill_distribution, skill_scale, n_students)
+    difficulty = _draw(rng, difficulty_distribution, difficulty_scale, n_questions)
+    responses = np.empty((n_students, n_questions), dtype=np.float32)
+    for start in range(0, n_students, _ROWS_PER_CHUNK):
+        stop = min(start + _ROWS_PER_CHUNK, n_students)
+        p = probabilities(skill[start:stop], difficulty)
+        responses[start:stop] = rng.random(p.shape) < p
+    if missing > 0:
+        _hide_at_random(responses, missing, rng)
+    return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing))
+
+
+def _hide_at_random(responses: np.ndarray, missing: float, rng: np.random.Generator) -> None:
+    """Set a ``missing`` fraction of entries to NaN, keeping >= 1 observation per row and column."""
+    n_students, n_questions = responses.shape
+    hidden = rng.random(responses.shape) < missing
+    for i in np.flatnonzero(hidden.all(axis=1)):
+        hidden[i, rng.integers(n_questions)] = False
+    for j in np.flatnonzero(hidden.all(axis=0)):
+        hidden[rng.integers(n_students), j] = False
+    responses[hidden] = np.nan
+
+
+def validate_responses(responses: Any) -> np.ndarray:
+    """Check a response matrix and return it as float32 with NaN for missing.
+
+    Accepts any 2-D array-like of 0/1 (bool, int, float; NaN or None = missing), a pandas
+    DataFrame, or an object with a ``.responses`` attribute (a :class:`Dataset` or
+    :class:`ResponseTable`).
+
+    Raises:
+        ValueError: naming the problem and the first offending row/column when the input is not
+            2-D, is empty, holds a value other than 0, 1 or NaN, or has a student (row) or a
+            question (column) with no observed response.
+    """
+    if hasattr(responses, "responses"):
+        responses = responses.responses
+    if isinstance(responses, pd.DataFrame):
+        responses = responses.to_numpy()
+    try:
+        array = np.asarray(responses, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"responses must be numeric 0/1 with NaN for missing: {error}") from None
+    if array.ndim != 2:
+        raise ValueError(
+            f"responses must be a 2-D matrix (students x questions), got {array.ndim}-D "
+            f"with shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"responses is empty (shape {array.shape})")
+    bad = ~(np.isnan(array) | (array == 0.0) | (array == 1.0))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"responses must be 0, 1 or NaN (missing); found {array[i, j]!r} at row {i}, "
+            f"column {j} ({int(bad.sum())} such value(s) in all)"
+        )
+    observed = ~np.isnan(array)
+    empty_rows = np.flatnonzero(~observed.any(axis=1))
+    if empty_rows.size:
+        raise ValueError(
+            f"student (row) {empty_rows[0]} has no observed response "
+            f"({empty_rows.size} such row(s)); drop empty rows before fitting"
+        )
+    empty_columns = np.flatnonzero(~observed.any(axis=0))
+    if empty_columns.size:
+        raise ValueError(
+            f"question (column) {empty_columns[0]} has no observed response "
+            f"({empty_columns.size} such column(s)); drop empty columns before fitting"
+        )
+    return array.astype(np.float32)
+
+
+_LONG_COLUMNS = ("student", "question", "response")
+_ID_COLUMN_NAMES = {"", "id", "student", "person", "respondent", "unnamed: 0"}
+
+
+def load_responses(path: str | Path) -> ResponseTable:
+    """Read a response matrix from a CSV file.
+
+    Two layouts are recognised:
+
+    * **long**: exactly the columns ``student, question, response`` (any order, any case),
+      one row per observed response; pairs that do not appear are missing.
+    * **wide**: one row per student, one column per question, header = question labels; blank,
+      ``NA`` or ``NaN`` cells are missing. A first column named ``id``/``student``/``person``
+      (or unnamed), or holding text, is taken as the student labels; otherwise students are
+      labelled by their row number (0-based).
+
+    Returns:
+        A :class:`ResponseTable` ``(responses, students, questions)``; ``responses`` is validated
+        as in :func:`validate_responses`.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is not a readable CSV, or its contents are not valid responses.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "empty file"
+        raise ValueError(f"{path} is not a readable CSV file: {first_line}") from None
+    lowered = [str(c).strip().lower() for c in table.columns]
+    try:
+        if sorted(lowered) == sorted(_LONG_COLUMNS):
+            return _from_long(table.set_axis(lowered, axis=1))
+        return _from_wide(table)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _from_long(table: pd.DataFrame) -> ResponseTable:
+    duplicated = table.duplicated(["student", "question"])
+    if duplicated.any():
+        row = table[duplicated].iloc[0]
+        raise ValueError(
+            f"student {row['student']!r} has more than one response to question "
+            f"{row['question']!r} (line {int(np.flatnonzero(duplicated)[0]) + 2})"
+        )
+    values = pd.to_numeric(table["response"], errors="coerce")
+    unparsable = values.isna() & table["response"].notna()
+    if unparsable.any():
+        line = int(np.flatnonzero(unparsable)[0]) + 2
+        raise ValueError(f"response {table['response'][unparsable].iloc[0]!r} on line {line} is not 0/1")
+    wide = table.assign(response=values).pivot(index="student", columns="question", values="response")
+    matrix = validate_responses(wide.to_numpy(dtype=np.float64))
+    return ResponseTable(matrix, [str(s) for s in wide.index], [str(q) for q in wide.columns])
+
+
+def _from_wide(table: pd.DataFrame) -> ResponseTable:
+    first = table.columns[0]
+    first_is_label = str(first).strip().lower() in _ID_COLUMN_NAMES or (
+        table[first].dtype == object and pd.to_numeric(table[first], errors="coerce").isna().any()
+    )
+    if first_is_label and table.shape[1] > 1:
+        students = [str(s) for s in table[first]]
+        table = table.drop(columns=first)
+    else:
+        students = [str(i) for i in range(len(table))]
+    numeric = table.apply(pd.to_numeric, errors="coerce")
+    unparsable = numeric.isna() & table.notna()
+    if unparsable.to_numpy().any():
+        i, j = np.argwhere(unparsable.to_numpy())[0]
+        raise ValueError(
+            f"value {table.iat[i, j]!r} at row {i}, column {table.columns[j]!r} is not 0/1 or blank"
+        )
+    matrix = validate_responses(numeric.to_numpy(dtype=np.float64))
+    return ResponseTable(matrix, students, [str(q) for q in table.columns])
+
+
+def observed_count(responses: np.ndarray) -> int:
+    """Number of observed (non-NaN) responses."""
+    return int(responses.size - np.isnan(responses).sum())
+
+
+def size_label(n_students: int, n_questions: int) -> str:
+    """``"1000x100"``: the label of a matrix size used in tables and plots."""
+    return f"{n_students}x{n_questions}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``"1000x100"`` (also ``1e3x100``) into ``(n_students, n_questions)``."""
+    try:
+        rows, columns = (int(float(part)) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not of the form STUDENTSxQUESTIONS, e.g. 1000x100") from None
+    if rows < 1 or columns < 1 or not math.isfinite(rows * columns):
+        raise ValueError(f"size {text!r} must have positive dimensions")
+    return rows, columns

@@ -1,0 +1,75 @@
+"""Helpers shared by the torch estimators: device choice, synchronisation, data transfer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when present, else the CPU; ``"cuda"`` without CUDA is a ValueError."""
+    import torch
+
+    name = str(device).lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available "
+                f"(torch {torch.__version__}, {build}); use device='cpu' or 'auto'"
+            )
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+        return torch.device("cuda", index)
+    raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels on ``device`` (a no-op on the CPU)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    return f"cuda:{device.index or 0}" if device.type == "cuda" else "cpu"
+
+
+def responses_to_device(
+    responses: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Move a validated response matrix to ``device``.
+
+    Returns:
+        ``(y, weight, n_observed)``: float32 responses with missing set to 0, a float32 0/1
+        weight of the observed entries (None when nothing is missing), and the observed count.
+    """
+    import torch
+
+    observed = ~np.isnan(responses)
+    n_observed = int(observed.sum())
+    y = torch.from_numpy(np.where(observed, responses, 0.0).astype(np.float32)).to(device)
+    weight = None
+    if n_observed < responses.size:
+        weight = torch.from_numpy(observed.astype(np.float32)).to(device)
+    return y, weight, n_observed

@@ -1,0 +1,153 @@
+r"""Parameter-recovery metrics: scale alignment, error summaries, and the Cramér–Rao bound.
+
+The Rasch likelihood depends on :math:`\theta_i - b_j` only, so estimates are identified up to
+a common shift. Every comparison with the truth first *aligns* both sides: subtract the mean
+difficulty from the difficulties and from the skills (the estimate with its own mean, the truth
+with its own).
+
+Students (questions) whose observed responses are all right or all wrong have no finite
+maximum-likelihood estimate. They are counted (``n_extreme``, ``n_extreme_questions``) and left
+out of the skill (difficulty) metrics; ``rmse_skill_all`` keeps them, as estimated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from irtbench.model import extremes, information
+
+if TYPE_CHECKING:
+    from irtbench.data import Dataset
+    from irtbench.estimators.base import Fit
+
+__all__ = ["align", "cramer_rao_bound", "recovery", "RECOVERY_METRICS"]
+
+#: z-value of a two-sided 95% normal interval, used for coverage.
+Z95 = 1.959963984540054
+
+RECOVERY_METRICS = (
+    "rmse_skill",
+    "rmse_skill_all",
+    "rmse_difficulty",
+    "bias_skill",
+    "bias_difficulty",
+    "scale_skill",
+    "scale_difficulty",
+    "corr_skill",
+    "corr_difficulty",
+    "crb_skill",
+    "crb_difficulty",
+    "crb_ratio_skill",
+    "crb_ratio_difficulty",
+    "n_extreme",
+    "n_extreme_questions",
+    "coverage_skill",
+    "coverage_difficulty",
+)
+
+
+def align(
+    skill: np.ndarray, difficulty: np.ndarray, questions: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Shift skills and difficulties so that the mean difficulty is zero.
+
+    .. math:: \tilde b_j = b_j - \bar b,\qquad \tilde\theta_i = \theta_i - \bar b
+
+    Args:
+        skill, difficulty: parameters on any origin.
+        questions: optional boolean mask of the questions whose mean defines the origin
+            (by default all); used to leave out questions with no finite estimate.
+
+    Returns:
+        The shifted ``(skill, difficulty)`` as new float64 arrays.
+    """
+    skill = np.asarray(skill, dtype=np.float64)
+    difficulty = np.asarray(difficulty, dtype=np.float64)
+    origin = difficulty[questions].mean() if questions is not None else difficulty.mean()
+    return skill - origin, difficulty - origin
+
+
+def cramer_rao_bound(
+    responses: np.ndarray, skill: np.ndarray, difficulty: np.ndarray
+) -> tuple[float, float]:
+    r"""Root-mean Cramér–Rao bounds for skills and difficulties at the true parameters.
+
+    .. math::
+        \mathrm{CRB}_\theta = \sqrt{\operatorname{mean}_i 1/I(\theta_i)},\qquad
+        \mathrm{CRB}_b = \sqrt{\operatorname{mean}_j 1/I(b_j)}
+
+    with :math:`I` from :func:`irtbench.model.information` over the observed responses; the
+    means run over non-extreme students and questions. An unbiased estimator's RMSE cannot be
+    below it (for each parameter with the others known), so ``rmse / crb`` near 1 means the
+    estimator extracts all the information the data hold.
+    """
+    info_skill, info_difficulty = information(responses, skill, difficulty)
+    extreme_students, extreme_questions = extremes(responses)
+    return (
+        float(np.sqrt(np.mean(1.0 / info_skill[~extreme_students]))),
+        float(np.sqrt(np.mean(1.0 / info_difficulty[~extreme_questions]))),
+    )
+
+
+def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> dict[str, float]:
+    if estimate.size == 0:
+        return dict.fromkeys(("rmse", "bias", "scale", "corr", "coverage"), float("nan"))
+    error = estimate - truth
+    centred_truth = truth - truth.mean()
+    spread = float(centred_truth @ centred_truth)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = float(centred_truth @ (estimate - estimate.mean()) / spread)
+        corr = float(np.corrcoef(estimate, truth)[0, 1]) if estimate.size > 1 else float("nan")
+    coverage = float(np.mean(np.abs(error) <= Z95 * se)) if se is not None else float("nan")
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "bias": float(np.mean(error)),
+        "scale": scale,
+        "corr": corr,
+        "coverage": coverage,
+    }
+
+
+def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
+    """Compare a fit with the parameters that generated the data.
+
+    Returns a dict with, for ``skill`` and ``difficulty``:
+
+    * ``rmse_*``, ``bias_*`` (mean signed error), ``corr_*`` (Pearson) of the aligned
+      estimates against the aligned truth. ``bias_difficulty`` is 0 by construction of the
+      alignment (unless extreme questions are left out); JML's outward bias shows in
+    * ``scale_*``: the least-squares slope of estimate on truth (1 = no shrinkage or spread);
+    * ``crb_*``: the root-mean Cramér–Rao bound and ``crb_ratio_*`` = rmse / crb;
+    * ``coverage_*``: fraction of true values inside estimate +/- 1.96 SE (NaN without SEs);
+    * ``n_extreme`` (students) and ``n_extreme_questions``, left out of the metrics above;
+      ``rmse_skill_all`` includes the extreme students as estimated.
+    """
+    responses = data.responses
+    extreme_students, extreme_questions = extremes(responses)
+    finite_questions = ~extreme_questions
+    est_skill, est_difficulty = align(fit.skill, fit.difficulty, finite_questions)
+    true_skill, true_difficulty = align(data.skill, data.difficulty, finite_questions)
+    crb_skill, crb_difficulty = cramer_rao_bound(responses, data.skill, data.difficulty)
+
+    students = ~extreme_students
+    skill_se = fit.skill_se[students] if fit.skill_se is not None else None
+    difficulty_se = fit.difficulty_se[finite_questions] if fit.difficulty_se is not None else None
+    skill = _summary(est_skill[students], true_skill[students], skill_se)
+    difficulty = _summary(
+        est_difficulty[finite_questions], true_difficulty[finite_questions], difficulty_se
+    )
+    metrics = {f"{name}_skill": value for name, value in skill.items()}
+    metrics.update({f"{name}_difficulty": value for name, value in difficulty.items()})
+    with np.errstate(invalid="ignore", over="ignore"):
+        metrics["rmse_skill_all"] = float(np.sqrt(np.mean((est_skill - true_skill) ** 2)))
+    metrics.update(
+        crb_skill=crb_skill,
+        crb_difficulty=crb_difficulty,
+        crb_ratio_skill=metrics["rmse_skill"] / crb_skill,
+        crb_ratio_difficulty=metrics["rmse_difficulty"] / crb_difficulty,
+        n_extreme=int(extreme_students.sum()),
+        n_extreme_questions=int(extreme_questions.sum()),
+    )
+    return {name: metrics[name] for name in RECOVERY_METRICS}
