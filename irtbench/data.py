@@ -171,7 +171,7 @@ def validate_responses(responses: Any) -> np.ndarray:
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"responses must be 0, 1 or NaN (missing); found {array[i, j]!r} at row {i}, "
+            f"responses must be 0, 1 or NaN (missing); found {float(array[i, j]):g} at row {i}, "
             f"column {j} ({int(bad.sum())} such value(s) in all)"
         )
     observed = ~np.isnan(array)

@@ -1,0 +1,45 @@
+"""Shared fixtures and statistical tolerances for the tests."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+# JAX: run on the CPU, never grab a GPU's memory, in every test.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+DATA = Path(__file__).parent / "data"
+
+#: standard-normal quantile of 0.999: the one-sided level every statistical tolerance uses.
+Z999 = 3.090232306167813
+
+
+def chi2_quantile(dof: int, z: float = Z999) -> float:
+    """Wilson–Hilferty approximation of the chi-square quantile with ``dof`` degrees of freedom
+    at the standard-normal quantile ``z`` (accurate to < 1% for dof >= 10)."""
+    c = 2.0 / (9.0 * dof)
+    return dof * (1.0 - c + z * math.sqrt(c)) ** 3
+
+
+def crb_ratio_limit(n_parameters: int) -> float:
+    """Largest RMSE / CRB an efficient, unbiased estimator reaches with probability 0.999.
+
+    If every estimate errs by an independent N(0, CRB_k^2), then
+    sum_k (err_k / CRB_k)^2 ~ chi2_K, so (RMSE / CRB)^2 is about chi2_K / K and the ratio
+    stays below sqrt(chi2_K(0.999) / K) -- 1.22 for K = 100 questions, 1.41 for K = 30.
+    """
+    return math.sqrt(chi2_quantile(n_parameters) / n_parameters)
+
+
+def binomial_band(n: int, p: float, z: float = Z999) -> float:
+    """Half-width of a two-sided 0.998 normal band for a binomial proportion."""
+    return z * math.sqrt(p * (1.0 - p) / n)
+
+
+@pytest.fixture(scope="session")
+def verbagg_path() -> Path:
+    return DATA / "verbagg.csv"

@@ -1,0 +1,70 @@
+"""The irtbench command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from irtbench.cli import main
+
+
+def test_fit_real_data_writes_estimates(verbagg_path, tmp_path, capsys):
+    out = tmp_path / "estimates.csv"
+    assert main(["fit", str(verbagg_path), "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "316 students x 24 questions" in printed
+    assert "9 student(s)" in printed  # VerbAgg: 4 all-no and 5 all-yes persons
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme"]
+    assert (table.kind == "student").sum() == 316 and (table.kind == "question").sum() == 24
+    assert table.loc[table.kind == "question", "label"].iloc[0] == "S1WantCurse"
+    assert table.extreme.sum() == 9
+    students = table[table.kind == "student"]
+    assert students.loc[~students.extreme, "se"].between(0.1, 5).all()
+    assert (students.loc[students.extreme, "se"] == float("inf")).all()
+
+
+def test_fit_passes_estimator_options(verbagg_path, tmp_path, capsys):
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(verbagg_path), "--out", str(out), "-o", "epochs=7"]) == 0
+    assert "7 iterations" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "missing.csv"], "no such file: missing.csv"),
+        (["fit", "{data}", "--estimator", "nope"], "unknown estimator 'nope'"),
+        (["fit", "{data}", "-o", "epochs"], "KEY=VALUE"),
+        (["fit", "{data}", "-o", "speed=3"], "unknown option(s) 'speed'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(verbagg_path, tmp_path, capsys, args, message):
+    args = [a.format(data=verbagg_path) for a in args] + ["--out", str(tmp_path / "o.csv")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_values_in_a_csv(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n0,1\n")
+    assert main(["fit", str(path), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "found 2 at row 0, column 1" in capsys.readouterr().err
+
+
+def test_list_shows_every_estimator(capsys):
+    assert main(["list"]) == 0
+    printed = capsys.readouterr().out
+    assert "torch-adam" in printed and "cpu" in printed
+
+
+def test_console_script_help_and_exit_codes():
+    run = [sys.executable, "-m", "irtbench.cli"]
+    done = subprocess.run(run + ["fit", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--estimator" in done.stdout and "long CSV" in done.stdout
+    done = subprocess.run(run, capture_output=True, text=True)
+    assert done.returncode == 2 and "COMMAND" in done.stderr

@@ -1,0 +1,152 @@
+"""The reference estimator: fidelity to the seed notebook, recovery, missing data, devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import crb_ratio_limit
+
+import irtbench
+from irtbench.estimators.torch_adam import reference_loss
+
+
+class NotebookModel(torch.nn.Module):
+    """The seed notebook's ResponseModel, verbatim but for the constructor's arguments."""
+
+    def __init__(self, n_students, n_questions):
+        super().__init__()
+        self.skill = torch.nn.Parameter(torch.zeros(n_students), requires_grad=True)
+        self.difficulty = torch.nn.Parameter(torch.zeros(n_questions), requires_grad=True)
+
+    def forward(self):
+        probs = torch.sigmoid(self.skill[:, None] - self.difficulty[None, :])
+        return torch.distributions.Bernoulli(probs=probs)
+
+
+def notebook_fit(responses: np.ndarray, epochs=1000, alpha=1e-2):
+    """The notebook's fit_model loop (on the CPU), with missing responses masked out."""
+    observed = torch.from_numpy(~np.isnan(responses))
+    answers = torch.from_numpy(np.nan_to_num(responses))
+    model = NotebookModel(*answers.shape)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        log_prob = model().log_prob(answers)
+        loss = -log_prob[observed].mean() + alpha * torch.pow(model.difficulty.mean(), 2)
+        loss.backward()
+        optimizer.step()
+    return model.skill.detach().double().numpy(), model.difficulty.detach().double().numpy()
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+def test_fidelity_to_the_notebook_loop(missing):
+    data = irtbench.simulate(100, 100, seed=0, missing=missing)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    skill, difficulty = notebook_fit(data.responses)
+    assert np.max(np.abs(fit.skill - skill)) < 1e-4
+    assert np.max(np.abs(fit.difficulty - difficulty)) < 1e-4
+
+
+def test_defaults_are_the_notebooks():
+    cls = irtbench.get_estimator("torch-adam")
+    assert {k: cls.defaults[k] for k in ("epochs", "lr", "alpha")} == {
+        "epochs": 1000, "lr": 0.01, "alpha": 1e-2,
+    }
+
+
+def test_recovery_within_the_cramer_rao_tolerance():
+    data = irtbench.simulate(500, 100, seed=0)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    metrics = irtbench.recovery(fit, data)
+    # 100 difficulties: an efficient estimator stays below sqrt(chi2_100(.999)/100) = 1.22
+    assert metrics["crb_ratio_difficulty"] < crb_ratio_limit(100)
+    assert metrics["crb_ratio_difficulty"] < 1.2  # the issue's bound
+    assert metrics["crb_ratio_skill"] < crb_ratio_limit(500 - metrics["n_extreme"])
+    assert metrics["corr_difficulty"] > 0.99
+
+
+def test_result_fields():
+    data = irtbench.simulate(60, 12, seed=1)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu", epochs=25)
+    assert fit.n_iter == 25 and fit.losses.shape == (25,)
+    assert fit.device == "cpu" and fit.estimator == "torch-adam"
+    assert fit.options["epochs"] == 25 and fit.options["lr"] == 0.01  # defaults recorded
+    assert fit.seconds > 0 and fit.compile_seconds == 0.0
+    assert np.all(np.diff(fit.losses) < 0)  # Adam from zero, small lr: descends steadily
+
+
+def test_missing_entries_do_not_enter_the_objective():
+    data = irtbench.simulate(40, 15, seed=2, missing=0.3)
+    observed = ~np.isnan(data.responses)
+    weight = torch.from_numpy(observed.astype(np.float32))
+    skill = torch.randn(40, dtype=torch.float64, requires_grad=True)
+    difficulty = torch.randn(15, dtype=torch.float64, requires_grad=True)
+    losses, grads = [], []
+    for fill in (0.0, 1.0):  # whatever lies under the mask
+        y = torch.from_numpy(np.where(observed, data.responses, fill))
+        loss = reference_loss(skill, difficulty, y.double(), weight.double(), observed.sum(), 1e-2)
+        grads.append(torch.autograd.grad(loss, (skill, difficulty)))
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-14)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    # and it is the mean over the observed entries alone (+ the penalty), computed in numpy
+    s, d = skill.detach().numpy(), difficulty.detach().numpy()
+    logits = s[:, None] - d[None, :]
+    nll = -(data.responses * logits - np.logaddexp(0, logits))[observed].mean()
+    assert losses[0] == pytest.approx(nll + 1e-2 * d.mean() ** 2, rel=1e-12)
+
+
+def test_missing_data_recovery_uses_the_observed_information():
+    data = irtbench.simulate(500, 100, seed=3, missing=0.3)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    metrics = irtbench.recovery(fit, data)
+    assert metrics["crb_ratio_difficulty"] < crb_ratio_limit(100)
+
+
+def test_standard_errors_are_inf_exactly_for_extreme_students():
+    data = irtbench.simulate(200, 8, seed=4)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu", epochs=50)
+    extreme, _ = irtbench.model.extremes(data.responses)
+    assert extreme.any()
+    assert np.all(np.isinf(fit.skill_se[extreme]))
+    assert np.all(np.isfinite(fit.skill_se[~extreme])) and np.all(fit.skill_se[~extreme] > 0)
+
+
+def test_cuda_request():
+    data = irtbench.simulate(50, 10, seed=5)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            irtbench.fit(data.responses, estimator="torch-adam", device="cuda")
+        return
+    cpu = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    gpu = irtbench.fit(data.responses, estimator="torch-adam", device="cuda")
+    assert gpu.device.startswith("cuda")
+    np.testing.assert_allclose(gpu.difficulty, cpu.difficulty, atol=1e-4)
+
+
+def test_auto_device_runs_where_torch_can():
+    data = irtbench.simulate(50, 10, seed=6)
+    fit = irtbench.fit(data.responses, estimator="torch-adam", epochs=5)
+    assert fit.device == ("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"epochs": 0}, "epochs=0 must be a positive integer"),
+        ({"lr": -1}, "lr=-1 must be a positive number"),
+        ({"alpha": -0.1}, "alpha=-0.1 must be a non-negative number"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"learning_rate": 0.1}, "unknown option.*valid options: alpha, device, epochs"),
+    ],
+)
+def test_bad_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        irtbench.fit([[0, 1], [1, 0]], estimator="torch-adam", **options)
+
+
+def test_unknown_estimator_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown estimator 'torch-sgd'.*torch-adam"):
+        irtbench.fit([[0, 1], [1, 0]], estimator="torch-sgd")
