@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irtbench import __version__
-from irtbench.data import load_responses
+from irtbench import __version__, harness
+from irtbench.data import load_responses, parse_size
 from irtbench.estimators import BackendNotInstalled, estimators, fit, get_estimator
 from irtbench.model import extremes
+from irtbench.results import IncompatibleResults
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 
@@ -119,6 +121,50 @@ def command_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- irtbench run ----------------------------------------------------------------------------
+def _comma_list(text: str, parse: Any, what: str) -> list[Any]:
+    try:
+        return [parse(item.strip()) for item in text.split(",") if item.strip()]
+    except ValueError as error:
+        raise UsageError(f"{what} {text!r}: {error}") from None
+
+
+def print_summary(table: pd.DataFrame) -> None:
+    summary = harness.summarize(table)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    problems = table[table.status != "ok"]
+    for row in problems.itertuples():
+        print(f"{row.status}: {row.estimator} {row.n_students}x{row.n_questions} "
+              f"seed={row.seed}: {row.reason}")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    sizes = harness.QUICK_SIZES if args.quick else harness.DEFAULT_SIZES
+    if args.sizes:
+        sizes = _comma_list(args.sizes, parse_size, "--sizes")
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
+    missing = _comma_list(args.missing, float, "--missing")
+    out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    try:
+        table = harness.sweep(
+            sizes, names, seeds=seeds, missing=missing, device=args.device, out=out,
+            resume=args.resume, force=args.force, time_budget=args.time_budget,
+            options=parse_options(args.option), after_row=rows.append,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: {len(rows)} finished row(s) kept in {out}/results.csv; "
+              f"finish with: irtbench run --resume --out {out} (and the same options)",
+              file=sys.stderr)
+        return 130
+    print_summary(table)
+    print(f"{len(rows)} fit(s) in {time.perf_counter() - start:.1f} s; results in {out}/")
+    return EXIT_OK
+
+
 # -- argument parsing -----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -157,6 +203,39 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                          help="an estimator option, e.g. -o epochs=2000 (repeatable)")
     fitting.set_defaults(handler=command_fit)
+
+    running = commands.add_parser(
+        "run", help="run a benchmark sweep: sizes x estimators x seeds",
+        description="Simulate Rasch data for every size x missing fraction x seed, fit every "
+        "estimator on it, and record one row per fit in OUT/results.csv (time of the fit "
+        "alone, compile time apart, throughput, peak memory, recovery against the truth and the "
+        "Cramer-Rao bound), the loss curves in OUT/curves.csv and the environment in "
+        "OUT/environment.json. Rows are written as they finish: an interrupted run keeps them "
+        "and --resume completes it. Prints a summary table.",
+    )
+    running.add_argument("--quick", action="store_true",
+                         help="a sub-minute smoke run: sizes 100x20,200x50, one seed")
+    running.add_argument("--sizes", help="comma-separated STUDENTSxQUESTIONS (default: "
+                         + ",".join(f"{n}x{m}" for n, m in harness.DEFAULT_SIZES) + ")")
+    running.add_argument("--estimators", help="comma-separated names (default: every installed "
+                         "estimator; see 'irtbench list')")
+    running.add_argument("--seeds", type=int, help="number of seeds per size (default: 3; 1 with "
+                         "--quick)")
+    running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
+                         "missing at random (default: %(default)s)")
+    running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    running.add_argument("--out", type=Path, help="results folder (default: runs/DATE-TIME)")
+    running.add_argument("--resume", action="store_true",
+                         help="complete an existing results folder, skipping its finished cells")
+    running.add_argument("--force", action="store_true",
+                         help="with --resume, accept a folder made in another environment")
+    running.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+                         help="stop a fit after this long and record it as a timeout "
+                         "(default: %(default)s; 0 = no limit)")
+    running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",
+                         help="an estimator option for every estimator that has it, or for NAME "
+                         "only, e.g. -o torch-adam:epochs=2000 (repeatable)")
+    running.set_defaults(handler=command_run)
     return parser
 
 
@@ -165,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, ValueError, FileNotFoundError, BackendNotInstalled) as error:
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError, BackendNotInstalled,
+            IncompatibleResults) as error:
         print(f"irtbench {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from irtbench.data import validate_responses
+from irtbench.model import asymptotic_se
 
 __all__ = [
     "Fit",
+    "RunResult",
     "Estimator",
     "BackendNotInstalled",
     "register",
@@ -68,6 +71,25 @@ class Fit:
         return float(self.losses[-1]) if len(self.losses) else float("nan")
 
 
+class RunResult(NamedTuple):
+    """What :meth:`Estimator.run` returns: arrays may still live on the device (torch / JAX)."""
+
+    skill: Any
+    difficulty: Any
+    losses: Any
+    n_iter: int
+    skill_se: Any = None
+    difficulty_se: Any = None
+    diagnostics: dict[str, Any] | None = None
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A torch tensor (any device), JAX array or array-like as a float64 numpy array."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu()
+    return np.asarray(array, dtype=np.float64)
+
+
 class Estimator:
     """Base class of all estimators.
 
@@ -79,7 +101,8 @@ class Estimator:
     * ``extra``: the pip extra that installs them (``pip install irtbench[extra]``);
     * ``defaults``: every option with its default value;
 
-    and implement :meth:`_fit`. As in scikit-learn, ``__init__`` only stores options;
+    and implement :meth:`prepare` (untimed set-up) and :meth:`run` (the timed fit), optionally
+    :meth:`compile` (JIT, timed apart) and :meth:`device_of`. As in scikit-learn, ``__init__`` only stores options;
     they are validated in :meth:`fit`.
     """
 
@@ -89,6 +112,8 @@ class Estimator:
     extra: ClassVar[str | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
     summary: ClassVar[str] = ""
+    #: whether :meth:`finish` adds 1/sqrt(information) SEs when :meth:`run` gives none
+    asymptotic_standard_errors: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -108,9 +133,13 @@ class Estimator:
         """``(True, reason)`` when this estimator should not be run at that size / device."""
         return False, ""
 
-    def warm_up(self, responses: np.ndarray) -> float:
-        """Compile or otherwise prepare for ``responses``' shape; returns seconds spent."""
-        return 0.0
+    def warm_up(self) -> None:
+        """Fit a tiny problem once, untimed, so that one-off start-up costs (thread pools, CUDA
+        context, kernel caches) stay out of the first timed fit. Shape-specific compilation is
+        not covered: :meth:`compile` times that for each fit."""
+        from irtbench.data import simulate
+
+        self.fit(simulate(20, 5, seed=0).responses)
 
     # -- fitting ----------------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:
@@ -140,17 +169,69 @@ class Estimator:
                      "a non-negative number")
 
     def fit(self, responses: Any) -> Fit:
-        """Validate the options and the responses, then fit.
+        """Validate the options and the responses, then prepare, compile, run (timed) and finish.
+
+        Only :meth:`run` is timed (``Fit.seconds``); :meth:`compile` is timed apart
+        (``Fit.compile_seconds``); validation, transfers and standard errors are not timed.
 
         Args:
             responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing.
         """
         self.require_backend()
         options = self.resolved_options()
-        return self._fit(validate_responses(responses), options)
+        responses = validate_responses(responses)
+        problem = self.prepare(responses, options)
+        compile_seconds = self.compile(problem)
+        start = time.perf_counter()
+        result = self.run(problem)
+        seconds = time.perf_counter() - start
+        return self.finish(responses, options, problem, result, seconds, compile_seconds)
 
-    def _fit(self, responses: np.ndarray, options: dict[str, Any]) -> Fit:
+    # -- the four steps a subclass implements -------------------------------------------------
+    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> Any:
+        """Untimed set-up: move the data to the device, build what :meth:`run` needs."""
         raise NotImplementedError
+
+    def compile(self, problem: Any) -> float:
+        """JIT-compile for ``problem``'s shapes (untimed by :meth:`run`); returns its seconds."""
+        return 0.0
+
+    def run(self, problem: Any) -> RunResult:
+        """The fit itself, the only timed step; must return with the device synchronised."""
+        raise NotImplementedError
+
+    def device_of(self, problem: Any) -> str:
+        """Name of the device ``problem`` lives on (``"cpu"``, ``"cuda:0"``, ``"gpu:0"``)."""
+        return "cpu"
+
+    def finish(
+        self,
+        responses: np.ndarray,
+        options: dict[str, Any],
+        problem: Any,
+        result: RunResult,
+        seconds: float,
+        compile_seconds: float,
+    ) -> Fit:
+        """Untimed: bring the estimates to the host as float64 and add standard errors."""
+        skill, difficulty = to_numpy(result.skill), to_numpy(result.difficulty)
+        skill_se, difficulty_se = result.skill_se, result.difficulty_se
+        if skill_se is None and self.asymptotic_standard_errors:
+            skill_se, difficulty_se = asymptotic_se(responses, skill, difficulty)
+        return Fit(
+            skill=skill,
+            difficulty=difficulty,
+            skill_se=None if skill_se is None else to_numpy(skill_se),
+            difficulty_se=None if difficulty_se is None else to_numpy(difficulty_se),
+            losses=to_numpy(result.losses),
+            seconds=seconds,
+            compile_seconds=compile_seconds,
+            device=self.device_of(problem),
+            estimator=self.name,
+            options=options,
+            n_iter=int(result.n_iter),
+            diagnostics=dict(result.diagnostics or {}),
+        )
 
     @classmethod
     def require_backend(cls) -> None:

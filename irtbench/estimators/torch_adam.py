@@ -20,15 +20,14 @@ Adam estimates are wherever 1000 epochs happened to leave them).
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import trange
 
 from irtbench.estimators import _torch
-from irtbench.estimators.base import Estimator, Fit, progress_enabled, register
-from irtbench.model import asymptotic_se
+from irtbench.estimators.base import Estimator, RunResult, progress_enabled, register
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +51,15 @@ def reference_loss(
         nll = F.binary_cross_entropy_with_logits(logits, y, weight=weight, reduction="sum")
         nll = nll / n_observed
     return nll + alpha * difficulty.mean() ** 2
+
+
+@dataclass
+class _Problem:
+    y: torch.Tensor
+    weight: torch.Tensor | None
+    n_observed: int
+    device: torch.device
+    options: dict[str, Any]
 
 
 @register
@@ -81,6 +89,7 @@ class TorchAdam(Estimator):
     requirements = ("torch",)
     extra = "torch"
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
+    asymptotic_standard_errors = True
     defaults = {
         "epochs": 1000,
         "lr": 0.01,
@@ -94,45 +103,33 @@ class TorchAdam(Estimator):
     def devices(cls) -> list[str]:
         return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
 
-    def _fit(self, responses: np.ndarray, options: dict[str, Any]) -> Fit:
+    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+        device = _torch.resolve_device(options["device"])
+        y, weight, n_observed = _torch.responses_to_device(responses, device)
+        return _Problem(y, weight, n_observed, device, options)
+
+    def device_of(self, problem: _Problem) -> str:
+        return _torch.device_name(problem.device)
+
+    def run(self, problem: _Problem) -> RunResult:
         import torch
 
-        device = _torch.resolve_device(options["device"])
+        options, device = problem.options, problem.device
         torch.manual_seed(options["seed"])
-        y, weight, n_observed = _torch.responses_to_device(responses, device)
-        n_students, n_questions = responses.shape
+        n_students, n_questions = problem.y.shape
         skill = torch.zeros(n_students, device=device, requires_grad=True)
         difficulty = torch.zeros(n_questions, device=device, requires_grad=True)
         optimizer = torch.optim.Adam([skill, difficulty], lr=options["lr"])
         epochs = options["epochs"]
         losses = torch.empty(epochs, device=device)
-        bar = trange(epochs, desc=self.name, disable=not progress_enabled(options["progress"]),
-                     leave=False)
-
-        _torch.synchronize(device)
-        start = time.perf_counter()
+        bar = trange(epochs, desc=self.name, leave=False,
+                     disable=not progress_enabled(options["progress"]))
         for epoch in bar:
             optimizer.zero_grad()
-            loss = reference_loss(skill, difficulty, y, weight, n_observed, options["alpha"])
+            loss = reference_loss(skill, difficulty, problem.y, problem.weight,
+                                  problem.n_observed, options["alpha"])
             losses[epoch] = loss.detach()
             loss.backward()
             optimizer.step()
         _torch.synchronize(device)
-        seconds = time.perf_counter() - start
-
-        skill_hat = skill.detach().cpu().double().numpy()
-        difficulty_hat = difficulty.detach().cpu().double().numpy()
-        skill_se, difficulty_se = asymptotic_se(responses, skill_hat, difficulty_hat)
-        return Fit(
-            skill=skill_hat,
-            difficulty=difficulty_hat,
-            skill_se=skill_se,
-            difficulty_se=difficulty_se,
-            losses=losses.cpu().double().numpy(),
-            seconds=seconds,
-            compile_seconds=0.0,
-            device=_torch.device_name(device),
-            estimator=self.name,
-            options=options,
-            n_iter=epochs,
-        )
+        return RunResult(skill.detach(), difficulty.detach(), losses, n_iter=epochs)

@@ -1,0 +1,378 @@
+"""Sweeps: sizes x missing fractions x seeds x estimators -> one tidy row per cell.
+
+For each cell: simulate (untimed), prepare and compile (compile timed apart), fit (timed, device
+synchronised), evaluate recovery (untimed). Each finished row is appended to ``results.csv`` at
+once, so an interrupted sweep keeps every row it finished; ``resume=True`` skips the cells
+already there.
+
+Peak memory (``peak_memory_bytes``; ``memory_method`` says which measure a row used):
+
+* ``cuda_max_allocated``: ``torch.cuda.max_memory_allocated`` over the fit (torch on CUDA);
+* ``jax_peak_bytes_in_use``: the JAX device's ``peak_bytes_in_use`` (JAX on GPU; a process-wide
+  high-water mark, not reset between cells);
+* ``rss_peak_growth``: on the CPU, the growth of the process's peak resident set size over the fit
+  (Linux ``VmHWM``, reset before each cell through ``/proc/self/clear_refs``). It includes
+  the data copied for the fit and any allocator caches.
+
+A fit that runs past ``time_budget`` seconds is interrupted (a SIGALRM raised in the main
+thread, so a single long compiled call ends first) and recorded with status ``timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from irtbench.data import Dataset, observed_count, simulate, size_label
+from irtbench.estimators import Estimator, Fit, estimators, get_estimator
+from irtbench.metrics import recovery
+from irtbench.results import (
+    COLUMNS,
+    CURVE_COLUMNS,
+    CURVES_FILE,
+    DIAGNOSTIC_COLUMNS,
+    ENVIRONMENT_FILE,
+    KEY_COLUMNS,
+    RESULTS_FILE,
+    append_rows,
+    check_compatible,
+    environment,
+    read_environment,
+    read_results,
+    write_environment,
+)
+
+__all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUICK_SIZES"]
+
+DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
+QUICK_SIZES = ((100, 20), (200, 50))
+MAX_CURVE_POINTS = 200
+
+
+class Cell(NamedTuple):
+    """One fit of a sweep."""
+
+    estimator: str
+    n_students: int
+    n_questions: int
+    missing: float
+    seed: int
+
+    def label(self) -> str:
+        missing = f" missing={self.missing:g}" if self.missing else ""
+        return f"{self.estimator} {size_label(self.n_students, self.n_questions)}{missing} seed={self.seed}"
+
+
+class FitTimeout(Exception):
+    """A fit ran past the sweep's time budget."""
+
+
+def result_columns() -> list[str]:
+    """The columns of results.csv: :data:`irtbench.results.COLUMNS` then one ``opt_*`` per option
+    of any registered estimator (fixed for a version, so every row has the same columns)."""
+    options = sorted({key for name in estimators() for key in get_estimator(name).defaults})
+    return [*COLUMNS, *(f"opt_{key}" for key in options)]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`FitTimeout` in the main thread after ``seconds`` (no limit if None/0)."""
+    usable = (
+        seconds
+        and hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise FitTimeout(f"the fit ran past the time budget of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# -- peak memory --------------------------------------------------------------------------
+def _proc_status_bytes(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class PeakMemory:
+    """Measures the peak memory of one fit; see the module docstring for the three methods."""
+
+    def __enter__(self) -> PeakMemory:
+        import torch
+
+        self.cuda = torch.cuda.is_available()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        try:  # "5" resets the peak RSS (VmHWM) to the current RSS
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
+        self.rss_before = _proc_status_bytes("VmRSS")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.rss_peak = _proc_status_bytes("VmHWM")
+
+    def measure(self, device: str) -> tuple[float, str]:
+        if device.startswith("cuda") and self.cuda:
+            import torch
+
+            return float(torch.cuda.max_memory_allocated()), "cuda_max_allocated"
+        if device.startswith("gpu"):
+            import jax
+
+            stats = jax.devices("gpu")[0].memory_stats() or {}
+            return float(stats.get("peak_bytes_in_use", math.nan)), "jax_peak_bytes_in_use"
+        if self.rss_before is None or self.rss_peak is None:
+            return math.nan, "unavailable"
+        return float(max(self.rss_peak - self.rss_before, 0)), "rss_peak_growth"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}".lower()
+    return isinstance(error, MemoryError) or "out of memory" in text or "resource_exhausted" in text
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+# -- one cell -------------------------------------------------------------------------------
+def _curve(cell: Cell, fit: Fit) -> list[dict[str, Any]]:
+    """At most MAX_CURVE_POINTS points of the loss; seconds assume equal time per iteration."""
+    n = len(fit.losses)
+    if n == 0:
+        return []
+    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int))
+    return [
+        {**cell._asdict(), "iteration": int(k) + 1, "seconds": fit.seconds * (k + 1) / n,
+         "loss": float(fit.losses[k])}
+        for k in keep
+    ]
+
+
+def run_cell(
+    cell: Cell,
+    data: Dataset,
+    estimator: Estimator,
+    *,
+    time_budget: float | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Fit one cell and return its result row and its loss-curve rows."""
+    cls = type(estimator)
+    row: dict[str, Any] = {**cell._asdict(), "backend": cls.backend,
+                           "n_observed": observed_count(data.responses)}
+    options = {**cls.defaults, **estimator.options}
+    row.update({f"opt_{key}": value for key, value in options.items()})
+    device = str(options.get("device", "cpu"))
+    if not cls.available():
+        return {**row, "device": device, "status": "skipped",
+                "reason": f"not installed: pip install 'irtbench[{cls.extra}]'"}, []
+    skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
+    if skip:
+        return {**row, "device": device, "status": "skipped", "reason": why}, []
+    try:
+        with PeakMemory() as memory, time_limit(time_budget):
+            fit = estimator.fit(data.responses)
+    except FitTimeout as error:
+        return {**row, "device": device, "status": "timeout", "reason": str(error)}, []
+    except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
+        status = "oom" if _is_out_of_memory(error) else "error"
+        return {**row, "device": device, "status": status, "reason": _first_line(error)}, []
+    peak, method = memory.measure(fit.device)
+    row.update({f"opt_{key}": value for key, value in fit.options.items()})
+    row.update(
+        device=fit.device,
+        status="ok",
+        reason="",
+        seconds=fit.seconds,
+        compile_seconds=fit.compile_seconds,
+        n_iter=fit.n_iter,
+        responses_per_second=row["n_observed"] * fit.n_iter / fit.seconds,
+        peak_memory_bytes=peak,
+        memory_method=method,
+        final_loss=fit.final_loss,
+        **recovery(fit, data),
+        **{key: fit.diagnostics.get(key) for key in DIAGNOSTIC_COLUMNS},
+    )
+    return row, _curve(cell, fit)
+
+
+# -- the sweep ------------------------------------------------------------------------------
+def _cells(
+    sizes: Sequence[tuple[int, int]], names: Sequence[str], seeds: Sequence[int],
+    missing: Sequence[float],
+) -> list[Cell]:
+    """Small sizes first; all estimators of a (size, missing, seed) share one simulation."""
+    return [
+        Cell(name, n, m, float(fraction), int(seed))
+        for n, m in sizes for fraction in missing for seed in seeds for name in names
+    ]
+
+
+def _done_cells(folder: Path) -> set[Cell]:
+    path = folder / RESULTS_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        return set()
+    table = read_results(folder)
+    return {
+        Cell(str(r.estimator), int(r.n_students), int(r.n_questions), float(r.missing), int(r.seed))
+        for r in table[list(KEY_COLUMNS)].itertuples(index=False)
+    }
+
+
+def _options_for(name: str, options: Mapping[str, Any], device: str) -> dict[str, Any]:
+    """Per-estimator options: ``"name:key"`` entries for one, plain ``"key"`` entries for all
+    that have the option; the sweep's device for every estimator with a device option."""
+    defaults = get_estimator(name).defaults
+    chosen = {"device": device} if "device" in defaults else {}
+    chosen.update({"progress": False} if "progress" in defaults else {})
+    for key, value in options.items():
+        target, sep, option = key.rpartition(":")
+        if sep and target == name:
+            chosen[option] = value
+        elif not sep and key in defaults:
+            chosen[key] = value
+    return chosen
+
+
+def prepare_folder(folder: Path, env: dict[str, Any], *, resume: bool, force: bool) -> set[Cell]:
+    """Create or reopen a results folder; return the cells it already holds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    has_results = (folder / RESULTS_FILE).is_file() and (folder / RESULTS_FILE).stat().st_size > 0
+    if has_results and not resume:
+        raise FileExistsError(
+            f"{folder} already holds results; use --resume to complete it or another --out"
+        )
+    if has_results and not force:
+        check_compatible(read_environment(folder), env, folder)
+    if not (folder / ENVIRONMENT_FILE).is_file() or not has_results:
+        write_environment(folder, env)
+    return _done_cells(folder) if has_results else set()
+
+
+def sweep(
+    sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    estimator_names: Sequence[str] | None = None,
+    *,
+    seeds: int | Sequence[int] = 3,
+    missing: Sequence[float] = (0.0,),
+    device: str = "auto",
+    out: Path | str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    time_budget: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    after_row: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """Run every estimator on every size x missing fraction x seed and return the tidy table.
+
+    Args:
+        sizes: ``(n_students, n_questions)`` pairs.
+        estimator_names: registry names (default: every estimator whose backend is installed).
+        seeds: a count N (seeds 0..N-1) or explicit seeds; a seed fixes the simulated data.
+        missing: fractions of responses missing at random.
+        device: ``auto``, ``cpu`` or ``cuda``, passed to every estimator.
+        out: results folder; rows are appended to ``out/results.csv`` as they finish.
+        resume: complete an existing folder, skipping its cells (refused if it was made in
+            another environment, unless ``force``).
+        time_budget: seconds after which a fit is stopped and recorded as ``timeout``.
+        options: estimator options, ``{"epochs": 200}`` for all that have it or
+            ``{"torch-adam:epochs": 200}`` for one.
+        progress: tqdm bar over cells (None: when stderr is a terminal).
+        after_row: called with each finished row (after it is on disk).
+
+    Returns:
+        The rows of this call (plus, with ``resume``, those already in the folder).
+    """
+    names = list(estimator_names) if estimator_names is not None else estimators(available_only=True)
+    for name in names:
+        get_estimator(name)  # unknown names fail before any work
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    folder = Path(out) if out is not None else None
+    done: set[Cell] = set()
+    if folder is not None:
+        done = prepare_folder(folder, environment(device), resume=resume, force=force)
+    columns = result_columns()
+    cells = [cell for cell in _cells(sizes, names, seed_list, missing) if cell not in done]
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
+               leave=progress is True)
+    data_key, data = None, None
+    warmed: set[str] = set()
+    for cell in bar:
+        bar.set_postfix_str(cell.label())
+        key = (cell.n_students, cell.n_questions, cell.missing, cell.seed)
+        if key != data_key:
+            data_key = key
+            data = simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing)
+        estimator = get_estimator(cell.estimator)(**_options_for(cell.estimator, options or {}, device))
+        if cell.estimator not in warmed:
+            warmed.add(cell.estimator)
+            with contextlib.suppress(Exception):  # a real failure is recorded by the real fit
+                estimator.warm_up()
+        row, curve = run_cell(cell, data, estimator, time_budget=time_budget)
+        if folder is not None:
+            append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
+            append_rows(folder / RESULTS_FILE, columns, [row])
+        rows.append(row)
+        if after_row is not None:
+            after_row(row)
+    table = pd.DataFrame(rows, columns=columns)
+    if folder is not None and done:
+        table = read_results(folder)
+    return table
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per estimator x device x size x missing: median times, mean recovery, fits ok / run."""
+    table = table.assign(size=[size_label(n, m) for n, m in zip(table.n_students, table.n_questions)])
+    ok = table[table.status == "ok"]
+    keys = ["estimator", "device", "n_students", "n_questions", "size", "missing"]
+    summary = ok.groupby(keys, sort=True).agg(
+        seconds=("seconds", "median"),
+        compile_s=("compile_seconds", "median"),
+        resp_per_s=("responses_per_second", "median"),
+        rmse_diff=("rmse_difficulty", "mean"),
+        rmse_skill=("rmse_skill", "mean"),
+        crb_diff=("crb_ratio_difficulty", "mean"),
+        crb_skill=("crb_ratio_skill", "mean"),
+        coverage_diff=("coverage_difficulty", "mean"),
+        n_extreme=("n_extreme", "mean"),
+    )
+    counts = table.groupby(keys[:1] + keys[2:], sort=True).status.agg(
+        fits=lambda s: f"{(s == 'ok').sum()}/{len(s)}"
+    )
+    summary = summary.reset_index().merge(counts.reset_index(), how="outer",
+                                          on=keys[:1] + keys[2:])
+    summary = summary.sort_values(["n_students", "n_questions", "missing", "estimator"])
+    return summary.drop(columns=["n_students", "n_questions"]).reset_index(drop=True)
+

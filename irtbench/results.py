@@ -1,0 +1,208 @@
+"""Result folders: the tidy result table, loss curves, and the environment they were made in.
+
+A results folder holds
+
+* ``results.csv``: one row per estimator x size x missing fraction x seed (:data:`COLUMNS`);
+* ``curves.csv``: the objective along each fit (:data:`CURVE_COLUMNS`);
+* ``environment.json``: versions, device, CPU and git commit (:func:`environment`).
+
+Rows are appended one at a time and flushed to disk, so an interrupted sweep keeps every row it
+finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from irtbench import __version__
+from irtbench.metrics import RECOVERY_METRICS
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "KEY_COLUMNS",
+    "COLUMNS",
+    "CURVE_COLUMNS",
+    "IncompatibleResults",
+    "environment",
+    "write_environment",
+    "read_environment",
+    "check_compatible",
+    "read_results",
+    "append_rows",
+]
+
+#: bumped whenever the columns or their meaning change; older folders are refused on resume.
+SCHEMA_VERSION = 1
+
+#: a cell of a sweep is identified by these columns.
+KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
+
+#: columns of results.csv, in order. ``opt_*`` columns (one per estimator option) follow them.
+COLUMNS = (
+    *KEY_COLUMNS,
+    "backend",
+    "device",
+    "status",  # ok, skipped, timeout, oom, error
+    "reason",
+    "n_observed",
+    "seconds",  # the fit alone, device synchronised
+    "compile_seconds",  # JIT / warm-up, kept out of seconds
+    "n_iter",
+    "responses_per_second",  # n_observed * n_iter / seconds
+    "peak_memory_bytes",
+    "memory_method",  # cuda_max_allocated | jax_peak_bytes_in_use | rss_peak_growth
+    "final_loss",
+    *RECOVERY_METRICS,
+    "converged",
+    "grad_norm",
+    "max_rhat",
+    "min_ess",
+    "divergences",
+    "ess_per_second",
+)
+
+#: diagnostics an estimator may put in ``Fit.diagnostics`` that become result columns.
+DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",
+                      "ess_per_second")
+
+CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss")
+
+RESULTS_FILE, CURVES_FILE, ENVIRONMENT_FILE = "results.csv", "curves.csv", "environment.json"
+
+#: environment entries that must match before new rows may join a folder's old ones.
+_COMPATIBILITY_KEYS = ("schema_version", "irtbench", "python", "numpy", "torch", "jax",
+                       "numpyro", "device_name")
+
+
+class IncompatibleResults(ValueError):
+    """A results folder was made by another version or in another environment."""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def device_name(device: str) -> str:
+    """A human name for ``"cpu"`` / ``"cuda"`` / ``"auto"``: the GPU's or the CPU's model."""
+    if device in ("cuda", "auto") or device.startswith("cuda:"):
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1]) if ":" in device else 0
+            return torch.cuda.get_device_name(index)
+    return _cpu_name()
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """Versions, platform, device name, CPU and git commit, for ``environment.json``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "irtbench": __version__,
+        "python": platform.python_version(),
+        **{name: _version(name) for name in ("numpy", "pandas", "torch", "jax", "jaxlib",
+                                             "optax", "numpyro")},
+        "device": device,
+        "device_name": device_name(device),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "command": " ".join(sys.argv),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_environment(folder: Path, env: Mapping[str, Any]) -> None:
+    (folder / ENVIRONMENT_FILE).write_text(json.dumps(env, indent=2) + "\n")
+
+
+def read_environment(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / ENVIRONMENT_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise IncompatibleResults(f"{folder} has no {ENVIRONMENT_FILE}: not a results folder") from None
+    except json.JSONDecodeError as error:
+        raise IncompatibleResults(f"{path} is not valid JSON: {error}") from None
+
+
+def check_compatible(old: Mapping[str, Any], new: Mapping[str, Any], folder: Path) -> None:
+    """Raise :class:`IncompatibleResults` naming every difference that matters for resuming."""
+    differences = [
+        f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
+        for key in _COMPATIBILITY_KEYS
+        if old.get(key) != new.get(key)
+    ]
+    if differences:
+        raise IncompatibleResults(
+            f"{folder} was made in another environment ({'; '.join(differences)}); "
+            "use another --out, or --force to mix the results anyway"
+        )
+
+
+def read_results(folder: Path | str) -> pd.DataFrame:
+    """The result table of a folder (``results.csv``), checking that it has the key columns."""
+    path = Path(folder) / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {RESULTS_FILE} in {folder}")
+    table = pd.read_csv(path)
+    missing = [c for c in KEY_COLUMNS + ("status",) if c not in table.columns]
+    if missing:
+        raise IncompatibleResults(f"{path} lacks the column(s) {', '.join(missing)}")
+    return table
+
+
+def read_curves(folder: Path | str) -> pd.DataFrame:
+    path = Path(folder) / CURVES_FILE
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(CURVE_COLUMNS))
+
+
+def append_rows(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append rows to a CSV (header first if the file is new), flushed and synced to disk."""
+    columns = list(columns)
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,172 @@
+"""The sweep harness: tidy rows, nothing lost on interruption, statuses for failures."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import irtbench
+from irtbench import harness
+from irtbench.cli import main
+from irtbench.estimators import base
+from irtbench.estimators.base import Estimator, RunResult
+from irtbench.results import IncompatibleResults
+
+DESIGN_COLUMNS = (
+    "estimator, backend, device, n_students, n_questions, missing, seed, seconds, "
+    "compile_seconds, n_iter, responses_per_second, peak_memory_bytes, rmse_skill, "
+    "rmse_difficulty, bias_skill, bias_difficulty, corr_skill, corr_difficulty, crb_ratio_skill, "
+    "crb_ratio_difficulty, n_extreme, coverage_skill, coverage_difficulty, final_loss"
+).split(", ")
+
+
+class Oracle(Estimator):
+    """Returns the column means' logits: a quick, deterministic stand-in estimator."""
+
+    name, backend = "test-oracle", "numpy"
+    defaults = {"seed": 0, "behaviour": "ok"}
+
+    def prepare(self, responses, options):
+        return responses, options
+
+    def run(self, problem):
+        responses, options = problem
+        if options["behaviour"] == "fail":
+            raise RuntimeError("boom\nsecond line")
+        if options["behaviour"] == "oom":
+            raise MemoryError("cannot allocate")
+        if options["behaviour"] == "sleep":
+            time.sleep(5)
+        p = np.clip(np.nanmean(responses, axis=0), 0.02, 0.98)
+        q = np.clip(np.nanmean(responses, axis=1), 0.02, 0.98)
+        return RunResult(np.log(q / (1 - q)), -np.log(p / (1 - p)), np.array([1.0, 0.5]), 2)
+
+    def skip(self, n_students, n_questions, device):
+        if self.options.get("behaviour") == "skip" and n_students > 50:
+            return True, "too large for this test"
+        return False, ""
+
+
+@pytest.fixture
+def oracle(monkeypatch):
+    monkeypatch.setitem(base._REGISTRY, Oracle.name, Oracle)
+    return Oracle.name
+
+
+SIZES = [(40, 10), (60, 12)]
+
+
+def tiny_sweep(out, oracle, **kwargs):
+    options = {"torch-adam:epochs": 30, **kwargs.pop("options", {})}
+    return harness.sweep(SIZES, ["torch-adam", oracle], seeds=2, device="cpu", out=out,
+                         options=options, progress=False, **kwargs)
+
+
+def test_tiny_sweep_writes_every_documented_column(tmp_path, oracle):
+    table = tiny_sweep(tmp_path, oracle)
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == len(on_disk) == 2 * 2 * 2
+    assert set(DESIGN_COLUMNS) <= set(on_disk.columns)
+    assert {"opt_epochs", "opt_lr", "opt_alpha", "status", "reason"} <= set(on_disk.columns)
+    assert (on_disk.status == "ok").all()
+    torch_rows = on_disk[on_disk.estimator == "torch-adam"]
+    assert (torch_rows.n_iter == 30).all() and (torch_rows.opt_epochs == 30).all()
+    np.testing.assert_allclose(
+        on_disk.responses_per_second, on_disk.n_observed * on_disk.n_iter / on_disk.seconds
+    )
+    assert (on_disk.seconds > 0).all() and (on_disk.peak_memory_bytes >= 0).all()
+    assert on_disk.rmse_difficulty.between(0, 3).all() and on_disk.corr_difficulty.gt(0.5).all()
+    assert set(on_disk.memory_method) == {"rss_peak_growth"}
+    # both estimators saw the same simulated data in a cell
+    assert on_disk.groupby(["n_students", "seed"]).crb_difficulty.nunique().eq(1).all()
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert len(curves[curves.estimator == "torch-adam"]) == 4 * 30
+    env = json.loads((tmp_path / "environment.json").read_text())
+    assert {"python", "numpy", "torch", "jax", "numpyro", "device_name", "cpu", "git_commit"} <= set(env)
+
+
+def test_interrupted_sweep_keeps_its_rows_and_resume_completes(tmp_path, oracle):
+    finished = []
+
+    def interrupt_after_three(row):
+        finished.append(row)
+        if len(finished) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_sweep(tmp_path, oracle, after_row=interrupt_after_three)
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 3
+    with pytest.raises(FileExistsError, match="--resume"):
+        tiny_sweep(tmp_path, oracle)
+    table = tiny_sweep(tmp_path, oracle, resume=True)
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == len(on_disk) == 8
+    assert not on_disk.duplicated(["estimator", "n_students", "n_questions", "missing", "seed"]).any()
+
+
+def test_resume_refuses_a_folder_from_another_environment(tmp_path, oracle):
+    tiny_sweep(tmp_path, oracle, after_row=None)
+    env_path = tmp_path / "environment.json"
+    env = json.loads(env_path.read_text())
+    env["torch"], env["schema_version"] = "1.0.0", 0
+    env_path.write_text(json.dumps(env))
+    with pytest.raises(IncompatibleResults, match="torch: '1.0.0' there"):
+        tiny_sweep(tmp_path, oracle, resume=True)
+    assert len(tiny_sweep(tmp_path, oracle, resume=True, force=True)) == 8
+
+
+@pytest.mark.parametrize(
+    "behaviour, status, reason",
+    [
+        ("fail", "error", "RuntimeError: boom"),
+        ("oom", "oom", "MemoryError: cannot allocate"),
+        ("sleep", "timeout", "time budget of 0.5 s"),
+        ("skip", "skipped", "too large for this test"),
+    ],
+)
+def test_failures_become_rows_and_the_sweep_goes_on(tmp_path, oracle, behaviour, status, reason):
+    table = harness.sweep([(60, 12)], [oracle, "torch-adam"], seeds=1, device="cpu",
+                          out=tmp_path, options={f"{oracle}:behaviour": behaviour, "epochs": 20},
+                          time_budget=0.5, progress=False)
+    bad = table[table.estimator == oracle].iloc[0]
+    assert bad.status == status
+    assert reason in bad.reason
+    assert "\n" not in bad.reason and np.isnan(bad.seconds)
+    assert table[table.estimator == "torch-adam"].status.tolist() == ["ok"]
+
+
+def test_unknown_estimator_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="unknown estimator 'nope'"):
+        harness.sweep([(10, 5)], ["nope"], out=tmp_path, progress=False)
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_summary_has_one_line_per_estimator_and_size(tmp_path, oracle):
+    summary = harness.summarize(tiny_sweep(tmp_path, oracle))
+    assert len(summary) == 4 and set(summary.fits) == {"2/2"}
+    assert {"seconds", "resp_per_s", "crb_diff", "size"} <= set(summary.columns)
+
+
+def test_cli_run_quick(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--quick", "--estimators", "torch-adam", "--out", str(out),
+                 "-o", "epochs=20", "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "torch-adam" in printed and "100x20" in printed and "results in" in printed
+    assert len(pd.read_csv(out / "results.csv")) == 2
+    assert main(["run", "--quick", "--out", str(out)]) == 2  # exists: needs --resume
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_cli_run_rejects_bad_sizes(tmp_path, capsys):
+    assert main(["run", "--sizes", "100by3", "--out", str(tmp_path)]) == 2
+    assert "STUDENTSxQUESTIONS" in capsys.readouterr().err
+
+
+def test_registry_is_clean_after_the_oracle_tests():
+    assert "test-oracle" not in irtbench.estimators()
