@@ -337,8 +337,8 @@ def sweep(
         estimator = get_estimator(cell.estimator)(**_options_for(cell.estimator, options or {}, device))
         if cell.estimator not in warmed:
             warmed.add(cell.estimator)
-            with contextlib.suppress(Exception):  # a real failure is recorded by the real fit
-                estimator.warm_up()
+            with contextlib.suppress(Exception), time_limit(time_budget):
+                estimator.warm_up()  # a real failure is recorded by the real fit
         row, curve = run_cell(cell, data, estimator, time_budget=time_budget)
         if folder is not None:
             append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)

@@ -3,7 +3,13 @@
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
 """
 
-from irtbench.estimators import torch_adam  # noqa: F401  (registers the estimator)
+from irtbench.estimators import (  # noqa: F401  (each registers itself)
+    jax_adam,
+    numpyro_map,
+    numpyro_nuts,
+    numpyro_vi,
+    torch_adam,
+)
 from irtbench.estimators.base import (
     BackendNotInstalled,
     Estimator,

@@ -122,7 +122,12 @@ class Estimator:
     @classmethod
     def available(cls) -> bool:
         """True when every module in ``requirements`` can be imported."""
-        return all(importlib.util.find_spec(module) is not None for module in cls.requirements)
+        return not cls.missing_requirements()
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """The modules of ``requirements`` that cannot be imported here."""
+        return [module for module in cls.requirements if not _importable(module)]
 
     @classmethod
     def devices(cls) -> list[str]:
@@ -235,12 +240,21 @@ class Estimator:
 
     @classmethod
     def require_backend(cls) -> None:
-        if not cls.available():
-            missing = [m for m in cls.requirements if importlib.util.find_spec(m) is None]
+        missing = cls.missing_requirements()
+        if missing:
             raise BackendNotInstalled(
                 f"estimator {cls.name!r} needs {', '.join(missing)}, which is not installed; "
                 f"install it with: pip install 'irtbench[{cls.extra}]'"
             )
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: import blocked on purpose
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _require(options: dict[str, Any], key: str, test: Any, what: str) -> None:

@@ -1,0 +1,111 @@
+"""Checks specific to the JAX and NumPyro estimators."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import irtbench
+from irtbench.estimators import BackendNotInstalled
+from irtbench.estimators.jax_adam import JaxAdam
+
+pytest.importorskip("jax", reason="the JAX backend is not installed (pip install 'irtbench[jax]')")
+pytest.importorskip("numpyro", reason="NumPyro is not installed (pip install 'irtbench[numpyro]')")
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_jax_adam_agrees_with_torch_adam(missing):
+    data = irtbench.simulate(200, 100, seed=0, missing=missing)
+    torch_fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
+    jax_fit = irtbench.fit(data.responses, estimator="jax-adam", device="cpu")
+    assert np.max(np.abs(torch_fit.skill - jax_fit.skill)) < 1e-3
+    assert np.max(np.abs(torch_fit.difficulty - jax_fit.difficulty)) < 1e-3
+    np.testing.assert_allclose(jax_fit.losses, torch_fit.losses, rtol=1e-4)
+
+
+def test_jax_adam_keeps_compilation_out_of_the_timed_run():
+    data = irtbench.simulate(100, 20, seed=1)
+    fit = irtbench.fit(data.responses, estimator="jax-adam", device="cpu", epochs=3000)
+    assert fit.compile_seconds > 0
+    assert fit.n_iter == 3000 and fit.losses.shape == (3000,)
+
+
+def test_missing_backend_names_the_extra(monkeypatch):
+    monkeypatch.setattr(JaxAdam, "requirements", ("jax_is_not_here",))
+    assert "jax-adam" not in irtbench.estimators(available_only=True)
+    assert "jax-adam" in irtbench.estimators()
+    with pytest.raises(BackendNotInstalled, match=r"pip install 'irtbench\[jax\]'"):
+        irtbench.fit([[0, 1], [1, 0]], estimator="jax-adam")
+
+
+def test_package_imports_and_torch_fits_without_jax_or_numpyro():
+    code = (
+        "import sys; sys.modules.update(jax=None, jaxlib=None, optax=None, numpyro=None)\n"
+        "import irtbench\n"
+        "print(sorted(irtbench.estimators(available_only=True)))\n"
+        "fit = irtbench.fit([[0, 1], [1, 0], [1, 1]], 'torch-adam', device='cpu', epochs=3)\n"
+        "try:\n"
+        "    irtbench.fit([[0, 1], [1, 0]], 'numpyro-vi')\n"
+        "except irtbench.BackendNotInstalled as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "['torch-adam']" in done.stdout
+    assert "pip install 'irtbench[numpyro]'" in done.stdout
+
+
+def test_marginal_skill_scale_recovers_a_normal_population():
+    """Given the true difficulties, the marginal-ML sigma of N(0, 1.5^2) skills from 2000
+    students x 30 questions has a standard error of about 0.035: allow 3.3 of them."""
+    from irtbench.estimators.numpyro_map import marginal_skill_scale
+
+    data = irtbench.simulate(2000, 30, seed=2, skill_distribution="normal", skill_scale=1.5)
+    assert abs(marginal_skill_scale(data.responses, data.difficulty) - 1.5) < 0.12
+
+
+def test_numpyro_map_converges_and_avoids_the_collapse_of_sigma():
+    data = irtbench.simulate(500, 20, seed=3)
+    fit = irtbench.fit(data.responses, estimator="numpyro-map", device="cpu")
+    assert fit.diagnostics["converged"] is True
+    assert 1.4 < fit.diagnostics["sigma"] < 2.2  # the truth: sd of Uniform(-3, 3) = 1.73
+    assert fit.n_iter < fit.options["max_steps"] * 2
+    fixed = irtbench.fit(data.responses, estimator="numpyro-map", device="cpu", skill_scale=1.0)
+    assert fixed.diagnostics["sigma"] == 1.0
+    assert np.std(fixed.skill) < np.std(fit.skill)  # the fixed unit prior shrinks
+
+
+def test_numpyro_map_stops_at_max_steps_when_not_converged():
+    data = irtbench.simulate(100, 20, seed=4)
+    fit = irtbench.fit(data.responses, estimator="numpyro-map", device="cpu", max_steps=100,
+                       skill_scale=2.0)
+    assert fit.diagnostics["converged"] is False and fit.n_iter == 100
+
+
+def test_numpyro_nuts_reports_numpyros_diagnostics():
+    data = irtbench.simulate(100, 20, seed=5)
+    fit = irtbench.fit(data.responses, estimator="numpyro-nuts", device="cpu", num_warmup=150,
+                       num_samples=150, num_chains=2)
+    diag = fit.diagnostics
+    assert fit.n_iter == 300  # 2 chains x 150 draws
+    assert 0.99 < diag["max_rhat"] < 1.1
+    assert 10 < diag["min_ess"] <= 300 * 2
+    assert isinstance(diag["divergences"], int) and diag["divergences"] >= 0
+    assert diag["ess_per_second"] == pytest.approx(diag["min_ess"] / fit.seconds, rel=1e-12)
+
+
+def test_numpyro_nuts_skips_large_matrices():
+    nuts = irtbench.get_estimator("numpyro-nuts")()
+    skip, why = nuts.skip(10_000, 1000, "cpu")
+    assert skip and "max_responses" in why
+    assert nuts.skip(100, 20, "cpu") == (False, "")
+
+
+def test_numpyro_vi_learns_the_skill_scale():
+    data = irtbench.simulate(500, 40, seed=6)
+    fit = irtbench.fit(data.responses, estimator="numpyro-vi", device="cpu")
+    assert 1.4 < fit.diagnostics["sigma"] < 2.1
+    assert np.all(fit.skill_se < 1.0) and np.all(fit.difficulty_se < 0.3)
