@@ -1,0 +1,46 @@
+"""pytest-benchmark configuration: the size grid, the estimators, and the machine info.
+
+Options (or environment variables):
+    --sizes 100x100,1000x100      IRTBENCH_SIZES       the response-matrix sizes
+    --estimators torch-adam,...   IRTBENCH_ESTIMATORS  default: every installed estimator
+    --device cpu|cuda|auto        IRTBENCH_DEVICE      default: cpu
+    --rounds 3                    IRTBENCH_ROUNDS      timed rounds (after one warm-up round)
+"""
+
+from __future__ import annotations
+
+import os
+
+import irtbench
+from irtbench.data import parse_size
+from irtbench.results import environment
+
+DEFAULT_SIZES = "100x100,1000x100,1000x1000"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("irtbench")
+    group.addoption("--sizes", default=os.environ.get("IRTBENCH_SIZES", DEFAULT_SIZES),
+                    help="comma-separated STUDENTSxQUESTIONS (default: %(default)s)")
+    group.addoption("--estimators", default=os.environ.get("IRTBENCH_ESTIMATORS"),
+                    help="comma-separated estimator names (default: every installed one)")
+    group.addoption("--device", default=os.environ.get("IRTBENCH_DEVICE", "cpu"),
+                    help="device passed to every estimator (default: %(default)s)")
+    group.addoption("--rounds", type=int, default=int(os.environ.get("IRTBENCH_ROUNDS", "3")),
+                    help="timed rounds per benchmark (default: %(default)s)")
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    if "size" in metafunc.fixturenames:
+        sizes = [parse_size(text) for text in config.getoption("sizes").split(",") if text]
+        metafunc.parametrize("size", sizes, ids=[f"{n}x{m}" for n, m in sizes])
+    if "estimator_name" in metafunc.fixturenames:
+        chosen = config.getoption("estimators")
+        names = chosen.split(",") if chosen else irtbench.estimators()
+        metafunc.parametrize("estimator_name", names)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Adds the device and the backends' versions to the saved benchmark JSON."""
+    machine_info["irtbench"] = environment(config.getoption("device"))

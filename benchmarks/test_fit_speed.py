@@ -1,0 +1,54 @@
+"""Speed of each estimator's fit, with its recovery metrics as ``extra_info``.
+
+Only :meth:`Estimator.run` is timed: the data transfer (``prepare``) and JIT compilation
+(``compile``) happen in pytest-benchmark's untimed ``setup``; the first round is a warm-up round.
+``run`` returns with the device synchronised. Accuracy is recorded, not gated, here:
+``--benchmark-compare-fail`` gates time only; ``irtbench check`` gates accuracy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import irtbench
+from irtbench.data import observed_count, size_label, validate_responses
+
+
+def test_fit(benchmark, request, estimator_name, size):
+    n_students, n_questions = size
+    cls = irtbench.get_estimator(estimator_name)
+    if not cls.available():
+        pytest.skip(f"{estimator_name}: backend not installed (pip install 'irtbench[{cls.extra}]')")
+    device = request.config.getoption("device")
+    estimator = cls(**({"device": device} if "device" in cls.defaults else {}),
+                    **({"progress": False} if "progress" in cls.defaults else {}))
+    skip, why = estimator.skip(n_students, n_questions, device)
+    if skip:
+        pytest.skip(why)
+    data = irtbench.simulate(n_students, n_questions, seed=0)
+    responses = validate_responses(data.responses)
+    options = estimator.resolved_options()
+    prepared = []
+
+    def setup():
+        problem = estimator.prepare(responses, options)
+        prepared.append((problem, estimator.compile(problem)))
+        return (problem,), {}
+
+    benchmark.group = size_label(n_students, n_questions)
+    result = benchmark.pedantic(estimator.run, setup=setup, warmup_rounds=1,
+                                rounds=request.config.getoption("rounds"))
+    seconds = benchmark.stats.stats.median
+    problem, compile_seconds = prepared[0][0], max(c for _, c in prepared)
+    fit = estimator.finish(responses, options, problem, result, seconds, compile_seconds)
+    metrics = irtbench.recovery(fit, data)
+    benchmark.extra_info.update(
+        estimator=estimator_name,
+        device=fit.device,
+        n_iter=fit.n_iter,
+        compile_seconds=compile_seconds,
+        responses_per_second=observed_count(responses) * fit.n_iter / seconds,
+        **{key: metrics[key] for key in ("rmse_skill", "rmse_difficulty", "crb_ratio_skill",
+                                         "crb_ratio_difficulty", "n_extreme")},
+    )
+    assert metrics["corr_difficulty"] > 0.5  # a fit that says nothing is not a benchmark

@@ -1,0 +1,34 @@
+"""One tiny case of the pytest-benchmark suites, so that they cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (irtbench[bench])")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_suite_runs_one_tiny_case(tmp_path):
+    report = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+         "--sizes", "40x10", "--estimators", "torch-adam,jax-adam", "--rounds", "1",
+         f"--benchmark-json={report}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    benchmarks = json.loads(report.read_text())["benchmarks"]
+    assert {b["extra_info"]["estimator"] for b in benchmarks} == {"torch-adam", "jax-adam"}
+    for bench in benchmarks:
+        assert bench["group"] == "40x10"
+        info = bench["extra_info"]
+        assert info["responses_per_second"] > 0 and info["n_iter"] == 1000
+        assert 0 < info["rmse_difficulty"] < 3 and info["compile_seconds"] >= 0
+    machine = json.loads(report.read_text())["machine_info"]
+    assert machine["irtbench"]["torch"] is not None
