@@ -162,7 +162,47 @@ def command_run(args: argparse.Namespace) -> int:
         return 130
     print_summary(table)
     print(f"{len(rows)} fit(s) in {time.perf_counter() - start:.1f} s; results in {out}/")
+    if (table.status == "ok").any():
+        draw(out, args.svg)
     return EXIT_OK
+
+
+def draw(folder: Path, svg: bool) -> None:
+    from irtbench import plots
+
+    written = plots.plot_all(folder, ("png", "svg") if svg else ("png",))
+    report = plots.write_report(folder)
+    print(f"figures: {', '.join(p.name for p in written)}; report: {report}")
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        raise UsageError(f"no such results folder: {args.folder}")
+    draw(args.folder, args.svg)
+    return EXIT_OK
+
+
+# -- irtbench check --------------------------------------------------------------------------
+def command_check(args: argparse.Namespace) -> int:
+    from irtbench.baseline import CROSS_Z, SAME_RTOL, check
+
+    for folder in (args.folder, args.baseline):
+        if not folder.is_dir():
+            raise UsageError(f"no such results folder: {folder}")
+    result = check(args.folder, args.baseline, mode=args.mode)
+    rule = (f"{SAME_RTOL:.1%} of the baseline value" if result.mode == "same"
+            else f"{CROSS_Z} x the baseline's seed-to-seed sd")
+    print(f"compared {result.cells} cell(s) of {args.folder} with {args.baseline} "
+          f"({result.mode}-platform tolerance: {rule})")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    if result.passed:
+        print("no recovery metric got worse beyond tolerance")
+        return EXIT_OK
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(result.regressions.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"{len(result.regressions)} metric(s) got worse beyond tolerance")
+    return EXIT_REGRESSION
 
 
 # -- argument parsing -----------------------------------------------------------------------
@@ -235,7 +275,35 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",
                          help="an estimator option for every estimator that has it, or for NAME "
                          "only, e.g. -o torch-adam:epochs=2000 (repeatable)")
+    running.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     running.set_defaults(handler=command_run)
+
+    plotting = commands.add_parser(
+        "plot", help="(re)draw the figures and report.md of a results folder",
+        description="Draw the comparison figures (recovery, speed, time to accuracy, error "
+        "histograms, coverage, memory) and DIR/report.md from the files in DIR alone, so any "
+        "old run can be re-plotted.",
+    )
+    plotting.add_argument("folder", metavar="DIR", type=Path, help="a folder written by 'irtbench run'")
+    plotting.add_argument("--svg", action="store_true", help="also write the figures as SVG")
+    plotting.set_defaults(handler=command_plot)
+
+    checking = commands.add_parser(
+        "check", help="fail (exit 1) when recovery got worse than in a baseline folder",
+        description="Compare the recovery metrics (RMSE, CRB ratios, coverage) of DIR with a "
+        "baseline results folder, cell by cell (estimator, size, missing, seed). Exit 1 with a "
+        "table of what got worse beyond tolerance, 0 otherwise, 2 for unusable input (no common "
+        "cell, missing columns, different simulated data). Tolerance: 0.2% of the baseline "
+        "value on the same platform (same device, CPU and versions); half the baseline's "
+        "seed-to-seed standard deviation across platforms. Timing is pytest-benchmark's job.",
+    )
+    checking.add_argument("folder", metavar="DIR", type=Path, help="a folder written by 'irtbench run'")
+    checking.add_argument("--baseline", type=Path, default=Path("results/baseline"),
+                          help="the reference folder (default: %(default)s)")
+    checking.add_argument("--mode", choices=("auto", "same", "cross"), default="auto",
+                          help="tolerance: same- or cross-platform; auto compares the two "
+                          "environment.json files (default: %(default)s)")
+    checking.set_defaults(handler=command_check)
     return parser
 
 

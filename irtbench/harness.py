@@ -35,13 +35,16 @@ from tqdm.auto import tqdm
 
 from irtbench.data import Dataset, observed_count, simulate, size_label
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator
-from irtbench.metrics import recovery
+from irtbench.metrics import align, recovery, trace_rmse
+from irtbench.model import extremes
 from irtbench.results import (
     COLUMNS,
     CURVE_COLUMNS,
     CURVES_FILE,
     DIAGNOSTIC_COLUMNS,
     ENVIRONMENT_FILE,
+    ERROR_COLUMNS,
+    ERRORS_FILE,
     KEY_COLUMNS,
     RESULTS_FILE,
     append_rows,
@@ -165,16 +168,35 @@ def _first_line(error: BaseException) -> str:
 
 
 # -- one cell -------------------------------------------------------------------------------
-def _curve(cell: Cell, fit: Fit) -> list[dict[str, Any]]:
-    """At most MAX_CURVE_POINTS points of the loss; seconds assume equal time per iteration."""
+def _curve(cell: Cell, fit: Fit, data: Dataset) -> list[dict[str, Any]]:
+    """The loss at up to MAX_CURVE_POINTS iterations plus every snapshot of ``fit.trace`` with
+    its aligned RMSE against the truth; seconds assume equal time per iteration."""
     n = len(fit.losses)
     if n == 0:
         return []
-    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int))
+    errors = {k: trace_rmse(skill, difficulty, data) for k, skill, difficulty in fit.trace}
+    thinned = np.linspace(1, n, min(n, MAX_CURVE_POINTS)).round().astype(int)
+    iterations = sorted(set(thinned.tolist()) | set(errors))
     return [
-        {**cell._asdict(), "iteration": int(k) + 1, "seconds": fit.seconds * (k + 1) / n,
-         "loss": float(fit.losses[k])}
-        for k in keep
+        {**cell._asdict(), "iteration": k, "seconds": fit.seconds * k / n,
+         "loss": float(fit.losses[k - 1]),
+         "rmse_skill": errors.get(k, (math.nan, math.nan))[0],
+         "rmse_difficulty": errors.get(k, (math.nan, math.nan))[1]}
+        for k in iterations if 1 <= k <= n
+    ]
+
+
+def _errors(cell: Cell, fit: Fit, data: Dataset) -> list[dict[str, Any]]:
+    """Aligned errors of every skill and difficulty (extreme ones flagged)."""
+    extreme_students, extreme_questions = extremes(data.responses)
+    skill, difficulty = align(fit.skill, fit.difficulty, ~extreme_questions)
+    true_skill, true_difficulty = align(data.skill, data.difficulty, ~extreme_questions)
+    key = cell._asdict()
+    return [
+        {**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
+        for kind, errors, extreme in (("skill", skill - true_skill, extreme_students),
+                                      ("difficulty", difficulty - true_difficulty, extreme_questions))
+        for i, (e, x) in enumerate(zip(errors, extreme))
     ]
 
 
@@ -184,8 +206,8 @@ def run_cell(
     estimator: Estimator,
     *,
     time_budget: float | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Fit one cell and return its result row and its loss-curve rows."""
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fit one cell; return its result row, its curve rows and its error rows."""
     cls = type(estimator)
     row: dict[str, Any] = {**cell._asdict(), "backend": cls.backend,
                            "n_observed": observed_count(data.responses)}
@@ -194,18 +216,18 @@ def run_cell(
     device = str(options.get("device", "cpu"))
     if not cls.available():
         return {**row, "device": device, "status": "skipped",
-                "reason": f"not installed: pip install 'irtbench[{cls.extra}]'"}, []
+                "reason": f"not installed: pip install 'irtbench[{cls.extra}]'"}, [], []
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
     if skip:
-        return {**row, "device": device, "status": "skipped", "reason": why}, []
+        return {**row, "device": device, "status": "skipped", "reason": why}, [], []
     try:
         with PeakMemory() as memory, time_limit(time_budget):
             fit = estimator.fit(data.responses)
     except FitTimeout as error:
-        return {**row, "device": device, "status": "timeout", "reason": str(error)}, []
+        return {**row, "device": device, "status": "timeout", "reason": str(error)}, [], []
     except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
         status = "oom" if _is_out_of_memory(error) else "error"
-        return {**row, "device": device, "status": status, "reason": _first_line(error)}, []
+        return {**row, "device": device, "status": status, "reason": _first_line(error)}, [], []
     peak, method = memory.measure(fit.device)
     row.update({f"opt_{key}": value for key, value in fit.options.items()})
     row.update(
@@ -222,7 +244,7 @@ def run_cell(
         **recovery(fit, data),
         **{key: fit.diagnostics.get(key) for key in DIAGNOSTIC_COLUMNS},
     )
-    return row, _curve(cell, fit)
+    return row, _curve(cell, fit, data), _errors(cell, fit, data)
 
 
 # -- the sweep ------------------------------------------------------------------------------
@@ -339,9 +361,10 @@ def sweep(
             warmed.add(cell.estimator)
             with contextlib.suppress(Exception), time_limit(time_budget):
                 estimator.warm_up()  # a real failure is recorded by the real fit
-        row, curve = run_cell(cell, data, estimator, time_budget=time_budget)
+        row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget)
         if folder is not None:
             append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
+            append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
             append_rows(folder / RESULTS_FILE, columns, [row])
         rows.append(row)
         if after_row is not None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from irtbench.data import Dataset
     from irtbench.estimators.base import Fit
 
-__all__ = ["align", "cramer_rao_bound", "recovery", "RECOVERY_METRICS"]
+__all__ = ["align", "cramer_rao_bound", "recovery", "trace_rmse", "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
 Z95 = 1.959963984540054
@@ -108,6 +108,20 @@ def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> 
         "corr": corr,
         "coverage": coverage,
     }
+
+
+def trace_rmse(
+    skill: np.ndarray, difficulty: np.ndarray, data: Dataset
+) -> tuple[float, float]:
+    """Aligned RMSE of skills (non-extreme students) and difficulties (non-extreme questions),
+    as in :func:`recovery`, for one snapshot along a fit."""
+    extreme_students, extreme_questions = extremes(data.responses)
+    finite_questions = ~extreme_questions
+    est_skill, est_difficulty = align(skill, difficulty, finite_questions)
+    true_skill, true_difficulty = align(data.skill, data.difficulty, finite_questions)
+    skill_error = (est_skill - true_skill)[~extreme_students]
+    difficulty_error = (est_difficulty - true_difficulty)[finite_questions]
+    return float(np.sqrt(np.mean(skill_error**2))), float(np.sqrt(np.mean(difficulty_error**2)))
 
 
 def recovery(fit: Fit, data: Dataset) -> dict[str, float]:

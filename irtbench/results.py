@@ -4,6 +4,7 @@ A results folder holds
 
 * ``results.csv``: one row per estimator x size x missing fraction x seed (:data:`COLUMNS`);
 * ``curves.csv``: the objective along each fit (:data:`CURVE_COLUMNS`);
+* ``errors.csv``: each estimate's aligned error (:data:`ERROR_COLUMNS`);
 * ``environment.json``: versions, device, CPU and git commit (:func:`environment`).
 
 Rows are appended one at a time and flushed to disk, so an interrupted sweep keeps every row it
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
@@ -77,9 +78,15 @@ COLUMNS = (
 DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",
                       "ess_per_second")
 
-CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss")
+#: curves.csv: the objective along each fit (seconds assume equal time per iteration) and,
+#: at the estimator's snapshots, the aligned RMSE against the truth (NaN elsewhere).
+CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss", "rmse_skill", "rmse_difficulty")
+
+#: errors.csv: every aligned estimate's error (estimate - truth), for the error histograms.
+ERROR_COLUMNS = (*KEY_COLUMNS, "kind", "index", "error", "extreme")
 
 RESULTS_FILE, CURVES_FILE, ENVIRONMENT_FILE = "results.csv", "curves.csv", "environment.json"
+ERRORS_FILE = "errors.csv"
 
 #: environment entries that must match before new rows may join a folder's old ones.
 _COMPATIBILITY_KEYS = ("schema_version", "irtbench", "python", "numpy", "torch", "jax",

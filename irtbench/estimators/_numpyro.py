@@ -108,8 +108,12 @@ def run_svi(
     max_steps: int,
     chunk_steps: int,
     converged: Callable[[Any], bool] | None = None,
+    trace: list[tuple[int, Any, Any]] | None = None,
 ) -> tuple[Any, np.ndarray, bool]:
     """Run SVI chunk by chunk from ``state`` until ``converged(state)`` or ``max_steps``.
+
+    After each chunk the guide's skill and difficulty locations are appended to ``trace``
+    (device arrays: no transfer inside the timed loop), numbered on from its last entry.
 
     Returns:
         ``(state, losses, converged)``.
@@ -117,10 +121,14 @@ def run_svi(
     import jax
 
     losses, done, steps = [], False, 0
+    offset = trace[-1][0] if trace else 0
     while steps < max_steps and not done:
         state, chunk_losses = problem.chunk(state, problem.y, problem.weight, skill_scale)
         losses.append(chunk_losses)
         steps += chunk_steps
+        if trace is not None:
+            params = problem.svi.get_params(state)
+            trace.append((offset + steps, params["skill_auto_loc"], params["difficulty_auto_loc"]))
         done = converged is not None and converged(state)
     jax.block_until_ready(state)
     return state, np.concatenate([np.asarray(x) for x in losses]), done

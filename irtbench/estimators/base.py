@@ -51,6 +51,8 @@ class Fit:
         options: every option the fit used, defaults included.
         n_iter: iterations (epochs, Newton steps, samples) actually run.
         diagnostics: method-specific extras (convergence flags, r-hat, ...).
+        trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
+            chosen by the estimator, for the time-to-accuracy figure); empty when it has none.
     """
 
     skill: np.ndarray
@@ -65,6 +67,7 @@ class Fit:
     options: dict[str, Any]
     n_iter: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    trace: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
@@ -81,6 +84,7 @@ class RunResult(NamedTuple):
     skill_se: Any = None
     difficulty_se: Any = None
     diagnostics: dict[str, Any] | None = None
+    trace: list[tuple[int, Any, Any]] | None = None
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -236,6 +240,7 @@ class Estimator:
             options=options,
             n_iter=int(result.n_iter),
             diagnostics=dict(result.diagnostics or {}),
+            trace=[(int(k), to_numpy(s), to_numpy(d)) for k, s, d in result.trace or ()],
         )
 
     @classmethod
@@ -246,6 +251,11 @@ class Estimator:
                 f"estimator {cls.name!r} needs {', '.join(missing)}, which is not installed; "
                 f"install it with: pip install 'irtbench[{cls.extra}]'"
             )
+
+
+def checkpoints(n_iter: int, count: int = 25) -> set[int]:
+    """About ``count`` iteration numbers in 1..n_iter, spaced geometrically, n_iter included."""
+    return {int(k) for k in np.unique(np.round(np.geomspace(1, n_iter, count)))}
 
 
 def _importable(module: str) -> bool:

@@ -34,15 +34,25 @@ def reference_loss(params: dict[str, Any], y: Any, weight: Any, n_observed: int,
     return nll + alpha * jnp.mean(params["difficulty"]) ** 2
 
 
+def snapshot_count(epochs: int, most: int = 20) -> int:
+    """The largest divisor of ``epochs`` up to ``most``: the number of equal stretches of epochs
+    after which the parameters are kept for the trace."""
+    return max(c for c in range(1, most + 1) if epochs % c == 0)
+
+
 def make_train(epochs: int, lr: float, alpha: float, n_observed: int) -> Any:
-    """A jitted ``train(y, weight) -> (params, losses)`` running ``epochs`` Adam steps."""
+    """A jitted ``train(y, weight) -> (params, losses, trace)`` running ``epochs`` Adam steps.
+
+    The epochs run as an outer ``lax.scan`` over ``snapshot_count(epochs)`` stretches of an
+    inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace."""
     import jax
     import jax.numpy as jnp
     import optax
 
     optimizer = optax.adam(lr)
+    stretches = snapshot_count(epochs)
 
-    def train(y: Any, weight: Any) -> tuple[dict[str, Any], Any]:
+    def train(y: Any, weight: Any) -> tuple[dict[str, Any], Any, Any]:
         params = {"skill": jnp.zeros(y.shape[0], y.dtype), "difficulty": jnp.zeros(y.shape[1], y.dtype)}
 
         def epoch(carry: Any, _: Any) -> tuple[Any, Any]:
@@ -51,9 +61,14 @@ def make_train(epochs: int, lr: float, alpha: float, n_observed: int) -> Any:
             updates, state = optimizer.update(grads, state, params)
             return (optax.apply_updates(params, updates), state), loss
 
-        (params, _), losses = jax.lax.scan(epoch, (params, optimizer.init(params)), None,
-                                           length=epochs)
-        return params, losses
+        def stretch(carry: Any, _: Any) -> tuple[Any, Any]:
+            carry, losses = jax.lax.scan(epoch, carry, None, length=epochs // stretches)
+            return carry, (losses, carry[0])
+
+        (params, _), (losses, trace) = jax.lax.scan(
+            stretch, (params, optimizer.init(params)), None, length=stretches
+        )
+        return params, losses.reshape(-1), trace
 
     return jax.jit(train)
 
@@ -117,5 +132,9 @@ class JaxAdam(Estimator):
         import jax
 
         train = problem.compiled or problem.train
-        params, losses = jax.block_until_ready(train(problem.y, problem.weight))
-        return RunResult(params["skill"], params["difficulty"], losses, n_iter=len(losses))
+        params, losses, trace = jax.block_until_ready(train(problem.y, problem.weight))
+        every = len(losses) // len(trace["skill"])
+        snapshots = [(every * (k + 1), trace["skill"][k], trace["difficulty"][k])
+                     for k in range(len(trace["skill"]))]
+        return RunResult(params["skill"], params["difficulty"], losses, n_iter=len(losses),
+                         trace=snapshots)

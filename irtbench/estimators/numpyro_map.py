@@ -205,7 +205,8 @@ class NumpyroMap(Estimator):
         state = problem.extra.pop("init_state", None)
         if state is None:
             state = _numpyro.initial_state(problem, np.float32(scale))
-        run = dict(max_steps=options["max_steps"], chunk_steps=CHUNK_STEPS)
+        trace: list[tuple[int, Any, Any]] = []
+        run = dict(max_steps=options["max_steps"], chunk_steps=CHUNK_STEPS, trace=trace)
         state, losses, converged = _numpyro.run_svi(
             problem, state, np.float32(scale), converged=self._stationary(problem, scale), **run
         )
@@ -218,5 +219,5 @@ class NumpyroMap(Estimator):
             losses = np.concatenate([losses, more])
         params = problem.svi.get_params(state)
         return RunResult(params["skill_auto_loc"], params["difficulty_auto_loc"], losses,
-                         n_iter=len(losses),
+                         n_iter=len(losses), trace=trace,
                          diagnostics={"converged": converged, "sigma": scale})

@@ -90,12 +90,13 @@ class NumpyroVI(Estimator):
         state = problem.extra.pop("init_state", None)
         if state is None:
             state = _numpyro.initial_state(problem, None)
+        trace: list[tuple[int, Any, Any]] = []
         state, losses, _ = _numpyro.run_svi(problem, state, None, max_steps=problem.extra["steps"],
-                                            chunk_steps=CHUNK_STEPS)
+                                            chunk_steps=CHUNK_STEPS, trace=trace)
         params = problem.svi.get_params(state)
         sigma = problem.svi.guide.median(params)["sigma"]
         return RunResult(
             params["skill_auto_loc"], params["difficulty_auto_loc"], losses, n_iter=len(losses),
             skill_se=params["skill_auto_scale"], difficulty_se=params["difficulty_auto_scale"],
-            diagnostics={"sigma": float(sigma)},
+            diagnostics={"sigma": float(sigma)}, trace=trace,
         )

@@ -27,7 +27,13 @@ import numpy as np
 from tqdm.auto import trange
 
 from irtbench.estimators import _torch
-from irtbench.estimators.base import Estimator, RunResult, progress_enabled, register
+from irtbench.estimators.base import (
+    Estimator,
+    RunResult,
+    checkpoints,
+    progress_enabled,
+    register,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -122,6 +128,7 @@ class TorchAdam(Estimator):
         optimizer = torch.optim.Adam([skill, difficulty], lr=options["lr"])
         epochs = options["epochs"]
         losses = torch.empty(epochs, device=device)
+        snapshots, trace = checkpoints(epochs), []
         bar = trange(epochs, desc=self.name, leave=False,
                      disable=not progress_enabled(options["progress"]))
         for epoch in bar:
@@ -131,5 +138,7 @@ class TorchAdam(Estimator):
             losses[epoch] = loss.detach()
             loss.backward()
             optimizer.step()
+            if epoch + 1 in snapshots:  # a device-side copy of n_students + n_questions floats
+                trace.append((epoch + 1, skill.detach().clone(), difficulty.detach().clone()))
         _torch.synchronize(device)
-        return RunResult(skill.detach(), difficulty.detach(), losses, n_iter=epochs)
+        return RunResult(skill.detach(), difficulty.detach(), losses, n_iter=epochs, trace=trace)

@@ -1,0 +1,180 @@
+"""Regression checks of recovery accuracy against a baseline results folder.
+
+Cells (estimator, size, missing fraction, seed) present and ``ok`` in both folders are compared
+metric by metric. A metric is *worse* when it moves in its bad direction by more than the
+tolerance:
+
+* ``rmse_skill``, ``rmse_difficulty``, ``crb_ratio_skill``, ``crb_ratio_difficulty``: higher;
+* ``coverage_skill``, ``coverage_difficulty``: further from the nominal 0.95;
+* a cell ``ok`` in the baseline and not now is always a regression.
+
+Tolerances, from the statistics of the runs:
+
+* **same platform** (same device, CPU model and versions of python, numpy, torch, jax, numpyro):
+  fixed seeds and deterministic fits reproduce the numbers up to floating-point reassociation,
+  so a metric may differ by ``SAME_RTOL`` (0.2%) of its baseline value.
+* **cross platform**: float32 reductions in another order (another CPU, a GPU, another library
+  version) perturb every fit a little and chaotic samplers (NUTS) follow other trajectories, so
+  the allowance is ``CROSS_Z`` (0.5) times the metric's seed-to-seed standard deviation in the
+  baseline for that estimator and size (or ``CROSS_RTOL``, 5%, where the baseline has one seed).
+  A real regression of an estimator moves its metrics by a good part of what changing the
+  data does; platform noise moves them by far less.
+
+Unusable input (no common cell, missing columns, different simulated data) is an error: the
+simulated data of a cell are identified by its number of observed responses and its Cramér–Rao
+bound, which depend only on the seed, the size and the simulation settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
+
+__all__ = ["CheckResult", "check", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL", "CHECKED_METRICS"]
+
+SAME_RTOL = 0.002
+CROSS_Z = 0.5
+CROSS_RTOL = 0.05
+NOMINAL_COVERAGE = 0.95
+THROUGHPUT_WARNING = 0.5  # warn when responses/s falls below half the baseline's
+
+#: metric -> how "worse" is measured: "higher" or "away" (from the nominal coverage)
+CHECKED_METRICS = {
+    "rmse_skill": "higher",
+    "rmse_difficulty": "higher",
+    "crb_ratio_skill": "higher",
+    "crb_ratio_difficulty": "higher",
+    "coverage_skill": "away",
+    "coverage_difficulty": "away",
+}
+
+_PLATFORM_KEYS = ("device_name", "cpu", "python", "numpy", "torch", "jax", "numpyro")
+_DATA_FINGERPRINT = ("n_observed", "crb_difficulty")
+
+
+@dataclass
+class CheckResult:
+    """Outcome of :func:`check`: ``regressions`` (one row per worse metric), ``mode``,
+    the number of cells compared and throughput ``warnings``."""
+
+    regressions: pd.DataFrame
+    mode: str
+    cells: int
+    warnings: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return self.regressions.empty
+
+
+def platform_mode(run: Path, baseline: Path) -> str:
+    """``"same"`` when both folders come from the same device, CPU and versions, else ``"cross"``."""
+    new, old = read_environment(run), read_environment(baseline)
+    return "same" if all(new.get(k) == old.get(k) for k in _PLATFORM_KEYS) else "cross"
+
+
+def _common_cells(run: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    needed = set(CHECKED_METRICS) | set(_DATA_FINGERPRINT) | {"status", "responses_per_second"}
+    for name, table in (("run", run), ("baseline", base)):
+        missing = sorted(needed - set(table.columns))
+        if missing:
+            raise IncompatibleResults(f"the {name} lacks the column(s) {', '.join(missing)}")
+    merged = base.merge(run, on=list(KEY_COLUMNS), suffixes=("_base", "_new"))
+    merged = merged[merged.status_base == "ok"]
+    if merged.empty:
+        raise IncompatibleResults("the run and the baseline have no cell in common "
+                                  "(estimator, size, missing, seed) that the baseline fitted")
+    for column in _DATA_FINGERPRINT:
+        ok = merged.status_new == "ok"
+        a, b = merged.loc[ok, f"{column}_base"], merged.loc[ok, f"{column}_new"]
+        differ = ~np.isclose(a, b, rtol=1e-9, atol=0)
+        if differ.any():
+            row = merged.loc[ok][differ].iloc[0]
+            raise IncompatibleResults(
+                f"different simulated data: {column} is {row[f'{column}_base']} in the baseline "
+                f"and {row[f'{column}_new']} in the run for {row.estimator} "
+                f"{row.n_students}x{row.n_questions} seed {row.seed} (other simulation settings?)"
+            )
+    return merged
+
+
+def _tolerances(base: pd.DataFrame, merged: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Per common cell and metric, the allowed worsening."""
+    tolerance = pd.DataFrame(index=merged.index)
+    for metric in CHECKED_METRICS:
+        reference = merged[f"{metric}_base"].abs()
+        if metric.startswith("coverage"):
+            reference = pd.Series(1.0, index=merged.index)
+        same = SAME_RTOL * reference
+        if mode == "same":
+            tolerance[metric] = same
+            continue
+        group = ["estimator", "n_students", "n_questions", "missing"]
+        spread = base[base.status == "ok"].groupby(group)[metric].std().rename("spread")
+        spread = merged[group].merge(spread, how="left", left_on=group, right_index=True)["spread"]
+        cross = (CROSS_Z * spread).fillna(CROSS_RTOL * reference)
+        tolerance[metric] = np.maximum(same, cross)
+    return tolerance
+
+
+def check(run: Path | str, baseline: Path | str, *, mode: str = "auto") -> CheckResult:
+    """Compare the recovery metrics of ``run`` with those of ``baseline``, cell by cell.
+
+    Args:
+        run, baseline: results folders written by ``irtbench run``.
+        mode: ``"same"``, ``"cross"`` or ``"auto"`` (same when the environments match).
+
+    Raises:
+        IncompatibleResults: no common cell, missing columns, or different simulated data.
+    """
+    run, baseline = Path(run), Path(baseline)
+    if mode not in ("auto", "same", "cross"):
+        raise ValueError(f"mode must be auto, same or cross, not {mode!r}")
+    if mode == "auto":
+        mode = platform_mode(run, baseline)
+    base = read_results(baseline)
+    merged = _common_cells(read_results(run), base)
+    tolerance = _tolerances(base, merged, mode)
+    rows = []
+    for index, cell in merged.iterrows():
+        label = {k: cell[k] for k in KEY_COLUMNS}
+        if cell.status_new != "ok":
+            rows.append({**label, "metric": "status", "baseline": "ok", "run": cell.status_new,
+                         "change": cell.get("reason_new", ""), "tolerance": ""})
+            continue
+        for metric, direction in CHECKED_METRICS.items():
+            old, new = cell[f"{metric}_base"], cell[f"{metric}_new"]
+            if np.isnan(old):
+                continue
+            if direction == "away":
+                worse = abs(new - NOMINAL_COVERAGE) - abs(old - NOMINAL_COVERAGE)
+            else:
+                worse = new - old
+            if np.isnan(new) or worse > tolerance.at[index, metric]:
+                rows.append({**label, "metric": metric, "baseline": old, "run": new,
+                             "change": worse, "tolerance": tolerance.at[index, metric]})
+    return CheckResult(
+        regressions=pd.DataFrame(rows, columns=[*KEY_COLUMNS, "metric", "baseline", "run",
+                                                "change", "tolerance"]),
+        mode=mode,
+        cells=len(merged),
+        warnings=_throughput_warnings(merged, mode),
+    )
+
+
+def _throughput_warnings(merged: pd.DataFrame, mode: str) -> list[str]:
+    if mode != "same":
+        return []
+    ok = merged[merged.status_new == "ok"]
+    ratio = (ok.groupby(["estimator", "n_students", "n_questions"])
+             [["responses_per_second_new", "responses_per_second_base"]].median())
+    slow = ratio[ratio.responses_per_second_new
+                 < THROUGHPUT_WARNING * ratio.responses_per_second_base]
+    return [f"{name} {n}x{m}: {row.responses_per_second_new:.3g} responses/s against "
+            f"{row.responses_per_second_base:.3g} in the baseline (timing is checked by "
+            "pytest-benchmark, not here)" for (name, n, m), row in slow.iterrows()]
