@@ -1,0 +1,120 @@
+"""Regression checks of recovery accuracy against the committed CPU baseline."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from irtbench import harness
+from irtbench.baseline import CROSS_Z, check
+from irtbench.cli import main
+from irtbench.results import IncompatibleResults, read_results
+
+BASELINE = Path(__file__).resolve().parents[1] / "results" / "baseline"
+
+
+def smallest_size() -> tuple[int, int]:
+    table = read_results(BASELINE)
+    row = table.loc[(table.n_students * table.n_questions).idxmin()]
+    return int(row.n_students), int(row.n_questions)
+
+
+@pytest.fixture(scope="module")
+def rerun(tmp_path_factory) -> Path:
+    """Every estimator of the baseline, refitted on its smallest size, first seed."""
+    out = tmp_path_factory.mktemp("rerun")
+    names = sorted(read_results(BASELINE).estimator.unique())
+    harness.sweep([smallest_size()], names, seeds=[0], device="cpu", out=out, progress=False)
+    return out
+
+
+def copy_with(folder: Path, target: Path, change) -> Path:
+    shutil.copytree(folder, target)
+    table = pd.read_csv(target / "results.csv")
+    change(table)
+    table.to_csv(target / "results.csv", index=False)
+    return target
+
+
+def test_the_committed_baseline_is_a_cpu_run_of_the_default_sweep():
+    table = read_results(BASELINE)
+    sizes = set(zip(table.n_students, table.n_questions))
+    assert sizes == set(harness.DEFAULT_SIZES)
+    assert set(table.seed) == {0, 1, 2} and set(table.device.dropna()) == {"cpu"}
+    assert (table.status == "ok").sum() >= len(table) - 3  # NUTS skips 10^6 responses
+    assert (BASELINE / "environment.json").is_file() and (BASELINE / "report.md").is_file()
+
+
+def test_estimators_still_reproduce_the_baseline(rerun, capsys):
+    result = check(rerun, BASELINE)
+    assert result.cells == len(read_results(rerun))
+    assert result.passed, result.regressions.to_string()
+    assert main(["check", str(rerun), "--baseline", str(BASELINE)]) == 0
+    assert "no recovery metric got worse" in capsys.readouterr().out
+
+
+def test_a_perturbed_metric_fails_the_check(rerun, tmp_path, capsys):
+    def worsen(table):
+        table.loc[table.estimator == "torch-adam", "rmse_difficulty"] *= 1.10
+
+    perturbed = copy_with(rerun, tmp_path / "perturbed", worsen)
+    result = check(perturbed, BASELINE)
+    assert list(result.regressions.metric) == ["rmse_difficulty"]
+    assert list(result.regressions.estimator) == ["torch-adam"]
+    assert main(["check", str(perturbed), "--baseline", str(BASELINE)]) == 1
+    assert "rmse_difficulty" in capsys.readouterr().out
+
+
+def test_a_worse_estimator_fails_the_check(tmp_path):
+    """A mutation of the estimator itself: the reference stopped after 300 epochs."""
+    harness.sweep([smallest_size()], ["torch-adam"], seeds=[0], device="cpu", out=tmp_path,
+                  options={"epochs": 300}, progress=False)
+    result = check(tmp_path, BASELINE)
+    assert not result.passed
+    assert {"rmse_difficulty", "rmse_skill"} <= set(result.regressions.metric)
+
+
+def test_a_failed_fit_is_a_regression(rerun, tmp_path):
+    def fail(table):
+        table["reason"] = table["reason"].astype(object)
+        table.loc[table.estimator == "jax-adam", ["status", "reason"]] = ["error", "boom"]
+
+    result = check(copy_with(rerun, tmp_path / "failed", fail), BASELINE)
+    assert list(result.regressions.metric) == ["status"]
+
+
+def test_cross_platform_tolerance_is_half_the_seed_spread(rerun, tmp_path):
+    base = read_results(BASELINE)
+    n, m = smallest_size()
+    cells = base[(base.estimator == "torch-adam") & (base.n_students == n) & (base.n_questions == m)]
+    spread = cells.rmse_difficulty.std()
+
+    def shift(by):
+        def change(table):
+            table.loc[table.estimator == "torch-adam", "rmse_difficulty"] += by
+        return change
+
+    inside = check(copy_with(rerun, tmp_path / "inside", shift(0.8 * CROSS_Z * spread)), BASELINE,
+                   mode="cross")
+    outside = check(copy_with(rerun, tmp_path / "outside", shift(1.2 * CROSS_Z * spread)),
+                    BASELINE, mode="cross")
+    assert inside.passed and not outside.passed
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.pop("rmse_skill"), "lacks the column"),
+        (lambda t: t.__setitem__("n_questions", 7), "no cell in common"),
+        (lambda t: t.__setitem__("n_observed", t.n_observed - 1), "different simulated data"),
+    ],
+)
+def test_unusable_input_exits_2(rerun, tmp_path, capsys, change, message):
+    broken = copy_with(rerun, tmp_path / "broken", change)
+    with pytest.raises(IncompatibleResults, match=message):
+        check(broken, BASELINE)
+    assert main(["check", str(broken), "--baseline", str(BASELINE)]) == 2
+    assert message in capsys.readouterr().err

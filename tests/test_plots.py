@@ -1,0 +1,36 @@
+"""Figures and the report are drawn from a results folder alone."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from irtbench import plots
+from irtbench.cli import main
+
+BASELINE = Path(__file__).resolve().parents[1] / "results" / "baseline"
+
+
+def test_plot_redraws_every_figure_and_the_report_from_files(tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(BASELINE, folder, ignore=shutil.ignore_patterns("*.png", "*.svg", "report.md"))
+    assert main(["plot", str(folder), "--svg"]) == 0
+    for name in plots.FIGURES:
+        for suffix in (".png", ".svg"):
+            path = folder / f"{name}{suffix}"
+            assert path.is_file() and path.stat().st_size > 10_000, path
+    report = (folder / "report.md").read_text()
+    assert "| estimator |" in report and "torch-adam" in report
+    assert all(f"({name}.png)" in report for name in plots.FIGURES)
+
+
+def test_plot_refuses_a_folder_without_results(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nowhere")]) == 2
+    assert "no such results folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["plot", str(tmp_path / "empty")]) == 2
+
+
+def test_each_estimator_keeps_its_colour():
+    assert plots.style("torch-adam") == plots.style("torch-adam")
+    assert plots.style("torch-adam")["color"] != plots.style("jax-adam")["color"]
