@@ -146,6 +146,10 @@ def command_run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
     missing = _comma_list(args.missing, float, "--missing")
+    if args.device.startswith("cuda"):
+        from irtbench.estimators._torch import resolve_device
+
+        resolve_device(args.device)  # fails at once, naming the problem, without CUDA
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []

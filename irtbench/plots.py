@@ -151,7 +151,7 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     for ax, column, what in ((axes[0], "rmse_difficulty", "difficulties"),
                              (axes[1], "rmse_skill", "skills")):
         for name, group in here.groupby("estimator"):
-            for number, (seed, run) in enumerate(group.groupby("seed")):
+            for number, (_seed, run) in enumerate(group.groupby("seed")):
                 ax.plot(run.seconds, run[column], linewidth=1.3, markersize=3, alpha=0.8,
                         label=name if number == 0 else None, **style(name))
         bound = rows[column.replace("rmse", "crb")].mean()

@@ -170,3 +170,13 @@ def test_cli_run_rejects_bad_sizes(tmp_path, capsys):
 
 def test_registry_is_clean_after_the_oracle_tests():
     assert "test-oracle" not in irtbench.estimators()
+
+
+def test_cli_run_on_cuda_without_cuda_fails_at_once(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: the GPU script exercises --device cuda")
+    assert main(["run", "--quick", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

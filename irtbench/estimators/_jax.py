@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from irtbench.estimators.base import Estimator
+
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
@@ -66,3 +68,19 @@ def responses_to_device(responses: Any, device: Any) -> tuple[Any, Any, int]:
     if n_observed < responses.size:
         weight = jax.device_put(observed.astype(np.float32), device)
     return y, weight, n_observed
+
+
+class JaxEstimator(Estimator):
+    """Base of the estimators that run on JAX: backend, devices, and the device of a problem
+    (any object with a ``device`` attribute holding a JAX device)."""
+
+    backend = "jax"
+    requirements = ("jax", "optax")
+    extra = "jax"
+
+    @classmethod
+    def devices(cls) -> list[str]:
+        return jax_devices()
+
+    def device_of(self, problem: Any) -> str:
+        return device_name(problem.device)

@@ -46,6 +46,14 @@ def rasch_model(y: Any, weight: Any, skill_scale: Any, difficulty_scale: float,
     numpyro.factor("responses", jnp.sum(terms) if weight is None else jnp.sum(weight * terms))
 
 
+class NumpyroEstimator(_jax.JaxEstimator):
+    """Base of the NumPyro estimators (backend, requirements, extra, devices)."""
+
+    backend = "numpyro"
+    requirements = ("jax", "optax", "numpyro")
+    extra = "numpyro"
+
+
 @dataclass
 class SviProblem:
     """What the SVI estimators keep between prepare, compile and run."""

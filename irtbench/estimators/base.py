@@ -169,7 +169,7 @@ class Estimator:
             if key in options:
                 _require(options, key, lambda v: isinstance(v, (int, np.integer)) and v >= 1,
                          "a positive integer")
-        for key in ("lr", "tol"):
+        for key in ("lr", "tol", "difficulty_scale", "sigma_prior_scale"):
             if key in options:
                 _require(options, key, lambda v: isinstance(v, (int, float)) and v > 0,
                          "a positive number")

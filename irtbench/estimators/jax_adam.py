@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from irtbench.estimators import _jax
-from irtbench.estimators.base import Estimator, RunResult, register
+from irtbench.estimators.base import RunResult, register
 
 
 def reference_loss(params: dict[str, Any], y: Any, weight: Any, n_observed: int, alpha: float) -> Any:
@@ -83,7 +83,7 @@ class _Problem:
 
 
 @register
-class JaxAdam(Estimator):
+class JaxAdam(_jax.JaxEstimator):
     """Joint maximum likelihood by full-batch Adam in JAX (the reference objective, jitted).
 
     Options:
@@ -100,16 +100,9 @@ class JaxAdam(Estimator):
     """
 
     name = "jax-adam"
-    backend = "jax"
-    requirements = ("jax", "optax")
-    extra = "jax"
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
     asymptotic_standard_errors = True
     defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0}
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return _jax.jax_devices()
 
     def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
         device = _jax.resolve_device(options["device"])
@@ -124,9 +117,6 @@ class JaxAdam(Estimator):
         start = time.perf_counter()
         problem.compiled = problem.train.lower(problem.y, problem.weight).compile()
         return time.perf_counter() - start
-
-    def device_of(self, problem: _Problem) -> str:
-        return _jax.device_name(problem.device)
 
     def run(self, problem: _Problem) -> RunResult:
         import jax

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from irtbench.estimators import _jax, _numpyro
-from irtbench.estimators.base import Estimator, RunResult, register
+from irtbench.estimators import _numpyro
+from irtbench.estimators.base import RunResult, register
 
 CHUNK_STEPS = 100
 WIDE_SKILL_SCALE = 10.0
@@ -100,7 +100,7 @@ def _log_posterior_gradient(skill: Any, difficulty: Any, y: Any, weight: Any, sk
 
 
 @register
-class NumpyroMap(Estimator):
+class NumpyroMap(_numpyro.NumpyroEstimator):
     """Posterior mode by NumPyro SVI + ``AutoDelta``, with an empirical-Bayes skill scale.
 
     Options:
@@ -121,9 +121,6 @@ class NumpyroMap(Estimator):
     """
 
     name = "numpyro-map"
-    backend = "numpyro"
-    requirements = ("jax", "optax", "numpyro")
-    extra = "numpyro"
     summary = "posterior mode: SVI + AutoDelta, empirical-Bayes skill scale"
     asymptotic_standard_errors = True
     defaults = {
@@ -135,10 +132,6 @@ class NumpyroMap(Estimator):
         "device": "auto",
         "seed": 0,
     }
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return _jax.jax_devices()
 
     def check_options(self, options: dict[str, Any]) -> None:
         super().check_options(options)
@@ -178,9 +171,6 @@ class NumpyroMap(Estimator):
     def _first_scale(options: dict[str, Any]) -> float:
         empirical = options["skill_scale"] == "empirical"
         return WIDE_SKILL_SCALE if empirical else float(options["skill_scale"])
-
-    def device_of(self, problem: _numpyro.SviProblem) -> str:
-        return _jax.device_name(problem.device)
 
     @staticmethod
     def _stationary(problem: _numpyro.SviProblem, skill_scale: float) -> Any:

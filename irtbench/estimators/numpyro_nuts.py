@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from irtbench.estimators import _jax, _numpyro
-from irtbench.estimators.base import Estimator, Fit, RunResult, register
+from irtbench.estimators.base import Fit, RunResult, register
 
 
 @dataclass
@@ -38,7 +38,7 @@ class _Problem:
 
 
 @register
-class NumpyroNUTS(Estimator):
+class NumpyroNUTS(_numpyro.NumpyroEstimator):
     """Posterior means and SDs by NUTS, with r-hat, ESS and divergences.
 
     Options:
@@ -52,9 +52,6 @@ class NumpyroNUTS(Estimator):
     """
 
     name = "numpyro-nuts"
-    backend = "numpyro"
-    requirements = ("jax", "optax", "numpyro")
-    extra = "numpyro"
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
     defaults = {
         "num_warmup": 500,
@@ -67,10 +64,6 @@ class NumpyroNUTS(Estimator):
         "device": "auto",
         "seed": 0,
     }
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return _jax.jax_devices()
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:
         limit = self.options.get("max_responses", self.defaults["max_responses"])
@@ -114,9 +107,6 @@ class NumpyroNUTS(Estimator):
                                problem.weight, extra_fields=("diverging", "potential_energy"))
         jax.block_until_ready(problem.short_mcmc.get_samples())
         return time.perf_counter() - start
-
-    def device_of(self, problem: _Problem) -> str:
-        return _jax.device_name(problem.device)
 
     def run(self, problem: _Problem) -> RunResult:
         import jax

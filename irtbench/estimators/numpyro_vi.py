@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from irtbench.estimators import _jax, _numpyro
-from irtbench.estimators.base import Estimator, RunResult, register
+from irtbench.estimators import _numpyro
+from irtbench.estimators.base import RunResult, register
 
 CHUNK_STEPS = 100
 
 
 @register
-class NumpyroVI(Estimator):
+class NumpyroVI(_numpyro.NumpyroEstimator):
     """Mean-field variational Bayes (``AutoNormal``) with a learned skill scale.
 
     Options:
@@ -39,9 +39,6 @@ class NumpyroVI(Estimator):
     """
 
     name = "numpyro-vi"
-    backend = "numpyro"
-    requirements = ("jax", "optax", "numpyro")
-    extra = "numpyro"
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
     defaults = {
         "num_steps": 4000,
@@ -51,17 +48,6 @@ class NumpyroVI(Estimator):
         "device": "auto",
         "seed": 0,
     }
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return _jax.jax_devices()
-
-    def check_options(self, options: dict[str, Any]) -> None:
-        super().check_options(options)
-        for key in ("difficulty_scale", "sigma_prior_scale"):
-            value = options[key]
-            if not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"option {key}={value!r} must be a positive number")
 
     def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _numpyro.SviProblem:
         import optax
@@ -82,9 +68,6 @@ class NumpyroVI(Estimator):
 
     def compile(self, problem: _numpyro.SviProblem) -> float:
         return _numpyro.compile_chunk(problem, None)
-
-    def device_of(self, problem: _numpyro.SviProblem) -> str:
-        return _jax.device_name(problem.device)
 
     def run(self, problem: _numpyro.SviProblem) -> RunResult:
         state = problem.extra.pop("init_state", None)
