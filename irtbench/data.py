@@ -270,6 +270,17 @@ def _from_wide(table: pd.DataFrame) -> ResponseTable:
     return ResponseTable(matrix, students, [str(q) for q in table.columns])
 
 
+def split_observed(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``(y, weight, n_observed)`` for the estimators' masked objectives: float32 responses with
+    missing entries set to 0, a float32 0/1 weight of the observed entries (None when nothing
+    is missing, so that the objective can take a plain mean), and the observed count."""
+    observed = ~np.isnan(responses)
+    n_observed = int(observed.sum())
+    y = np.where(observed, responses, 0.0).astype(np.float32)
+    weight = observed.astype(np.float32) if n_observed < responses.size else None
+    return y, weight, n_observed
+
+
 def observed_count(responses: np.ndarray) -> int:
     """Number of observed (non-NaN) responses."""
     return int(responses.size - np.isnan(responses).sum())

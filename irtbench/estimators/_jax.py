@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from irtbench.data import split_observed
 from irtbench.estimators.base import Estimator
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -56,18 +57,12 @@ def device_name(device: Any) -> str:
 
 
 def responses_to_device(responses: Any, device: Any) -> tuple[Any, Any, int]:
-    """``(y, weight, n_observed)`` as float32 JAX arrays on ``device``; weight is None when
-    nothing is missing (see :func:`irtbench.estimators._torch.responses_to_device`)."""
+    """:func:`irtbench.data.split_observed`, moved to ``device`` as JAX arrays."""
     import jax
-    import numpy as np
 
-    observed = ~np.isnan(responses)
-    n_observed = int(observed.sum())
-    y = jax.device_put(np.where(observed, responses, 0.0).astype(np.float32), device)
-    weight = None
-    if n_observed < responses.size:
-        weight = jax.device_put(observed.astype(np.float32), device)
-    return y, weight, n_observed
+    y, weight, n_observed = split_observed(responses)
+    weight_array = None if weight is None else jax.device_put(weight, device)
+    return jax.device_put(y, device), weight_array, n_observed
 
 
 class JaxEstimator(Estimator):

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irtbench.data import split_observed
+
 if TYPE_CHECKING:
     import torch
 
@@ -58,18 +60,9 @@ def device_name(device: torch.device) -> str:
 def responses_to_device(
     responses: np.ndarray, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """Move a validated response matrix to ``device``.
-
-    Returns:
-        ``(y, weight, n_observed)``: float32 responses with missing set to 0, a float32 0/1
-        weight of the observed entries (None when nothing is missing), and the observed count.
-    """
+    """:func:`irtbench.data.split_observed`, moved to ``device`` as torch tensors."""
     import torch
 
-    observed = ~np.isnan(responses)
-    n_observed = int(observed.sum())
-    y = torch.from_numpy(np.where(observed, responses, 0.0).astype(np.float32)).to(device)
-    weight = None
-    if n_observed < responses.size:
-        weight = torch.from_numpy(observed.astype(np.float32)).to(device)
-    return y, weight, n_observed
+    y, weight, n_observed = split_observed(responses)
+    weight_tensor = None if weight is None else torch.from_numpy(weight).to(device)
+    return torch.from_numpy(y).to(device), weight_tensor, n_observed
