@@ -390,11 +390,14 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         coverage_diff=("coverage_difficulty", "mean"),
         n_extreme=("n_extreme", "mean"),
     )
-    counts = table.groupby(keys[:1] + keys[2:], sort=True).status.agg(
-        fits=lambda s: f"{(s == 'ok').sum()}/{len(s)}"
+    counts = table.groupby(keys[:1] + keys[2:], sort=True).agg(
+        fits=("status", lambda s: f"{(s == 'ok').sum()}/{len(s)}"),
+        requested_device=("device", "first"),
     )
     summary = summary.reset_index().merge(counts.reset_index(), how="outer",
                                           on=keys[:1] + keys[2:])
+    summary["device"] = summary.device.fillna(summary.requested_device)
+    summary = summary.drop(columns="requested_device")
     summary = summary.sort_values(["n_students", "n_questions", "missing", "estimator"])
     return summary.drop(columns=["n_students", "n_questions"]).reset_index(drop=True)
 
