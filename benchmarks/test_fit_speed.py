@@ -12,16 +12,16 @@ import pytest
 
 import irtbench
 from irtbench.data import observed_count, size_label, validate_responses
+from irtbench.harness import estimator_options
 
 
 def test_fit(benchmark, request, estimator_name, size):
     n_students, n_questions = size
     cls = irtbench.get_estimator(estimator_name)
     if not cls.available():
-        pytest.skip(f"{estimator_name}: backend not installed (pip install 'irtbench[{cls.extra}]')")
+        pytest.skip(f"{estimator_name}: backend not installed ({cls.install_command()})")
     device = request.config.getoption("device")
-    estimator = cls(**({"device": device} if "device" in cls.defaults else {}),
-                    **({"progress": False} if "progress" in cls.defaults else {}))
+    estimator = cls(**estimator_options(estimator_name, {}, device))
     skip, why = estimator.skip(n_students, n_questions, device)
     if skip:
         pytest.skip(why)

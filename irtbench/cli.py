@@ -54,7 +54,7 @@ def command_list(args: argparse.Namespace) -> int:
             {
                 "estimator": name,
                 "backend": cls.backend,
-                "installed": "yes" if available else f"no: pip install 'irtbench[{cls.extra}]'",
+                "installed": "yes" if available else f"no: {cls.install_command()}",
                 "devices": ",".join(cls.devices()) if available else "-",
                 "description": cls.summary,
             }

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from irtbench.data import Dataset, observed_count, simulate, size_label
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator
-from irtbench.metrics import align, recovery, trace_rmse
+from irtbench.metrics import aligned_errors, recovery, trace_rmse
 from irtbench.model import extremes
 from irtbench.results import (
     COLUMNS,
@@ -167,13 +167,14 @@ def _first_line(error: BaseException) -> str:
 
 
 # -- one cell -------------------------------------------------------------------------------
-def _curve(cell: Cell, fit: Fit, data: Dataset) -> list[dict[str, Any]]:
+def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
+           ) -> list[dict[str, Any]]:
     """The loss at up to MAX_CURVE_POINTS iterations plus every snapshot of ``fit.trace`` with
     its aligned RMSE against the truth; seconds assume equal time per iteration."""
     n = len(fit.losses)
     if n == 0:
         return []
-    errors = {k: trace_rmse(skill, difficulty, data) for k, skill, difficulty in fit.trace}
+    errors = {k: trace_rmse(skill, difficulty, data, masks) for k, skill, difficulty in fit.trace}
     thinned = np.linspace(1, n, min(n, MAX_CURVE_POINTS)).round().astype(int)
     iterations = sorted(set(thinned.tolist()) | set(errors))
     return [
@@ -185,16 +186,15 @@ def _curve(cell: Cell, fit: Fit, data: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def _errors(cell: Cell, fit: Fit, data: Dataset) -> list[dict[str, Any]]:
+def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
+            ) -> list[dict[str, Any]]:
     """Aligned errors of every skill and difficulty (extreme ones flagged)."""
-    extreme_students, extreme_questions = extremes(data.responses)
-    skill, difficulty = align(fit.skill, fit.difficulty, ~extreme_questions)
-    true_skill, true_difficulty = align(data.skill, data.difficulty, ~extreme_questions)
+    skill_error, difficulty_error = aligned_errors(fit.skill, fit.difficulty, data, masks)
     key = cell._asdict()
     return [
         {**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
-        for kind, errors, extreme in (("skill", skill - true_skill, extreme_students),
-                                      ("difficulty", difficulty - true_difficulty, extreme_questions))
+        for kind, errors, extreme in (("skill", skill_error, masks[0]),
+                                      ("difficulty", difficulty_error, masks[1]))
         for i, (e, x) in enumerate(zip(errors, extreme))
     ]
 
@@ -213,22 +213,23 @@ def run_cell(
     options = {**cls.defaults, **estimator.options}
     row.update({f"opt_{key}": value for key, value in options.items()})
     device = str(options.get("device", "cpu"))
+
+    def not_fitted(status: str, reason: str) -> tuple[dict[str, Any], list, list]:
+        return {**row, "device": device, "status": status, "reason": reason}, [], []
+
     if not cls.available():
-        return {**row, "device": device, "status": "skipped",
-                "reason": f"not installed: pip install 'irtbench[{cls.extra}]'"}, [], []
+        return not_fitted("skipped", f"not installed: {cls.install_command()}")
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
     if skip:
-        return {**row, "device": device, "status": "skipped", "reason": why}, [], []
+        return not_fitted("skipped", why)
     try:
         with PeakMemory() as memory, time_limit(time_budget):
             fit = estimator.fit(data.responses)
     except FitTimeout as error:
-        return {**row, "device": device, "status": "timeout", "reason": str(error)}, [], []
+        return not_fitted("timeout", str(error))
     except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
-        status = "oom" if _is_out_of_memory(error) else "error"
-        return {**row, "device": device, "status": status, "reason": _first_line(error)}, [], []
+        return not_fitted("oom" if _is_out_of_memory(error) else "error", _first_line(error))
     peak, method = memory.measure(fit.device)
-    row.update({f"opt_{key}": value for key, value in fit.options.items()})
     row.update(
         device=fit.device,
         status="ok",
@@ -243,7 +244,8 @@ def run_cell(
         **recovery(fit, data),
         **{key: fit.diagnostics.get(key) for key in DIAGNOSTIC_COLUMNS},
     )
-    return row, _curve(cell, fit, data), _errors(cell, fit, data)
+    masks = extremes(data.responses)
+    return row, _curve(cell, fit, data, masks), _errors(cell, fit, data, masks)
 
 
 # -- the sweep ------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def _done_cells(folder: Path) -> set[Cell]:
     }
 
 
-def _options_for(name: str, options: Mapping[str, Any], device: str) -> dict[str, Any]:
+def estimator_options(name: str, options: Mapping[str, Any], device: str) -> dict[str, Any]:
     """Per-estimator options: ``"name:key"`` entries for one, plain ``"key"`` entries for all
     that have the option; the sweep's device for every estimator with a device option."""
     defaults = get_estimator(name).defaults
@@ -355,7 +357,7 @@ def sweep(
         if key != data_key:
             data_key = key
             data = simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing)
-        estimator = get_estimator(cell.estimator)(**_options_for(cell.estimator, options or {}, device))
+        estimator = get_estimator(cell.estimator)(**estimator_options(cell.estimator, options or {}, device))
         if cell.estimator not in warmed:
             warmed.add(cell.estimator)
             with contextlib.suppress(Exception), time_limit(time_budget):

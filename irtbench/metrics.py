@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from irtbench.data import Dataset
     from irtbench.estimators.base import Fit
 
-__all__ = ["align", "cramer_rao_bound", "recovery", "trace_rmse", "RECOVERY_METRICS"]
+__all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "trace_rmse",
+           "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
 Z95 = 1.959963984540054
@@ -110,18 +111,33 @@ def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> 
     }
 
 
+def aligned_errors(
+    skill: np.ndarray,
+    difficulty: np.ndarray,
+    data: Dataset,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Errors (estimate - truth) of every skill and difficulty after aligning both sides on the
+    non-extreme questions; ``masks`` = ``extremes(data.responses)``, computed when not given."""
+    _, extreme_questions = masks if masks is not None else extremes(data.responses)
+    est_skill, est_difficulty = align(skill, difficulty, ~extreme_questions)
+    true_skill, true_difficulty = align(data.skill, data.difficulty, ~extreme_questions)
+    return est_skill - true_skill, est_difficulty - true_difficulty
+
+
 def trace_rmse(
-    skill: np.ndarray, difficulty: np.ndarray, data: Dataset
+    skill: np.ndarray,
+    difficulty: np.ndarray,
+    data: Dataset,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """Aligned RMSE of skills (non-extreme students) and difficulties (non-extreme questions),
     as in :func:`recovery`, for one snapshot along a fit."""
-    extreme_students, extreme_questions = extremes(data.responses)
-    finite_questions = ~extreme_questions
-    est_skill, est_difficulty = align(skill, difficulty, finite_questions)
-    true_skill, true_difficulty = align(data.skill, data.difficulty, finite_questions)
-    skill_error = (est_skill - true_skill)[~extreme_students]
-    difficulty_error = (est_difficulty - true_difficulty)[finite_questions]
-    return float(np.sqrt(np.mean(skill_error**2))), float(np.sqrt(np.mean(difficulty_error**2)))
+    masks = masks if masks is not None else extremes(data.responses)
+    skill_error, difficulty_error = aligned_errors(skill, difficulty, data, masks)
+    extreme_students, extreme_questions = masks
+    return (float(np.sqrt(np.mean(skill_error[~extreme_students] ** 2))),
+            float(np.sqrt(np.mean(difficulty_error[~extreme_questions] ** 2))))
 
 
 def recovery(fit: Fit, data: Dataset) -> dict[str, float]:

@@ -50,6 +50,10 @@ SCHEMA_VERSION = 2
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
 
+#: diagnostics an estimator may put in ``Fit.diagnostics`` that become result columns.
+DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",
+                      "ess_per_second")
+
 #: columns of results.csv, in order. ``opt_*`` columns (one per estimator option) follow them.
 COLUMNS = (
     *KEY_COLUMNS,
@@ -66,17 +70,8 @@ COLUMNS = (
     "memory_method",  # cuda_max_allocated | jax_peak_bytes_in_use | rss_peak_growth
     "final_loss",
     *RECOVERY_METRICS,
-    "converged",
-    "grad_norm",
-    "max_rhat",
-    "min_ess",
-    "divergences",
-    "ess_per_second",
+    *DIAGNOSTIC_COLUMNS,
 )
-
-#: diagnostics an estimator may put in ``Fit.diagnostics`` that become result columns.
-DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",
-                      "ess_per_second")
 
 #: curves.csv: the objective along each fit (seconds assume equal time per iteration) and,
 #: at the estimator's snapshots, the aligned RMSE against the truth (NaN elsewhere).

@@ -30,7 +30,7 @@ DATA = irtbench.simulate(N_STUDENTS, N_QUESTIONS, seed=0)
 def require(name: str) -> None:
     cls = irtbench.get_estimator(name)
     if not cls.available():
-        pytest.skip(f"{name}: backend not installed (pip install 'irtbench[{cls.extra}]')")
+        pytest.skip(f"{name}: backend not installed ({cls.install_command()})")
 
 
 @functools.lru_cache(maxsize=None)

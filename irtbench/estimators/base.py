@@ -129,6 +129,11 @@ class Estimator:
         return not cls.missing_requirements()
 
     @classmethod
+    def install_command(cls) -> str:
+        """The pip command that installs this estimator's backend."""
+        return f"pip install 'irtbench[{cls.extra}]'"
+
+    @classmethod
     def missing_requirements(cls) -> list[str]:
         """The modules of ``requirements`` that cannot be imported here."""
         return [module for module in cls.requirements if not _importable(module)]
@@ -249,7 +254,7 @@ class Estimator:
         if missing:
             raise BackendNotInstalled(
                 f"estimator {cls.name!r} needs {', '.join(missing)}, which is not installed; "
-                f"install it with: pip install 'irtbench[{cls.extra}]'"
+                f"install it with: {cls.install_command()}"
             )
 
 
