@@ -71,18 +71,31 @@ def information(
 
 
 def extremes(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Students and questions whose observed responses are all right or all wrong.
+    """Students and questions with no finite maximum-likelihood estimate.
 
-    Their maximum-likelihood estimates do not exist (the likelihood keeps increasing as the
-    parameter goes to +/-infinity), so every metric reports them apart.
+    A student whose observed responses are all right or all wrong (a question answered right or
+    wrong by every student who saw it) has no finite estimate: the likelihood keeps increasing as
+    the parameter goes to +/-infinity. Removing them can make others extreme (a student whose one
+    wrong answer was to a question nobody got right), so the rule is applied again to what
+    remains until nothing changes, as JML programs do. Every metric reports these apart.
 
     Returns:
         ``(extreme_students, extreme_questions)``, boolean masks.
     """
     observed = ~np.isnan(responses)
-    right = np.nansum(responses, axis=1), np.nansum(responses, axis=0)
-    count = observed.sum(axis=1), observed.sum(axis=0)
-    return tuple((r == 0) | (r == n) for r, n in zip(right, count))  # type: ignore[return-value]
+    right = np.where(observed, responses, 0.0).astype(np.float32)
+    seen = observed.astype(np.float32)
+    students = np.zeros(responses.shape[0], dtype=bool)
+    questions = np.zeros(responses.shape[1], dtype=bool)
+    while True:
+        keep_questions, keep_students = (~questions).astype(np.float32), (~students).astype(np.float32)
+        row_right, row_seen = right @ keep_questions, seen @ keep_questions
+        col_right, col_seen = keep_students @ right, keep_students @ seen
+        new_students = students | (row_right == 0) | (row_right == row_seen)
+        new_questions = questions | (col_right == 0) | (col_right == col_seen)
+        if (new_students == students).all() and (new_questions == questions).all():
+            return students, questions
+        students, questions = new_students, new_questions
 
 
 def asymptotic_se(

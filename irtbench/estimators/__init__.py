@@ -4,7 +4,10 @@ Backends are imported lazily inside each estimator, so this package imports with
 """
 
 from irtbench.estimators import (  # noqa: F401  (each registers itself)
+    cml,
     jax_adam,
+    jml_newton,
+    mml_em,
     numpyro_map,
     numpyro_nuts,
     numpyro_vi,

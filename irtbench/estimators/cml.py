@@ -1,0 +1,318 @@
+r"""``cml``: conditional maximum likelihood of the difficulties, then the skills given them.
+
+Given a student's raw score :math:`r`, the Rasch likelihood of their response pattern no
+longer involves their skill:
+
+.. math::
+    P(y \mid r) = \frac{\prod_j \varepsilon_j^{y_j}}{\gamma_r(\varepsilon)},\qquad
+    \varepsilon_j = e^{-b_j},
+
+where :math:`\gamma_r` is the elementary symmetric function of order *r* of the
+:math:`\varepsilon_j`. Maximising :math:`\ell_c(b) = -\sum_j s_j b_j - \sum_r n_r\log\gamma_r`
+(:math:`s_j` right answers to question *j*, :math:`n_r` students with score *r*) gives
+difficulties that are consistent as the number of students grows for a fixed number of
+questions, unlike JML's.
+
+**Numerics.** :math:`\gamma_r` overflows double precision at a few hundred questions
+(:math:`\gamma_{J/2}` grows like :math:`\binom{J}{J/2}`), so it is computed by the summation
+algorithm in log space, :math:`\log\gamma^{(k)}_r = \operatorname{logaddexp}(\log\gamma^{(k-1)}_r,
+-b_k + \log\gamma^{(k-1)}_{r-1})`. The conditional probabilities
+:math:`\pi_{rj} = P(y_j = 1 \mid r) = \varepsilon_j\gamma^{(j)}_{r-1}/\gamma_r` follow from the
+ratios :math:`\gamma_{r-1}/\gamma_r` by :math:`\pi_{rj} = \varepsilon_j \frac{\gamma_{r-1}}{\gamma_r}
+(1 - \pi_{r-1,j})` run upward from :math:`\pi_{0j} = 0` while :math:`\pi \le 1/2` and downward
+from :math:`\pi_{Jj} = 1` above (each direction is stable where its error factor is below 1).
+Pair probabilities use :math:`\sum_r n_r\pi_{r,jk} = (\varepsilon_k A_j - \varepsilon_j A_k) /
+(\varepsilon_k - \varepsilon_j)` with :math:`A_j = \sum_r n_r\pi_{rj}` (and, for questions with
+equal difficulties, the row-sum identity :math:`\sum_{k\ne j}\pi_{r,jk} = (r-1)\pi_{rj}`).
+
+**Newton.** Gradient :math:`\sum_r n_r\pi_{rj} - s_j`; the information is
+:math:`\sum_r n_r \operatorname{Cov}(y \mid r)`, singular along the common shift, which the
+centring :math:`\bar b = 0` removes. Steps are halved while :math:`\ell_c` does not increase.
+SEs are the square roots of the diagonal of the information's inverse under that constraint.
+
+**Skills** are then ML given the difficulties (``person="ml"``; students with all or no answers
+right get :math:`\pm\infty`) or Warm's WLE (``person="wle"``; finite for every score).
+
+**Missing responses.** Students are grouped by their pattern of observed questions and each
+group has its own :math:`\gamma` over its questions; with more than ``max_patterns`` patterns
+(as with responses missing at random) the fit refuses with a clear error: use ``jml-newton``
+or ``mml-em`` there. Students with all or no answers right and questions everybody got right
+or wrong carry no information on the other difficulties and are left out, as in eRm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from irtbench.estimators import _newton, _torch
+from irtbench.estimators.base import Estimator, Fit, RunResult, register
+from irtbench.estimators.jml_newton import expand_result
+
+#: two difficulties closer than this are treated as equal in the pair-probability identity
+TIE = 1e-6
+
+
+def log_esf(difficulty: Any) -> Any:
+    r"""Log elementary symmetric functions :math:`\log\gamma_r`, r = 0..J, of
+    :math:`\varepsilon_j = e^{-b_j}` by the summation algorithm in log space."""
+    import torch
+
+    n = difficulty.shape[0]
+    log_gamma = torch.full((n + 1,), -torch.inf, dtype=difficulty.dtype, device=difficulty.device)
+    log_gamma[0] = 0.0
+    for k in range(n):
+        shifted = log_gamma[: k + 1] - difficulty[k]
+        log_gamma[1 : k + 2] = torch.logaddexp(log_gamma[1 : k + 2], shifted)
+    return log_gamma
+
+
+def conditional_probabilities(difficulty: Any, log_gamma: Any) -> Any:
+    r""":math:`\pi_{rj} = P(y_j = 1 \mid \text{score } r)`, shape ``(J + 1, J)``."""
+    import torch
+
+    n = difficulty.shape[0]
+    eps = torch.exp(-difficulty)
+    factor = torch.exp(log_gamma[:-1] - log_gamma[1:])[:, None] * eps[None, :]  # row r-1: eps γ_{r-1}/γ_r
+    up = torch.zeros(n + 1, n, dtype=difficulty.dtype, device=difficulty.device)
+    down = torch.ones_like(up)
+    for r in range(1, n + 1):
+        up[r] = factor[r - 1] * (1 - up[r - 1])
+    for r in range(n, 0, -1):
+        down[r - 1] = 1 - down[r] / factor[r - 1]
+    above = torch.cummax((up > 0.5).to(torch.int8), dim=0).values.bool()
+    return torch.where(above, down, up).clamp(0.0, 1.0)
+
+
+class _Pattern(NamedTuple):
+    questions: Any  # long tensor of the observed questions of this pattern
+    score_counts: Any  # float64 (K + 1,) students with each score
+
+
+def _patterns(reduced: _newton.Reduced, max_patterns: int) -> list[_Pattern]:
+    """Students grouped by the set of questions they answered, counted by score."""
+    import torch
+
+    y, observed = reduced.y, reduced.observed
+    device = y.device
+    if observed is None:
+        scores = y.sum(dim=1).long()
+        counts = torch.bincount(scores, minlength=y.shape[1] + 1).to(torch.float64)
+        return [_Pattern(torch.arange(y.shape[1], device=device), counts)]
+    distinct, which = torch.unique(observed, dim=0, return_inverse=True)
+    if len(distinct) > max_patterns:
+        raise ValueError(
+            f"cml: the responses have {len(distinct)} distinct patterns of missing answers "
+            f"(more than max_patterns={max_patterns}); conditional ML needs one set of "
+            "symmetric functions per pattern. Use 'jml-newton' or 'mml-em' for responses "
+            "missing at random, or raise max_patterns for a design with few booklets"
+        )
+    patterns = []
+    for index, mask in enumerate(distinct):
+        rows = which == index
+        questions = torch.nonzero(mask).flatten()
+        scores = y[rows][:, questions].sum(dim=1).long()
+        patterns.append(_Pattern(questions, torch.bincount(
+            scores, minlength=len(questions) + 1).to(torch.float64)))
+    return patterns
+
+
+def _pair_sums(difficulty: Any, pi: Any, counts: Any) -> Any:
+    r""":math:`\sum_r n_r \pi_{r,jk}` for j != k (diagonal: :math:`\sum_r n_r\pi_{rj}`)."""
+    import torch
+
+    eps = torch.exp(-difficulty)
+    a = counts @ pi
+    diff = eps[None, :] - eps[:, None]  # eps_k - eps_j
+    tied = (difficulty[None, :] - difficulty[:, None]).abs() < TIE
+    safe = torch.where(tied, torch.ones_like(diff), diff)
+    pairs = (eps[None, :] * a[:, None] - eps[:, None] * a[None, :]) / safe
+    if bool(tied.sum() > len(difficulty)):  # equal difficulties: share what the row sum leaves
+        scores = torch.arange(len(counts), dtype=pi.dtype, device=pi.device)
+        row_total = (counts * (scores - 1)) @ pi  # sum_k!=j sum_r n_r pi_{r,jk}
+        off = tied & ~torch.eye(len(difficulty), dtype=torch.bool, device=pi.device)
+        known = torch.where(tied, torch.zeros_like(pairs), pairs).sum(dim=1)
+        share = (row_total - known) / off.sum(dim=1).clamp(min=1)
+        pairs = torch.where(off, share[:, None].expand_as(pairs), pairs)
+        pairs = 0.5 * (pairs + pairs.T)
+    return pairs.fill_diagonal_(0.0) + torch.diag(a)
+
+
+class Conditional(NamedTuple):
+    log_likelihood: float
+    gradient: Any  # d l_c / d b
+    information: Any  # -Hessian
+
+
+def conditional_terms(difficulty: Any, patterns: list[_Pattern], item_totals: Any,
+                      *, with_information: bool = True) -> Conditional:
+    """The conditional log-likelihood, its gradient and information, summed over patterns."""
+    import torch
+
+    n = difficulty.shape[0]
+    log_lik = -float(item_totals @ difficulty)
+    gradient = -item_totals.clone()
+    information = torch.zeros(n, n, dtype=difficulty.dtype, device=difficulty.device)
+    for pattern in patterns:
+        b = difficulty[pattern.questions]
+        log_gamma = log_esf(b)
+        counts = pattern.score_counts
+        log_lik -= float(counts @ log_gamma)
+        pi = conditional_probabilities(b, log_gamma)
+        gradient[pattern.questions] += counts @ pi
+        if with_information:
+            pairs = _pair_sums(b, pi, counts)
+            cov = torch.diag(counts @ pi) - pi.T @ (counts[:, None] * pi)
+            cov += pairs - torch.diag(torch.diag(pairs))
+            information[pattern.questions[:, None], pattern.questions[None, :]] += cov
+    return Conditional(log_lik, gradient, information)
+
+
+def constrained_inverse(information: Any) -> Any:
+    r"""Covariance of centred estimates: :math:`(I + \mathbf{1}\mathbf{1}^T/J)^{-1} -
+    \mathbf{1}\mathbf{1}^T/J` (the pseudo-inverse of an information singular along 1)."""
+    import torch
+
+    n = information.shape[0]
+    ones = torch.full((n, n), 1.0 / n, dtype=information.dtype, device=information.device)
+    return torch.linalg.inv(information + ones) - ones
+
+
+def newton_cml(patterns: list[_Pattern], item_totals: Any, start: Any, *, tol: float,
+               max_iter: int, trace: list | None = None
+               ) -> tuple[Any, Conditional, list[float], int, bool, int]:
+    """Newton steps on the centred difficulties with step-halving on the conditional
+    log-likelihood. Returns ``(difficulty, terms, losses, iterations, converged, halvings)``."""
+    import torch
+
+    difficulty = start - start.mean()
+    terms = conditional_terms(difficulty, patterns, item_totals)
+    n = difficulty.shape[0]
+    shift = torch.full((n, n), 1.0 / n, dtype=difficulty.dtype, device=difficulty.device)
+    losses = [-terms.log_likelihood]
+    halvings, converged, iteration = 0, False, 0
+    for iteration in range(1, max_iter + 1):
+        step = torch.linalg.solve(terms.information + shift, terms.gradient)
+        step = step - step.mean()
+        for _ in range(30):
+            candidate = conditional_terms(difficulty + step, patterns, item_totals)
+            if candidate.log_likelihood >= terms.log_likelihood - 1e-12 * abs(terms.log_likelihood):
+                break
+            halvings += 1
+            step = step / 2
+        difficulty, terms = difficulty + step, candidate
+        losses.append(-terms.log_likelihood)
+        if trace is not None:
+            trace.append((iteration, difficulty.clone()))
+        if float(step.abs().max()) < tol:
+            converged = True
+            break
+    return difficulty, terms, losses, iteration, converged, halvings
+
+
+@dataclass
+class _Problem:
+    y: Any
+    observed: Any
+    device: Any
+    options: dict[str, Any]
+
+
+@register
+class ConditionalML(Estimator):
+    """Conditional maximum likelihood (CML) of the difficulties; skills by ML or WLE given them.
+
+    Options:
+        tol: stop when the largest Newton step is below this (1e-6 logits; the error left is
+            about its square).
+        max_iter: cap on Newton iterations (100).
+        person: ``"ml"`` (extreme students +/-inf) or ``"wle"`` (Warm, finite for all).
+        max_patterns: most distinct patterns of missing responses accepted (100).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Examples:
+        >>> import irtbench
+        >>> data = irtbench.simulate(500, 20, seed=0)
+        >>> fit = irtbench.fit(data.responses, "cml", device="cpu")
+        >>> fit.diagnostics["converged"], round(float(fit.difficulty.mean()), 12)
+        (True, 0.0)
+    """
+
+    name = "cml"
+    backend = "torch"
+    requirements = ("torch",)
+    extra = "torch"
+    summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
+    defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
+                "device": "auto"}
+
+    @classmethod
+    def devices(cls) -> list[str]:
+        return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        if options["person"] not in ("ml", "wle"):
+            raise ValueError(f"option person={options['person']!r} must be 'ml' or 'wle'")
+        if not isinstance(options["max_patterns"], int) or options["max_patterns"] < 1:
+            raise ValueError(f"option max_patterns={options['max_patterns']!r} must be a "
+                             "positive integer")
+
+    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+        device = _torch.resolve_device(options["device"])
+        return _Problem(*_newton.observed_on_device(responses, device), device, options)
+
+    def device_of(self, problem: _Problem) -> str:
+        return _torch.device_name(problem.device)
+
+    def run(self, problem: _Problem) -> RunResult:
+        import torch
+
+        options = problem.options
+        reduced = _newton.drop_extremes(problem.y, problem.observed)
+        patterns = _patterns(reduced, options["max_patterns"])
+        design = _newton.build_design(reduced.y, reduced.observed)
+        _, start = _newton.log_odds_start(design)
+        trace: list = []
+        difficulty, terms, losses, n_iter, converged, halvings = newton_cml(
+            patterns, design.item_totals, start, tol=options["tol"],
+            max_iter=options["max_iter"], trace=trace)
+        difficulty_se = torch.diagonal(constrained_inverse(terms.information)).sqrt()
+        skill, info, _ = _newton.person_estimates(design, difficulty, method=options["person"])
+        if options["person"] == "wle":  # WLE is finite for the extreme students too
+            reduced, design, skill, info = _wle_for_everyone(problem, reduced, difficulty)
+        _torch.synchronize(problem.device)
+        return RunResult(
+            skill, difficulty, torch.tensor(losses, dtype=torch.float64), n_iter,
+            skill_se=info.rsqrt(), difficulty_se=difficulty_se,
+            diagnostics={"converged": converged, "halvings": halvings,
+                         "grad_norm": float(terms.gradient.norm()),
+                         "design": design, "reduced": reduced},
+            trace=[(k, None, d) for k, d in trace],
+        )
+
+    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _Problem,
+               result: RunResult, seconds: float, compile_seconds: float) -> Fit:
+        """Untimed: the skills of each snapshot of the difficulties, then per-student arrays."""
+        design = result.diagnostics["design"]
+        result = result._replace(trace=[
+            (k, _newton.person_estimates(design, d, method=options["person"])[0], d)
+            for k, _, d in result.trace or ()])
+        return super().finish(responses, options, problem, expand_result(responses, result),
+                              seconds, compile_seconds)
+
+
+def _wle_for_everyone(problem: _Problem, reduced: _newton.Reduced, difficulty: Any
+                      ) -> tuple[_newton.Reduced, _newton.Design, Any, Any]:
+    """WLE skills of every student (extreme ones included) on the questions that were kept."""
+    y, observed = problem.y[:, reduced.questions], problem.observed
+    if observed is not None:
+        observed = observed[:, reduced.questions]
+        observed = None if bool(observed.all()) else observed
+    everyone = np.ones(y.shape[0], dtype=bool)
+    widened = reduced._replace(students=everyone)
+    design = _newton.build_design(y, observed)
+    skill, info, _ = _newton.person_estimates(design, difficulty, method="wle")
+    return widened, design, skill, info
