@@ -9,9 +9,10 @@ Only :meth:`Estimator.run` is timed: the data transfer (``prepare``) and JIT com
 from __future__ import annotations
 
 import pytest
+from _timing import benchmark_fit
 
 import irtbench
-from irtbench.data import observed_count, size_label, validate_responses
+from irtbench.data import observed_count, size_label
 from irtbench.harness import estimator_options
 
 
@@ -26,28 +27,16 @@ def test_fit(benchmark, request, estimator_name, size):
     if skip:
         pytest.skip(why)
     data = irtbench.simulate(n_students, n_questions, seed=0)
-    responses = validate_responses(data.responses)
-    options = estimator.resolved_options()
-    prepared = []
-
-    def setup():
-        problem = estimator.prepare(responses, options)
-        prepared.append((problem, estimator.compile(problem)))
-        return (problem,), {}
-
     benchmark.group = size_label(n_students, n_questions)
-    result = benchmark.pedantic(estimator.run, setup=setup, warmup_rounds=1,
-                                rounds=request.config.getoption("rounds"))
-    seconds = benchmark.stats.stats.median
-    problem, compile_seconds = prepared[0][0], max(c for _, c in prepared)
-    fit = estimator.finish(responses, options, problem, result, seconds, compile_seconds)
+    fit = benchmark_fit(benchmark, estimator_name, data.responses, device=device,
+                        rounds=request.config.getoption("rounds"))
     metrics = irtbench.recovery(fit, data)
     benchmark.extra_info.update(
         estimator=estimator_name,
         device=fit.device,
         n_iter=fit.n_iter,
-        compile_seconds=compile_seconds,
-        responses_per_second=observed_count(responses) * fit.n_iter / seconds,
+        compile_seconds=fit.compile_seconds,
+        responses_per_second=observed_count(data.responses) * fit.n_iter / fit.seconds,
         **{key: metrics[key] for key in ("rmse_skill", "rmse_difficulty", "crb_ratio_skill",
                                          "crb_ratio_difficulty", "n_extreme")},
     )

@@ -34,7 +34,15 @@ from tqdm.auto import tqdm
 
 from irtbench.data import Dataset, observed_count, simulate, size_label
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator
-from irtbench.metrics import aligned_errors, recovery, trace_rmse
+from irtbench.estimators.jml_newton import reference_optimum
+from irtbench.estimators.torch_adam import TorchAdam
+from irtbench.metrics import (
+    aligned_errors,
+    optimum_gap,
+    recovery,
+    reference_gradient,
+    trace_rmse,
+)
 from irtbench.model import extremes
 from irtbench.results import (
     COLUMNS,
@@ -59,6 +67,7 @@ __all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUI
 DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
 QUICK_SIZES = ((100, 20), (200, 50))
 MAX_CURVE_POINTS = 200
+REFERENCE_ALPHA = TorchAdam.defaults["alpha"]
 
 
 class Cell(NamedTuple):
@@ -167,23 +176,45 @@ def _first_line(error: BaseException) -> str:
 
 
 # -- one cell -------------------------------------------------------------------------------
-def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
-           ) -> list[dict[str, Any]]:
+def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
+           optimum: Fit | None) -> list[dict[str, Any]]:
     """The loss at up to MAX_CURVE_POINTS iterations plus every snapshot of ``fit.trace`` with
-    its aligned RMSE against the truth; seconds assume equal time per iteration."""
+    its aligned RMSE against the truth and (``optimum`` given) its RMS gap to the exact optimum
+    of the reference objective; seconds assume equal time per iteration."""
     n = len(fit.losses)
     if n == 0:
         return []
     errors = {k: trace_rmse(skill, difficulty, data, masks) for k, skill, difficulty in fit.trace}
+    gaps = {} if optimum is None else {
+        k: optimum_gap(skill, difficulty, optimum.skill, optimum.difficulty, masks)[1]
+        for k, skill, difficulty in fit.trace}
     thinned = np.linspace(1, n, min(n, MAX_CURVE_POINTS)).round().astype(int)
     iterations = sorted(set(thinned.tolist()) | set(errors))
     return [
         {**cell._asdict(), "iteration": k, "seconds": fit.seconds * k / n,
          "loss": float(fit.losses[k - 1]),
          "rmse_skill": errors.get(k, (math.nan, math.nan))[0],
-         "rmse_difficulty": errors.get(k, (math.nan, math.nan))[1]}
+         "rmse_difficulty": errors.get(k, (math.nan, math.nan))[1],
+         "gap_rms": gaps.get(k, math.nan)}
         for k in iterations if 1 <= k <= n
     ]
+
+
+def convergence(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
+                optimum: Fit | None, alpha: float) -> dict[str, float]:
+    """``grad_norm`` (L2 norm of the reference objective's gradient at the fit, :func:`~irtbench.
+    metrics.reference_gradient`), ``gap_max`` and ``gap_rms`` (to the exact optimum): for the
+    estimators whose objective is the reference's (``optimum`` given); otherwise the fit's own
+    ``grad_norm`` diagnostic, if any, and NaN gaps."""
+    if optimum is None:
+        return {"grad_norm": fit.diagnostics.get("grad_norm", math.nan),
+                "gap_max": math.nan, "gap_rms": math.nan}
+    grad_skill, grad_difficulty = reference_gradient(data.responses, fit.skill, fit.difficulty,
+                                                     alpha)
+    gap_max, gap_rms = optimum_gap(fit.skill, fit.difficulty, optimum.skill,
+                                   optimum.difficulty, masks)
+    return {"grad_norm": float(np.sqrt(grad_skill @ grad_skill + grad_difficulty @ grad_difficulty)),
+            "gap_max": gap_max, "gap_rms": gap_rms}
 
 
 def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
@@ -205,8 +236,13 @@ def run_cell(
     estimator: Estimator,
     *,
     time_budget: float | None = None,
+    optimum: Callable[[], Fit] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Fit one cell; return its result row, its curve rows and its error rows."""
+    """Fit one cell; return its result row, its curve rows and its error rows.
+
+    ``optimum`` returns the exact optimum of the reference objective for ``data`` (default:
+    :func:`~irtbench.estimators.jml_newton.reference_optimum`, computed here), used for the
+    estimators whose objective is the reference's (``minimises_reference_objective()``)."""
     cls = type(estimator)
     row: dict[str, Any] = {**cell._asdict(), "backend": cls.backend,
                            "n_observed": observed_count(data.responses)}
@@ -245,7 +281,11 @@ def run_cell(
         **{key: fit.diagnostics.get(key) for key in DIAGNOSTIC_COLUMNS},
     )
     masks = extremes(data.responses)
-    return row, _curve(cell, fit, data, masks), _errors(cell, fit, data, masks)
+    exact = None
+    if estimator.minimises_reference_objective():
+        exact = optimum() if optimum is not None else reference_optimum(data.responses)
+    row.update(convergence(fit, data, masks, exact, options.get("alpha", REFERENCE_ALPHA)))
+    return row, _curve(cell, fit, data, masks, exact), _errors(cell, fit, data, masks)
 
 
 # -- the sweep ------------------------------------------------------------------------------
@@ -350,6 +390,13 @@ def sweep(
     bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)
     data_key, data = None, None
+    optimum: dict[str, Fit] = {}  # the exact optimum of the reference objective for ``data``
+
+    def exact_optimum() -> Fit:
+        if "fit" not in optimum:
+            optimum["fit"] = reference_optimum(data.responses)
+        return optimum["fit"]
+
     warmed: set[str] = set()
     for cell in bar:
         bar.set_postfix_str(cell.label())
@@ -357,12 +404,14 @@ def sweep(
         if key != data_key:
             data_key = key
             data = simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing)
+            optimum.clear()
         estimator = get_estimator(cell.estimator)(**estimator_options(cell.estimator, options or {}, device))
         if cell.estimator not in warmed:
             warmed.add(cell.estimator)
             with contextlib.suppress(Exception), time_limit(time_budget):
                 estimator.warm_up()  # a real failure is recorded by the real fit
-        row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget)
+        row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
+                                      optimum=exact_optimum)
         if folder is not None:
             append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
             append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)

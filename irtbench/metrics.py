@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.model import extremes, information
+from irtbench.model import extremes, information, sigmoid
 
 if TYPE_CHECKING:
     from irtbench.data import Dataset
     from irtbench.estimators.base import Fit
 
 __all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "trace_rmse",
-           "RECOVERY_METRICS"]
+           "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
 Z95 = 1.959963984540054
@@ -181,3 +181,61 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
         n_extreme_questions=int(extreme_questions.sum()),
     )
     return {name: metrics[name] for name in RECOVERY_METRICS}
+
+
+def reference_gradient(responses: np.ndarray, skill: np.ndarray, difficulty: np.ndarray,
+                       alpha: float = 1e-2, rows_per_chunk: int = 4096
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Gradient of the reference objective :math:`-\ell/N + \alpha\bar b^2` (torch-adam's),
+    in float64, computed in row chunks:
+
+    .. math::
+        \frac{\partial}{\partial\theta_i} = \frac{1}{N}\sum_{j\ \mathrm{obs}} (p_{ij} - y_{ij}),
+        \qquad
+        \frac{\partial}{\partial b_j} = -\frac{1}{N}\sum_{i\ \mathrm{obs}} (p_{ij} - y_{ij})
+        + \frac{2\alpha\bar b}{J}
+
+    Parameters at :math:`\pm\infty` (the JML estimates of extreme students and questions) are
+    limits: their terms vanish and they are left out of :math:`\bar b` and of the gradient
+    (their entries are 0).
+    """
+    skill, difficulty = np.asarray(skill, np.float64), np.asarray(difficulty, np.float64)
+    finite_skill, finite_difficulty = np.isfinite(skill), np.isfinite(difficulty)
+    grad_skill, grad_difficulty = np.zeros_like(skill), np.zeros_like(difficulty)
+    n_observed = 0
+    for start in range(0, responses.shape[0], rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        with np.errstate(invalid="ignore"):
+            residual = sigmoid(skill[rows, None] - difficulty[None, :]) - responses[rows]
+        observed = ~np.isnan(responses[rows])
+        n_observed += int(observed.sum())
+        residual = np.where(np.isnan(residual), 0.0, residual)  # missing, or inf - inf
+        grad_skill[rows] = residual.sum(axis=1)
+        grad_difficulty -= residual.sum(axis=0)
+    penalty = 2 * alpha * difficulty[finite_difficulty].mean() / finite_difficulty.sum()
+    grad_skill /= n_observed
+    grad_difficulty = grad_difficulty / n_observed + penalty
+    grad_skill[~finite_skill], grad_difficulty[~finite_difficulty] = 0.0, 0.0
+    return grad_skill, grad_difficulty
+
+
+def optimum_gap(
+    skill: np.ndarray,
+    difficulty: np.ndarray,
+    optimum_skill: np.ndarray,
+    optimum_difficulty: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray],
+) -> tuple[float, float]:
+    """``(max, rms)`` distance between a fit and the exact optimum of the reference objective,
+    both aligned on the non-extreme questions, over the non-extreme students and questions
+    (``masks`` = :func:`irtbench.model.extremes`), skills and difficulties together."""
+    extreme_students, extreme_questions = masks
+    keep = ~extreme_questions
+    est_skill, est_difficulty = align(skill, difficulty, keep)
+    opt_skill, opt_difficulty = align(optimum_skill, optimum_difficulty, keep)
+    with np.errstate(invalid="ignore"):  # inf - inf at extremes, left out below
+        gaps = np.concatenate([(est_skill - opt_skill)[~extreme_students],
+                               (est_difficulty - opt_difficulty)[keep]])
+    if gaps.size == 0:
+        return float("nan"), float("nan")
+    return float(np.abs(gaps).max()), float(np.sqrt(np.mean(gaps**2)))

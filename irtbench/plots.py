@@ -138,8 +138,10 @@ def _trace_size(curves: pd.DataFrame) -> tuple[int, int] | None:
 
 def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
                           formats: Iterable[str]) -> list[Path]:
+    """RMSE against the truth (difficulties, skills) and, for the estimators of the reference
+    objective, the RMS gap to its exact optimum, against seconds into the fit."""
     size = _trace_size(curves)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     if size is None:
         for ax in axes:
             ax.text(0.5, 0.5, "no fit in this folder recorded snapshots", ha="center")
@@ -148,22 +150,34 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     here = curves[(curves.n_students == n) & (curves.n_questions == m) & (curves.missing == 0)
                   ].dropna(subset=["rmse_difficulty"])
     rows = table[(table.n_students == n) & (table.n_questions == m) & (table.missing == 0)]
-    for ax, column, what in ((axes[0], "rmse_difficulty", "difficulties"),
-                             (axes[1], "rmse_skill", "skills")):
-        for name, group in here.groupby("estimator"):
+    panels = ((axes[0], "rmse_difficulty", f"difficulties, {size_label(n, m)}",
+               "RMSE against the truth (logits)"),
+              (axes[1], "rmse_skill", f"skills, {size_label(n, m)}",
+               "RMSE against the truth (logits)"),
+              (axes[2], "gap_rms", "distance to the exact optimum of the reference objective",
+               "RMS gap (logits)"))
+    for ax, column, title, ylabel in panels:
+        data = here.dropna(subset=[column]) if column in here else here.iloc[:0]
+        for name, group in data.groupby("estimator"):
             for number, (_seed, run) in enumerate(group.groupby("seed")):
-                ax.plot(run.seconds, run[column], linewidth=1.3, markersize=3, alpha=0.8,
-                        label=name if number == 0 else None, **style(name))
-        bound = rows[column.replace("rmse", "crb")].mean()
-        ax.axhline(bound, color="black", linestyle=":", linewidth=1,
-                   label=f"Cramér–Rao bound ({bound:.3f})")
+                ax.plot(run.seconds, run[column].clip(lower=1e-9), linewidth=1.3, alpha=0.8,
+                        markersize=3, label=name if number == 0 else None, **style(name))
+        if column != "gap_rms":
+            bound = rows[column.replace("rmse", "crb")].mean()
+            ax.axhline(bound, color="black", linestyle=":", linewidth=1,
+                       label=f"Cramér–Rao bound ({bound:.3f})")
+        elif data.empty:
+            ax.text(0.5, 0.5, "no estimator of the reference objective here", ha="center",
+                    transform=ax.transAxes)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("seconds into the fit")
-        ax.set_ylabel("RMSE against the truth (logits)")
-        ax.set_title(f"{what}, {size_label(n, m)}")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    if "gap_rms" in here and here.gap_rms.notna().any():
+        axes[2].legend(fontsize=8)
     fig.suptitle(FIGURES["time_to_accuracy"]
                  + " (one line per seed; seconds assume equal time per iteration)")
     return _finish(fig, path, formats)

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
@@ -71,11 +71,15 @@ COLUMNS = (
     "final_loss",
     *RECOVERY_METRICS,
     *DIAGNOSTIC_COLUMNS,
+    "gap_max",  # largest |estimate - exact optimum of the reference objective| (aligned)
+    "gap_rms",  # its root mean square; both NaN for estimators with another objective
 )
 
 #: curves.csv: the objective along each fit (seconds assume equal time per iteration) and,
-#: at the estimator's snapshots, the aligned RMSE against the truth (NaN elsewhere).
-CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss", "rmse_skill", "rmse_difficulty")
+#: at the estimator's snapshots, the aligned RMSE against the truth and (for estimators of the
+#: reference objective) the RMS gap to its exact optimum (NaN elsewhere).
+CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss", "rmse_skill", "rmse_difficulty",
+                 "gap_rms")
 
 #: errors.csv: every aligned estimate's error (estimate - truth), for the error histograms.
 ERROR_COLUMNS = (*KEY_COLUMNS, "kind", "index", "error", "extreme")

@@ -20,6 +20,9 @@ FAST_OPTIONS: dict[str, dict] = {
     "numpyro-map": {"device": "cpu"},
     "numpyro-vi": {"device": "cpu"},
     "numpyro-nuts": {"device": "cpu", "num_warmup": 300, "num_samples": 300},
+    "jml-newton": {"device": "cpu"},
+    "cml": {"device": "cpu"},
+    "mml-em": {"device": "cpu"},
 }
 
 #: a few hundred parameters (300 skills + 30 difficulties), small enough for NUTS in CI
@@ -33,10 +36,17 @@ def require(name: str) -> None:
         pytest.skip(f"{name}: backend not installed ({cls.install_command()})")
 
 
+def options(name: str, seed: int = 0) -> dict:
+    """FAST_OPTIONS plus the seed, for the estimators that take one (the classical ones are
+    deterministic and have none)."""
+    seeded = {"seed": seed} if "seed" in irtbench.get_estimator(name).defaults else {}
+    return {**FAST_OPTIONS[name], **seeded}
+
+
 @functools.lru_cache(maxsize=None)
 def fitted(name: str, seed: int = 0) -> irtbench.Fit:
     """One fit per estimator and seed of DATA, shared by the tests of this module."""
-    return irtbench.fit(DATA.responses, estimator=name, seed=seed, **FAST_OPTIONS[name])
+    return irtbench.fit(DATA.responses, estimator=name, **options(name, seed))
 
 
 def test_the_table_covers_every_registered_estimator():
@@ -60,7 +70,7 @@ def test_shapes_dtypes_and_bookkeeping(name):
 @pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
 def test_deterministic_for_a_seed(name):
     require(name)
-    again = irtbench.fit(DATA.responses, estimator=name, seed=0, **FAST_OPTIONS[name])
+    again = irtbench.fit(DATA.responses, estimator=name, **options(name))
     np.testing.assert_array_equal(again.skill, fitted(name).skill)
     np.testing.assert_array_equal(again.difficulty, fitted(name).difficulty)
 

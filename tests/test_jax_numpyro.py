@@ -54,7 +54,7 @@ def test_package_imports_and_torch_fits_without_jax_or_numpyro():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "['torch-adam']" in done.stdout
+    assert "['cml', 'jml-newton', 'mml-em', 'torch-adam']" in done.stdout
     assert "pip install 'irtbench[numpyro]'" in done.stdout
 
 

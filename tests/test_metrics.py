@@ -86,10 +86,20 @@ def test_information_skips_missing_responses():
 
 
 def test_extremes_counts_all_right_and_all_wrong_over_observed():
-    y = np.array([[1, 1, np.nan], [0, np.nan, 0], [1, 0, 1], [0, 1, 1]], float)
+    y = np.array([[1, 1, np.nan], [0, np.nan, 0], [1, 0, 0], [0, 1, 1]], float)
     students, questions = extremes(y)
     assert students.tolist() == [True, True, False, False]
     assert questions.tolist() == [False, False, False]
+
+
+def test_extremes_are_removed_repeatedly():
+    """Students 0 (all right) and 1 (all wrong) go first; among the others question 2 is then
+    answered right by everybody, so it has no finite estimate either, and once it is gone
+    student 3's remaining answers are all wrong."""
+    students, questions = extremes(np.array([[1, 1, 1], [0, 0, 0], [1, 0, 1], [0, 0, 1],
+                                             [0, 1, 1]], float))
+    assert students.tolist() == [True, True, False, True, False]
+    assert questions.tolist() == [False, False, True]
 
 
 def test_align_centres_difficulties_and_shifts_skills_alike():

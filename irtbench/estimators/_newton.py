@@ -32,7 +32,7 @@ CHUNK_ELEMENTS = 1 << 23
 
 
 class Moments(NamedTuple):
-    """Row and column sums of p and p(1-p) over the observed entries (columns weighted by the
+    r"""Row and column sums of p and p(1-p) over the observed entries (columns weighted by the
     group counts), and :math:`\sum_{ij} \log(1 + e^{x_{ij}})` when asked for."""
 
     row_p: torch.Tensor
@@ -85,7 +85,7 @@ class Design:
 
     def moments(self, skill: torch.Tensor, difficulty: torch.Tensor, *,
                 with_softplus: bool = False) -> Moments:
-        """One pass over the data: sums of p and p(1-p) per group and per question (and of
+        r"""One pass over the data: sums of p and p(1-p) per group and per question (and of
         :math:`\log(1 + e^x) = -\log(1 - p)` if asked, for the log-likelihood)."""
         import torch
 
@@ -206,11 +206,14 @@ def drop_extremes(y: torch.Tensor, observed: torch.Tensor | None) -> Reduced:
                    (~extreme_questions).cpu().numpy())
 
 
-def extreme_values(responses: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
-    """+/-inf for the removed students (axis=1) or questions (axis=0) by the direction in which
-    their likelihood grows: all right -> skill +inf / difficulty -inf; NaN if mixed."""
-    right = np.nansum(responses, axis=axis)
-    seen = (~np.isnan(responses)).sum(axis=axis)
+def extreme_values(responses: np.ndarray, reduced: Reduced, axis: int) -> np.ndarray:
+    """+/-inf for the removed students (axis=1) or questions (axis=0), in the direction in which
+    their likelihood grows, judged on the kept questions (students) or kept students (questions),
+    where a removed one is all right or all wrong: all right -> skill +inf, difficulty -inf."""
+    keep = reduced.students if axis == 1 else reduced.questions
+    part = responses[:, reduced.questions] if axis == 1 else responses[reduced.students]
+    right = np.nansum(part, axis=axis)
+    seen = (~np.isnan(part)).sum(axis=axis)
     sign = np.where(right == seen, 1.0, np.where(right == 0, -1.0, np.nan))
     if axis == 0:
         sign = -sign
@@ -220,8 +223,8 @@ def extreme_values(responses: np.ndarray, keep: np.ndarray, axis: int) -> np.nda
 def expand_parameters(reduced: Reduced, responses: np.ndarray, skill: np.ndarray,
                       difficulty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Estimates of the kept students / questions back in their places, +/-inf for the rest."""
-    full_skill = extreme_values(responses, reduced.students, axis=1)
-    full_difficulty = extreme_values(responses, reduced.questions, axis=0)
+    full_skill = extreme_values(responses, reduced, axis=1)
+    full_difficulty = extreme_values(responses, reduced, axis=0)
     full_skill[reduced.students] = skill
     full_difficulty[reduced.questions] = difficulty
     return full_skill, full_difficulty
@@ -275,7 +278,7 @@ def person_estimates(design: Design, difficulty: torch.Tensor, *, method: str = 
         raise ValueError(f"person method {method!r}: choose 'ml' or 'wle'")
     skill = torch.zeros_like(design.scores) if start is None else start.clone()
     observed = design.observed
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 (returned)
         p = torch.sigmoid(skill[:, None] - difficulty[None, :])
         w = p * (1 - p)
         if observed is not None:

@@ -118,6 +118,9 @@ class Estimator:
     summary: ClassVar[str] = ""
     #: whether :meth:`finish` adds 1/sqrt(information) SEs when :meth:`run` gives none
     asymptotic_standard_errors: ClassVar[bool] = False
+    #: whether the estimator minimises the reference objective (the harness then records its
+    #: gradient norm and its gap to the exact optimum)
+    solves_reference_objective: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -156,6 +159,10 @@ class Estimator:
         self.fit(simulate(20, 5, seed=0).responses)
 
     # -- fitting ----------------------------------------------------------------------------
+    def minimises_reference_objective(self) -> bool:
+        """True when this estimator, with its options, minimises the reference objective."""
+        return self.solves_reference_objective
+
     def resolved_options(self) -> dict[str, Any]:
         """The defaults updated with the stored options; unknown names raise ``ValueError``."""
         unknown = sorted(set(self.options) - set(self.defaults))

@@ -25,6 +25,9 @@ Pair probabilities use :math:`\sum_r n_r\pi_{r,jk} = (\varepsilon_k A_j - \varep
 (\varepsilon_k - \varepsilon_j)` with :math:`A_j = \sum_r n_r\pi_{rj}` (and, for questions with
 equal difficulties, the row-sum identity :math:`\sum_{k\ne j}\pi_{r,jk} = (r-1)\pi_{rj}`).
 
+The two recursions are sequential O(J) loops over vectors of length J: they run on the host in
+numpy (on a GPU, kernel launches would dominate them); the matrix work runs on the device.
+
 **Newton.** Gradient :math:`\sum_r n_r\pi_{rj} - s_j`; the information is
 :math:`\sum_r n_r \operatorname{Cov}(y \mid r)`, singular along the common shift, which the
 centring :math:`\bar b = 0` removes. Steps are halved while :math:`\ell_c` does not increase.
@@ -55,35 +58,29 @@ from irtbench.estimators.jml_newton import expand_result
 TIE = 1e-6
 
 
-def log_esf(difficulty: Any) -> Any:
+def log_esf(difficulty: np.ndarray) -> np.ndarray:
     r"""Log elementary symmetric functions :math:`\log\gamma_r`, r = 0..J, of
-    :math:`\varepsilon_j = e^{-b_j}` by the summation algorithm in log space."""
-    import torch
-
+    :math:`\varepsilon_j = e^{-b_j}` by the summation algorithm in log space (numpy float64)."""
     n = difficulty.shape[0]
-    log_gamma = torch.full((n + 1,), -torch.inf, dtype=difficulty.dtype, device=difficulty.device)
+    log_gamma = np.full(n + 1, -np.inf)
     log_gamma[0] = 0.0
     for k in range(n):
-        shifted = log_gamma[: k + 1] - difficulty[k]
-        log_gamma[1 : k + 2] = torch.logaddexp(log_gamma[1 : k + 2], shifted)
+        log_gamma[1 : k + 2] = np.logaddexp(log_gamma[1 : k + 2], log_gamma[: k + 1] - difficulty[k])
     return log_gamma
 
 
-def conditional_probabilities(difficulty: Any, log_gamma: Any) -> Any:
-    r""":math:`\pi_{rj} = P(y_j = 1 \mid \text{score } r)`, shape ``(J + 1, J)``."""
-    import torch
-
+def conditional_probabilities(difficulty: np.ndarray, log_gamma: np.ndarray) -> np.ndarray:
+    r""":math:`\pi_{rj} = P(y_j = 1 \mid \text{score } r)`, shape ``(J + 1, J)`` (numpy)."""
     n = difficulty.shape[0]
-    eps = torch.exp(-difficulty)
-    factor = torch.exp(log_gamma[:-1] - log_gamma[1:])[:, None] * eps[None, :]  # row r-1: eps γ_{r-1}/γ_r
-    up = torch.zeros(n + 1, n, dtype=difficulty.dtype, device=difficulty.device)
-    down = torch.ones_like(up)
-    for r in range(1, n + 1):
-        up[r] = factor[r - 1] * (1 - up[r - 1])
-    for r in range(n, 0, -1):
-        down[r - 1] = 1 - down[r] / factor[r - 1]
-    above = torch.cummax((up > 0.5).to(torch.int8), dim=0).values.bool()
-    return torch.where(above, down, up).clamp(0.0, 1.0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        factor = np.exp(log_gamma[:-1] - log_gamma[1:])[:, None] * np.exp(-difficulty)[None, :]
+        up, down = np.zeros((n + 1, n)), np.ones((n + 1, n))
+        for r in range(1, n + 1):  # stable while pi <= 1/2
+            up[r] = factor[r - 1] * (1 - up[r - 1])
+        for r in range(n, 0, -1):  # stable while pi >= 1/2
+            down[r - 1] = 1 - down[r] / factor[r - 1]
+        above = np.maximum.accumulate(up > 0.5, axis=0)
+    return np.clip(np.where(above, down, up), 0.0, 1.0)
 
 
 class _Pattern(NamedTuple):
@@ -157,10 +154,11 @@ def conditional_terms(difficulty: Any, patterns: list[_Pattern], item_totals: An
     information = torch.zeros(n, n, dtype=difficulty.dtype, device=difficulty.device)
     for pattern in patterns:
         b = difficulty[pattern.questions]
-        log_gamma = log_esf(b)
+        host_b = b.cpu().numpy()
+        log_gamma = log_esf(host_b)
         counts = pattern.score_counts
-        log_lik -= float(counts @ log_gamma)
-        pi = conditional_probabilities(b, log_gamma)
+        log_lik -= float(counts.cpu().numpy() @ log_gamma)
+        pi = torch.as_tensor(conditional_probabilities(host_b, log_gamma), device=b.device)
         gradient[pattern.questions] += counts @ pi
         if with_information:
             pairs = _pair_sums(b, pi, counts)

@@ -102,6 +102,7 @@ class JaxAdam(_jax.JaxEstimator):
     name = "jax-adam"
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
     asymptotic_standard_errors = True
+    solves_reference_objective = True
     defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0}
 
     def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:

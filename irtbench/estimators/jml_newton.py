@@ -57,17 +57,18 @@ def _centre(skill: Any, difficulty: Any) -> tuple[Any, Any]:
     return skill - shift, difficulty - shift
 
 
-def newton_jml(design: _newton.Design, *, tol: float, max_iter: int,
+def newton_jml(design: _newton.Design, *, tol: float, max_iter: int, n_observed: float,
                trace: list | None = None) -> tuple[Any, Any, _newton.Moments, list[float], int,
                                                     bool, int]:
     """Alternating Newton steps until the largest step is below ``tol``.
 
     Returns ``(skill, difficulty, moments, losses, iterations, converged, halvings)``, skills
-    per group; ``moments`` at the final estimate; ``losses`` the mean negative log-likelihood
-    per iteration; snapshots appended to ``trace`` when given.
+    per group; ``moments`` at the final estimate; ``losses`` the negative log-likelihood per
+    iteration divided by ``n_observed`` (all observed responses, extreme ones included: the
+    reference objective, whose extreme terms vanish in the limit); snapshots appended to
+    ``trace`` when given.
     """
     skill, difficulty = _newton.log_odds_start(design)
-    n_observed = float(design.item_counts.sum())
     moments = design.moments(skill, difficulty)
     losses: list[float] = []
     halvings, converged, iteration = 0, False, 0
@@ -133,10 +134,14 @@ class JmlNewton(Estimator):
     extra = "torch"
     summary = "JML by alternating Newton-Raphson to convergence (classical JMLE, float64)"
     defaults = {"tol": 1e-6, "max_iter": 500, "correction": False, "device": "auto"}
+    solves_reference_objective = True
 
     @classmethod
     def devices(cls) -> list[str]:
         return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
+
+    def minimises_reference_objective(self) -> bool:
+        return not self.options.get("correction", False)  # corrected: deliberately elsewhere
 
     def check_options(self, options: dict[str, Any]) -> None:
         super().check_options(options)
@@ -157,8 +162,10 @@ class JmlNewton(Estimator):
         reduced = _newton.drop_extremes(problem.y, problem.observed)
         design = _newton.build_design(reduced.y, reduced.observed)
         trace: list = []
+        n_observed = problem.y.numel() if problem.observed is None else problem.observed.sum()
         skill, difficulty, moments, losses, n_iter, converged, halvings = newton_jml(
-            design, tol=options["tol"], max_iter=options["max_iter"], trace=trace)
+            design, tol=options["tol"], max_iter=options["max_iter"],
+            n_observed=float(n_observed), trace=trace)
         skill_info = moments.row_w
         if options["correction"]:
             mean_length = float(design.counts @ design.row_counts() / design.counts.sum())

@@ -96,6 +96,7 @@ class TorchAdam(Estimator):
     extra = "torch"
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
     asymptotic_standard_errors = True
+    solves_reference_objective = True
     defaults = {
         "epochs": 1000,
         "lr": 0.01,
