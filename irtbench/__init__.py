@@ -11,7 +11,15 @@ Examples:
     ['crb_ratio_difficulty', 'crb_ratio_skill']
 """
 
-from irtbench.data import Dataset, ResponseTable, load_responses, simulate, validate_responses
+from irtbench.data import (
+    Dataset,
+    ResponseTable,
+    SparseResponses,
+    load_responses,
+    simulate,
+    simulate_sparse,
+    validate_responses,
+)
 from irtbench.estimators import BackendNotInstalled, Estimator, Fit, estimators, fit, get_estimator
 from irtbench.metrics import align, cramer_rao_bound, recovery
 
@@ -23,6 +31,7 @@ __all__ = [
     "Estimator",
     "Fit",
     "ResponseTable",
+    "SparseResponses",
     "align",
     "cramer_rao_bound",
     "estimators",
@@ -31,6 +40,7 @@ __all__ = [
     "load_responses",
     "recovery",
     "simulate",
+    "simulate_sparse",
     "validate_responses",
     "__version__",
 ]

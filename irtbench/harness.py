@@ -67,6 +67,8 @@ __all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUI
 DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
 QUICK_SIZES = ((100, 20), (200, 50))
 MAX_CURVE_POINTS = 200
+#: a cell is skipped when its estimated peak exceeds this share of the free memory
+MEMORY_HEADROOM = 0.9
 REFERENCE_ALPHA = TorchAdam.defaults["alpha"]
 
 
@@ -165,6 +167,33 @@ class PeakMemory:
         return float(max(self.rss_peak - self.rss_before, 0)), "rss_peak_growth"
 
 
+def available_memory(device: str) -> float:
+    """Bytes free for a fit on ``device``: CUDA's free memory, else the host's MemAvailable
+    (NaN when unknown)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1]) if ":" in device else 0
+            return float(torch.cuda.mem_get_info(index)[0])
+    bytes_ = _meminfo_bytes("MemAvailable")
+    return float("nan") if bytes_ is None else float(bytes_)
+
+
+def _meminfo_bytes(field: str) -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _gb(value: float) -> str:
+    return f"{value / 1e9:.2f} GB"
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
     text = f"{type(error).__name__}: {error}".lower()
     return isinstance(error, MemoryError) or "out of memory" in text or "resource_exhausted" in text
@@ -258,6 +287,12 @@ def run_cell(
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
     if skip:
         return not_fitted("skipped", why)
+    estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
+    row["memory_estimate_bytes"] = estimate
+    available = available_memory(device)
+    if estimate > MEMORY_HEADROOM * available:
+        return not_fitted("skipped", f"its memory model needs about {_gb(estimate)}; "
+                                     f"{_gb(available)} available on {device}")
     try:
         with PeakMemory() as memory, time_limit(time_budget):
             fit = estimator.fit(data.responses)
@@ -311,6 +346,41 @@ def _done_cells(folder: Path) -> set[Cell]:
     }
 
 
+#: estimated peaks from this size up are printed before their cell
+LOUD_ESTIMATE = 1e9
+
+
+def _simulate_if_it_fits(cell: Cell) -> tuple[Dataset | None, str]:
+    """The cell's data (compact int8 above torch-adam's ``COMPACT_ABOVE`` cells), or None and
+    why when they alone would not fit in memory."""
+    from irtbench.estimators.torch_adam import COMPACT_ABOVE
+
+    cells = cell.n_students * cell.n_questions
+    compact = cells > COMPACT_ABOVE
+    need = cells * (1 if compact else 4) * 1.5  # the matrix, plus the simulation's blocks
+    available = available_memory("cpu")
+    if need > MEMORY_HEADROOM * available:
+        return None, (f"the simulated responses alone need about {_gb(need)}; "
+                      f"{_gb(available)} available")
+    return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
+                    compact=compact), ""
+
+
+def _unfitted_row(cell: Cell, device: str, reason: str) -> dict[str, Any]:
+    return {**cell._asdict(), "backend": get_estimator(cell.estimator).backend, "device": device,
+            "status": "skipped", "reason": reason}
+
+
+def _write(folder: Path | None, columns: list[str], row: dict[str, Any],
+           after_row: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """Append ``row`` to the folder's results (flushed at once) and call ``after_row``."""
+    if folder is not None:
+        append_rows(folder / RESULTS_FILE, columns, [row])
+    if after_row is not None:
+        after_row(row)
+    return row
+
+
 def estimator_options(name: str, options: Mapping[str, Any], device: str) -> dict[str, Any]:
     """Per-estimator options: ``"name:key"`` entries for one, plain ``"key"`` entries for all
     that have the option; the sweep's device for every estimator with a device option."""
@@ -360,7 +430,8 @@ def sweep(
 
     Args:
         sizes: ``(n_students, n_questions)`` pairs.
-        estimator_names: registry names (default: every estimator whose backend is installed).
+        estimator_names: registry names (default: every estimator whose backend is installed and
+            that is ``in_default_sweep``).
         seeds: a count N (seeds 0..N-1) or explicit seeds; a seed fixes the simulated data.
         missing: fractions of responses missing at random.
         device: ``auto``, ``cpu`` or ``cuda``, passed to every estimator.
@@ -376,7 +447,8 @@ def sweep(
     Returns:
         The rows of this call (plus, with ``resume``, those already in the folder).
     """
-    names = list(estimator_names) if estimator_names is not None else estimators(available_only=True)
+    names = list(estimator_names) if estimator_names is not None else [
+        name for name in estimators(available_only=True) if get_estimator(name).in_default_sweep]
     for name in names:
         get_estimator(name)  # unknown names fail before any work
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -389,7 +461,7 @@ def sweep(
     rows: list[dict[str, Any]] = []
     bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)
-    data_key, data = None, None
+    data_key, data, data_problem = None, None, ""
     optimum: dict[str, Fit] = {}  # the exact optimum of the reference objective for ``data``
 
     def exact_optimum() -> Fit:
@@ -403,22 +475,26 @@ def sweep(
         key = (cell.n_students, cell.n_questions, cell.missing, cell.seed)
         if key != data_key:
             data_key = key
-            data = simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing)
+            data, data_problem = _simulate_if_it_fits(cell)
             optimum.clear()
+        if data is None:
+            rows.append(_write(folder, columns, _unfitted_row(cell, device, data_problem), after_row))
+            continue
         estimator = get_estimator(cell.estimator)(**estimator_options(cell.estimator, options or {}, device))
         if cell.estimator not in warmed:
             warmed.add(cell.estimator)
             with contextlib.suppress(Exception), time_limit(time_budget):
                 estimator.warm_up()  # a real failure is recorded by the real fit
+        estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
+        if estimate >= LOUD_ESTIMATE:
+            tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}, "
+                       f"{_gb(available_memory(device))} available")
         row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
                                       optimum=exact_optimum)
         if folder is not None:
             append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
             append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
-            append_rows(folder / RESULTS_FILE, columns, [row])
-        rows.append(row)
-        if after_row is not None:
-            after_row(row)
+        rows.append(_write(folder, columns, row, after_row))
     table = pd.DataFrame(rows, columns=columns)
     if folder is not None and done:
         table = read_results(folder)

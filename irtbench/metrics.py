@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irtbench.data import answers_of, is_sparse, observed_of
 from irtbench.model import extremes, information, sigmoid
 
 if TYPE_CHECKING:
@@ -203,13 +204,22 @@ def reference_gradient(responses: np.ndarray, skill: np.ndarray, difficulty: np.
     finite_skill, finite_difficulty = np.isfinite(skill), np.isfinite(difficulty)
     grad_skill, grad_difficulty = np.zeros_like(skill), np.zeros_like(difficulty)
     n_observed = 0
-    for start in range(0, responses.shape[0], rows_per_chunk):
-        rows = slice(start, start + rows_per_chunk)
+    if is_sparse(responses):
         with np.errstate(invalid="ignore"):
-            residual = sigmoid(skill[rows, None] - difficulty[None, :]) - responses[rows]
-        observed = ~np.isnan(responses[rows])
+            residual = (sigmoid(skill[responses.student] - difficulty[responses.question])
+                        - responses.response)
+        residual = np.where(np.isnan(residual), 0.0, residual)
+        grad_skill += np.bincount(responses.student, residual, len(skill))
+        grad_difficulty -= np.bincount(responses.question, residual, len(difficulty))
+        n_observed = responses.n_observed
+    for start in range(0, responses.shape[0] if not is_sparse(responses) else 0, rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        block = responses[rows]
+        observed = observed_of(block)
+        with np.errstate(invalid="ignore"):
+            residual = sigmoid(skill[rows, None] - difficulty[None, :]) - answers_of(block, np.float64)
         n_observed += int(observed.sum())
-        residual = np.where(np.isnan(residual), 0.0, residual)  # missing, or inf - inf
+        residual = np.where(observed & ~np.isnan(residual), residual, 0.0)  # missing, inf - inf
         grad_skill[rows] = residual.sum(axis=1)
         grad_difficulty -= residual.sum(axis=0)
     penalty = 2 * alpha * difficulty[finite_difficulty].mean() / finite_difficulty.sum()

@@ -68,6 +68,7 @@ COLUMNS = (
     "responses_per_second",  # n_observed * n_iter / seconds
     "peak_memory_bytes",
     "memory_method",  # cuda_max_allocated | jax_peak_bytes_in_use | rss_peak_growth
+    "memory_estimate_bytes",  # the estimator's memory model (Estimator.memory_estimate)
     "final_loss",
     *RECOVERY_METRICS,
     *DIAGNOSTIC_COLUMNS,

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_suite_runs_one_tiny_case(tmp_path):
     report = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "benchmarks/test_fit_speed.py", "-q", "-p", "no:cacheprovider",
          "--sizes", "40x10", "--estimators", "torch-adam,jax-adam", "--rounds", "1",
          f"--benchmark-json={report}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,

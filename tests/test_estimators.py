@@ -17,6 +17,7 @@ from irtbench.model import extremes
 FAST_OPTIONS: dict[str, dict] = {
     "torch-adam": {"device": "cpu"},
     "jax-adam": {"device": "cpu"},
+    "jax-adam-sharded": {"device": "cpu"},
     "numpyro-map": {"device": "cpu"},
     "numpyro-vi": {"device": "cpu"},
     "numpyro-nuts": {"device": "cpu", "num_warmup": 300, "num_samples": 300},

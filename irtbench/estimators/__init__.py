@@ -6,6 +6,7 @@ Backends are imported lazily inside each estimator, so this package imports with
 from irtbench.estimators import (  # noqa: F401  (each registers itself)
     cml,
     jax_adam,
+    jax_adam_sharded,
     jml_newton,
     mml_em,
     numpyro_map,

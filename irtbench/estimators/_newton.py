@@ -18,10 +18,11 @@ over observed entries: the expected scores and the Fisher information of every p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from irtbench.data import answers_of, is_sparse, observed_of, row_blocks
 from irtbench.estimators import _torch
 
 if TYPE_CHECKING:
@@ -138,7 +139,8 @@ def build_design(y: torch.Tensor, observed: torch.Tensor | None, *,
         grouped = None
         if keep_responses:
             grouped = torch.zeros(len(distinct), y.shape[1], dtype=f64, device=y.device)
-            grouped.index_add_(0, group_of, y.to(f64))
+            for rows in row_blocks(y.shape):  # float64 a block at a time
+                grouped.index_add_(0, group_of[rows], y[rows].to(f64))
             grouped /= counts[:, None]
         return Design(
             scores=distinct, counts=counts.to(f64), observed=None, responses=grouped,
@@ -152,6 +154,116 @@ def build_design(y: torch.Tensor, observed: torch.Tensor | None, *,
         item_totals=item_totals, item_counts=observed.sum(dim=0).to(f64),
         group_of=np.arange(len(scores)),
     )
+
+
+@dataclass
+class SparseDesign:
+    """Sparse triples on a torch device, with the interface of :class:`Design` (one group per
+    student): passes gather :math:`\theta_i - b_j` per observed response and scatter-add."""
+
+    student: torch.Tensor  # long
+    question: torch.Tensor  # long
+    y: torch.Tensor  # float64 0/1
+    scores: torch.Tensor
+    counts: torch.Tensor
+    item_totals: torch.Tensor
+    item_counts: torch.Tensor
+    observed: None = None
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def n_questions(self) -> int:
+        return int(self.item_totals.shape[0])
+
+    @property
+    def group_of(self) -> np.ndarray:
+        return np.arange(self.n_groups)
+
+    def row_counts(self) -> torch.Tensor:
+        import torch
+
+        return torch.bincount(self.student, minlength=self.n_groups).to(self.scores.dtype)
+
+    def moments(self, skill: torch.Tensor, difficulty: torch.Tensor, *,
+                with_softplus: bool = False) -> Moments:
+        import torch
+
+        row_p, row_w = torch.zeros_like(skill), torch.zeros_like(skill)
+        col_p, col_w = torch.zeros_like(difficulty), torch.zeros_like(difficulty)
+        softplus = 0.0
+        for start in range(0, len(self.student), CHUNK_ELEMENTS):
+            block = slice(start, start + CHUNK_ELEMENTS)
+            s, q = self.student[block], self.question[block]
+            p = torch.sigmoid(skill[s] - difficulty[q])
+            w = p - p * p
+            row_p.index_add_(0, s, p)
+            row_w.index_add_(0, s, w)
+            col_p.index_add_(0, q, p)
+            col_w.index_add_(0, q, w)
+            if with_softplus:
+                softplus -= float(torch.log1p(-p).sum())
+        return Moments(row_p, row_w, col_p, col_w, softplus)
+
+    negative_log_likelihood = Design.negative_log_likelihood
+    expand = Design.expand
+
+
+def sparse_design(reduced: Reduced) -> SparseDesign:
+    """The design of sparse triples without extremes (``reduced.y`` = the triples)."""
+    import torch
+
+    student, question, y = reduced.y
+    n, m = int(reduced.students.sum()), int(reduced.questions.sum())
+    f64 = y.dtype
+    return SparseDesign(
+        student, question, y,
+        scores=torch.zeros(n, dtype=f64, device=y.device).index_add_(0, student, y),
+        counts=torch.ones(n, dtype=f64, device=y.device),
+        item_totals=torch.zeros(m, dtype=f64, device=y.device).index_add_(0, question, y),
+        item_counts=torch.bincount(question, minlength=m).to(f64),
+    )
+
+
+def drop_sparse_extremes(student: torch.Tensor, question: torch.Tensor, y: torch.Tensor,
+                         shape: tuple[int, int]) -> Reduced:
+    """:func:`drop_extremes` for sparse triples: counts by ``bincount``, then the kept students
+    and questions renumbered 0.. (``Reduced.y`` holds the kept triples)."""
+    import torch
+
+    n, m = shape
+    students = torch.zeros(n, dtype=torch.bool, device=y.device)
+    questions = torch.zeros(m, dtype=torch.bool, device=y.device)
+    while True:
+        kept = (~(students[student] | questions[question])).to(y.dtype)
+        row_right = torch.bincount(student, y * kept, minlength=n)
+        row_seen = torch.bincount(student, kept, minlength=n)
+        col_right = torch.bincount(question, y * kept, minlength=m)
+        col_seen = torch.bincount(question, kept, minlength=m)
+        new_students = students | (row_right == 0) | (row_right == row_seen)
+        new_questions = questions | (col_right == 0) | (col_right == col_seen)
+        if torch.equal(new_students, students) and torch.equal(new_questions, questions):
+            break
+        students, questions = new_students, new_questions
+    if n - int(students.sum()) < 2 or m - int(questions.sum()) < 2:
+        raise ValueError("after removing the students and questions whose responses are all "
+                         "right or all wrong, fewer than two of either remain")
+    keep = ~(students[student] | questions[question])
+    new_student = torch.cumsum(~students, 0) - 1
+    new_question = torch.cumsum(~questions, 0) - 1
+    triples = (new_student[student[keep]], new_question[question[keep]], y[keep])
+    return Reduced(triples, None, (~students).cpu().numpy(), (~questions).cpu().numpy())
+
+
+def sparse_on_device(responses: Any, device: torch.device) -> tuple[Any, Any, Any]:
+    """``(student, question, y)`` of sparse triples on ``device`` (long, long, float64)."""
+    import torch
+
+    return (torch.as_tensor(responses.student, dtype=torch.long, device=device),
+            torch.as_tensor(responses.question, dtype=torch.long, device=device),
+            torch.as_tensor(responses.response, dtype=torch.float64, device=device))
 
 
 class Reduced(NamedTuple):
@@ -169,13 +281,17 @@ def extremes_on_device(y: torch.Tensor, observed: torch.Tensor | None
     """:func:`irtbench.model.extremes` (applied repeatedly) with torch on the data's device."""
     import torch
 
-    seen = torch.ones_like(y) if observed is None else observed.to(y.dtype)
+    seen = None if observed is None else observed.to(y.dtype)  # None: everything seen
     students = torch.zeros(y.shape[0], dtype=torch.bool, device=y.device)
     questions = torch.zeros(y.shape[1], dtype=torch.bool, device=y.device)
     while True:
         keep_q, keep_s = (~questions).to(y.dtype), (~students).to(y.dtype)
-        row_right, row_seen = y @ keep_q, seen @ keep_q
-        col_right, col_seen = keep_s @ y, keep_s @ seen
+        row_right, col_right = y @ keep_q, keep_s @ y
+        if seen is None:
+            row_seen = keep_q.sum().expand_as(row_right)
+            col_seen = keep_s.sum().expand_as(col_right)
+        else:
+            row_seen, col_seen = seen @ keep_q, keep_s @ seen
         new_students = students | (row_right == 0) | (row_right == row_seen)
         new_questions = questions | (col_right == 0) | (col_right == col_seen)
         if torch.equal(new_students, students) and torch.equal(new_questions, questions):
@@ -211,9 +327,16 @@ def extreme_values(responses: np.ndarray, reduced: Reduced, axis: int) -> np.nda
     their likelihood grows, judged on the kept questions (students) or kept students (questions),
     where a removed one is all right or all wrong: all right -> skill +inf, difficulty -inf."""
     keep = reduced.students if axis == 1 else reduced.questions
-    part = responses[:, reduced.questions] if axis == 1 else responses[reduced.students]
-    right = np.nansum(part, axis=axis)
-    seen = (~np.isnan(part)).sum(axis=axis)
+    if is_sparse(responses):
+        index, other = ((responses.student, responses.question) if axis == 1
+                        else (responses.question, responses.student))
+        kept = (reduced.questions if axis == 1 else reduced.students)[other]
+        right = np.bincount(index, responses.response * kept, len(keep))
+        seen = np.bincount(index, kept.astype(np.float64), len(keep))
+    else:
+        part = responses[:, reduced.questions] if axis == 1 else responses[reduced.students]
+        right = answers_of(part).sum(axis=axis)
+        seen = observed_of(part).sum(axis=axis)
     sign = np.where(right == seen, 1.0, np.where(right == 0, -1.0, np.nan))
     if axis == 0:
         sign = -sign

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.data import split_observed
+from irtbench.data import MISSING, observed_count, row_blocks, split_observed, to_compact
 
 if TYPE_CHECKING:
     import torch
@@ -66,3 +66,20 @@ def responses_to_device(
     y, weight, n_observed = split_observed(responses)
     weight_tensor = None if weight is None else torch.from_numpy(weight).to(device)
     return torch.from_numpy(y).to(device), weight_tensor, n_observed
+
+
+def codes_to_device(responses: np.ndarray, device: torch.device) -> tuple[torch.Tensor, int]:
+    """The compact form (int8, -1 = missing) on ``device``, built a block of rows at a time (no
+    float32 copy of the matrix on the host), and the observed count."""
+    import torch
+
+    codes = torch.empty(responses.shape, dtype=torch.int8, device=device)
+    for rows in row_blocks(responses.shape):
+        codes[rows] = torch.from_numpy(np.ascontiguousarray(to_compact(responses[rows]))).to(device)
+    return codes, observed_count(responses)
+
+
+def decode(codes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y, observed)`` of a block of compact codes: 0/1 answers (missing 0) and the 0/1 mask,
+    both as ``dtype``."""
+    return (codes == 1).to(dtype), (codes != MISSING).to(dtype)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from irtbench.data import validate_responses
+from irtbench.data import is_sparse, validate_responses
 from irtbench.model import asymptotic_se
 
 __all__ = [
@@ -121,6 +121,14 @@ class Estimator:
     #: whether the estimator minimises the reference objective (the harness then records its
     #: gradient norm and its gap to the exact optimum)
     solves_reference_objective: ClassVar[bool] = False
+    #: whether a sweep with no estimator named runs it (False for variants that duplicate
+    #: another on a one-device machine)
+    in_default_sweep: ClassVar[bool] = True
+    #: whether :meth:`fit` takes :class:`~irtbench.data.SparseResponses` triples
+    accepts_sparse: ClassVar[bool] = False
+    #: memory model of a fit at peak: (bytes per response, more bytes per response when some are
+    #: missing, fixed bytes); None when not stated
+    memory_model: ClassVar[tuple[float, float, float] | None] = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -145,6 +153,15 @@ class Estimator:
     def devices(cls) -> list[str]:
         """Devices this estimator can use here (``["cpu"]`` or ``["cpu", "cuda"]``)."""
         return ["cpu"]
+
+    def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
+        """Estimated peak memory of a fit in bytes (NaN when the estimator states no model), from
+        ``memory_model``, a bound checked on the CPU by ``benchmarks/test_scale.py``. The data
+        passed in are not counted."""
+        if self.memory_model is None:
+            return float("nan")
+        per_response, per_missing, fixed = self.memory_model
+        return (per_response + (per_missing if missing else 0.0)) * n_students * n_questions + fixed
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:
         """``(True, reason)`` when this estimator should not be run at that size / device."""
@@ -201,6 +218,12 @@ class Estimator:
         self.require_backend()
         options = self.resolved_options()
         responses = validate_responses(responses)
+        if is_sparse(responses) and not self.accepts_sparse:
+            takers = ", ".join(n for n, c in _REGISTRY.items() if c.accepts_sparse)
+            raise ValueError(
+                f"estimator {self.name!r} needs a dense response matrix; sparse triples are "
+                f"fitted by: {takers} (or convert with irtbench.data.to_dense)"
+            )
         problem = self.prepare(responses, options)
         compile_seconds = self.compile(problem)
         start = time.perf_counter()

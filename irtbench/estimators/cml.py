@@ -242,6 +242,7 @@ class ConditionalML(Estimator):
     backend = "torch"
     requirements = ("torch",)
     extra = "torch"
+    memory_model = (11.0, 5.0, 150e6)  # as jml-newton, plus pattern grouping and copies
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
     defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
                 "device": "auto"}

@@ -10,6 +10,7 @@ Same objective, start and optimiser as ``torch-adam`` (see :mod:`irtbench.estima
 from zero, by ``optax.adam(0.01)`` for 1000 full-batch epochs, float32. The epochs run inside
 one ``jax.lax.scan`` under ``jax.jit``; ``compile`` lowers and compiles it ahead of time for the
 data's shape (``Fit.compile_seconds``), and ``run`` executes it and blocks until ready.
+Sparse triples are fitted directly (gathered logits; autodiff scatters the gradient back).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from irtbench.data import is_sparse
 from irtbench.estimators import _jax
 from irtbench.estimators.base import RunResult, register
 
@@ -34,17 +36,44 @@ def reference_loss(params: dict[str, Any], y: Any, weight: Any, n_observed: int,
     return nll + alpha * jnp.mean(params["difficulty"]) ** 2
 
 
+def sparse_reference_loss(params: dict[str, Any], student: Any, question: Any, y: Any,
+                          alpha: float) -> Any:
+    """The reference objective from sparse triples: gathered logits of the observed responses
+    (their gradient is scattered back by autodiff, a segment sum), mean + alpha * mean(b)^2."""
+    import jax
+    import jax.numpy as jnp
+
+    logits = params["skill"][student] - params["difficulty"][question]
+    nll = jnp.mean(jax.nn.softplus(logits) - y * logits)
+    return nll + alpha * jnp.mean(params["difficulty"]) ** 2
+
+
+def dense_loss(n_observed: int, alpha: float) -> Any:
+    """``loss(params, y, weight)`` for a dense matrix."""
+    return lambda params, y, weight: reference_loss(params, y, weight, n_observed, alpha)
+
+
+def sparse_loss(alpha: float) -> Any:
+    """``loss(params, student, question, y)`` for sparse triples."""
+    return lambda params, student, question, y: sparse_reference_loss(params, student, question,
+                                                                        y, alpha)
+
+
 def snapshot_count(epochs: int, most: int = 20) -> int:
     """The largest divisor of ``epochs`` up to ``most``: the number of equal stretches of epochs
     after which the parameters are kept for the trace."""
     return max(c for c in range(1, most + 1) if epochs % c == 0)
 
 
-def make_train(epochs: int, lr: float, alpha: float, n_observed: int) -> Any:
-    """A jitted ``train(y, weight) -> (params, losses, trace)`` running ``epochs`` Adam steps.
+def make_train(epochs: int, lr: float, loss_fn: Any, shape: tuple[int, int],
+               shardings: dict[str, Any] | None = None) -> Any:
+    """A jitted ``train(*data) -> (params, losses, trace)`` running ``epochs`` Adam steps on
+    ``loss_fn(params, *data)`` from zero parameters of ``shape`` (float32).
 
     The epochs run as an outer ``lax.scan`` over ``snapshot_count(epochs)`` stretches of an
-    inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace."""
+    inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace.
+    ``shardings`` (``{"skill": ..., "difficulty": ...}``) pins the parameters' layout across
+    devices; XLA then shards the computation and inserts the reductions."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -52,12 +81,15 @@ def make_train(epochs: int, lr: float, alpha: float, n_observed: int) -> Any:
     optimizer = optax.adam(lr)
     stretches = snapshot_count(epochs)
 
-    def train(y: Any, weight: Any) -> tuple[dict[str, Any], Any, Any]:
-        params = {"skill": jnp.zeros(y.shape[0], y.dtype), "difficulty": jnp.zeros(y.shape[1], y.dtype)}
+    def train(*data: Any) -> tuple[dict[str, Any], Any, Any]:
+        params = {"skill": jnp.zeros(shape[0], jnp.float32),
+                  "difficulty": jnp.zeros(shape[1], jnp.float32)}
+        if shardings is not None:
+            params = {k: jax.lax.with_sharding_constraint(v, shardings[k]) for k, v in params.items()}
 
         def epoch(carry: Any, _: Any) -> tuple[Any, Any]:
             params, state = carry
-            loss, grads = jax.value_and_grad(reference_loss)(params, y, weight, n_observed, alpha)
+            loss, grads = jax.value_and_grad(loss_fn)(params, *data)
             updates, state = optimizer.update(grads, state, params)
             return (optax.apply_updates(params, updates), state), loss
 
@@ -75,8 +107,7 @@ def make_train(epochs: int, lr: float, alpha: float, n_observed: int) -> Any:
 
 @dataclass
 class _Problem:
-    y: Any
-    weight: Any
+    data: tuple[Any, ...]  # (y, weight) or sparse (student, question, y)
     device: Any
     train: Any
     compiled: Any = None
@@ -103,27 +134,37 @@ class JaxAdam(_jax.JaxEstimator):
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
     asymptotic_standard_errors = True
     solves_reference_objective = True
+    accepts_sparse = True
     defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0}
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+    def prepare(self, responses: Any, options: dict[str, Any]) -> _Problem:
+        import jax
+
         device = _jax.resolve_device(options["device"])
-        y, weight, n_observed = _jax.responses_to_device(responses, device)
-        train = make_train(options["epochs"], float(options["lr"]), float(options["alpha"]),
-                           n_observed)
-        return _Problem(y, weight, device, train)
+        alpha = float(options["alpha"])
+        if is_sparse(responses):
+            data = tuple(jax.device_put(a, device) for a in (
+                responses.student.astype(np.int32), responses.question.astype(np.int32),
+                responses.response.astype(np.float32)))
+            loss = sparse_loss(alpha)
+        else:
+            y, weight, n_observed = _jax.responses_to_device(responses, device)
+            data, loss = (y, weight), dense_loss(n_observed, alpha)
+        train = make_train(options["epochs"], float(options["lr"]), loss, responses.shape)
+        return _Problem(data, device, train)
 
     def compile(self, problem: _Problem) -> float:
         import time
 
         start = time.perf_counter()
-        problem.compiled = problem.train.lower(problem.y, problem.weight).compile()
+        problem.compiled = problem.train.lower(*problem.data).compile()
         return time.perf_counter() - start
 
     def run(self, problem: _Problem) -> RunResult:
         import jax
 
         train = problem.compiled or problem.train
-        params, losses, trace = jax.block_until_ready(train(problem.y, problem.weight))
+        params, losses, trace = jax.block_until_ready(train(*problem.data))
         every = len(losses) // len(trace["skill"])
         snapshots = [(every * (k + 1), trace["skill"][k], trace["difficulty"][k])
                      for k in range(len(trace["skill"]))]

@@ -31,6 +31,10 @@ raw score share their estimate and are fitted once (see :mod:`._newton`).
 number of responses per student) and re-estimates the skills by ML given them.
 
 SEs are :math:`1/\sqrt{I}` from the information at the estimate.
+
+**Sparse triples** (:class:`~irtbench.data.SparseResponses`) are fitted directly: each pass
+gathers :math:`\theta_i - b_j` for the observed responses and scatter-adds the sums
+(``index_add_``), so time and memory grow with the observed responses, not the cells.
 """
 
 from __future__ import annotations
@@ -40,16 +44,18 @@ from typing import Any
 
 import numpy as np
 
+from irtbench.data import is_sparse
 from irtbench.estimators import _newton, _torch
 from irtbench.estimators.base import Estimator, Fit, RunResult, register
 
 
 @dataclass
 class _Problem:
-    y: Any
+    y: Any  # dense: float32 answers; sparse: (student, question, y) triples
     observed: Any
     device: Any
     options: dict[str, Any]
+    shape: tuple[int, int] | None = None  # sparse only
 
 
 def _centre(skill: Any, difficulty: Any) -> tuple[Any, Any]:
@@ -132,9 +138,11 @@ class JmlNewton(Estimator):
     backend = "torch"
     requirements = ("torch",)
     extra = "torch"
+    memory_model = (6.0, 5.0, 150e6)  # float32 answers, bool mask, float64 blocks
     summary = "JML by alternating Newton-Raphson to convergence (classical JMLE, float64)"
     defaults = {"tol": 1e-6, "max_iter": 500, "correction": False, "device": "auto"}
     solves_reference_objective = True
+    accepts_sparse = True
 
     @classmethod
     def devices(cls) -> list[str]:
@@ -148,8 +156,11 @@ class JmlNewton(Estimator):
         if not isinstance(options["correction"], bool):
             raise ValueError(f"option correction={options['correction']!r} must be True or False")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+    def prepare(self, responses: Any, options: dict[str, Any]) -> _Problem:
         device = _torch.resolve_device(options["device"])
+        if is_sparse(responses):
+            return _Problem(_newton.sparse_on_device(responses, device), None, device, options,
+                            responses.shape)
         return _Problem(*_newton.observed_on_device(responses, device), device, options)
 
     def device_of(self, problem: _Problem) -> str:
@@ -159,10 +170,15 @@ class JmlNewton(Estimator):
         import torch
 
         options = problem.options
-        reduced = _newton.drop_extremes(problem.y, problem.observed)
-        design = _newton.build_design(reduced.y, reduced.observed)
+        if problem.shape is not None:  # sparse triples
+            reduced = _newton.drop_sparse_extremes(*problem.y, problem.shape)
+            design = _newton.sparse_design(reduced)
+            n_observed = len(problem.y[2])
+        else:
+            reduced = _newton.drop_extremes(problem.y, problem.observed)
+            design = _newton.build_design(reduced.y, reduced.observed)
+            n_observed = problem.y.numel() if problem.observed is None else problem.observed.sum()
         trace: list = []
-        n_observed = problem.y.numel() if problem.observed is None else problem.observed.sum()
         skill, difficulty, moments, losses, n_iter, converged, halvings = newton_jml(
             design, tol=options["tol"], max_iter=options["max_iter"],
             n_observed=float(n_observed), trace=trace)
@@ -170,8 +186,14 @@ class JmlNewton(Estimator):
         if options["correction"]:
             mean_length = float(design.counts @ design.row_counts() / design.counts.sum())
             difficulty = difficulty * (mean_length - 1) / mean_length
-            skill, skill_info, _ = _newton.person_estimates(design, difficulty, start=skill)
+            for _ in range(100):  # ML skills given the corrected difficulties
+                moments = design.moments(skill, difficulty)
+                step = (design.scores - moments.row_p) / moments.row_w
+                skill = skill + step.clamp(-2.0, 2.0)
+                if float(step.abs().max()) < options["tol"]:
+                    break
             moments = design.moments(skill, difficulty)
+            skill_info = moments.row_w
         _torch.synchronize(problem.device)
         return RunResult(
             skill, difficulty, torch.tensor(losses, dtype=torch.float64), n_iter,

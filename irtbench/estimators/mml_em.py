@@ -186,6 +186,7 @@ class MarginalEM(Estimator):
     backend = "torch"
     requirements = ("torch",)
     extra = "torch"
+    memory_model = (9.0, 5.0, 450e6)  # answers kept twice, (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     defaults = {"nodes": 11, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
 

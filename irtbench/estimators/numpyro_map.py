@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from irtbench.data import answers_of, observed_of
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import RunResult, register
 
@@ -68,8 +69,8 @@ def marginal_skill_scale(responses: np.ndarray, difficulty: np.ndarray, nodes: i
     """
     x, w = np.polynomial.hermite_e.hermegauss(nodes)
     log_w = np.log(w / w.sum())
-    observed = (~np.isnan(responses)).astype(np.float64)
-    scores = np.nansum(responses, axis=1, dtype=np.float64)
+    observed = observed_of(responses).astype(np.float64)
+    scores = answers_of(responses, np.float64).sum(axis=1)
 
     def negative_log_marginal(log_sigma: float) -> float:
         theta = math.exp(log_sigma) * x
