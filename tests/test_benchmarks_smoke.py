@@ -32,3 +32,18 @@ def test_benchmark_suite_runs_one_tiny_case(tmp_path):
         assert 0 < info["rmse_difficulty"] < 3 and info["compile_seconds"] >= 0
     machine = json.loads(report.read_text())["machine_info"]
     assert machine["irtbench"]["torch"] is not None
+
+
+def test_gpu_scale_script_runs_on_the_cpu(tmp_path):
+    """The GPU throughput script, at a tiny size on the CPU: one row per estimator, all ok, with
+    a bandwidth bound and a ratio to it."""
+    import csv
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import gpu_scale
+
+    assert gpu_scale.main(["--device", "cpu", "--sizes", "300x40", "--epochs", "3",
+                           "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "scale.csv")))
+    assert [r["estimator"] for r in rows] == ["torch-adam", "jax-adam", "jml-newton"]
+    assert all(r["status"] == "ok" and float(r["ratio_to_bound"]) > 0 for r in rows)
