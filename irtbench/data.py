@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from irtbench.model import probabilities
+from irtbench.model import probabilities, sigmoid
 
 __all__ = [
     "Dataset",
@@ -179,13 +179,9 @@ def simulate_sparse(
     cells = np.unique(student * np.int64(n_questions) + question)  # sorted, no duplicates
     student, question = np.divmod(cells, np.int64(n_questions))
     logits = skill[student] - difficulty[question]
-    response = (rng.random(len(cells)) < probabilities_of_logits(logits)).astype(np.int8)
+    response = (rng.random(len(cells)) < sigmoid(logits)).astype(np.int8)
     return Dataset(SparseResponses(student, question, response, (n_students, n_questions)),
                    skill, difficulty, seed=seed, missing=1.0 - len(cells) / (n_students * n_questions))
-
-
-def probabilities_of_logits(logits: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * logits))
 
 
 def _validate_sparse(responses: SparseResponses) -> SparseResponses:
