@@ -24,6 +24,7 @@ import numpy as np
 
 from irtbench.data import answers_of, is_sparse, observed_of, row_blocks
 from irtbench.estimators import _torch
+from irtbench.estimators.base import Estimator
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,57 @@ class Moments(NamedTuple):
 
 
 @dataclass
-class Design:
+class Problem:
+    """What the classical estimators' ``prepare`` hands to ``run``: the data on the device
+    (float32 answers and mask, or sparse ``(student, question, y)`` triples with ``shape``)."""
+
+    y: Any
+    observed: Any
+    device: Any
+    options: dict[str, Any]
+    shape: tuple[int, int] | None = None  # sparse only
+
+
+class ClassicalEstimator(Estimator):
+    """Base of the classical torch estimators (jml-newton, cml, mml-em): backend, devices, and
+    the untimed transfer of the responses to the device."""
+
+    backend = "torch"
+    requirements = ("torch",)
+    extra = "torch"
+
+    @classmethod
+    def devices(cls) -> list[str]:
+        return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
+
+    def prepare(self, responses: Any, options: dict[str, Any]) -> Problem:
+        device = _torch.resolve_device(options["device"])
+        if is_sparse(responses):
+            return Problem(sparse_on_device(responses, device), None, device, options,
+                           responses.shape)
+        return Problem(*observed_on_device(responses, device), device, options)
+
+    def device_of(self, problem: Problem) -> str:
+        return _torch.device_name(problem.device)
+
+
+class _Sizes:
+    """``n_groups`` and ``n_questions`` of a design, from its score and item-total vectors."""
+
+    scores: torch.Tensor
+    item_totals: torch.Tensor
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def n_questions(self) -> int:
+        return int(self.item_totals.shape[0])
+
+
+@dataclass
+class Design(_Sizes):
     """Students collapsed into groups that share every estimate, on a torch device.
 
     Attributes:
@@ -65,14 +116,6 @@ class Design:
     item_totals: torch.Tensor
     item_counts: torch.Tensor
     group_of: np.ndarray
-
-    @property
-    def n_groups(self) -> int:
-        return int(self.scores.shape[0])
-
-    @property
-    def n_questions(self) -> int:
-        return int(self.item_totals.shape[0])
 
     def row_counts(self) -> torch.Tensor:
         """Observed responses per group."""
@@ -157,7 +200,7 @@ def build_design(y: torch.Tensor, observed: torch.Tensor | None, *,
 
 
 @dataclass
-class SparseDesign:
+class SparseDesign(_Sizes):
     """Sparse triples on a torch device, with the interface of :class:`Design` (one group per
     student): passes gather :math:`\theta_i - b_j` per observed response and scatter-add."""
 
@@ -169,14 +212,6 @@ class SparseDesign:
     item_totals: torch.Tensor
     item_counts: torch.Tensor
     observed: None = None
-
-    @property
-    def n_groups(self) -> int:
-        return int(self.scores.shape[0])
-
-    @property
-    def n_questions(self) -> int:
-        return int(self.item_totals.shape[0])
 
     @property
     def group_of(self) -> np.ndarray:
@@ -379,6 +414,25 @@ def halve_failed(step: torch.Tensor, old_gradient: torch.Tensor, new_gradient: t
     where the gradient grew in size (an overshoot), zero elsewhere and for steps below ``tol``."""
     failed = (new_gradient.abs() > old_gradient.abs()) & (step.abs() > tol)
     return step * 0.5 * failed
+
+
+def newton_block(value: torch.Tensor, gradient: torch.Tensor, step: torch.Tensor,
+                 evaluate: Any, residual: Any, tol: float, tries: int = 20
+                 ) -> tuple[torch.Tensor, torch.Tensor, Moments, int]:
+    """Take the separable Newton ``step`` from ``value`` and halve it (up to ``tries`` times)
+    for the parameters whose gradient grew. ``evaluate(value)`` gives the moments there and
+    ``residual(moments)`` the gradient. Returns ``(value, step taken, moments, halvings)``."""
+    value = value + step
+    moments = evaluate(value)
+    halvings = 0
+    for _ in range(tries):
+        back = halve_failed(step, gradient, residual(moments), tol)
+        if not bool(back.any()):
+            break
+        halvings += 1
+        value, step = value - back, step - back
+        moments = evaluate(value)
+    return value, step, moments, halvings
 
 
 def person_estimates(design: Design, difficulty: torch.Tensor, *, method: str = "ml",

@@ -45,13 +45,12 @@ or wrong carry no information on the other difficulties and are left out, as in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from irtbench.estimators import _newton, _torch
-from irtbench.estimators.base import Estimator, Fit, RunResult, register
+from irtbench.estimators.base import Fit, RunResult, register
 from irtbench.estimators.jml_newton import expand_result
 
 #: two difficulties closer than this are treated as equal in the pair-probability identity
@@ -210,16 +209,8 @@ def newton_cml(patterns: list[_Pattern], item_totals: Any, start: Any, *, tol: f
     return difficulty, terms, losses, iteration, converged, halvings
 
 
-@dataclass
-class _Problem:
-    y: Any
-    observed: Any
-    device: Any
-    options: dict[str, Any]
-
-
 @register
-class ConditionalML(Estimator):
+class ConditionalML(_newton.ClassicalEstimator):
     """Conditional maximum likelihood (CML) of the difficulties; skills by ML or WLE given them.
 
     Options:
@@ -239,17 +230,10 @@ class ConditionalML(Estimator):
     """
 
     name = "cml"
-    backend = "torch"
-    requirements = ("torch",)
-    extra = "torch"
     memory_model = (11.0, 5.0, 150e6)  # as jml-newton, plus pattern grouping and copies
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
     defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
                 "device": "auto"}
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
 
     def check_options(self, options: dict[str, Any]) -> None:
         super().check_options(options)
@@ -259,14 +243,7 @@ class ConditionalML(Estimator):
             raise ValueError(f"option max_patterns={options['max_patterns']!r} must be a "
                              "positive integer")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
-        device = _torch.resolve_device(options["device"])
-        return _Problem(*_newton.observed_on_device(responses, device), device, options)
-
-    def device_of(self, problem: _Problem) -> str:
-        return _torch.device_name(problem.device)
-
-    def run(self, problem: _Problem) -> RunResult:
+    def run(self, problem: _newton.Problem) -> RunResult:
         import torch
 
         options = problem.options
@@ -292,7 +269,7 @@ class ConditionalML(Estimator):
             trace=[(k, None, d) for k, d in trace],
         )
 
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _Problem,
+    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _newton.Problem,
                result: RunResult, seconds: float, compile_seconds: float) -> Fit:
         """Untimed: the skills of each snapshot of the difficulties, then per-student arrays."""
         design = result.diagnostics["design"]
@@ -303,7 +280,7 @@ class ConditionalML(Estimator):
                               seconds, compile_seconds)
 
 
-def _wle_for_everyone(problem: _Problem, reduced: _newton.Reduced, difficulty: Any
+def _wle_for_everyone(problem: _newton.Problem, reduced: _newton.Reduced, difficulty: Any
                       ) -> tuple[_newton.Reduced, _newton.Design, Any, Any]:
     """WLE skills of every student (extreme ones included) on the questions that were kept."""
     y, observed = problem.y[:, reduced.questions], problem.observed

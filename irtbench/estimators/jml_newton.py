@@ -39,23 +39,12 @@ gathers :math:`\theta_i - b_j` for the observed responses and scatter-adds the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from irtbench.data import is_sparse
 from irtbench.estimators import _newton, _torch
-from irtbench.estimators.base import Estimator, Fit, RunResult, register
-
-
-@dataclass
-class _Problem:
-    y: Any  # dense: float32 answers; sparse: (student, question, y) triples
-    observed: Any
-    device: Any
-    options: dict[str, Any]
-    shape: tuple[int, int] | None = None  # sparse only
+from irtbench.estimators.base import Fit, RunResult, register
 
 
 def _centre(skill: Any, difficulty: Any) -> tuple[Any, Any]:
@@ -81,29 +70,18 @@ def newton_jml(design: _newton.Design, *, tol: float, max_iter: int, n_observed:
     for iteration in range(1, max_iter + 1):
         # skills given difficulties
         gradient = design.scores - moments.row_p
-        step = gradient / moments.row_w
-        skill = skill + step
-        moments = design.moments(skill, difficulty)
-        for _ in range(20):
-            back = _newton.halve_failed(step, gradient, design.scores - moments.row_p, tol)
-            if not bool(back.any()):
-                break
-            halvings += 1
-            skill, step = skill - back, step - back
-            moments = design.moments(skill, difficulty)
+        skill, step, moments, halved = _newton.newton_block(
+            skill, gradient, gradient / moments.row_w,
+            lambda s, d=difficulty: design.moments(s, d),
+            lambda m: design.scores - m.row_p, tol)
         largest = step.abs().max()
         # difficulties given skills
         gradient = moments.col_p - design.item_totals
-        step = gradient / moments.col_w
-        difficulty = difficulty + step
-        moments = design.moments(skill, difficulty, with_softplus=True)
-        for _ in range(20):
-            back = _newton.halve_failed(step, gradient, moments.col_p - design.item_totals, tol)
-            if not bool(back.any()):
-                break
-            halvings += 1
-            difficulty, step = difficulty - back, step - back
-            moments = design.moments(skill, difficulty, with_softplus=True)
+        difficulty, step, moments, halved_too = _newton.newton_block(
+            difficulty, gradient, gradient / moments.col_w,
+            lambda d, s=skill: design.moments(s, d, with_softplus=True),
+            lambda m: m.col_p - design.item_totals, tol)
+        halvings += halved + halved_too
         losses.append((design.negative_log_likelihood(skill, moments)
                        + float(design.item_totals @ difficulty)) / n_observed)
         skill, difficulty = _centre(skill, difficulty)
@@ -117,7 +95,7 @@ def newton_jml(design: _newton.Design, *, tol: float, max_iter: int, n_observed:
 
 
 @register
-class JmlNewton(Estimator):
+class JmlNewton(_newton.ClassicalEstimator):
     """Joint maximum likelihood by alternating Newton–Raphson steps (classical JMLE).
 
     Options:
@@ -135,18 +113,11 @@ class JmlNewton(Estimator):
     """
 
     name = "jml-newton"
-    backend = "torch"
-    requirements = ("torch",)
-    extra = "torch"
     memory_model = (6.0, 5.0, 150e6)  # float32 answers, bool mask, float64 blocks
     summary = "JML by alternating Newton-Raphson to convergence (classical JMLE, float64)"
     defaults = {"tol": 1e-6, "max_iter": 500, "correction": False, "device": "auto"}
     solves_reference_objective = True
     accepts_sparse = True
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
 
     def minimises_reference_objective(self) -> bool:
         return not self.options.get("correction", False)  # corrected: deliberately elsewhere
@@ -156,17 +127,7 @@ class JmlNewton(Estimator):
         if not isinstance(options["correction"], bool):
             raise ValueError(f"option correction={options['correction']!r} must be True or False")
 
-    def prepare(self, responses: Any, options: dict[str, Any]) -> _Problem:
-        device = _torch.resolve_device(options["device"])
-        if is_sparse(responses):
-            return _Problem(_newton.sparse_on_device(responses, device), None, device, options,
-                            responses.shape)
-        return _Problem(*_newton.observed_on_device(responses, device), device, options)
-
-    def device_of(self, problem: _Problem) -> str:
-        return _torch.device_name(problem.device)
-
-    def run(self, problem: _Problem) -> RunResult:
+    def run(self, problem: _newton.Problem) -> RunResult:
         import torch
 
         options = problem.options
@@ -203,7 +164,7 @@ class JmlNewton(Estimator):
             trace=trace,
         )
 
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _Problem,
+    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _newton.Problem,
                result: RunResult, seconds: float, compile_seconds: float) -> Fit:
         """Group estimates back to students, extremes back in place as +/-inf."""
         return super().finish(responses, options, problem, expand_result(responses, result),

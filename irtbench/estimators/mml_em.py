@@ -43,13 +43,12 @@ out and get :math:`\mp\infty`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from irtbench.estimators import _newton, _torch
-from irtbench.estimators.base import Estimator, RunResult, checkpoints, register
+from irtbench.estimators.base import RunResult, checkpoints, register
 
 
 def gauss_hermite(nodes: int, like: Any) -> tuple[Any, Any]:
@@ -149,14 +148,6 @@ def e_step(design: _newton.Design, z: Any, log_w: Any, centre: Any, scale: Any, 
     return Posterior(mean, sd, expected_p, expected_w, variance_p, mean_square, total)
 
 
-@dataclass
-class _Problem:
-    y: Any
-    observed: Any
-    device: Any
-    options: dict[str, Any]
-
-
 def _non_extreme_questions(y: Any, observed: Any) -> Any:
     """Questions that someone got right and someone got wrong."""
     seen = y.shape[0] if observed is None else observed.sum(dim=0)
@@ -165,7 +156,7 @@ def _non_extreme_questions(y: Any, observed: Any) -> Any:
 
 
 @register
-class MarginalEM(Estimator):
+class MarginalEM(_newton.ClassicalEstimator):
     """Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM.
 
     Options:
@@ -183,16 +174,9 @@ class MarginalEM(Estimator):
     """
 
     name = "mml-em"
-    backend = "torch"
-    requirements = ("torch",)
-    extra = "torch"
     memory_model = (9.0, 5.0, 450e6)  # answers kept twice, (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     defaults = {"nodes": 11, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
-
-    @classmethod
-    def devices(cls) -> list[str]:
-        return ["cpu", "cuda"] if _torch.cuda_available() else ["cpu"]
 
     def check_options(self, options: dict[str, Any]) -> None:
         super().check_options(options)
@@ -200,14 +184,7 @@ class MarginalEM(Estimator):
         if not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
-        device = _torch.resolve_device(options["device"])
-        return _Problem(*_newton.observed_on_device(responses, device), device, options)
-
-    def device_of(self, problem: _Problem) -> str:
-        return _torch.device_name(problem.device)
-
-    def run(self, problem: _Problem) -> RunResult:
+    def run(self, problem: _newton.Problem) -> RunResult:
         import torch
 
         options = problem.options
@@ -260,7 +237,7 @@ class MarginalEM(Estimator):
             trace=trace,
         )
 
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _Problem,
+    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _newton.Problem,
                result: RunResult, seconds: float, compile_seconds: float) -> Any:
         """Untimed: per-student arrays, the extreme questions back in place at -/+inf."""
         diagnostics = dict(result.diagnostics or {})
