@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import irtbench
-from irtbench.data import parse_size
+from irtbench.responses import parse_size
 from irtbench.results import environment
 
 DEFAULT_SIZES = "100x100,1000x100,1000x1000"

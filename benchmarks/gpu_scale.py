@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 import irtbench
-from irtbench.data import parse_size
+from irtbench.responses import parse_size
 from irtbench.results import environment, write_environment
 
 COLUMNS = ("estimator", "n_students", "n_questions", "responses", "device", "status", "seconds",

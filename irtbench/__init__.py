@@ -11,19 +11,13 @@ Examples:
     ['crb_ratio_difficulty', 'crb_ratio_skill']
 """
 
-from irtbench.data import (
-    Dataset,
-    ResponseTable,
-    SparseResponses,
-    load_responses,
-    simulate,
-    simulate_sparse,
-    validate_responses,
-)
+from irtbench.csvio import ResponseTable, load_responses
+from irtbench.responses import SparseResponses, validate_responses
+from irtbench.simulate import Dataset, simulate, simulate_sparse
 from irtbench.estimators import BackendNotInstalled, Estimator, Fit, estimators, fit, get_estimator
 from irtbench.metrics import align, cramer_rao_bound, recovery
 
-__version__ = "0.1.0"
+from irtbench.version import __version__
 
 __all__ = [
     "BackendNotInstalled",

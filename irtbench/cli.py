@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irtbench import __version__, harness
-from irtbench.data import load_responses, parse_size
+from irtbench import devices, harness
+from irtbench.csvio import load_responses
 from irtbench.estimators import BackendNotInstalled, estimators, fit, get_estimator
 from irtbench.model import extremes
+from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
+from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 
@@ -146,10 +148,8 @@ def command_run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
     missing = _comma_list(args.missing, float, "--missing")
-    if args.device.startswith("cuda"):
-        from irtbench.estimators._torch import resolve_device
-
-        resolve_device(args.device)  # fails at once, naming the problem, without CUDA
+    devices.resolve(args.device, devices.cuda_device_count(), "torch")  # fails at once, naming
+    # the problem, without CUDA
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []

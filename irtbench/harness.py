@@ -1,7 +1,10 @@
 """Sweeps: sizes x missing fractions x seeds x estimators -> one tidy row per cell.
 
-For each cell: simulate (untimed), prepare and compile (compile timed apart), fit (timed, device
-synchronised), evaluate recovery (untimed). Each finished row is appended to ``results.csv`` at
+For each cell: simulate (untimed), warm the estimator up on the cell's own data (a short,
+untimed fit: same shapes, same code paths), fit once through the one clock of
+:meth:`irtbench.Estimator.fit` (``seconds`` end to end, ``compute_seconds`` of the iterative
+part, ``compile_seconds`` apart), evaluate recovery (untimed). This module knows estimators
+only through the registry and the interface: it imports no concrete estimator. Each finished row is appended to ``results.csv`` at
 once, so an interrupted sweep keeps every row it finished; ``resume=True`` skips the cells
 already there.
 
@@ -32,10 +35,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from irtbench.data import Dataset, observed_count, simulate, size_label
-from irtbench.estimators import Estimator, Fit, estimators, get_estimator
-from irtbench.estimators.jml_newton import reference_optimum
-from irtbench.estimators.torch_adam import TorchAdam
+from irtbench import devices
+from irtbench.estimators import Estimator, Fit, estimators, get_estimator, reference_optimum
 from irtbench.metrics import (
     aligned_errors,
     optimum_gap,
@@ -44,6 +45,7 @@ from irtbench.metrics import (
     trace_rmse,
 )
 from irtbench.model import extremes
+from irtbench.responses import COMPACT_ABOVE, observed_count, size_label
 from irtbench.results import (
     COLUMNS,
     CURVE_COLUMNS,
@@ -61,6 +63,7 @@ from irtbench.results import (
     read_results,
     write_environment,
 )
+from irtbench.simulate import Dataset, simulate
 
 __all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUICK_SIZES"]
 
@@ -69,7 +72,6 @@ QUICK_SIZES = ((100, 20), (200, 50))
 MAX_CURVE_POINTS = 200
 #: a cell is skipped when its estimated peak exceeds this share of the free memory
 MEMORY_HEADROOM = 0.9
-REFERENCE_ALPHA = TorchAdam.defaults["alpha"]
 
 
 class Cell(NamedTuple):
@@ -149,45 +151,22 @@ class PeakMemory:
         self.rss_before = _proc_status_bytes("VmRSS")
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.rss_peak = _proc_status_bytes("VmHWM")
 
-    def measure(self, device: str) -> tuple[float, str]:
-        if device.startswith("cuda") and self.cuda:
+    def measure(self, device: str, backend: str) -> tuple[float, str]:
+        if devices.is_cuda(device) and backend == "torch" and self.cuda:
             import torch
 
             return float(torch.cuda.max_memory_allocated()), "cuda_max_allocated"
-        if device.startswith("gpu"):
+        if devices.is_cuda(device):
             import jax
 
-            stats = jax.devices("gpu")[0].memory_stats() or {}
+            stats = jax.devices("gpu")[devices.cuda_index(device)].memory_stats() or {}
             return float(stats.get("peak_bytes_in_use", math.nan)), "jax_peak_bytes_in_use"
         if self.rss_before is None or self.rss_peak is None:
             return math.nan, "unavailable"
         return float(max(self.rss_peak - self.rss_before, 0)), "rss_peak_growth"
-
-
-def available_memory(device: str) -> float:
-    """Bytes free for a fit on ``device``: CUDA's free memory, else the host's MemAvailable
-    (NaN when unknown)."""
-    if device.startswith("cuda"):
-        import torch
-
-        if torch.cuda.is_available():
-            index = int(device.split(":")[1]) if ":" in device else 0
-            return float(torch.cuda.mem_get_info(index)[0])
-    bytes_ = _meminfo_bytes("MemAvailable")
-    return float("nan") if bytes_ is None else float(bytes_)
-
-
-def _meminfo_bytes(field: str) -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def _gb(value: float) -> str:
@@ -284,31 +263,38 @@ def run_cell(
 
     if not cls.available():
         return not_fitted("skipped", f"not installed: {cls.install_command()}")
+    try:
+        device = estimator.resolve_device()
+    except ValueError as error:
+        return not_fitted("error", _first_line(error))
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
     if skip:
         return not_fitted("skipped", why)
     estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
     row["memory_estimate_bytes"] = estimate
-    available = available_memory(device)
+    available = devices.free_memory(device)
     if estimate > MEMORY_HEADROOM * available:
         return not_fitted("skipped", f"its memory model needs about {_gb(estimate)}; "
                                      f"{_gb(available)} available on {device}")
     try:
+        with time_limit(time_budget):
+            estimator.warm_up(data.responses)  # the cell's shapes: its first timed fit is warm
         with PeakMemory() as memory, time_limit(time_budget):
             fit = estimator.fit(data.responses)
     except FitTimeout as error:
         return not_fitted("timeout", str(error))
     except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
         return not_fitted("oom" if _is_out_of_memory(error) else "error", _first_line(error))
-    peak, method = memory.measure(fit.device)
+    peak, method = memory.measure(fit.device, cls.backend)
     row.update(
         device=fit.device,
         status="ok",
         reason="",
         seconds=fit.seconds,
+        compute_seconds=fit.compute_seconds,
         compile_seconds=fit.compile_seconds,
         n_iter=fit.n_iter,
-        responses_per_second=row["n_observed"] * fit.n_iter / fit.seconds,
+        responses_per_second=row["n_observed"] * fit.n_iter / fit.compute_seconds,
         peak_memory_bytes=peak,
         memory_method=method,
         final_loss=fit.final_loss,
@@ -319,7 +305,8 @@ def run_cell(
     exact = None
     if estimator.minimises_reference_objective():
         exact = optimum() if optimum is not None else reference_optimum(data.responses)
-    row.update(convergence(fit, data, masks, exact, options.get("alpha", REFERENCE_ALPHA)))
+    alpha = options.get("alpha", get_estimator("torch-adam").defaults["alpha"])
+    row.update(convergence(fit, data, masks, exact, float(alpha)))
     return row, _curve(cell, fit, data, masks, exact), _errors(cell, fit, data, masks)
 
 
@@ -351,14 +338,12 @@ LOUD_ESTIMATE = 1e9
 
 
 def _simulate_if_it_fits(cell: Cell) -> tuple[Dataset | None, str]:
-    """The cell's data (compact int8 above torch-adam's ``COMPACT_ABOVE`` cells), or None and
-    why when they alone would not fit in memory."""
-    from irtbench.estimators.torch_adam import COMPACT_ABOVE
-
+    """The cell's data (compact int8 above ``COMPACT_ABOVE`` cells), or None and why when they
+    alone would not fit in memory."""
     cells = cell.n_students * cell.n_questions
     compact = cells > COMPACT_ABOVE
     need = cells * (1 if compact else 4) * 1.5  # the matrix, plus the simulation's blocks
-    available = available_memory("cpu")
+    available = devices.free_memory("cpu")
     if need > MEMORY_HEADROOM * available:
         return None, (f"the simulated responses alone need about {_gb(need)}; "
                       f"{_gb(available)} available")
@@ -469,7 +454,6 @@ def sweep(
             optimum["fit"] = reference_optimum(data.responses)
         return optimum["fit"]
 
-    warmed: set[str] = set()
     for cell in bar:
         bar.set_postfix_str(cell.label())
         key = (cell.n_students, cell.n_questions, cell.missing, cell.seed)
@@ -481,14 +465,9 @@ def sweep(
             rows.append(_write(folder, columns, _unfitted_row(cell, device, data_problem), after_row))
             continue
         estimator = get_estimator(cell.estimator)(**estimator_options(cell.estimator, options or {}, device))
-        if cell.estimator not in warmed:
-            warmed.add(cell.estimator)
-            with contextlib.suppress(Exception), time_limit(time_budget):
-                estimator.warm_up()  # a real failure is recorded by the real fit
         estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
         if estimate >= LOUD_ESTIMATE:
-            tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}, "
-                       f"{_gb(available_memory(device))} available")
+            tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
         row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
                                       optimum=exact_optimum)
         if folder is not None:
@@ -504,10 +483,13 @@ def sweep(
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per estimator x device x size x missing: median times, mean recovery, fits ok / run."""
     table = table.assign(size=[size_label(n, m) for n, m in zip(table.n_students, table.n_questions)])
+    if "compute_seconds" not in table:  # a folder from before compute_seconds existed
+        table = table.assign(compute_seconds=math.nan)
     ok = table[table.status == "ok"]
     keys = ["estimator", "device", "n_students", "n_questions", "size", "missing"]
     summary = ok.groupby(keys, sort=True).agg(
         seconds=("seconds", "median"),
+        compute_s=("compute_seconds", "median"),
         compile_s=("compile_seconds", "median"),
         resp_per_s=("responses_per_second", "median"),
         rmse_diff=("rmse_difficulty", "mean"),

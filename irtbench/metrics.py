@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.data import answers_of, is_sparse, observed_of
 from irtbench.model import extremes, information, sigmoid
+from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
 if TYPE_CHECKING:
-    from irtbench.data import Dataset
     from irtbench.estimators.base import Fit
+    from irtbench.simulate import Dataset
 
 __all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "trace_rmse",
            "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
@@ -72,7 +72,7 @@ def align(
 
 
 def cramer_rao_bound(
-    responses: np.ndarray, skill: np.ndarray, difficulty: np.ndarray
+    responses: Responses, skill: np.ndarray, difficulty: np.ndarray
 ) -> tuple[float, float]:
     r"""Root-mean Cramér–Rao bounds for skills and difficulties at the true parameters.
 
@@ -184,11 +184,10 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
     return {name: metrics[name] for name in RECOVERY_METRICS}
 
 
-def reference_gradient(responses: np.ndarray, skill: np.ndarray, difficulty: np.ndarray,
-                       alpha: float = 1e-2, rows_per_chunk: int = 4096
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def reference_gradient(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
+                       alpha: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
     r"""Gradient of the reference objective :math:`-\ell/N + \alpha\bar b^2` (torch-adam's),
-    in float64, computed in row chunks:
+    in float64, computed a block of rows at a time (the numpy implementation of the objective):
 
     .. math::
         \frac{\partial}{\partial\theta_i} = \frac{1}{N}\sum_{j\ \mathrm{obs}} (p_{ij} - y_{ij}),
@@ -212,8 +211,7 @@ def reference_gradient(responses: np.ndarray, skill: np.ndarray, difficulty: np.
         grad_skill += np.bincount(responses.student, residual, len(skill))
         grad_difficulty -= np.bincount(responses.question, residual, len(difficulty))
         n_observed = responses.n_observed
-    for start in range(0, responses.shape[0] if not is_sparse(responses) else 0, rows_per_chunk):
-        rows = slice(start, start + rows_per_chunk)
+    for rows in [] if is_sparse(responses) else row_blocks(responses.shape):
         block = responses[rows]
         observed = observed_of(block)
         with np.errstate(invalid="ignore"):

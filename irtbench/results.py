@@ -27,8 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from irtbench import __version__
+from irtbench import devices
 from irtbench.metrics import RECOVERY_METRICS
+from irtbench.version import __version__
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
@@ -62,10 +63,11 @@ COLUMNS = (
     "status",  # ok, skipped, timeout, oom, error
     "reason",
     "n_observed",
-    "seconds",  # the fit alone, device synchronised
-    "compile_seconds",  # JIT / warm-up, kept out of seconds
+    "seconds",  # the whole fit: host matrix in -> every host array out, device synchronised
+    "compute_seconds",  # its iterative part alone, data resident on the device
+    "compile_seconds",  # one-time JIT compilation, kept out of seconds
     "n_iter",
-    "responses_per_second",  # n_observed * n_iter / seconds
+    "responses_per_second",  # n_observed * n_iter / compute_seconds
     "peak_memory_bytes",
     "memory_method",  # cuda_max_allocated | jax_peak_bytes_in_use | rss_peak_growth
     "memory_estimate_bytes",  # the estimator's memory model (Estimator.memory_estimate)
@@ -128,13 +130,16 @@ def _git_commit() -> str | None:
 
 
 def device_name(device: str) -> str:
-    """A human name for ``"cpu"`` / ``"cuda"`` / ``"auto"``: the GPU's or the CPU's model."""
-    if device in ("cuda", "auto") or device.startswith("cuda:"):
+    """A human name for a device request (``"cpu"``, ``"cuda:N"``, ``"auto"``): the GPU's model
+    when it means a CUDA GPU here, else the CPU's."""
+    try:
+        name = devices.resolve(device, devices.cuda_device_count(), "torch")
+    except (ValueError, ImportError):
+        return _cpu_name()
+    if devices.is_cuda(name):
         import torch
 
-        if torch.cuda.is_available():
-            index = int(device.split(":")[1]) if ":" in device else 0
-            return torch.cuda.get_device_name(index)
+        return torch.cuda.get_device_name(devices.cuda_index(name))
     return _cpu_name()
 
 

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 import irtbench
-from irtbench.estimators import _newton
+from irtbench.estimators.classical.design import build_design
 from irtbench.estimators.cml import conditional_probabilities, conditional_terms, log_esf
 from irtbench.estimators.jml_newton import newton_jml, reference_optimum
 from irtbench.estimators.mml_em import e_step, gauss_hermite
-from irtbench.estimators.torch_adam import reference_loss
+from irtbench.estimators.torch_adam import DeviceResponses, reference_loss
 from irtbench.harness import sweep
 from irtbench.metrics import reference_gradient
-from irtbench.model import extremes
+from irtbench.model import extremes, find_extremes
 
 DATA = Path(__file__).parent / "data"
 F64 = torch.float64
@@ -40,13 +40,13 @@ def test_reference_gradient_matches_autograd_of_the_reference_loss():
     data = irtbench.simulate(120, 15, seed=3, missing=0.2)
     rng = np.random.default_rng(0)
     skill, difficulty = rng.normal(size=120), rng.normal(size=15)
-    grad_skill, grad_difficulty = reference_gradient(data.responses, skill, difficulty,
-                                                     alpha=0.3, rows_per_chunk=50)
+    grad_skill, grad_difficulty = reference_gradient(data.responses, skill, difficulty, alpha=0.3)
     s = torch.tensor(skill, requires_grad=True)
     b = torch.tensor(difficulty, requires_grad=True)
     observed = ~np.isnan(data.responses)
     y = torch.tensor(np.where(observed, data.responses, 0.0), dtype=F64)
-    reference_loss(s, b, y, torch.tensor(observed, dtype=F64), int(observed.sum()), 0.3).backward()
+    dense = DeviceResponses(int(observed.sum()), y=y, weight=torch.tensor(observed, dtype=F64))
+    reference_loss(s, b, dense, 0.3).backward()
     np.testing.assert_allclose(grad_skill, s.grad.numpy(), atol=1e-15)
     np.testing.assert_allclose(grad_difficulty, b.grad.numpy(), atol=1e-15)
 
@@ -80,11 +80,11 @@ def test_jml_newton_extremes_are_infinite_with_their_direction_and_reported():
 
 def test_score_groups_give_the_same_estimates_as_one_group_per_student():
     data = irtbench.simulate(300, 20, seed=2)
-    reduced = _newton.drop_extremes(*_newton.observed_on_device(data.responses, torch.device("cpu")))
-    grouped = _newton.build_design(reduced.y, None)
-    single = _newton.build_design(reduced.y, torch.ones_like(reduced.y, dtype=torch.bool))
-    assert grouped.n_groups <= 21 < single.n_groups
-    n = float(reduced.y.numel())
+    found = find_extremes(data.responses)
+    grouped = build_design(data.responses, found, torch.device("cpu"))
+    single = build_design(data.responses, found, torch.device("cpu"), by_score=False)
+    assert grouped.n_groups <= 21 < single.n_groups and grouped.observed is None
+    n = float(data.responses.size)
     a = newton_jml(grouped, tol=1e-10, max_iter=200, n_observed=n)
     b = newton_jml(single, tol=1e-10, max_iter=200, n_observed=n)
     np.testing.assert_allclose(grouped.expand(a[0]), single.expand(b[0]), atol=1e-9)
@@ -217,8 +217,8 @@ def test_mml_em_difficulty_se_is_the_curvature_of_the_marginal_likelihood():
     other parameters and the quadrature held fixed)."""
     data = irtbench.simulate(300, 8, seed=6, skill_distribution="normal", skill_scale=1.2)
     fit = irtbench.fit(data.responses, "mml-em", device="cpu", tol=1e-9)
-    y, observed = _newton.observed_on_device(data.responses, torch.device("cpu"))
-    design = _newton.build_design(y, observed, keep_responses=True)
+    design = build_design(data.responses, find_extremes(data.responses, judge_students=False),
+                          torch.device("cpu"))
     z, log_w = gauss_hermite(41, design.scores)
     sigma = torch.tensor(fit.diagnostics["sigma"], dtype=F64)
     b = torch.tensor(fit.difficulty)

@@ -8,7 +8,7 @@ import pytest
 from conftest import binomial_band
 
 import irtbench
-from irtbench.data import parse_size, validate_responses
+from irtbench.responses import parse_size, validate_responses
 from irtbench.model import probabilities
 
 

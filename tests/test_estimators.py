@@ -133,5 +133,5 @@ def test_cuda_without_a_gpu_is_a_clear_error(name):
     require(name)
     if "gpu" in irtbench.get_estimator(name).devices() or "cuda" in irtbench.get_estimator(name).devices():
         pytest.skip("a GPU is visible: tested by the GPU script instead")
-    with pytest.raises(ValueError, match="(CUDA is not available|sees no GPU)"):
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
         irtbench.fit(DATA.responses, estimator=name, device="cuda")

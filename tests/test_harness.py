@@ -13,7 +13,7 @@ import irtbench
 from irtbench import harness
 from irtbench.cli import main
 from irtbench.estimators import base
-from irtbench.estimators.base import Estimator, RunResult
+from irtbench.estimators.base import Estimator, Result, State
 from irtbench.results import IncompatibleResults
 
 DESIGN_COLUMNS = (
@@ -30,11 +30,11 @@ class Oracle(Estimator):
     name, backend = "test-oracle", "numpy"
     defaults = {"seed": 0, "behaviour": "ok"}
 
-    def prepare(self, responses, options):
-        return responses, options
+    def setup(self, responses, options, n_observed):
+        return State(responses, options, n_observed, "cpu")
 
-    def run(self, problem):
-        responses, options = problem
+    def run(self, state):
+        responses, options = state.responses, state.options
         if options["behaviour"] == "fail":
             raise RuntimeError("boom\nsecond line")
         if options["behaviour"] == "oom":
@@ -43,7 +43,11 @@ class Oracle(Estimator):
             time.sleep(5)
         p = np.clip(np.nanmean(responses, axis=0), 0.02, 0.98)
         q = np.clip(np.nanmean(responses, axis=1), 0.02, 0.98)
-        return RunResult(np.log(q / (1 - q)), -np.log(p / (1 - p)), np.array([1.0, 0.5]), 2)
+        return Result(np.log(q / (1 - q)), -np.log(p / (1 - p)), None, None,
+                      np.array([1.0, 0.5]), 2, 1e-3)
+
+    def warm_up(self, responses=None):
+        pass
 
     def skip(self, n_students, n_questions, device):
         if self.options.get("behaviour") == "skip" and n_students > 50:
@@ -76,7 +80,7 @@ def test_tiny_sweep_writes_every_documented_column(tmp_path, oracle):
     torch_rows = on_disk[on_disk.estimator == "torch-adam"]
     assert (torch_rows.n_iter == 30).all() and (torch_rows.opt_epochs == 30).all()
     np.testing.assert_allclose(
-        on_disk.responses_per_second, on_disk.n_observed * on_disk.n_iter / on_disk.seconds
+        on_disk.responses_per_second, on_disk.n_observed * on_disk.n_iter / on_disk.compute_seconds
     )
     assert (on_disk.seconds > 0).all() and (on_disk.peak_memory_bytes >= 0).all()
     assert on_disk.rmse_difficulty.between(0, 3).all() and on_disk.corr_difficulty.gt(0.5).all()
@@ -178,5 +182,5 @@ def test_cli_run_on_cuda_without_cuda_fails_at_once(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here: the GPU script exercises --device cuda")
     assert main(["run", "--quick", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
-    assert "CUDA is not available" in capsys.readouterr().err
+    assert "sees no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

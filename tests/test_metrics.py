@@ -16,7 +16,7 @@ from irtbench.model import extremes, information, log_likelihood, probabilities,
 def make_fit(skill, difficulty, skill_se=None, difficulty_se=None) -> Fit:
     return Fit(
         skill=np.asarray(skill, float), difficulty=np.asarray(difficulty, float),
-        skill_se=skill_se, difficulty_se=difficulty_se, losses=np.zeros(1), seconds=0.0,
+        skill_se=skill_se, difficulty_se=difficulty_se, losses=np.zeros(1), seconds=0.0, compute_seconds=0.0,
         compile_seconds=0.0, device="cpu", estimator="test", options={}, n_iter=0,
     )
 

@@ -13,15 +13,15 @@ import pytest
 
 import irtbench
 from irtbench import harness
-from irtbench.data import (
+from irtbench import responses as response_formats
+from irtbench.responses import (
     SparseResponses,
-    simulate_sparse,
     to_compact,
     to_dense,
     to_sparse,
     validate_responses,
 )
-from irtbench.estimators import torch_adam
+from irtbench.simulate import simulate_sparse
 from irtbench.model import extremes, information
 
 
@@ -51,7 +51,7 @@ def test_blockwise_int8_objective_follows_the_autograd_reference(monkeypatch, mi
     float32 (float32 summation order only)."""
     data = irtbench.simulate(200, 30, seed=1, missing=missing)
     plain = irtbench.fit(data.responses, "torch-adam", device="cpu", epochs=300)
-    monkeypatch.setattr(torch_adam, "BLOCK_ELEMENTS", 7 * 30)
+    monkeypatch.setattr(response_formats, "BLOCK_ELEMENTS", 7 * 30)
     blocked = irtbench.fit(to_compact(data.responses), "torch-adam", device="cpu", epochs=300,
                            storage="int8")
     np.testing.assert_allclose(blocked.skill, plain.skill, atol=1e-5)
@@ -116,7 +116,7 @@ def test_bad_sparse_input_gets_a_clear_error(change, message):
 
 
 def test_dense_only_estimators_refuse_sparse_input_by_name():
-    with pytest.raises(ValueError, match="'cml' needs a dense .*fitted by: jml-newton, jax-adam, torch-adam"):
+    with pytest.raises(ValueError, match="'cml' needs a dense .*fitted by: jax-adam, jml-newton, torch-adam"):
         irtbench.fit(SPARSE.responses, "cml", device="cpu")
 
 
@@ -148,7 +148,7 @@ def test_sharded_jax_fit_on_four_devices_equals_one_device():
 
 # -- the harness's memory estimates ---------------------------------------------------------------
 def test_cells_that_will_not_fit_are_skipped_with_the_estimate(monkeypatch, tmp_path):
-    monkeypatch.setattr(harness, "available_memory", lambda device: 60e6)
+    monkeypatch.setattr(harness.devices, "free_memory", lambda device: 60e6)
     table = harness.sweep([(100, 20)], ["torch-adam", "jml-newton"], seeds=1, device="cpu",
                           out=tmp_path, progress=False, options={"epochs": 5})
     rows = table.set_index("estimator")
@@ -159,7 +159,7 @@ def test_cells_that_will_not_fit_are_skipped_with_the_estimate(monkeypatch, tmp_
 
 
 def test_data_too_large_for_memory_skips_every_estimator_of_that_size(monkeypatch, tmp_path):
-    monkeypatch.setattr(harness, "available_memory", lambda device: 1e3)
+    monkeypatch.setattr(harness.devices, "free_memory", lambda device: 1e3)
     table = harness.sweep([(100, 20)], ["torch-adam", "jml-newton"], seeds=1, device="cpu",
                           out=tmp_path, progress=False)
     assert (table.status == "skipped").all()

@@ -8,7 +8,7 @@ import torch
 from conftest import crb_ratio_limit
 
 import irtbench
-from irtbench.estimators.torch_adam import reference_loss
+from irtbench.estimators.torch_adam import DeviceResponses, reference_loss
 
 
 class NotebookModel(torch.nn.Module):
@@ -85,7 +85,8 @@ def test_missing_entries_do_not_enter_the_objective():
     losses, grads = [], []
     for fill in (0.0, 1.0):  # whatever lies under the mask
         y = torch.from_numpy(np.where(observed, data.responses, fill))
-        loss = reference_loss(skill, difficulty, y.double(), weight.double(), observed.sum(), 1e-2)
+        dense = DeviceResponses(int(observed.sum()), y=y.double(), weight=weight.double())
+        loss = reference_loss(skill, difficulty, dense, 1e-2)
         grads.append(torch.autograd.grad(loss, (skill, difficulty)))
         losses.append(loss.item())
     assert losses[0] == pytest.approx(losses[1], rel=1e-14)
@@ -117,7 +118,7 @@ def test_standard_errors_are_inf_exactly_for_extreme_students():
 def test_cuda_request():
     data = irtbench.simulate(50, 10, seed=5)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
             irtbench.fit(data.responses, estimator="torch-adam", device="cuda")
         return
     cpu = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")

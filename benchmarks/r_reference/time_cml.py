@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import irtbench
-from irtbench.data import parse_size
+from irtbench.responses import parse_size
 
 
 def main() -> None:

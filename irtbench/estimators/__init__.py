@@ -1,6 +1,8 @@
 """Estimators of the Rasch model, one per file, all behind :class:`~irtbench.estimators.base.Estimator`.
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
+The sweep machinery and the CLI use this package's names only (the registry, the interface and
+:func:`reference_optimum`), never a concrete estimator's module.
 """
 
 from irtbench.estimators import (  # noqa: F401  (each registers itself)
@@ -23,6 +25,7 @@ from irtbench.estimators.base import (
     get_estimator,
     register,
 )
+from irtbench.estimators.jml_newton import reference_optimum
 
 __all__ = [
     "BackendNotInstalled",
@@ -31,5 +34,6 @@ __all__ = [
     "estimators",
     "fit",
     "get_estimator",
+    "reference_optimum",
     "register",
 ]

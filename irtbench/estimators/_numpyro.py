@@ -12,21 +12,30 @@ alignment anyway. The likelihood enters as one ``numpyro.factor`` over the obser
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irtbench.estimators import _jax
+from irtbench.estimators.base import Snapshot, host
+from irtbench.responses import split_observed
+
+if TYPE_CHECKING:
+    import jax
+    import optax
+    from numpyro.infer import SVI
+    from numpyro.infer.svi import SVIState
 
 #: defaults shared by the Bayesian estimators (documented in each estimator's docstring)
 DIFFICULTY_SCALE = 10.0
 SIGMA_PRIOR_SCALE = 5.0
 
 
-def rasch_model(y: Any, weight: Any, skill_scale: Any, difficulty_scale: float,
+def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None,
+                difficulty_scale: float,
                 sigma_prior_scale: float) -> None:
     """NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``."""
     import jax
@@ -55,34 +64,32 @@ class NumpyroEstimator(_jax.JaxEstimator):
 
 
 @dataclass
-class SviProblem:
-    """What the SVI estimators keep between prepare, compile and run."""
+class SviState(_jax.JaxState):
+    """The JAX state plus the SVI object, its jitted chunk of updates (compiled by
+    :func:`compile_chunk`) and SVI's initial state."""
 
-    y: Any
-    weight: Any
-    device: Any
-    options: dict[str, Any]
-    svi: Any = None
-    chunk: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    svi: SVI | None = None
+    chunk: Callable[..., tuple[SVIState, jax.Array]] | None = None
+    initial: SVIState | None = None
+    steps: int = 0
 
 
-def build_svi(guide_class: Any, optimizer: Any, model_kwargs: dict[str, Any]) -> Any:
+def build_svi(guide_class: type, optimizer: optax.GradientTransformation,
+              model_kwargs: dict[str, float]) -> SVI:
     """An ``SVI`` object for :func:`rasch_model` with the given guide and optax optimiser."""
-    from functools import partial
-
     from numpyro.infer import SVI, Trace_ELBO
 
     model = partial(rasch_model, **model_kwargs)
     return SVI(model, guide_class(model), optimizer, Trace_ELBO())
 
 
-def make_chunk(svi: Any, steps: int) -> Any:
+def make_chunk(svi: SVI, steps: int) -> Callable[..., tuple[SVIState, jax.Array]]:
     """A jitted ``chunk(state, y, weight, skill_scale) -> (state, losses)`` of ``steps`` updates."""
     import jax
 
-    def chunk(state: Any, y: Any, weight: Any, skill_scale: Any) -> Any:
-        def step(state: Any, _: Any) -> Any:
+    def chunk(state: SVIState, y: jax.Array, weight: jax.Array | None,
+              skill_scale: jax.Array | None) -> tuple[SVIState, jax.Array]:
+        def step(state: SVIState, _: None) -> tuple[SVIState, jax.Array]:
             return svi.update(state, y, weight, skill_scale)
 
         return jax.lax.scan(step, state, None, length=steps)
@@ -90,35 +97,49 @@ def make_chunk(svi: Any, steps: int) -> Any:
     return jax.jit(chunk)
 
 
-def initial_state(problem: SviProblem, skill_scale: Any) -> Any:
-    """SVI's initial state for ``problem`` (seeded by its ``seed`` option)."""
+def placeholders(state: _jax.JaxState) -> tuple[jax.Array, jax.Array | None]:
+    """Zero arrays of the shapes of ``(y, weight)`` on the device, for compiling ahead: the
+    compiled programs and SVI's initial state (drawn from the priors) depend on the shapes
+    alone, not on the answers."""
+    import jax.numpy as jnp
+
+    y = jnp.zeros(state.responses.shape, jnp.float32, device=state.jax_device)
+    missing = state.n_observed < state.responses.size
+    return y, (jnp.ones_like(y) if missing else None)
+
+
+def compile_chunk(state: SviState, skill_scale: float | None) -> None:
+    """Compile ``state.chunk`` ahead of time for the data's shapes and build SVI's initial
+    state (seeded by the ``seed`` option), both from :func:`placeholders`."""
     import jax
 
-    key = jax.random.PRNGKey(problem.options["seed"])
-    return problem.svi.init(key, problem.y, problem.weight, skill_scale)
+    y, weight = placeholders(state)
+    state.initial = state.svi.init(jax.random.PRNGKey(int(state.options["seed"])), y, weight,
+                                   skill_scale)
+    state.chunk = state.chunk.lower(state.initial, y, weight, skill_scale).compile()
 
 
-def compile_chunk(problem: SviProblem, skill_scale: Any) -> float:
-    """Compile ``problem.chunk`` ahead of time for the data's shapes; returns its seconds.
+def place(state: _jax.JaxState) -> tuple[jax.Array, jax.Array | None]:
+    """The responses on the device as ``(y, weight)``, transfers finished."""
+    import jax
 
-    SVI's initialisation (tracing the model and guide) is counted here too."""
-    start = time.perf_counter()
-    problem.extra["init_state"] = state = initial_state(problem, skill_scale)
-    problem.chunk = problem.chunk.lower(state, problem.y, problem.weight, skill_scale).compile()
-    return time.perf_counter() - start
+    y, weight, _ = split_observed(state.responses)
+    placed = [None if a is None else jax.device_put(a, state.jax_device) for a in (y, weight)]
+    return tuple(jax.block_until_ready(placed))
 
 
 def run_svi(
-    problem: SviProblem,
-    state: Any,
-    skill_scale: Any,
+    state: SviState,
+    svi_state: SVIState,
+    data: tuple[jax.Array, jax.Array | None],
+    skill_scale: float | None,
     *,
     max_steps: int,
     chunk_steps: int,
-    converged: Callable[[Any], bool] | None = None,
-    trace: list[tuple[int, Any, Any]] | None = None,
-) -> tuple[Any, np.ndarray, bool]:
-    """Run SVI chunk by chunk from ``state`` until ``converged(state)`` or ``max_steps``.
+    converged: Callable[[SVIState], bool] | None = None,
+    trace: list[Snapshot] | None = None,
+) -> tuple[SVIState, np.ndarray, bool]:
+    """Run SVI chunk by chunk from ``svi_state`` until ``converged(state)`` or ``max_steps``.
 
     After each chunk the guide's skill and difficulty locations are appended to ``trace``
     (device arrays: no transfer inside the timed loop), numbered on from its last entry.
@@ -129,20 +150,16 @@ def run_svi(
     import jax
 
     losses, done, steps = [], False, 0
-    offset = trace[-1][0] if trace else 0
+    offset = trace[-1].iteration if trace else 0
     while steps < max_steps and not done:
-        state, chunk_losses = problem.chunk(state, problem.y, problem.weight, skill_scale)
+        svi_state, chunk_losses = state.chunk(svi_state, *data, skill_scale)
         losses.append(chunk_losses)
         steps += chunk_steps
         if trace is not None:
-            params = problem.svi.get_params(state)
-            trace.append((offset + steps, params["skill_auto_loc"], params["difficulty_auto_loc"]))
-        done = converged is not None and converged(state)
-    jax.block_until_ready(state)
-    return state, np.concatenate([np.asarray(x) for x in losses]), done
-
-
-def prepare_svi(responses: np.ndarray, options: dict[str, Any]) -> SviProblem:
-    device = _jax.resolve_device(options["device"])
-    y, weight, _ = _jax.responses_to_device(responses, device)
-    return SviProblem(y, weight, device, options)
+            params = state.svi.get_params(svi_state)
+            skill, difficulty = params["skill_auto_loc"], params["difficulty_auto_loc"]
+            trace.append(Snapshot(offset + steps,
+                                  lambda s=skill, d=difficulty: (host(s), host(d))))
+        done = converged is not None and converged(svi_state)
+    jax.block_until_ready(svi_state)
+    return svi_state, np.concatenate([np.asarray(x) for x in losses]), done

@@ -1,48 +1,50 @@
-"""Helpers shared by the torch estimators: device choice, synchronisation, data transfer."""
+"""The torch machinery every torch estimator shares: one base class with its typed state (the
+torch device beside the canonical device name), device synchronisation, and the transfers of
+the responses to the device."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.data import MISSING, observed_count, row_blocks, split_observed, to_compact
+from irtbench import devices
+from irtbench.estimators.base import Estimator, Option, State
+from irtbench.responses import MISSING, Responses, SparseResponses, row_blocks, split_observed, to_compact
 
 if TYPE_CHECKING:
     import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+@dataclass
+class TorchState(State):
+    """:class:`~irtbench.estimators.base.State` with the ``torch.device`` of ``device``."""
+
+    torch_device: torch.device
 
 
-def cuda_available() -> bool:
-    import torch
+class TorchEstimator(Estimator[TorchState]):
+    """Base of the torch estimators: backend, devices, the state, synchronisation."""
 
-    return torch.cuda.is_available()
+    backend = "torch"
+    requirements = ("torch",)
+    extra = "torch"
 
+    @classmethod
+    def devices(cls) -> list[str]:
+        return ["cpu", "cuda"] if devices.cuda_device_count() else ["cpu"]
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when present, else the CPU; ``"cuda"`` without CUDA is a ValueError."""
-    import torch
+    def resolve_device(self) -> str:
+        requested = {**self.defaults, **self.options}.get("device", "cpu")
+        return devices.resolve(requested, devices.cuda_device_count(), "torch")
 
-    name = str(device).lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available "
-                f"(torch {torch.__version__}, {build}); use device='cpu' or 'auto'"
-            )
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible"
-            )
-        return torch.device("cuda", index)
-    raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> TorchState:
+        import torch
+
+        device = devices.resolve(options["device"], devices.cuda_device_count(), "torch")
+        return TorchState(responses, options, n_observed, device, torch.device(device))
 
 
 def synchronize(device: torch.device) -> None:
@@ -53,33 +55,39 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def device_name(device: torch.device) -> str:
-    return f"cuda:{device.index or 0}" if device.type == "cuda" else "cpu"
-
-
-def responses_to_device(
-    responses: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """:func:`irtbench.data.split_observed`, moved to ``device`` as torch tensors."""
+def responses_to_device(responses: np.ndarray, device: torch.device
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`irtbench.responses.split_observed` on ``device``: float32 answers (missing 0) and
+    a float32 0/1 weight of the observed entries (None when nothing is missing)."""
     import torch
 
-    y, weight, n_observed = split_observed(responses)
+    y, weight, _ = split_observed(responses)
     weight_tensor = None if weight is None else torch.from_numpy(weight).to(device)
-    return torch.from_numpy(y).to(device), weight_tensor, n_observed
+    return torch.from_numpy(y).to(device), weight_tensor
 
 
-def codes_to_device(responses: np.ndarray, device: torch.device) -> tuple[torch.Tensor, int]:
+def codes_to_device(responses: np.ndarray, device: torch.device) -> torch.Tensor:
     """The compact form (int8, -1 = missing) on ``device``, built a block of rows at a time (no
-    float32 copy of the matrix on the host), and the observed count."""
+    float32 copy of the matrix on the host)."""
     import torch
 
     codes = torch.empty(responses.shape, dtype=torch.int8, device=device)
     for rows in row_blocks(responses.shape):
         codes[rows] = torch.from_numpy(np.ascontiguousarray(to_compact(responses[rows]))).to(device)
-    return codes, observed_count(responses)
+    return codes
 
 
 def decode(codes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y, observed)`` of a block of compact codes: 0/1 answers (missing 0) and the 0/1 mask,
     both as ``dtype``."""
     return (codes == 1).to(dtype), (codes != MISSING).to(dtype)
+
+
+def sparse_to_device(responses: SparseResponses, device: torch.device
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(student, question, y)`` of sparse triples on ``device`` (long, long, float64)."""
+    import torch
+
+    return (torch.as_tensor(responses.student, dtype=torch.long, device=device),
+            torch.as_tensor(responses.question, dtype=torch.long, device=device),
+            torch.as_tensor(responses.response, dtype=torch.float64, device=device))

@@ -1,5 +1,23 @@
-"""The common interface of all estimators: the :class:`Estimator` base class, the :class:`Fit`
-result, and the registry behind :func:`irtbench.estimators` and :func:`irtbench.fit`.
+r"""The common interface of all estimators: the :class:`Estimator` base class, the :class:`Fit`
+result, the one clock that times every fit, and the registry behind :func:`irtbench.estimators`
+and :func:`irtbench.fit`.
+
+**The clock.** :meth:`Estimator.fit` is the only place where a fit is timed:
+
+1. untimed, the same for every estimator: the options are resolved and the responses validated
+   (:func:`~irtbench.responses.validate_responses`) and counted; :meth:`Estimator.setup` turns
+   them into the estimator's typed :class:`State` (device chosen, nothing moved or computed);
+2. :meth:`Estimator.compile` (optional) does one-time, shape-specific compilation (JIT);
+   timed apart as ``Fit.compile_seconds``;
+3. :meth:`Estimator.run`, timed as ``Fit.seconds``: from the validated matrix in host memory to
+   every estimate (extremes at +/-inf included), standard error and diagnostic back in host
+   memory as numpy arrays, the device synchronised. Transfers, grouping, expanding and standard
+   errors are all inside. ``run`` measures the iterative part alone, with the data resident on
+   the device, as ``Result.compute_seconds`` (throughput uses it).
+
+The curve snapshots (``Fit.trace``, for the time-to-accuracy figure) are pure bookkeeping that a
+plain fit does not need: ``run`` keeps cheap device copies inside the loop (timed), and turning
+them into per-student host arrays is deferred (:class:`Snapshot`) until after the clock stops.
 
 Adding an estimator means adding one file under ``irtbench/estimators/`` with a subclass
 decorated by :func:`register`, and importing it in ``irtbench/estimators/__init__.py``.
@@ -10,17 +28,25 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 
 import numpy as np
 
-from irtbench.data import is_sparse, validate_responses
-from irtbench.model import asymptotic_se
+from irtbench.responses import (
+    Responses,
+    is_sparse,
+    observed_count,
+    validate_responses,
+)
 
 __all__ = [
     "Fit",
-    "RunResult",
+    "Result",
+    "Snapshot",
+    "State",
     "Estimator",
     "BackendNotInstalled",
     "register",
@@ -28,6 +54,11 @@ __all__ = [
     "get_estimator",
     "fit",
 ]
+
+#: an estimator option's value
+Option = Union[int, float, str, bool, None]
+#: a diagnostic's value (scalars only: they become result columns)
+Diagnostic = Union[int, float, bool, str]
 
 
 class BackendNotInstalled(ImportError):
@@ -40,17 +71,21 @@ class Fit:
 
     Attributes:
         skill, difficulty: the estimates, float64, on the estimator's own origin (use
-            :func:`irtbench.metrics.align` before comparing).
+            :func:`irtbench.metrics.align` before comparing); extreme students and questions of
+            maximum-likelihood estimators at +/-inf.
         skill_se, difficulty_se: asymptotic standard errors or posterior standard deviations,
             or None where the method has none; ``inf`` where no finite estimate exists.
         losses: the objective per epoch / iteration (as the method defines it).
-        seconds: wall time of the fit alone, device synchronised; no data transfer, no compilation.
-        compile_seconds: JIT compilation / warm-up time, kept out of ``seconds``.
-        device: where it ran (``"cpu"``, ``"cuda:0"``, ...).
+        seconds: wall time of the whole fit: the validated matrix in host memory -> every
+            estimate, SE and diagnostic back in host memory, device synchronised; JIT
+            compilation excluded.
+        compute_seconds: the iterative part alone, with the data resident on the device.
+        compile_seconds: one-time JIT compilation for these shapes, kept out of ``seconds``.
+        device: where it ran, ``"cpu"`` or ``"cuda:N"``.
         estimator: the registry name.
         options: every option the fit used, defaults included.
         n_iter: iterations (epochs, Newton steps, samples) actually run.
-        diagnostics: method-specific extras (convergence flags, r-hat, ...).
+        diagnostics: method-specific scalars (convergence flags, r-hat, ...).
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure); empty when it has none.
     """
@@ -61,12 +96,13 @@ class Fit:
     difficulty_se: np.ndarray | None
     losses: np.ndarray
     seconds: float
+    compute_seconds: float
     compile_seconds: float
     device: str
     estimator: str
-    options: dict[str, Any]
+    options: dict[str, Option]
     n_iter: int
-    diagnostics: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Diagnostic] = field(default_factory=dict)
     trace: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
@@ -74,27 +110,71 @@ class Fit:
         return float(self.losses[-1]) if len(self.losses) else float("nan")
 
 
-class RunResult(NamedTuple):
-    """What :meth:`Estimator.run` returns: arrays may still live on the device (torch / JAX)."""
+class Snapshot(NamedTuple):
+    """One point of a fit's trace: its iteration and a function that returns the per-student
+    skills and per-question difficulties there as host arrays (called after the clock)."""
 
-    skill: Any
-    difficulty: Any
-    losses: Any
+    iteration: int
+    values: Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+class Result(NamedTuple):
+    """What :meth:`Estimator.run` returns: every array final, per student and per question,
+    float64, in host memory."""
+
+    skill: np.ndarray
+    difficulty: np.ndarray
+    skill_se: np.ndarray | None
+    difficulty_se: np.ndarray | None
+    losses: np.ndarray
     n_iter: int
-    skill_se: Any = None
-    difficulty_se: Any = None
-    diagnostics: dict[str, Any] | None = None
-    trace: list[tuple[int, Any, Any]] | None = None
+    compute_seconds: float
+    diagnostics: Mapping[str, Diagnostic] = {}
+    trace: Sequence[Snapshot] = ()
 
 
-def to_numpy(array: Any) -> np.ndarray:
+@dataclass
+class State:
+    """What :meth:`Estimator.setup` gives :meth:`Estimator.run`: the validated responses (still
+    in host memory), the resolved options, the observed count and the canonical device name.
+    Backends extend it with their own typed fields (the torch device, a compiled function)."""
+
+    responses: Responses
+    options: dict[str, Option]
+    n_observed: int
+    device: str
+
+
+StateT = TypeVar("StateT", bound=State)
+
+
+class Prepared(NamedTuple):
+    """What :meth:`Estimator.prepare` hands to the clock: the state and its compile time."""
+
+    state: State
+    compile_seconds: float
+
+
+def host(array: object) -> np.ndarray:
     """A torch tensor (any device), JAX array or array-like as a float64 numpy array."""
-    if hasattr(array, "detach"):
-        array = array.detach().cpu()
+    detach = getattr(array, "detach", None)
+    if detach is not None:
+        array = detach().cpu()
     return np.asarray(array, dtype=np.float64)
 
 
-class Estimator:
+class Stopwatch:
+    """Times a stretch of a fit (``compute_seconds``): started when made; ``stop()``, called
+    after synchronising the device, returns the seconds since."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def stop(self) -> float:
+        return time.perf_counter() - self.started
+
+
+class Estimator(ABC, Generic[StateT]):
     """Base class of all estimators.
 
     Subclasses declare, as class attributes:
@@ -105,32 +185,32 @@ class Estimator:
     * ``extra``: the pip extra that installs them (``pip install irtbench[extra]``);
     * ``defaults``: every option with its default value;
 
-    and implement :meth:`prepare` (untimed set-up) and :meth:`run` (the timed fit), optionally
-    :meth:`compile` (JIT, timed apart) and :meth:`device_of`. As in scikit-learn, ``__init__`` only stores options;
-    they are validated in :meth:`fit`.
+    and implement :meth:`setup` (untimed: a typed state, nothing computed) and :meth:`run`
+    (the timed fit, see the module docstring), optionally :meth:`compile` (JIT, timed apart).
+    As in scikit-learn, ``__init__`` only stores options; they are validated in :meth:`fit`.
     """
 
     name: ClassVar[str]
     backend: ClassVar[str]
     requirements: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Option]] = {}
     summary: ClassVar[str] = ""
-    #: whether :meth:`finish` adds 1/sqrt(information) SEs when :meth:`run` gives none
-    asymptotic_standard_errors: ClassVar[bool] = False
     #: whether the estimator minimises the reference objective (the harness then records its
     #: gradient norm and its gap to the exact optimum)
     solves_reference_objective: ClassVar[bool] = False
     #: whether a sweep with no estimator named runs it (False for variants that duplicate
     #: another on a one-device machine)
     in_default_sweep: ClassVar[bool] = True
-    #: whether :meth:`fit` takes :class:`~irtbench.data.SparseResponses` triples
+    #: whether :meth:`fit` takes :class:`~irtbench.responses.SparseResponses` triples
     accepts_sparse: ClassVar[bool] = False
     #: memory model of a fit at peak: (bytes per response, more bytes per response when some are
     #: missing, fixed bytes); None when not stated
     memory_model: ClassVar[tuple[float, float, float] | None] = None
+    #: options that make :meth:`warm_up` short (few iterations), applied over the fit's own
+    warm_up_options: ClassVar[dict[str, Option]] = {}
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: Option) -> None:
         self.options = options
 
     # -- what the harness asks before fitting -------------------------------------------
@@ -154,6 +234,11 @@ class Estimator:
         """Devices this estimator can use here (``["cpu"]`` or ``["cpu", "cuda"]``)."""
         return ["cpu"]
 
+    def resolve_device(self) -> str:
+        """The canonical device (``"cpu"``, ``"cuda:N"``) a fit with these options would use;
+        ``ValueError`` when the request cannot be met here."""
+        return "cpu"
+
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
         """Estimated peak memory of a fit in bytes (NaN when the estimator states no model), from
         ``memory_model``, a bound checked on the CPU by ``benchmarks/test_scale.py``. The data
@@ -167,20 +252,24 @@ class Estimator:
         """``(True, reason)`` when this estimator should not be run at that size / device."""
         return False, ""
 
-    def warm_up(self) -> None:
-        """Fit a tiny problem once, untimed, so that one-off start-up costs (thread pools, CUDA
-        context, kernel caches) stay out of the first timed fit. Shape-specific compilation is
-        not covered: :meth:`compile` times that for each fit."""
-        from irtbench.data import simulate
+    def warm_up(self, responses: Responses | None = None) -> None:
+        """Fit once, untimed, so that one-off costs (thread pools, CUDA context, allocator
+        growth, kernel caches for these shapes) stay out of the next timed fit.
 
-        self.fit(simulate(20, 5, seed=0).responses)
+        Given the responses of the fit to come, it fits them with ``warm_up_options`` (a few
+        iterations): the same shapes and code paths. Without, a tiny simulated problem."""
+        if responses is None:
+            rng = np.random.default_rng(0)
+            responses = (rng.random((20, 5)) < 0.5).astype(np.float32)
+            responses[0, :2], responses[1, :2] = (1, 0), (0, 1)  # no extreme question
+        type(self)(**{**self.options, **self.warm_up_options}).fit(responses)
 
     # -- fitting ----------------------------------------------------------------------------
     def minimises_reference_objective(self) -> bool:
         """True when this estimator, with its options, minimises the reference objective."""
         return self.solves_reference_objective
 
-    def resolved_options(self) -> dict[str, Any]:
+    def resolved_options(self) -> dict[str, Option]:
         """The defaults updated with the stored options; unknown names raise ``ValueError``."""
         unknown = sorted(set(self.options) - set(self.defaults))
         if unknown:
@@ -192,9 +281,10 @@ class Estimator:
         self.check_options(options)
         return options
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         """Raise ``ValueError`` for an option value out of range (subclasses extend this)."""
-        for key in ("epochs", "max_iter", "num_warmup", "num_samples", "num_chains"):
+        for key in ("epochs", "max_iter", "num_warmup", "num_samples", "num_chains", "num_steps",
+                    "max_steps"):
             if key in options:
                 _require(options, key, lambda v: isinstance(v, (int, np.integer)) and v >= 1,
                          "a positive integer")
@@ -206,15 +296,9 @@ class Estimator:
             _require(options, "alpha", lambda v: isinstance(v, (int, float)) and v >= 0,
                      "a non-negative number")
 
-    def fit(self, responses: Any) -> Fit:
-        """Validate the options and the responses, then prepare, compile, run (timed) and finish.
-
-        Only :meth:`run` is timed (``Fit.seconds``); :meth:`compile` is timed apart
-        (``Fit.compile_seconds``); validation, transfers and standard errors are not timed.
-
-        Args:
-            responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing.
-        """
+    def prepare(self, responses: object) -> Prepared:
+        """Everything untimed before the clock starts: options resolved, responses validated
+        and counted (the same for every estimator), the state set up and compiled."""
         self.require_backend()
         options = self.resolved_options()
         responses = validate_responses(responses)
@@ -222,61 +306,62 @@ class Estimator:
             takers = ", ".join(n for n, c in _REGISTRY.items() if c.accepts_sparse)
             raise ValueError(
                 f"estimator {self.name!r} needs a dense response matrix; sparse triples are "
-                f"fitted by: {takers} (or convert with irtbench.data.to_dense)"
+                f"fitted by: {takers} (or convert with irtbench.responses.to_dense)"
             )
-        problem = self.prepare(responses, options)
-        compile_seconds = self.compile(problem)
+        state = self.setup(responses, options, observed_count(responses))
+        compile_seconds = 0.0
+        if type(self).compile is not Estimator.compile:  # nothing to compile: exactly 0
+            start = time.perf_counter()
+            self.compile(state)
+            compile_seconds = time.perf_counter() - start
+        return Prepared(state, compile_seconds)
+
+    def fit(self, responses: object) -> Fit:
+        """Fit the model to ``responses``: the one clock of irtbench (see the module docstring):
+        :meth:`prepare` untimed, then :meth:`run` timed, then :meth:`result_of` untimed (the
+        snapshots' host arrays). pytest-benchmark times the same :meth:`run` with
+        ``pedantic(estimator.run, setup=...)``.
+
+        Args:
+            responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing, or
+                sparse triples for the estimators that take them.
+        """
+        prepared = self.prepare(responses)
         start = time.perf_counter()
-        result = self.run(problem)
+        result = self.run(prepared.state)
         seconds = time.perf_counter() - start
-        return self.finish(responses, options, problem, result, seconds, compile_seconds)
+        return self.result_of(prepared, result, seconds)
 
-    # -- the four steps a subclass implements -------------------------------------------------
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> Any:
-        """Untimed set-up: move the data to the device, build what :meth:`run` needs."""
-        raise NotImplementedError
-
-    def compile(self, problem: Any) -> float:
-        """JIT-compile for ``problem``'s shapes (untimed by :meth:`run`); returns its seconds."""
-        return 0.0
-
-    def run(self, problem: Any) -> RunResult:
-        """The fit itself, the only timed step; must return with the device synchronised."""
-        raise NotImplementedError
-
-    def device_of(self, problem: Any) -> str:
-        """Name of the device ``problem`` lives on (``"cpu"``, ``"cuda:0"``, ``"gpu:0"``)."""
-        return "cpu"
-
-    def finish(
-        self,
-        responses: np.ndarray,
-        options: dict[str, Any],
-        problem: Any,
-        result: RunResult,
-        seconds: float,
-        compile_seconds: float,
-    ) -> Fit:
-        """Untimed: bring the estimates to the host as float64 and add standard errors."""
-        skill, difficulty = to_numpy(result.skill), to_numpy(result.difficulty)
-        skill_se, difficulty_se = result.skill_se, result.difficulty_se
-        if skill_se is None and self.asymptotic_standard_errors:
-            skill_se, difficulty_se = asymptotic_se(responses, skill, difficulty)
+    def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
+        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``."""
         return Fit(
-            skill=skill,
-            difficulty=difficulty,
-            skill_se=None if skill_se is None else to_numpy(skill_se),
-            difficulty_se=None if difficulty_se is None else to_numpy(difficulty_se),
-            losses=to_numpy(result.losses),
+            skill=result.skill,
+            difficulty=result.difficulty,
+            skill_se=result.skill_se,
+            difficulty_se=result.difficulty_se,
+            losses=result.losses,
             seconds=seconds,
-            compile_seconds=compile_seconds,
-            device=self.device_of(problem),
+            compute_seconds=result.compute_seconds,
+            compile_seconds=prepared.compile_seconds,
+            device=prepared.state.device,
             estimator=self.name,
-            options=options,
+            options=prepared.state.options,
             n_iter=int(result.n_iter),
-            diagnostics=dict(result.diagnostics or {}),
-            trace=[(int(k), to_numpy(s), to_numpy(d)) for k, s, d in result.trace or ()],
+            diagnostics=dict(result.diagnostics),
+            trace=[(k, *values()) for k, values in result.trace],
         )
+
+    # -- the steps a subclass implements -------------------------------------------------------
+    @abstractmethod
+    def setup(self, responses: Responses, options: dict[str, Option], n_observed: int) -> StateT:
+        """Untimed: the typed state of a fit (device chosen; no data moved, nothing computed)."""
+
+    def compile(self, state: StateT) -> None:
+        """One-time JIT compilation for ``state``'s shapes (timed apart, ``compile_seconds``)."""
+
+    @abstractmethod
+    def run(self, state: StateT) -> Result:
+        """The timed fit: host matrix in, every final host array out (module docstring)."""
 
     @classmethod
     def require_backend(cls) -> None:
@@ -302,13 +387,14 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _require(options: dict[str, Any], key: str, test: Any, what: str) -> None:
+def _require(options: dict[str, Option], key: str, test: Callable[[Option], bool],
+             what: str) -> None:
     value = options[key]
     if isinstance(value, bool) or not test(value):
         raise ValueError(f"option {key}={value!r} must be {what}")
 
 
-def progress_enabled(progress: bool | None) -> bool:
+def progress_enabled(progress: Option) -> bool:
     """An explicit choice, or (None) on exactly when stderr is a terminal."""
     return sys.stderr.isatty() if progress is None else bool(progress)
 
@@ -339,7 +425,7 @@ def get_estimator(name: str) -> type[Estimator]:
         ) from None
 
 
-def fit(responses: Any, estimator: str = "torch-adam", **options: Any) -> Fit:
+def fit(responses: object, estimator: str = "torch-adam", **options: Option) -> Fit:
     """Fit the Rasch model to ``responses`` with the estimator registered as ``estimator``.
 
     Args:

@@ -45,13 +45,19 @@ or wrong carry no information on the other difficulties and are left out, as in 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.estimators import _newton, _torch
-from irtbench.estimators.base import Fit, RunResult, register
-from irtbench.estimators.jml_newton import expand_result
+from irtbench.estimators import _torch
+from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, register
+from irtbench.estimators.classical import design as _design
+from irtbench.estimators.classical.newton import log_odds_start, skill_newton
+from irtbench.model import find_extremes
+
+if TYPE_CHECKING:
+    import torch
 
 #: two difficulties closer than this are treated as equal in the pair-probability identity
 TIE = 1e-6
@@ -83,21 +89,20 @@ def conditional_probabilities(difficulty: np.ndarray, log_gamma: np.ndarray) -> 
 
 
 class _Pattern(NamedTuple):
-    questions: Any  # long tensor of the observed questions of this pattern
-    score_counts: Any  # float64 (K + 1,) students with each score
+    questions: torch.Tensor  # long tensor of the observed questions of this pattern
+    score_counts: torch.Tensor  # float64 (K + 1,) students with each score
 
 
-def _patterns(reduced: _newton.Reduced, max_patterns: int) -> list[_Pattern]:
+def _patterns(design: _design.Design, max_patterns: int) -> list[_Pattern]:
     """Students grouped by the set of questions they answered, counted by score."""
     import torch
 
-    y, observed = reduced.y, reduced.observed
-    device = y.device
-    if observed is None:
-        scores = y.sum(dim=1).long()
-        counts = torch.bincount(scores, minlength=y.shape[1] + 1).to(torch.float64)
-        return [_Pattern(torch.arange(y.shape[1], device=device), counts)]
-    distinct, which = torch.unique(observed, dim=0, return_inverse=True)
+    device = design.scores.device
+    if design.observed is None:  # score groups: one pattern
+        counts = torch.zeros(design.n_questions + 1, dtype=torch.float64, device=device)
+        counts.index_add_(0, design.scores.long(), design.counts)
+        return [_Pattern(torch.arange(design.n_questions, device=device), counts)]
+    distinct, which = torch.unique(design.observed, dim=0, return_inverse=True)
     if len(distinct) > max_patterns:
         raise ValueError(
             f"cml: the responses have {len(distinct)} distinct patterns of missing answers "
@@ -107,15 +112,14 @@ def _patterns(reduced: _newton.Reduced, max_patterns: int) -> list[_Pattern]:
         )
     patterns = []
     for index, mask in enumerate(distinct):
-        rows = which == index
         questions = torch.nonzero(mask).flatten()
-        scores = y[rows][:, questions].sum(dim=1).long()
+        scores = design.scores[which == index].long()
         patterns.append(_Pattern(questions, torch.bincount(
             scores, minlength=len(questions) + 1).to(torch.float64)))
     return patterns
 
 
-def _pair_sums(difficulty: Any, pi: Any, counts: Any) -> Any:
+def _pair_sums(difficulty: torch.Tensor, pi: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     r""":math:`\sum_r n_r \pi_{r,jk}` for j != k (diagonal: :math:`\sum_r n_r\pi_{rj}`)."""
     import torch
 
@@ -138,11 +142,11 @@ def _pair_sums(difficulty: Any, pi: Any, counts: Any) -> Any:
 
 class Conditional(NamedTuple):
     log_likelihood: float
-    gradient: Any  # d l_c / d b
-    information: Any  # -Hessian
+    gradient: torch.Tensor  # d l_c / d b
+    information: torch.Tensor  # -Hessian
 
 
-def conditional_terms(difficulty: Any, patterns: list[_Pattern], item_totals: Any,
+def conditional_terms(difficulty: torch.Tensor, patterns: list[_Pattern], item_totals: torch.Tensor,
                       *, with_information: bool = True) -> Conditional:
     """The conditional log-likelihood, its gradient and information, summed over patterns."""
     import torch
@@ -167,7 +171,7 @@ def conditional_terms(difficulty: Any, patterns: list[_Pattern], item_totals: An
     return Conditional(log_lik, gradient, information)
 
 
-def constrained_inverse(information: Any) -> Any:
+def constrained_inverse(information: torch.Tensor) -> torch.Tensor:
     r"""Covariance of centred estimates: :math:`(I + \mathbf{1}\mathbf{1}^T/J)^{-1} -
     \mathbf{1}\mathbf{1}^T/J` (the pseudo-inverse of an information singular along 1)."""
     import torch
@@ -177,9 +181,10 @@ def constrained_inverse(information: Any) -> Any:
     return torch.linalg.inv(information + ones) - ones
 
 
-def newton_cml(patterns: list[_Pattern], item_totals: Any, start: Any, *, tol: float,
-               max_iter: int, trace: list | None = None
-               ) -> tuple[Any, Conditional, list[float], int, bool, int]:
+def newton_cml(patterns: list[_Pattern], item_totals: torch.Tensor, start: torch.Tensor, *,
+               tol: float, max_iter: int,
+               snapshot: Callable[[int, torch.Tensor], None] | None = None
+               ) -> tuple[torch.Tensor, Conditional, list[float], int, bool, int]:
     """Newton steps on the centred difficulties with step-halving on the conditional
     log-likelihood. Returns ``(difficulty, terms, losses, iterations, converged, halvings)``."""
     import torch
@@ -201,8 +206,8 @@ def newton_cml(patterns: list[_Pattern], item_totals: Any, start: Any, *, tol: f
             step = step / 2
         difficulty, terms = difficulty + step, candidate
         losses.append(-terms.log_likelihood)
-        if trace is not None:
-            trace.append((iteration, difficulty.clone()))
+        if snapshot is not None:
+            snapshot(iteration, difficulty)
         if float(step.abs().max()) < tol:
             converged = True
             break
@@ -210,7 +215,7 @@ def newton_cml(patterns: list[_Pattern], item_totals: Any, start: Any, *, tol: f
 
 
 @register
-class ConditionalML(_newton.ClassicalEstimator):
+class ConditionalML(_torch.TorchEstimator):
     """Conditional maximum likelihood (CML) of the difficulties; skills by ML or WLE given them.
 
     Options:
@@ -230,12 +235,13 @@ class ConditionalML(_newton.ClassicalEstimator):
     """
 
     name = "cml"
-    memory_model = (11.0, 5.0, 150e6)  # as jml-newton, plus pattern grouping and copies
+    memory_model = (1.0, 2.0, 150e6)  # as jml-newton
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
     defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
                 "device": "auto"}
+    warm_up_options = {"max_iter": 2}
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         if options["person"] not in ("ml", "wle"):
             raise ValueError(f"option person={options['person']!r} must be 'ml' or 'wle'")
@@ -243,52 +249,41 @@ class ConditionalML(_newton.ClassicalEstimator):
             raise ValueError(f"option max_patterns={options['max_patterns']!r} must be a "
                              "positive integer")
 
-    def run(self, problem: _newton.Problem) -> RunResult:
+    def run(self, state: _torch.TorchState) -> Result:
         import torch
 
-        options = problem.options
-        reduced = _newton.drop_extremes(problem.y, problem.observed)
-        patterns = _patterns(reduced, options["max_patterns"])
-        design = _newton.build_design(reduced.y, reduced.observed)
-        _, start = _newton.log_odds_start(design)
-        trace: list = []
+        options, device = state.options, state.torch_device
+        person = str(options["person"])
+        found = find_extremes(state.responses)
+        design = _design.build_design(state.responses, found, device)
+        everyone = person == "wle"  # WLE is finite for the extreme students too
+        people = (_design.build_design(state.responses, found, device,
+                                       students=np.ones(len(found.students), dtype=bool))
+                  if everyone else design)
+        clock = Stopwatch()
+        patterns = _patterns(design, int(options["max_patterns"]))
+        _, start = log_odds_start(design)
+        trace: list[Snapshot] = []
+
+        def record(iteration: int, difficulty: torch.Tensor) -> None:
+            def values(difficulty: torch.Tensor = difficulty.clone()) -> tuple[np.ndarray, np.ndarray]:
+                skill = skill_newton(people, difficulty, method=person)[0]
+                return _design.expand(found, people, skill, difficulty, everyone=everyone)
+
+            trace.append(Snapshot(iteration, values))
+
         difficulty, terms, losses, n_iter, converged, halvings = newton_cml(
-            patterns, design.item_totals, start, tol=options["tol"],
-            max_iter=options["max_iter"], trace=trace)
+            patterns, design.item_totals, start, tol=float(options["tol"]),
+            max_iter=int(options["max_iter"]), snapshot=record)
         difficulty_se = torch.diagonal(constrained_inverse(terms.information)).sqrt()
-        skill, info, _ = _newton.person_estimates(design, difficulty, method=options["person"])
-        if options["person"] == "wle":  # WLE is finite for the extreme students too
-            reduced, design, skill, info = _wle_for_everyone(problem, reduced, difficulty)
-        _torch.synchronize(problem.device)
-        return RunResult(
-            skill, difficulty, torch.tensor(losses, dtype=torch.float64), n_iter,
-            skill_se=info.rsqrt(), difficulty_se=difficulty_se,
-            diagnostics={"converged": converged, "halvings": halvings,
-                         "grad_norm": float(terms.gradient.norm()),
-                         "design": design, "reduced": reduced},
-            trace=[(k, None, d) for k, d in trace],
-        )
-
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _newton.Problem,
-               result: RunResult, seconds: float, compile_seconds: float) -> Fit:
-        """Untimed: the skills of each snapshot of the difficulties, then per-student arrays."""
-        design = result.diagnostics["design"]
-        result = result._replace(trace=[
-            (k, _newton.person_estimates(design, d, method=options["person"])[0], d)
-            for k, _, d in result.trace or ()])
-        return super().finish(responses, options, problem, expand_result(responses, result),
-                              seconds, compile_seconds)
-
-
-def _wle_for_everyone(problem: _newton.Problem, reduced: _newton.Reduced, difficulty: Any
-                      ) -> tuple[_newton.Reduced, _newton.Design, Any, Any]:
-    """WLE skills of every student (extreme ones included) on the questions that were kept."""
-    y, observed = problem.y[:, reduced.questions], problem.observed
-    if observed is not None:
-        observed = observed[:, reduced.questions]
-        observed = None if bool(observed.all()) else observed
-    everyone = np.ones(y.shape[0], dtype=bool)
-    widened = reduced._replace(students=everyone)
-    design = _newton.build_design(y, observed)
-    skill, info, _ = _newton.person_estimates(design, difficulty, method="wle")
-    return widened, design, skill, info
+        skill, info, _ = skill_newton(people, difficulty, method=person)
+        _torch.synchronize(device)
+        compute_seconds = clock.stop()
+        skill_host, difficulty_host = _design.expand(found, people, skill, difficulty,
+                                                     everyone=everyone)
+        skill_se, difficulty_se = _design.expand_se(found, people, info, difficulty_se,
+                                                    everyone=everyone)
+        return Result(skill_host, difficulty_host, skill_se, difficulty_se,
+                      np.asarray(losses, dtype=np.float64), n_iter, compute_seconds,
+                      {"converged": converged, "halvings": halvings,
+                       "grad_norm": float(terms.gradient.norm())}, trace)

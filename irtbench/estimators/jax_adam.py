@@ -9,54 +9,77 @@ Same objective, start and optimiser as ``torch-adam`` (see :mod:`irtbench.estima
 
 from zero, by ``optax.adam(0.01)`` for 1000 full-batch epochs, float32. The epochs run inside
 one ``jax.lax.scan`` under ``jax.jit``; ``compile`` lowers and compiles it ahead of time for the
-data's shape (``Fit.compile_seconds``), and ``run`` executes it and blocks until ready.
-Sparse triples are fitted directly (gathered logits; autodiff scatters the gradient back).
+data's shapes (``Fit.compile_seconds``, from shapes alone: no data moved); ``run`` moves the
+data to the device, executes it, blocks until ready, and brings the estimates and their
+asymptotic SEs back. :func:`reference_loss` is the only JAX implementation of the objective:
+sparse triples are fitted by the same function with gathered logits (autodiff scatters the
+gradient back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.data import is_sparse
 from irtbench.estimators import _jax
-from irtbench.estimators.base import RunResult, register
+from irtbench.estimators.base import (
+    Option,
+    Result,
+    Snapshot,
+    Stopwatch,
+    host,
+    register,
+)
+from irtbench.model import asymptotic_se
+from irtbench.responses import Responses, is_sparse, split_observed
+
+if TYPE_CHECKING:
+    import jax
+
+#: the data arguments of the compiled loop: ``(y, weight, student, question)``; weight is None
+#: when nothing is missing, student and question are None for a dense matrix
+Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", "np.ndarray | None"]
 
 
-def reference_loss(params: dict[str, Any], y: Any, weight: Any, n_observed: int, alpha: float) -> Any:
-    """The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2."""
+def reference_loss(params: dict[str, jax.Array], y: jax.Array, weight: jax.Array | None,
+                   student: jax.Array | None, question: jax.Array | None, *, n_observed: int,
+                   alpha: float) -> jax.Array:
+    """The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
+    from a dense matrix (``student`` None) or the gathered logits of sparse triples."""
     import jax
     import jax.numpy as jnp
 
-    logits = params["skill"][:, None] - params["difficulty"][None, :]
+    skill, difficulty = params["skill"], params["difficulty"]
+    if student is None:
+        logits = skill[:, None] - difficulty[None, :]
+    else:
+        logits = skill[student] - difficulty[question]
     terms = jax.nn.softplus(logits) - y * logits
-    nll = jnp.mean(terms) if weight is None else jnp.sum(weight * terms) / n_observed
-    return nll + alpha * jnp.mean(params["difficulty"]) ** 2
+    nll = jnp.sum(terms if weight is None else weight * terms) / n_observed
+    return nll + alpha * jnp.mean(difficulty) ** 2
 
 
-def sparse_reference_loss(params: dict[str, Any], student: Any, question: Any, y: Any,
-                          alpha: float) -> Any:
-    """The reference objective from sparse triples: gathered logits of the observed responses
-    (their gradient is scattered back by autodiff, a segment sum), mean + alpha * mean(b)^2."""
-    import jax
-    import jax.numpy as jnp
-
-    logits = params["skill"][student] - params["difficulty"][question]
-    nll = jnp.mean(jax.nn.softplus(logits) - y * logits)
-    return nll + alpha * jnp.mean(params["difficulty"]) ** 2
+def host_data(responses: Responses) -> Data:
+    """The arguments of the compiled loop, on the host (float32 answers, int32 indices)."""
+    if is_sparse(responses):
+        return (responses.response.astype(np.float32), None,
+                responses.student.astype(np.int32), responses.question.astype(np.int32))
+    y, weight, _ = split_observed(responses)
+    return y, weight, None, None
 
 
-def dense_loss(n_observed: int, alpha: float) -> Any:
-    """``loss(params, y, weight)`` for a dense matrix."""
-    return lambda params, y, weight: reference_loss(params, y, weight, n_observed, alpha)
-
-
-def sparse_loss(alpha: float) -> Any:
-    """``loss(params, student, question, y)`` for sparse triples."""
-    return lambda params, student, question, y: sparse_reference_loss(params, student, question,
-                                                                        y, alpha)
+def data_shapes(responses: Responses, n_observed: int) -> list[tuple[tuple[int, ...], str] | None]:
+    """Shapes and dtypes of :func:`host_data` without building it (for compiling ahead)."""
+    if is_sparse(responses):
+        n = responses.n_observed
+        return [((n,), "float32"), None, ((n,), "int32"), ((n,), "int32")]
+    missing = n_observed < responses.size
+    shape = tuple(responses.shape)
+    return [(shape, "float32"), (shape, "float32") if missing else None, None, None]
 
 
 def snapshot_count(epochs: int, most: int = 20) -> int:
@@ -65,8 +88,9 @@ def snapshot_count(epochs: int, most: int = 20) -> int:
     return max(c for c in range(1, most + 1) if epochs % c == 0)
 
 
-def make_train(epochs: int, lr: float, loss_fn: Any, shape: tuple[int, int],
-               shardings: dict[str, Any] | None = None) -> Any:
+def make_train(epochs: int, lr: float, loss_fn: Callable[..., jax.Array], shape: tuple[int, int],
+               shardings: dict[str, jax.sharding.Sharding] | None = None
+               ) -> Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]]:
     """A jitted ``train(*data) -> (params, losses, trace)`` running ``epochs`` Adam steps on
     ``loss_fn(params, *data)`` from zero parameters of ``shape`` (float32).
 
@@ -81,19 +105,19 @@ def make_train(epochs: int, lr: float, loss_fn: Any, shape: tuple[int, int],
     optimizer = optax.adam(lr)
     stretches = snapshot_count(epochs)
 
-    def train(*data: Any) -> tuple[dict[str, Any], Any, Any]:
+    def train(*data: jax.Array) -> tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
         params = {"skill": jnp.zeros(shape[0], jnp.float32),
                   "difficulty": jnp.zeros(shape[1], jnp.float32)}
         if shardings is not None:
             params = {k: jax.lax.with_sharding_constraint(v, shardings[k]) for k, v in params.items()}
 
-        def epoch(carry: Any, _: Any) -> tuple[Any, Any]:
+        def epoch(carry, _):  # noqa: ANN001, ANN202 (lax.scan's carry)
             params, state = carry
             loss, grads = jax.value_and_grad(loss_fn)(params, *data)
             updates, state = optimizer.update(grads, state, params)
             return (optax.apply_updates(params, updates), state), loss
 
-        def stretch(carry: Any, _: Any) -> tuple[Any, Any]:
+        def stretch(carry, _):  # noqa: ANN001, ANN202
             carry, losses = jax.lax.scan(epoch, carry, None, length=epochs // stretches)
             return carry, (losses, carry[0])
 
@@ -106,11 +130,14 @@ def make_train(epochs: int, lr: float, loss_fn: Any, shape: tuple[int, int],
 
 
 @dataclass
-class _Problem:
-    data: tuple[Any, ...]  # (y, weight) or sparse (student, question, y)
-    device: Any
-    train: Any
-    compiled: Any = None
+class AdamState(_jax.JaxState):
+    """The JAX state plus the jitted training loop and, once compiled, its executable."""
+
+    train: Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]] | None = None
+    compiled: Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]] | None = None
+    n_students: int = 0
+    placement: jax.sharding.Sharding | None = None  # where the data go (rows split if sharded)
+    padding: int = 0  # rows of unobserved responses added for an even split across devices
 
 
 @register
@@ -132,41 +159,65 @@ class JaxAdam(_jax.JaxEstimator):
 
     name = "jax-adam"
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
-    asymptotic_standard_errors = True
     solves_reference_objective = True
     accepts_sparse = True
+    warm_up_options = {"epochs": 2}
     defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0}
 
-    def prepare(self, responses: Any, options: dict[str, Any]) -> _Problem:
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> AdamState:
         import jax
 
-        device = _jax.resolve_device(options["device"])
-        alpha = float(options["alpha"])
-        if is_sparse(responses):
-            data = tuple(jax.device_put(a, device) for a in (
-                responses.student.astype(np.int32), responses.question.astype(np.int32),
-                responses.response.astype(np.float32)))
-            loss = sparse_loss(alpha)
-        else:
-            y, weight, n_observed = _jax.responses_to_device(responses, device)
-            data, loss = (y, weight), dense_loss(n_observed, alpha)
-        train = make_train(options["epochs"], float(options["lr"]), loss, responses.shape)
-        return _Problem(data, device, train)
+        base = super().setup(responses, options, n_observed)
+        loss = partial(reference_loss, n_observed=n_observed, alpha=float(options["alpha"]))
+        train = make_train(int(options["epochs"]), float(options["lr"]), loss, responses.shape)
+        return AdamState(**vars(base), train=train, n_students=responses.shape[0],
+                         placement=jax.sharding.SingleDeviceSharding(base.jax_device))
 
-    def compile(self, problem: _Problem) -> float:
-        import time
-
-        start = time.perf_counter()
-        problem.compiled = problem.train.lower(*problem.data).compile()
-        return time.perf_counter() - start
-
-    def run(self, problem: _Problem) -> RunResult:
+    def compile(self, state: AdamState) -> None:
+        """Lower and compile the training loop for the data's shapes (no data needed)."""
         import jax
 
-        train = problem.compiled or problem.train
-        params, losses, trace = jax.block_until_ready(train(*problem.data))
+        shapes = data_shapes(state.responses, state.n_observed)
+        if state.padding:  # padded rows come with a weight
+            shapes[1] = shapes[0]
+        shapes = [None if s is None else jax.ShapeDtypeStruct(
+            (s[0][0] + state.padding, *s[0][1:]), s[1], sharding=state.placement)
+            for s in shapes]
+        state.compiled = state.train.lower(*shapes).compile()
+
+    def place(self, state: AdamState) -> list[jax.Array | None]:
+        """The data on the device(s), transfers finished."""
+        import jax
+
+        data = host_data(state.responses)
+        if state.padding:  # unobserved rows: no gradient, no loss
+            y, weight = data[0], data[1] if data[1] is not None else np.ones_like(data[0])
+            data = (*(np.pad(a, ((0, state.padding), (0, 0))) for a in (y, weight)), None, None)
+        return jax.block_until_ready([None if a is None else jax.device_put(a, state.placement)
+                                      for a in data])
+
+    def run(self, state: AdamState) -> Result:
+        import jax
+
+        placed = self.place(state)
+        clock = Stopwatch()
+        train = state.compiled or state.train
+        params, losses, trace = jax.block_until_ready(train(*placed))
+        compute_seconds = clock.stop()
+        n = state.n_students
+        skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
+        skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
         every = len(losses) // len(trace["skill"])
-        snapshots = [(every * (k + 1), trace["skill"][k], trace["difficulty"][k])
+        snapshots = [_snapshot(every * (k + 1), trace["skill"][k][:n], trace["difficulty"][k])
                      for k in range(len(trace["skill"]))]
-        return RunResult(params["skill"], params["difficulty"], losses, n_iter=len(losses),
-                         trace=snapshots)
+        return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
+                      compute_seconds, self.diagnostics(state, params), snapshots)
+
+    def diagnostics(self, state: AdamState, params: dict[str, jax.Array]) -> dict[str, int | str]:
+        """Method-specific scalars of a fit (none here)."""
+        return {}
+
+
+def _snapshot(iteration: int, skill: jax.Array, difficulty: jax.Array) -> Snapshot:
+    return Snapshot(iteration, lambda: (host(skill), host(difficulty)))

@@ -20,25 +20,15 @@ the tests check the sharded fit against the single-device one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 
-import numpy as np
+from irtbench.estimators.base import Option, register
+from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train, reference_loss
+from irtbench.responses import Responses
 
-from irtbench.data import split_observed
-from irtbench.estimators import _jax
-from irtbench.estimators.base import RunResult, register
-from irtbench.estimators.jax_adam import JaxAdam, dense_loss, make_train
-
-
-@dataclass
-class _Problem:
-    data: tuple[Any, ...]
-    device: Any
-    train: Any
-    n_students: int
-    n_devices: int
-    compiled: Any = None
+if TYPE_CHECKING:
+    import jax
 
 
 @register
@@ -61,48 +51,37 @@ class JaxAdamSharded(JaxAdam):
     in_default_sweep = False
     defaults = {**JaxAdam.defaults, "n_devices": 0}
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         n = options["n_devices"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"option n_devices={n!r} must be 0 (all) or a positive integer")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> AdamState:
         import jax
+        import numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-        first = _jax.resolve_device(options["device"])
-        devices = jax.devices(first.platform)
-        wanted = options["n_devices"] or len(devices)
-        if wanted > len(devices):
-            raise ValueError(f"n_devices={wanted} but JAX sees {len(devices)} {first.platform} "
-                             "device(s)")
-        mesh = Mesh(np.array(devices[:wanted]), ("students",))
-        rows = NamedSharding(mesh, PartitionSpec("students", None))
+        state = super().setup(responses, options, n_observed)
+        all_devices = jax.devices(state.jax_device.platform)
+        wanted = int(options["n_devices"]) or len(all_devices)
+        if wanted > len(all_devices):
+            raise ValueError(f"n_devices={wanted} but JAX sees {len(all_devices)} "
+                             f"{state.jax_device.platform} device(s)")
+        mesh = Mesh(np.array(all_devices[:wanted]), ("students",))
         n_students, n_questions = responses.shape
-        padding = -n_students % wanted
-        y, weight, n_observed = split_observed(responses)
-        if padding:
-            weight = np.ones_like(y) if weight is None else weight
-            y, weight = (np.pad(a, ((0, padding), (0, 0))) for a in (y, weight))
-        data = (jax.device_put(y, rows), None if weight is None else jax.device_put(weight, rows))
+        state.padding = -n_students % wanted
+        state.placement = NamedSharding(mesh, PartitionSpec("students", None))
         shardings = {"skill": NamedSharding(mesh, PartitionSpec("students")),
                      "difficulty": NamedSharding(mesh, PartitionSpec())}
-        train = make_train(options["epochs"], float(options["lr"]),
-                           dense_loss(n_observed, float(options["alpha"])),
-                           (n_students + padding, n_questions), shardings)
-        return _Problem(data, first, train, n_students, wanted)
+        loss = partial(reference_loss, n_observed=n_observed, alpha=float(options["alpha"]))
+        state.train = make_train(int(options["epochs"]), float(options["lr"]), loss,
+                                 (n_students + state.padding, n_questions), shardings)
+        if wanted > 1:
+            state.device = f"{state.device} x{wanted}"
+        return state
 
-    def device_of(self, problem: _Problem) -> str:
-        name = _jax.device_name(problem.device)
-        return name if problem.n_devices == 1 else f"{name} x{problem.n_devices}"
-
-    def run(self, problem: _Problem) -> RunResult:
-        result = super().run(problem)
-        n = problem.n_students
-        return result._replace(
-            skill=result.skill[:n],
-            trace=[(k, s[:n], d) for k, s, d in result.trace or ()],
-            diagnostics={"n_devices": problem.n_devices,
-                         "skill_sharding": str(result.skill.sharding)},
-        )
+    def diagnostics(self, state: AdamState, params: dict[str, jax.Array]) -> dict[str, int | str]:
+        return {"n_devices": len(state.placement.mesh.devices),
+                "skill_sharding": str(params["skill"].sharding)}

@@ -43,15 +43,21 @@ out and get :math:`\mp\infty`.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.estimators import _newton, _torch
-from irtbench.estimators.base import RunResult, checkpoints, register
+from irtbench.estimators import _torch
+from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkpoints, register
+from irtbench.estimators.classical import design as _design
+from irtbench.estimators.classical.newton import log_odds_start, skill_newton
+from irtbench.model import Extremes, find_extremes
+
+if TYPE_CHECKING:
+    import torch
 
 
-def gauss_hermite(nodes: int, like: Any) -> tuple[Any, Any]:
+def gauss_hermite(nodes: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Nodes :math:`z_q` and log-weights of the probabilists' Gauss–Hermite rule,
     :math:`\int g(z) e^{-z^2/2} dz \approx \sum_q w_q g(z_q)`."""
     import torch
@@ -65,42 +71,29 @@ class Posterior(NamedTuple):
     """What one E-step gives: posterior moments per group, the sums the M-step needs (over
     groups, weighted by counts, for each question), and the marginal log-likelihood."""
 
-    mean: Any  # (G,) posterior mean of theta (EAP)
-    sd: Any  # (G,) posterior SD
-    expected_p: Any  # (J,) sum_i E_i[p_ij]
-    expected_w: Any  # (J,) sum_i E_i[p_ij (1 - p_ij)]  (complete-data information)
-    variance_p: Any  # (J,) sum_i Var_i[p_ij]  (missing information, for Louis)
+    mean: torch.Tensor  # (G,) posterior mean of theta (EAP)
+    sd: torch.Tensor  # (G,) posterior SD
+    expected_p: torch.Tensor  # (J,) sum_i E_i[p_ij]
+    expected_w: torch.Tensor  # (J,) sum_i E_i[p_ij (1 - p_ij)]  (complete-data information)
+    variance_p: torch.Tensor  # (J,) sum_i Var_i[p_ij]  (missing information, for Louis)
     mean_square: float  # sum_i E_i[theta^2]
     log_likelihood: float
 
 
-def posterior_modes(design: _newton.Design, difficulty: Any, sigma: Any, start: Any, *,
-                    steps: int, tol: float = 1e-8) -> tuple[Any, Any]:
-    r"""Mode :math:`\hat\theta_g` of each group's posterior under :math:`N(0, \sigma^2)` by Newton's
-    method from ``start`` (at most ``steps`` steps, each clamped to 2 logits), and the Laplace
-    scale :math:`(\sum_j p(1-p) + \sigma^{-2})^{-1/2}` there: the centres and spreads of the
-    adaptive quadrature, as lme4 places them."""
-    import torch
-
-    theta = start.clone()
-    precision = 1.0 / sigma**2
-    for _ in range(steps):
-        p = torch.sigmoid(theta[:, None] - difficulty[None, :])
-        if design.observed is not None:
-            p = p * design.observed
-        info = (p - p * p).sum(dim=1) + precision
-        step = ((design.scores - p.sum(dim=1) - theta * precision) / info).clamp(-2.0, 2.0)
-        theta = theta + step
-        if float(step.abs().max()) < tol:
-            break
-    p = torch.sigmoid(theta[:, None] - difficulty[None, :])
-    if design.observed is not None:
-        p = p * design.observed
-    return theta, ((p - p * p).sum(dim=1) + precision).rsqrt()
+def posterior_modes(design: _design.Design, difficulty: torch.Tensor, sigma: torch.Tensor,
+                    start: torch.Tensor, *, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Mode :math:`\hat\theta_g` of each group's posterior under :math:`N(0, \sigma^2)` (at
+    most ``steps`` Newton steps from ``start``) and the Laplace scale
+    :math:`(\sum_j p(1-p) + \sigma^{-2})^{-1/2}` there: the centres and spreads of the adaptive
+    quadrature, as lme4 places them."""
+    theta, info, _ = skill_newton(design, difficulty, precision=1.0 / float(sigma) ** 2,
+                                  start=start, max_iter=steps)
+    return theta, info.rsqrt()
 
 
-def e_step(design: _newton.Design, z: Any, log_w: Any, centre: Any, scale: Any, sigma: Any,
-           difficulty: Any, *, with_variance: bool = False) -> Posterior:
+def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre: torch.Tensor,
+           scale: torch.Tensor, sigma: torch.Tensor, difficulty: torch.Tensor, *,
+           with_variance: bool = False) -> Posterior:
     r"""Adaptive quadrature: group *g* integrates over :math:`\theta_{gq} = \mu_g + s_g z_q`
     (:math:`\mu_g, s_g` its posterior mode and Laplace scale) with log-weights
     :math:`\log w_q + z_q^2/2 + \log s_g + \log\phi(\theta_{gq}; 0, \sigma^2)`.
@@ -108,23 +101,20 @@ def e_step(design: _newton.Design, z: Any, log_w: Any, centre: Any, scale: Any, 
     import torch
     import torch.nn.functional as F
 
-    n_questions = design.n_questions
-    step = max(1, _newton.CHUNK_ELEMENTS // (len(z) * n_questions))
     mean, sd = torch.empty_like(centre), torch.empty_like(centre)
     expected_p = torch.zeros_like(difficulty)
     expected_w, variance_p = torch.zeros_like(difficulty), torch.zeros_like(difficulty)
     mean_square, total = 0.0, 0.0
     log_norm = 0.5 * np.log(2 * np.pi)
-    for start in range(0, design.n_groups, step):
-        rows = slice(start, min(start + step, design.n_groups))
+    for rows in design.chunks(per_row=len(z)):
         theta = centre[rows, None] + scale[rows, None] * z[None, :]  # (g, Q)
         x = theta[:, :, None] - difficulty[None, None, :]  # (g, Q, J)
-        y = design.responses[rows].to(x.dtype)
         softplus, p = F.softplus(x), torch.sigmoid(x)
         observed = None if design.observed is None else design.observed[rows, None, :]
         if observed is not None:
             softplus = softplus * observed
-        log_lik = design.scores[rows, None] * theta - (y @ difficulty)[:, None] - softplus.sum(2)
+        # the likelihood's sum_j y_ij b_j does not depend on theta: it is added once, below
+        log_lik = design.scores[rows, None] * theta - softplus.sum(2)
         log_prior = -0.5 * (theta / sigma) ** 2 - torch.log(sigma) - log_norm
         joint = log_lik + log_prior + log_w + 0.5 * z**2 + torch.log(scale[rows, None])
         marginal = torch.logsumexp(joint, dim=1)
@@ -145,18 +135,12 @@ def e_step(design: _newton.Design, z: Any, log_w: Any, centre: Any, scale: Any, 
         total += float(counts @ marginal)
     if not with_variance:
         variance_p.fill_(float("nan"))
+    total -= float(design.item_totals @ difficulty)
     return Posterior(mean, sd, expected_p, expected_w, variance_p, mean_square, total)
 
 
-def _non_extreme_questions(y: Any, observed: Any) -> Any:
-    """Questions that someone got right and someone got wrong."""
-    seen = y.shape[0] if observed is None else observed.sum(dim=0)
-    right = y.sum(dim=0)
-    return (right > 0) & (right < seen)
-
-
 @register
-class MarginalEM(_newton.ClassicalEstimator):
+class MarginalEM(_torch.TorchEstimator):
     """Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM.
 
     Options:
@@ -174,36 +158,36 @@ class MarginalEM(_newton.ClassicalEstimator):
     """
 
     name = "mml-em"
-    memory_model = (9.0, 5.0, 450e6)  # answers kept twice, (g, Q, J) float64 blocks
+    memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     defaults = {"nodes": 11, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
+    warm_up_options = {"max_iter": 2}
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         nodes = options["nodes"]
         if not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
 
-    def run(self, problem: _newton.Problem) -> RunResult:
+    def run(self, state: _torch.TorchState) -> Result:
         import torch
 
-        options = problem.options
-        keep = _non_extreme_questions(problem.y, problem.observed)
-        y, observed = problem.y[:, keep], problem.observed
-        if observed is not None:
-            observed = observed[:, keep]
-            observed = None if bool(observed.all()) else observed
-        design = _newton.build_design(y, observed, keep_responses=True)
-        z, log_w = gauss_hermite(options["nodes"], design.scores)
+        options = state.options
+        found = find_extremes(state.responses, judge_students=False)
+        design = _design.build_design(state.responses, found, state.torch_device)
+        clock = Stopwatch()
+        z, log_w = gauss_hermite(int(options["nodes"]), design.scores)
         difficulty = torch.log((design.item_counts - design.item_totals) / design.item_totals)
         sigma = torch.tensor(1.0, dtype=torch.float64, device=design.scores.device)
-        centre, _ = _newton.log_odds_start(design)
+        centre, _ = log_odds_start(design)
         centre = centre.nan_to_num(0.0, posinf=3.0, neginf=-3.0)  # scores 0 and J: the prior
         n_students = float(design.counts.sum())
-        losses, trace = [], []
-        snapshots = checkpoints(options["max_iter"], 40)
+        losses: list[float] = []
+        trace: list[Snapshot] = []
+        max_iter = int(options["max_iter"])
+        snapshots = checkpoints(max_iter, 40)
         converged, iteration = False, 0
-        for iteration in range(1, options["max_iter"] + 1):
+        for iteration in range(1, max_iter + 1):
             centre, scale = posterior_modes(design, difficulty, sigma, centre,
                                             steps=50 if iteration == 1 else 3)
             post = e_step(design, z, log_w, centre, scale, sigma, difficulty)
@@ -218,43 +202,34 @@ class MarginalEM(_newton.ClassicalEstimator):
             change = max(float(step.abs().max()), abs(float(new_sigma - sigma)))
             difficulty, sigma = difficulty + step, new_sigma
             centre = centre - mu
-            converged = change < options["tol"]
+            converged = change < float(options["tol"])
             if iteration in snapshots or converged:
-                trace.append((iteration, post.mean - mu, difficulty.clone()))
+                trace.append(_snapshot(iteration, found, design, post.mean - mu, difficulty))
             if converged:
                 break
         centre, scale = posterior_modes(design, difficulty, sigma, centre, steps=50)
         post = e_step(design, z, log_w, centre, scale, sigma, difficulty, with_variance=True)
         information = post.expected_w - post.variance_p  # Louis, diagonal
-        _torch.synchronize(problem.device)
-        return RunResult(
-            post.mean, difficulty, torch.tensor(losses, dtype=torch.float64), iteration,
-            skill_se=post.sd, difficulty_se=information.rsqrt(),
-            diagnostics={"converged": converged, "sigma": float(sigma),
-                         "grad_norm": float((post.expected_p - design.item_totals).norm()),
-                         "log_likelihood": post.log_likelihood,
-                         "design": design, "keep": keep},
-            trace=trace,
+        _torch.synchronize(state.torch_device)
+        compute_seconds = clock.stop()
+        skill, difficulty_host = _design.expand(found, design, post.mean, difficulty,
+                                                everyone=True)
+        skill_se, difficulty_se = _design.expand(found, design, post.sd, information.rsqrt(),
+                                                 everyone=True)
+        difficulty_se[found.questions] = np.inf
+        return Result(
+            skill, difficulty_host, skill_se, difficulty_se, np.asarray(losses), iteration,
+            compute_seconds,
+            {"converged": converged, "sigma": float(sigma),
+             "grad_norm": float((post.expected_p - design.item_totals).norm()),
+             "log_likelihood": post.log_likelihood},
+            trace,
         )
 
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _newton.Problem,
-               result: RunResult, seconds: float, compile_seconds: float) -> Any:
-        """Untimed: per-student arrays, the extreme questions back in place at -/+inf."""
-        diagnostics = dict(result.diagnostics or {})
-        design, keep = diagnostics.pop("design"), diagnostics.pop("keep").cpu().numpy()
 
-        def full(skill: Any, difficulty: Any) -> tuple[np.ndarray, np.ndarray]:
-            everyone = np.ones(responses.shape[0], dtype=bool)
-            values = _newton.extreme_values(
-                responses, _newton.Reduced(None, None, everyone, keep), axis=0)
-            values[keep] = difficulty.detach().cpu().numpy()
-            return design.expand(skill), values
-
-        skill, difficulty = full(result.skill, result.difficulty)
-        skill_se, difficulty_se = full(result.skill_se, result.difficulty_se)
-        difficulty_se[~keep] = np.inf
-        trace = [(k, *full(s, d)) for k, s, d in result.trace or ()]
-        result = result._replace(skill=skill, difficulty=difficulty, skill_se=skill_se,
-                                 difficulty_se=difficulty_se, diagnostics=diagnostics,
-                                 trace=trace)
-        return super().finish(responses, options, problem, result, seconds, compile_seconds)
+def _snapshot(iteration: int, found: Extremes, design: _design.Design, skill: torch.Tensor,
+              difficulty: torch.Tensor) -> Snapshot:
+    """EAP skills and difficulties at an iteration (per student on the host after the clock)."""
+    skill, difficulty = skill.clone(), difficulty.clone()
+    return Snapshot(iteration, lambda: _design.expand(found, design, skill, difficulty,
+                                                      everyone=True))

@@ -27,19 +27,26 @@ the mode.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.data import answers_of, observed_of
 from irtbench.estimators import _numpyro
-from irtbench.estimators.base import RunResult, register
+from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
+from irtbench.model import asymptotic_se
+from irtbench.responses import Responses, answers_of, observed_of
+
+if TYPE_CHECKING:
+    import jax
+    from numpyro.infer.svi import SVIState
 
 CHUNK_STEPS = 100
 WIDE_SKILL_SCALE = 10.0
 
 
-def _golden_section(f: Any, low: float, high: float, tol: float = 1e-5) -> float:
+def _golden_section(f: Callable[[float], float], low: float, high: float, tol: float = 1e-5) -> float:
     """Minimiser of a unimodal ``f`` on ``[low, high]``."""
     ratio = (math.sqrt(5) - 1) / 2
     a, b = low, high
@@ -82,8 +89,9 @@ def marginal_skill_scale(responses: np.ndarray, difficulty: np.ndarray, nodes: i
     return math.exp(_golden_section(negative_log_marginal, math.log(0.05), math.log(20.0)))
 
 
-def _log_posterior_gradient(skill: Any, difficulty: Any, y: Any, weight: Any, skill_scale: Any,
-                            difficulty_scale: float) -> tuple[Any, Any]:
+def _log_posterior_gradient(skill: jax.Array, difficulty: jax.Array, y: jax.Array,
+                            weight: jax.Array | None, skill_scale: jax.Array,
+                            difficulty_scale: float) -> tuple[jax.Array, jax.Array]:
     """Gradient of the log posterior divided by each parameter's count of observed responses."""
     import jax
     import jax.numpy as jnp
@@ -123,7 +131,7 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
 
     name = "numpyro-map"
     summary = "posterior mode: SVI + AutoDelta, empirical-Bayes skill scale"
-    asymptotic_standard_errors = True
+    warm_up_options = {"max_steps": 100}
     defaults = {
         "skill_scale": "empirical",
         "difficulty_scale": _numpyro.DIFFICULTY_SCALE,
@@ -134,81 +142,92 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
         "seed": 0,
     }
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         scale = options["skill_scale"]
         if scale != "empirical" and not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(f"option skill_scale={scale!r} must be 'empirical' or a positive number")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _numpyro.SviProblem:
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> MapState:
         import optax
         from numpyro.infer.autoguide import AutoDelta
 
-        problem = _numpyro.prepare_svi(responses, options)
-        problem.svi = _numpyro.build_svi(
-            AutoDelta, optax.adam(options["lr"]),
+        base = super().setup(responses, options, n_observed)
+        svi = _numpyro.build_svi(
+            AutoDelta, optax.adam(float(options["lr"])),
             {"difficulty_scale": float(options["difficulty_scale"]), "sigma_prior_scale": 1.0},
         )
-        problem.chunk = _numpyro.make_chunk(problem.svi, CHUNK_STEPS)
-        problem.extra["responses"] = responses
-        return problem
+        return MapState(**vars(base), svi=svi, chunk=_numpyro.make_chunk(svi, CHUNK_STEPS))
 
-    def compile(self, problem: _numpyro.SviProblem) -> float:
-        import time
-
+    def compile(self, state: MapState) -> None:
         import jax
 
-        seconds = _numpyro.compile_chunk(problem, np.float32(self._first_scale(problem.options)))
-        start = time.perf_counter()
-        skill = jax.numpy.zeros(problem.y.shape[0], problem.y.dtype)
-        difficulty = jax.numpy.zeros(problem.y.shape[1], problem.y.dtype)
-        problem.extra["gradient"] = jax.jit(_log_posterior_gradient).lower(
-            skill, difficulty, problem.y, problem.weight, np.float32(1.0),
-            float(problem.options["difficulty_scale"]),
+        _numpyro.compile_chunk(state, np.float32(self._first_scale(state.options)))
+        y, weight = _numpyro.placeholders(state)
+        skill = jax.numpy.zeros(y.shape[0], y.dtype)
+        difficulty = jax.numpy.zeros(y.shape[1], y.dtype)
+        state.gradient = jax.jit(_log_posterior_gradient).lower(
+            skill, difficulty, y, weight, np.float32(1.0),
+            float(state.options["difficulty_scale"]),
         ).compile()
-        return seconds + time.perf_counter() - start
 
     @staticmethod
-    def _first_scale(options: dict[str, Any]) -> float:
+    def _first_scale(options: dict[str, Option]) -> float:
         empirical = options["skill_scale"] == "empirical"
         return WIDE_SKILL_SCALE if empirical else float(options["skill_scale"])
 
     @staticmethod
-    def _stationary(problem: _numpyro.SviProblem, skill_scale: float) -> Any:
+    def _stationary(state: MapState, data: tuple[jax.Array, jax.Array | None],
+                    skill_scale: float) -> Callable[[SVIState], bool]:
         """``converged(state)``: the scaled gradient of the log posterior is below ``tol``."""
         import jax
 
-        gradient = problem.extra.get("gradient") or jax.jit(_log_posterior_gradient)
-        tol, difficulty_scale = problem.options["tol"], float(problem.options["difficulty_scale"])
+        gradient = state.gradient or jax.jit(_log_posterior_gradient)
+        tol, difficulty_scale = float(state.options["tol"]), float(state.options["difficulty_scale"])
 
-        def converged(state: Any) -> bool:
-            params = problem.svi.get_params(state)
-            grads = gradient(params["skill_auto_loc"], params["difficulty_auto_loc"], problem.y,
-                             problem.weight, np.float32(skill_scale), difficulty_scale)
+        def converged(svi_state: SVIState) -> bool:
+            params = state.svi.get_params(svi_state)
+            grads = gradient(params["skill_auto_loc"], params["difficulty_auto_loc"], *data,
+                             np.float32(skill_scale), difficulty_scale)
             return max(float(abs(g).max()) for g in grads) < tol
 
         return converged
 
-    def run(self, problem: _numpyro.SviProblem) -> RunResult:
-        options = problem.options
+    def run(self, state: MapState) -> Result:
+        import jax
+
+        options = state.options
+        data = _numpyro.place(state)
+        clock = Stopwatch()
         empirical = options["skill_scale"] == "empirical"
         scale = self._first_scale(options)
-        state = problem.extra.pop("init_state", None)
-        if state is None:
-            state = _numpyro.initial_state(problem, np.float32(scale))
-        trace: list[tuple[int, Any, Any]] = []
-        run = dict(max_steps=options["max_steps"], chunk_steps=CHUNK_STEPS, trace=trace)
-        state, losses, converged = _numpyro.run_svi(
-            problem, state, np.float32(scale), converged=self._stationary(problem, scale), **run
-        )
+        svi_state = state.initial
+        if svi_state is None:
+            svi_state = state.svi.init(jax.random.PRNGKey(int(options["seed"])), *data,
+                                       np.float32(scale))
+        trace: list[Snapshot] = []
+        settings = dict(max_steps=int(options["max_steps"]), chunk_steps=CHUNK_STEPS, trace=trace)
+        svi_state, losses, converged = _numpyro.run_svi(
+            state, svi_state, data, np.float32(scale),
+            converged=self._stationary(state, data, scale), **settings)
         if empirical:
-            difficulty = np.asarray(problem.svi.get_params(state)["difficulty_auto_loc"], np.float64)
-            scale = marginal_skill_scale(problem.extra["responses"], difficulty)
-            state, more, converged = _numpyro.run_svi(
-                problem, state, np.float32(scale), converged=self._stationary(problem, scale), **run
-            )
+            difficulty = host(state.svi.get_params(svi_state)["difficulty_auto_loc"])
+            scale = marginal_skill_scale(state.responses, difficulty)
+            svi_state, more, converged = _numpyro.run_svi(
+                state, svi_state, data, np.float32(scale),
+                converged=self._stationary(state, data, scale), **settings)
             losses = np.concatenate([losses, more])
-        params = problem.svi.get_params(state)
-        return RunResult(params["skill_auto_loc"], params["difficulty_auto_loc"], losses,
-                         n_iter=len(losses), trace=trace,
-                         diagnostics={"converged": converged, "sigma": scale})
+        params = state.svi.get_params(svi_state)
+        compute_seconds = clock.stop()
+        skill, difficulty = host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"])
+        skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
+        return Result(skill, difficulty, skill_se, difficulty_se, losses, len(losses),
+                      compute_seconds, {"converged": converged, "sigma": scale}, trace)
+
+
+@dataclass
+class MapState(_numpyro.SviState):
+    """The SVI state plus the compiled gradient of the log posterior (the stopping rule)."""
+
+    gradient: Callable[..., tuple[jax.Array, jax.Array]] | None = None

@@ -8,33 +8,35 @@ posterior standard deviations. ``Fit.diagnostics`` carries NumPyro's own diagnos
 over skills, difficulties and sigma, the number of divergent transitions, and the smallest ESS per
 second of sampling.
 
-Timing: the sampler is compiled by a first, 2 + 2 step chain on the same data and shapes
-(``compile_seconds``); the timed run reuses the compiled kernel (``jit_model_args=True``;
-measured here: a second compile-free run takes about as long as the first timed one).
+Timing: the sampler is compiled by a first, 2 + 2 step chain on placeholder data of the same
+shapes (``compile_seconds``); the timed run reuses the compiled kernel (``jit_model_args=True``).
+The diagnostics are computed inside the timed fit; ``ess_per_second`` divides by the sampling
+time (``compute_seconds``).
 Sizes beyond ``max_responses`` are skipped: NUTS costs minutes there on a CPU.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irtbench.estimators import _jax, _numpyro
-from irtbench.estimators.base import Fit, RunResult, register
+from irtbench.estimators.base import Option, Result, Stopwatch, host, register
+from irtbench.responses import Responses
+
+if TYPE_CHECKING:
+    from numpyro.infer import MCMC
 
 
 @dataclass
-class _Problem:
-    y: Any
-    weight: Any
-    device: Any
-    options: dict[str, Any]
-    mcmc: Any
-    short_mcmc: Any
+class NutsState(_jax.JaxState):
+    """The JAX state plus the sampler for the fit and a 2 + 2 step one that compiles it."""
+
+    mcmc: MCMC | None = None
+    short_mcmc: MCMC | None = None
 
 
 @register
@@ -53,6 +55,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
 
     name = "numpyro-nuts"
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
+    warm_up_options = {"num_warmup": 4, "num_samples": 4}  # split r-hat needs 4 draws
     defaults = {
         "num_warmup": 500,
         "num_samples": 500,
@@ -72,70 +75,68 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
                           "would take minutes per fit here")
         return False, ""
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         if not 0 < options["target_accept_prob"] < 1:
             raise ValueError(f"option target_accept_prob={options['target_accept_prob']!r} "
                              "must be in (0, 1)")
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _Problem:
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> NutsState:
         import jax
         from numpyro.infer import MCMC, NUTS
 
-        device = _jax.resolve_device(options["device"])
-        y, weight, _ = _jax.responses_to_device(responses, device)
+        base = super().setup(responses, options, n_observed)
         model = partial(_numpyro.rasch_model, skill_scale=None,
                         difficulty_scale=float(options["difficulty_scale"]),
                         sigma_prior_scale=float(options["sigma_prior_scale"]))
-        chains = options["num_chains"]
-        method = "parallel" if chains <= jax.local_device_count(device.platform) else "sequential"
-        kernel = NUTS(model, target_accept_prob=options["target_accept_prob"])
+        chains = int(options["num_chains"])
+        platform = base.jax_device.platform
+        method = "parallel" if chains <= jax.local_device_count(platform) else "sequential"
+        kernel = NUTS(model, target_accept_prob=float(options["target_accept_prob"]))
 
-        def mcmc(num_warmup: int, num_samples: int) -> Any:
+        def mcmc(num_warmup: int, num_samples: int) -> MCMC:
             return MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=chains,
                         chain_method=method, progress_bar=False, jit_model_args=True)
 
-        return _Problem(y, weight, device, options,
-                        mcmc(options["num_warmup"], options["num_samples"]), mcmc(2, 2))
+        return NutsState(**vars(base), mcmc=mcmc(int(options["num_warmup"]),
+                                                 int(options["num_samples"])),
+                         short_mcmc=mcmc(2, 2))
 
-    def compile(self, problem: _Problem) -> float:
-        """A 2 + 2 step chain on the same data compiles the sampler for the timed run."""
+    def compile(self, state: NutsState) -> None:
+        """A 2 + 2 step chain on placeholder data of the same shapes compiles the sampler."""
         import jax
 
-        start = time.perf_counter()
-        problem.short_mcmc.run(jax.random.PRNGKey(problem.options["seed"]), problem.y,
-                               problem.weight, extra_fields=("diverging", "potential_energy"))
-        jax.block_until_ready(problem.short_mcmc.get_samples())
-        return time.perf_counter() - start
+        state.short_mcmc.run(jax.random.PRNGKey(int(state.options["seed"])),
+                             *_numpyro.placeholders(state),
+                             extra_fields=("diverging", "potential_energy"))
+        jax.block_until_ready(state.short_mcmc.get_samples())
 
-    def run(self, problem: _Problem) -> RunResult:
+    def run(self, state: NutsState) -> Result:
+        """Samples, then posterior means and SDs, and NumPyro's diagnostics of the chains."""
         import jax
-
-        problem.mcmc.run(jax.random.PRNGKey(problem.options["seed"]), problem.y, problem.weight,
-                         extra_fields=("diverging", "potential_energy"))
-        samples = jax.block_until_ready(problem.mcmc.get_samples(group_by_chain=True))
-        flat = {site: value.reshape(-1, *value.shape[2:]) for site, value in samples.items()}
-        return RunResult(
-            flat["skill"].mean(0), flat["difficulty"].mean(0),
-            losses=problem.mcmc.get_extra_fields()["potential_energy"],
-            n_iter=int(flat["skill"].shape[0]),
-            skill_se=flat["skill"].std(0), difficulty_se=flat["difficulty"].std(0),
-            diagnostics={"samples": samples},
-        )
-
-    def finish(self, responses: np.ndarray, options: dict[str, Any], problem: _Problem,
-               result: RunResult, seconds: float, compile_seconds: float) -> Fit:
-        """Adds NumPyro's diagnostics, computed after the clock stopped."""
         import numpyro.diagnostics
 
-        samples = result.diagnostics.pop("samples")
+        data = _numpyro.place(state)
+        clock = Stopwatch()
+        state.mcmc.run(jax.random.PRNGKey(int(state.options["seed"])), *data,
+                       extra_fields=("diverging", "potential_energy"))
+        samples = jax.block_until_ready(state.mcmc.get_samples(group_by_chain=True))
+        compute_seconds = clock.stop()
+        flat = {site: value.reshape(-1, *value.shape[2:]) for site, value in samples.items()}
+        extra = state.mcmc.get_extra_fields()
         summary = numpyro.diagnostics.summary(samples, group_by_chain=True)
         ess = min(float(np.nanmin(s["n_eff"])) for s in summary.values())
-        result.diagnostics.update(
-            max_rhat=max(float(np.nanmax(s["r_hat"])) for s in summary.values()),
-            min_ess=ess,
-            divergences=int(problem.mcmc.get_extra_fields()["diverging"].sum()),
-            ess_per_second=ess / seconds,
-            sigma=float(np.mean(samples["sigma"])),
+        diagnostics = {
+            "max_rhat": max(float(np.nanmax(s["r_hat"])) for s in summary.values()),
+            "min_ess": ess,
+            "divergences": int(extra["diverging"].sum()),
+            "ess_per_second": ess / compute_seconds,
+            "sigma": float(np.mean(samples["sigma"])),
+        }
+        return Result(
+            host(flat["skill"].mean(0)), host(flat["difficulty"].mean(0)),
+            host(flat["skill"].std(0)), host(flat["difficulty"].std(0)),
+            host(extra["potential_energy"]), int(flat["skill"].shape[0]), compute_seconds,
+            diagnostics,
         )
-        return super().finish(responses, options, problem, result, seconds, compile_seconds)

@@ -15,12 +15,9 @@ posterior correlations are ignored, which makes them slightly too small).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from irtbench.estimators import _numpyro
-from irtbench.estimators.base import RunResult, register
+from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
+from irtbench.responses import Responses
 
 CHUNK_STEPS = 100
 
@@ -40,6 +37,7 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
 
     name = "numpyro-vi"
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
+    warm_up_options = {"num_steps": 100}
     defaults = {
         "num_steps": 4000,
         "lr": 0.05,
@@ -49,37 +47,43 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
         "seed": 0,
     }
 
-    def prepare(self, responses: np.ndarray, options: dict[str, Any]) -> _numpyro.SviProblem:
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> _numpyro.SviState:
         import optax
         from numpyro.infer.autoguide import AutoNormal
 
-        problem = _numpyro.prepare_svi(responses, options)
-        steps = -(-options["num_steps"] // CHUNK_STEPS) * CHUNK_STEPS
-        schedule = optax.exponential_decay(options["lr"], transition_steps=max(steps // 4, 1),
-                                           decay_rate=0.5)
-        problem.svi = _numpyro.build_svi(
+        base = super().setup(responses, options, n_observed)
+        steps = -(-int(options["num_steps"]) // CHUNK_STEPS) * CHUNK_STEPS
+        schedule = optax.exponential_decay(float(options["lr"]),
+                                           transition_steps=max(steps // 4, 1), decay_rate=0.5)
+        svi = _numpyro.build_svi(
             AutoNormal, optax.adam(schedule),
             {"difficulty_scale": float(options["difficulty_scale"]),
              "sigma_prior_scale": float(options["sigma_prior_scale"])},
         )
-        problem.chunk = _numpyro.make_chunk(problem.svi, CHUNK_STEPS)
-        problem.extra["steps"] = steps
-        return problem
+        return _numpyro.SviState(**vars(base), svi=svi,
+                                 chunk=_numpyro.make_chunk(svi, CHUNK_STEPS), steps=steps)
 
-    def compile(self, problem: _numpyro.SviProblem) -> float:
-        return _numpyro.compile_chunk(problem, None)
+    def compile(self, state: _numpyro.SviState) -> None:
+        _numpyro.compile_chunk(state, None)
 
-    def run(self, problem: _numpyro.SviProblem) -> RunResult:
-        state = problem.extra.pop("init_state", None)
-        if state is None:
-            state = _numpyro.initial_state(problem, None)
-        trace: list[tuple[int, Any, Any]] = []
-        state, losses, _ = _numpyro.run_svi(problem, state, None, max_steps=problem.extra["steps"],
-                                            chunk_steps=CHUNK_STEPS, trace=trace)
-        params = problem.svi.get_params(state)
-        sigma = problem.svi.guide.median(params)["sigma"]
-        return RunResult(
-            params["skill_auto_loc"], params["difficulty_auto_loc"], losses, n_iter=len(losses),
-            skill_se=params["skill_auto_scale"], difficulty_se=params["difficulty_auto_scale"],
-            diagnostics={"sigma": float(sigma)}, trace=trace,
+    def run(self, state: _numpyro.SviState) -> Result:
+        import jax
+
+        data = _numpyro.place(state)
+        clock = Stopwatch()
+        svi_state = state.initial
+        if svi_state is None:
+            svi_state = state.svi.init(jax.random.PRNGKey(int(state.options["seed"])), *data, None)
+        trace: list[Snapshot] = []
+        svi_state, losses, _ = _numpyro.run_svi(state, svi_state, data, None,
+                                                max_steps=state.steps, chunk_steps=CHUNK_STEPS,
+                                                trace=trace)
+        params = state.svi.get_params(svi_state)
+        sigma = float(state.svi.guide.median(params)["sigma"])
+        compute_seconds = clock.stop()
+        return Result(
+            host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"]),
+            host(params["skill_auto_scale"]), host(params["difficulty_auto_scale"]),
+            losses, len(losses), compute_seconds, {"sigma": sigma}, trace,
         )

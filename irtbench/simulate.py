@@ -1,0 +1,162 @@
+"""Simulated response data from the Rasch model: :func:`simulate` (dense) and
+:func:`simulate_sparse` (observed triples only), each returning a :class:`Dataset` with the truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from irtbench.model import probabilities, sigmoid
+from irtbench.responses import MISSING, Responses, SparseResponses, is_compact, row_blocks
+
+__all__ = ["Dataset", "DISTRIBUTIONS", "simulate", "simulate_sparse"]
+
+DISTRIBUTIONS = ("uniform", "normal")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A simulated response matrix together with the parameters that generated it.
+
+    Attributes:
+        responses: ``(n_students, n_questions)`` float32, 1.0/0.0, NaN = missing.
+        skill: true skills, float64, shape ``(n_students,)``.
+        difficulty: true difficulties, float64, shape ``(n_questions,)``.
+        seed: the seed that generated it.
+        missing: the requested fraction of responses missing at random.
+    """
+
+    responses: Responses
+    skill: np.ndarray
+    difficulty: np.ndarray
+    seed: int | None = None
+    missing: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.responses.shape  # type: ignore[return-value]
+
+
+def simulate_sparse(
+    n_students: int,
+    n_questions: int,
+    n_observed: int,
+    *,
+    seed: int | None = 0,
+    skill_scale: float = 3.0,
+    difficulty_scale: float = 3.0,
+) -> Dataset:
+    """Simulate a sparse response matrix: about ``n_observed`` responses at (student, question)
+    pairs drawn uniformly at random, skills and difficulties Uniform(-scale, scale).
+
+    Every student and every question gets at least one response (one random pair each first),
+    duplicate pairs are dropped, and the triples are sorted by student. Returns a
+    :class:`Dataset` whose ``responses`` are :class:`SparseResponses`; no dense matrix is made.
+    """
+    for name, value in (("n_students", n_students), ("n_questions", n_questions),
+                        ("n_observed", n_observed)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if n_observed > n_students * n_questions:
+        raise ValueError(f"n_observed={n_observed} exceeds the {n_students * n_questions} cells")
+    rng = np.random.default_rng(seed)
+    skill = rng.uniform(-skill_scale, skill_scale, n_students)
+    difficulty = rng.uniform(-difficulty_scale, difficulty_scale, n_questions)
+    extra = max(0, n_observed - n_students - n_questions)
+    student = np.concatenate([np.arange(n_students), rng.integers(n_students, size=n_questions),
+                              rng.integers(n_students, size=extra)])
+    question = np.concatenate([rng.integers(n_questions, size=n_students), np.arange(n_questions),
+                               rng.integers(n_questions, size=extra)])
+    cells = np.unique(student * np.int64(n_questions) + question)  # sorted, no duplicates
+    student, question = np.divmod(cells, np.int64(n_questions))
+    logits = skill[student] - difficulty[question]
+    response = (rng.random(len(cells)) < sigmoid(logits)).astype(np.int8)
+    return Dataset(SparseResponses(student, question, response, (n_students, n_questions)),
+                   skill, difficulty, seed=seed, missing=1.0 - len(cells) / (n_students * n_questions))
+
+
+def _draw(rng: np.random.Generator, distribution: str, scale: float, size: int) -> np.ndarray:
+    if distribution == "uniform":
+        return rng.uniform(-scale, scale, size)
+    if distribution == "normal":
+        return rng.normal(0.0, scale, size)
+    raise ValueError(f"unknown distribution {distribution!r}; choose one of {DISTRIBUTIONS}")
+
+
+def simulate(
+    n_students: int,
+    n_questions: int,
+    *,
+    seed: int | None = 0,
+    missing: float = 0.0,
+    skill_distribution: str = "uniform",
+    skill_scale: float = 3.0,
+    difficulty_distribution: str = "uniform",
+    difficulty_scale: float = 3.0,
+    compact: bool = False,
+) -> Dataset:
+    r"""Simulate responses from the Rasch model, as the seed notebook does (with its bug fixed).
+
+    .. math::
+        \theta_i \sim D_\theta,\quad b_j \sim D_b,\quad
+        Y_{ij} \sim \mathrm{Bernoulli}\big(\sigma(\theta_i - b_j)\big)
+
+    where ``"uniform"`` means Uniform(-scale, scale) (the notebook's Uniform(-3, 3) by default)
+    and ``"normal"`` means Normal(0, scale^2). Each response is then hidden (NaN) independently
+    with probability ``missing``. Whenever that leaves a student or a question with no observed
+    response, one of its responses (chosen by the same generator) is kept, so the result is
+    always a valid input for every estimator.
+
+    Draws come from ``numpy.random.default_rng(seed)`` in a fixed order (skills, difficulties,
+    responses row-chunk by row-chunk, missingness), so a seed gives the same data on every machine.
+
+    Args:
+        n_students: number of rows, >= 1.
+        n_questions: number of columns, >= 1.
+        seed: seed of the numpy Generator.
+        missing: fraction in [0, 1) of responses missing completely at random.
+        skill_distribution, difficulty_distribution: ``"uniform"`` or ``"normal"``.
+        skill_scale, difficulty_scale: half-width (uniform) or standard deviation (normal).
+        compact: return the responses as ``int8`` with ``-1`` for missing (the same draws),
+            written a block at a time, so that no float32 matrix of that size ever exists.
+
+    Returns:
+        A :class:`Dataset`.
+
+    Examples:
+        >>> data = simulate(1000, 100, seed=0)
+        >>> data.responses.shape, data.responses.dtype
+        ((1000, 100), dtype('float32'))
+        >>> float(data.skill.min()) >= -3.0
+        True
+    """
+    for name, value in (("n_students", n_students), ("n_questions", n_questions)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0.0 <= missing < 1.0:
+        raise ValueError(f"missing must be a fraction in [0, 1), got {missing!r}")
+    rng = np.random.default_rng(seed)
+    skill = _draw(rng, skill_distribution, skill_scale, n_students)
+    difficulty = _draw(rng, difficulty_distribution, difficulty_scale, n_questions)
+    responses = np.empty((n_students, n_questions), dtype=np.int8 if compact else np.float32)
+    for rows in row_blocks(responses.shape):
+        p = probabilities(skill[rows], difficulty)
+        responses[rows] = rng.random(p.shape) < p
+    if missing > 0:
+        _hide_at_random(responses, missing, rng)
+    return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing))
+
+
+def _hide_at_random(responses: np.ndarray, missing: float, rng: np.random.Generator) -> None:
+    """Set a ``missing`` fraction of entries to missing (NaN or -1), keeping >= 1 observation per
+    row and column."""
+    n_students, n_questions = responses.shape
+    hidden = rng.random(responses.shape) < missing
+    for i in np.flatnonzero(hidden.all(axis=1)):
+        hidden[i, rng.integers(n_questions)] = False
+    for j in np.flatnonzero(hidden.all(axis=0)):
+        hidden[rng.integers(n_students), j] = False
+    responses[hidden] = MISSING if is_compact(responses) else np.nan
+
+
