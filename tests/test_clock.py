@@ -1,0 +1,130 @@
+"""The one clock and the shape of the package: what ``Fit.seconds`` covers, for every registered
+estimator, and which module may import which."""
+
+from __future__ import annotations
+
+import ast
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_estimators import DATA, FAST_OPTIONS, require
+
+import irtbench
+
+PACKAGE = Path(irtbench.__file__).parent
+
+
+@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+def test_the_call_costs_no_more_than_seconds_plus_compile_seconds(name):
+    """Rule of the clock: after a warm-up, the wall time of ``fit()`` is within 10% + 20 ms of
+    ``seconds + compile_seconds``; what lies outside (option checks, validation, set-up, the
+    trace's host copies) is small. Best of three calls, so that a stall of this shared machine
+    does not decide; ``compute_seconds`` is part of ``seconds``."""
+    require(name)
+    estimator = irtbench.get_estimator(name)(**FAST_OPTIONS[name])
+    estimator.warm_up(DATA.responses)
+    excess = []
+    for _ in range(3):
+        start = time.perf_counter()
+        fit = estimator.fit(DATA.responses)
+        wall = time.perf_counter() - start
+        assert 0 < fit.compute_seconds <= fit.seconds
+        excess.append(wall - (1.1 * (fit.seconds + fit.compile_seconds) + 0.02))
+    assert min(excess) <= 0, f"{name}: the call took {min(excess) * 1000:.1f} ms too long"
+
+
+def test_the_trace_is_materialised_after_the_clock():
+    """Snapshots are kept as device copies inside the fit and become host arrays afterwards:
+    the fit's arrays and its last snapshot agree."""
+    fit = irtbench.fit(DATA.responses, "torch-adam", device="cpu", epochs=50)
+    iteration, skill, difficulty = fit.trace[-1]
+    assert iteration == 50
+    np.testing.assert_array_equal(skill, fit.skill)
+    np.testing.assert_array_equal(difficulty, fit.difficulty)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The irtbench modules a file imports when it runs (at any depth, inside functions too;
+    ``if TYPE_CHECKING:`` blocks, which never run, left out)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("irtbench"):
+            names = {f"{node.module}.{alias.name}" for alias in node.names}
+            found.update(names)
+            if not names <= MODULES.keys():  # names from the module itself, not submodules
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("irtbench"))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def graph() -> dict[str, set[str]]:
+    """module -> the irtbench modules it imports (names of modules only)."""
+    return {name: {m for m in imports_of(path) if m in MODULES and m != name}
+            for name, path in MODULES.items()}
+
+
+def test_the_package_has_no_import_circle():
+    edges = graph()
+    for package in [m for m in MODULES if MODULES[m].name == "__init__.py"]:
+        for name in edges:  # a package imports its modules; that is not a circle
+            edges[name].discard(package) if name.startswith(package + ".") else None
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for child in sorted(edges[node]):
+            if state.get(child) == 1:
+                pytest.fail("import circle: " + " -> ".join(path[path.index(child):] + [child]))
+            if child not in state:
+                visit(child, [*path, child])
+        state[node] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+
+
+CONCRETE = {f"irtbench.estimators.{p.stem}" for p in (PACKAGE / "estimators").glob("*.py")
+            if not p.stem.startswith("_") and p.stem != "base"}
+
+
+@pytest.mark.parametrize("module", ["irtbench.harness", "irtbench.results", "irtbench.plots",
+                                    "irtbench.baseline", "irtbench.cli"])
+def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
+    imported = imports_of(MODULES[module])
+    assert not imported & CONCRETE, sorted(imported & CONCRETE)
+    private = {m for m in imported & MODULES.keys()
+               if any(part.startswith("_") for part in m.split("."))}
+    assert not private, f"{module} uses private modules {sorted(private)}"
+
+
+@pytest.mark.parametrize("module", ["irtbench.responses", "irtbench.model", "irtbench.simulate",
+                                    "irtbench.csvio", "irtbench.devices", "irtbench.metrics",
+                                    "irtbench.results", "irtbench.version"])
+def test_low_layers_do_not_import_the_package_root_or_the_estimators(module):
+    imported = imports_of(MODULES[module])
+    assert "irtbench" not in imported
+    assert not {m for m in imported if m.startswith("irtbench.estimators")}
+    assert not {m for m in imported if m in ("irtbench.harness", "irtbench.cli")}
+
+
+def test_responses_is_the_bottom_layer():
+    assert imports_of(MODULES["irtbench.responses"]) == set()
