@@ -2,7 +2,7 @@
 
 * ``torch-adam`` on 100000x1000 (10^8 responses, 1000 epochs) completes with a peak memory
   under 4 GB (int8 storage, blockwise objective: about 1 byte per response plus ~225 MB);
-* ``jml-newton`` on the same data in under 15 s;
+* ``jml-newton`` on the same data in under 3 s end to end (``Fit.seconds``);
 * sparse: 10^6 students x 10^4 questions with 10^7 observed responses, ``jml-newton`` in
   under a minute;
 * the memory model of every torch estimator (``Estimator.memory_estimate``) is checked against
@@ -25,10 +25,10 @@ GB = 1e9
 
 def measured_fit(name: str, responses, **options):
     estimator = irtbench.get_estimator(name)(device="cpu", **options)
-    estimator.fit(irtbench.simulate(50, 10, seed=0).responses)  # warm-up
+    estimator.warm_up()
     with PeakMemory() as memory:
         fit = estimator.fit(responses)
-    return fit, memory.measure("cpu")[0]
+    return fit, memory.measure("cpu", estimator.backend)[0]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,11 @@ def test_torch_adam_10_8_responses_under_4_gb(benchmark, hundred_million):
     assert fit.n_iter == 1000 and peak < 4 * GB
 
 
-def test_jml_newton_10_8_responses_under_15_s(benchmark, hundred_million):
+def test_jml_newton_10_8_responses_under_3_s(benchmark, hundred_million):
     fit = benchmark_fit(benchmark, "jml-newton", hundred_million.responses, rounds=3)
-    print(f"\njml-newton 100000x1000: {fit.seconds:.2f} s")
-    assert fit.diagnostics["converged"] and fit.seconds < 15
+    print(f"\njml-newton 100000x1000: {fit.seconds:.2f} s end to end, "
+          f"{fit.compute_seconds:.2f} s of Newton iterations")
+    assert fit.diagnostics["converged"] and fit.seconds < 3
 
 
 @pytest.mark.parametrize("name", ["torch-adam", "jml-newton", "cml", "mml-em"])

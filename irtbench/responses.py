@@ -22,6 +22,7 @@ import pandas as pd
 __all__ = [
     "MISSING",
     "BLOCK_ELEMENTS",
+    "GPU_BLOCK_FACTOR",
     "COMPACT_ABOVE",
     "Responses",
     "SparseResponses",
@@ -42,9 +43,12 @@ __all__ = [
 
 #: the missing code of compact (int8) responses
 MISSING = -1
-#: elements per block whenever anything walks a large matrix a block of rows at a time (numpy,
-#: torch and JAX alike): about 16 MB per float32 block, 32 MB per float64 intermediate
-BLOCK_ELEMENTS = 1 << 22
+#: elements per block whenever anything walks a large matrix a block of rows at a time (numpy
+#: and torch alike): 2 MB per float64 intermediate, so that a chain of elementwise operations on
+#: a block stays in the CPU's cache (measured here: mml-em's E-step twice as fast as with 2^22)
+BLOCK_ELEMENTS = 1 << 18
+#: on a GPU each block costs kernel launches, so blocks are this many times larger there
+GPU_BLOCK_FACTOR = 64
 #: above this many cells, simulations and the reference estimator hold responses as int8
 COMPACT_ABOVE = 1 << 25
 
@@ -66,11 +70,12 @@ def answers_of(responses: np.ndarray, dtype: type | np.dtype = np.float32) -> np
     return np.where(np.isnan(responses), 0.0, responses).astype(dtype)
 
 
-def row_blocks(shape: tuple[int, ...], elements: int | None = None) -> list[slice]:
-    """Slices of rows covering a matrix of ``shape`` about ``elements`` (default
-    :data:`BLOCK_ELEMENTS`) entries at a time; ``shape[1]`` may be any per-row width (e.g.
-    nodes x questions)."""
-    step = max(1, (elements or BLOCK_ELEMENTS) // max(1, shape[1]))
+def row_blocks(shape: tuple[int, ...], *, gpu: bool = False) -> list[slice]:
+    """Slices of rows covering a matrix of ``shape`` :data:`BLOCK_ELEMENTS` entries at a time
+    (``GPU_BLOCK_FACTOR`` times more for work on a GPU); ``shape[1]`` may be any per-row width
+    (e.g. nodes x questions)."""
+    elements = BLOCK_ELEMENTS * (GPU_BLOCK_FACTOR if gpu else 1)
+    step = max(1, elements // max(1, shape[1]))
     return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
 
 

@@ -56,7 +56,7 @@ from irtbench.estimators.base import (
     register,
 )
 from irtbench.model import asymptotic_se
-from irtbench.responses import BLOCK_ELEMENTS, COMPACT_ABOVE, Responses, is_sparse, row_blocks
+from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +99,7 @@ class DeviceResponses:
         elif self.codes is None:
             yield skill[:, None] - difficulty[None, :], self.y, self.weight
         else:
-            for rows in row_blocks(tuple(self.codes.shape)):
+            for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda):
                 y, observed = _torch.decode(self.codes[rows], skill.dtype)
                 yield skill[rows, None] - difficulty[None, :], y, observed
 

@@ -112,7 +112,8 @@ class Design(_Common):
 
     def chunks(self, per_row: int = 1) -> list[slice]:
         """Row blocks of the groups, ``per_row`` values per entry (e.g. quadrature nodes)."""
-        return row_blocks((self.n_groups, per_row * self.n_questions))
+        return row_blocks((self.n_groups, per_row * self.n_questions),
+                          gpu=self.scores.is_cuda)
 
     def moments(self, skill: torch.Tensor, difficulty: torch.Tensor, *,
                 with_softplus: bool = False, with_wle: bool = False) -> Moments:
@@ -169,7 +170,7 @@ class SparseDesign(_Common):
         fourth = torch.zeros_like(skill) if with_wle else None
         col_p, col_w = torch.zeros_like(difficulty), torch.zeros_like(difficulty)
         softplus = 0.0
-        for block in row_blocks((len(self.student), 1)):
+        for block in row_blocks((len(self.student), 1), gpu=self.student.is_cuda):
             s, q = self.student[block], self.question[block]
             p = torch.sigmoid(skill[s] - difficulty[q])
             w, *wle = _accumulate(p, with_wle)

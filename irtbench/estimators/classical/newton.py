@@ -57,7 +57,8 @@ def skill_newton(design: AnyDesign, difficulty: torch.Tensor, *, method: str = "
                  precision: float = 0.0, start: torch.Tensor | None = None, tol: float = 1e-8,
                  max_iter: int = 100) -> tuple[torch.Tensor, torch.Tensor, int]:
     r"""Skills of every group given the difficulties, by Newton's method (steps clamped to 2
-    logits) from ``start`` (default 0) until the largest step is below ``tol``.
+    logits) from ``start`` until the largest step is below ``tol``; the default start is
+    :math:`\bar b + \log\frac{r_g + 1/2}{J_g - r_g + 1/2}`, finite for every score.
 
     * ``"ml"``: maximum likelihood, the root of :math:`r_g - \sum_j p_{gj} - \theta_g\tau = 0`
       with prior precision :math:`\tau` = ``precision`` (0: plain ML, no finite solution for
@@ -75,7 +76,11 @@ def skill_newton(design: AnyDesign, difficulty: torch.Tensor, *, method: str = "
     if method not in ("ml", "wle"):
         raise ValueError(f"person method {method!r}: choose 'ml' or 'wle'")
     wle = method == "wle"
-    skill = torch.zeros_like(design.scores) if start is None else start.clone()
+    if start is None:
+        half = 0.5
+        start = difficulty.mean() + torch.log((design.scores + half)
+                                              / (design.row_counts() - design.scores + half))
+    skill = start.clone()
     iteration = 0
     for iteration in range(1, max_iter + 1):  # noqa: B007 (returned)
         moments = design.moments(skill, difficulty, with_wle=wle)
