@@ -23,8 +23,11 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# the speed suite only; the targets (~3 min) and scale (~25 min) suites are asked for by name:
+#   make bench BENCH=benchmarks/test_targets.py
+BENCH ?= benchmarks/test_fit_speed.py
 bench: setup
-	$(BIN)/python -m pytest benchmarks/ --benchmark-only
+	$(BIN)/python -m pytest $(BENCH) --benchmark-only
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from irtbench import devices, harness
-from irtbench.csvio import load_responses
-from irtbench.estimators import BackendNotInstalled, estimators, fit, get_estimator
+from irtbench.csvio import ResponseTable, check_output, load_responses, write_csv
+from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
+from irtbench.metrics import align
 from irtbench.model import extremes
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
@@ -66,60 +67,53 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 # -- irtbench fit ----------------------------------------------------------------------------
-def estimates_table(table_students: list[str], table_questions: list[str], result: Any,
-                    responses: np.ndarray) -> pd.DataFrame:
-    """One row per student and per question: kind, label, estimate, se, extreme."""
-    extreme_students, extreme_questions = extremes(responses)
+def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
+    """One row per student and per question: kind, label, estimate, se, extreme. Estimates are
+    on one documented origin for every estimator: the mean difficulty of the non-extreme
+    questions is 0 (skills shifted alike); ``irtbench.fit`` returns each estimator's own."""
+    extreme_students, extreme_questions = extremes(table.responses)
+    skill, difficulty = align(result.skill, result.difficulty, ~extreme_questions)
 
     def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
               extreme: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "kind": kind,
-                "label": labels,
-                "estimate": estimate,
-                "se": se if se is not None else np.nan,
-                "extreme": extreme,
-            }
-        )
+        return pd.DataFrame({"kind": kind, "label": labels, "estimate": estimate,
+                             "se": se if se is not None else np.nan, "extreme": extreme})
 
     return pd.concat(
-        [
-            block("student", table_students, result.skill, result.skill_se, extreme_students),
-            block("question", table_questions, result.difficulty, result.difficulty_se,
-                  extreme_questions),
-        ],
+        [block("student", table.students, skill, result.skill_se, extreme_students),
+         block("question", table.questions, difficulty, result.difficulty_se, extreme_questions)],
         ignore_index=True,
     )
 
 
 def command_fit(args: argparse.Namespace) -> int:
-    table = load_responses(args.file)
+    out = check_output(args.out, force=args.force)
     options = parse_options(args.option)
     if args.device is not None:
         options["device"] = args.device
     cls = get_estimator(args.estimator)
     if "device" in options and "device" not in cls.defaults:
         raise UsageError(f"estimator {args.estimator!r} has no device option")
+    table = load_responses(args.file)
     result = fit(table.responses, estimator=args.estimator, **options)
-    out = estimates_table(table.students, table.questions, result, table.responses)
-    out.to_csv(args.out, index=False)
+    estimates = estimates_table(table, result)
+    write_csv(estimates, out)
 
     responses = table.responses
     n_students, n_questions = responses.shape
-    observed = np.isfinite(responses).mean()
-    n_extreme = int(out.loc[out.kind == "student", "extreme"].sum())
-    n_extreme_q = int(out.loc[out.kind == "question", "extreme"].sum())
-    difficulty = result.difficulty - result.difficulty.mean()
+    students = estimates[(estimates.kind == "student") & ~estimates.extreme]
+    questions = estimates[(estimates.kind == "question") & ~estimates.extreme]
+    n_extreme = n_students - len(students)
     print(f"{args.file}: {n_students} students x {n_questions} questions, "
-          f"{observed:.1%} observed, {np.nanmean(responses):.1%} correct")
-    print(f"extreme (all right or all wrong): {n_extreme} student(s), {n_extreme_q} question(s); "
-          "their estimates are not finite ML estimates (flagged in the file)")
+          f"{np.isfinite(responses).mean():.1%} observed, {np.nanmean(responses):.1%} correct")
+    print(f"extreme (all right or all wrong): {n_extreme} student(s), "
+          f"{n_questions - len(questions)} question(s); flagged in the file, left out below")
     print(f"{result.estimator} on {result.device}: {result.seconds:.2f} s, "
           f"{result.n_iter} iterations, final loss {result.final_loss:.5g}")
-    print(f"difficulty (centred): min {difficulty.min():.2f}, max {difficulty.max():.2f}; "
-          f"skill sd {np.std(result.skill):.2f}")
-    print(f"wrote {len(out)} estimates to {args.out}")
+    print(f"difficulty (mean 0 over the non-extreme questions): min "
+          f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
+          f"{students.estimate.std(ddof=0):.2f}")
+    print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 
 
@@ -146,11 +140,24 @@ def command_run(args: argparse.Namespace) -> int:
     if args.sizes:
         sizes = _comma_list(args.sizes, parse_size, "--sizes")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    if seeds < 1:
+        raise UsageError(f"--seeds {seeds}: the number of seeds must be at least 1")
+    if args.time_budget < 0:
+        raise UsageError(f"--time-budget {args.time_budget:g}: seconds must be >= 0 "
+                         "(0 = no limit)")
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
+    for name in names or ():
+        get_estimator(name)  # unknown names fail before any work
     missing = _comma_list(args.missing, float, "--missing")
+    for fraction in missing:
+        if not 0.0 <= fraction < 1.0:
+            raise UsageError(f"--missing {args.missing}: each fraction must be in [0, 1)")
     devices.resolve(args.device, devices.cuda_device_count(), "torch")  # fails at once, naming
     # the problem, without CUDA
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    print(f"results go to {out}/ (results.csv is written fit by fit)", file=sys.stderr)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
@@ -158,6 +165,7 @@ def command_run(args: argparse.Namespace) -> int:
             sizes, names, seeds=seeds, missing=missing, device=args.device, out=out,
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
+            isolate=not args.in_process,
         )
     except KeyboardInterrupt:
         print(f"interrupted: {len(rows)} finished row(s) kept in {out}/results.csv; "
@@ -235,13 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
         "named id/student/person is taken as student labels) or a long CSV with the columns "
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
-        "wrong: no finite ML estimate).",
+        "wrong: no finite ML estimate). Estimates are on one origin for every estimator: the "
+        "mean difficulty of the non-extreme questions is 0. The file is written at once at the "
+        "end (nothing partial on failure); an existing file is kept unless --force.",
     )
     fitting.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
     fitting.add_argument("--estimator", default="torch-adam",
                          help="estimator name, see 'irtbench list' (default: %(default)s)")
     fitting.add_argument("--out", default="estimates.csv", type=Path,
-                         help="where to write the estimates (default: %(default)s)")
+                         help="where to write the estimates (default: %(default)s; an existing "
+                         "file is kept unless --force)")
+    fitting.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     fitting.add_argument("--device", default=None,
                          help="auto, cpu, cuda or cuda:N (default: the estimator's, auto)")
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
@@ -279,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",
                          help="an estimator option for every estimator that has it, or for NAME "
                          "only, e.g. -o torch-adam:epochs=2000 (repeatable)")
+    running.add_argument("--in-process", action="store_true",
+                         help="fit every cell in this process instead of a worker process of "
+                         "its own each (for debugging; time limits then use SIGALRM and peak "
+                         "memory is shared with earlier fits)")
     running.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     running.set_defaults(handler=command_run)
 

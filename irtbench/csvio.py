@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,7 +13,7 @@ import pandas as pd
 
 from irtbench.responses import validate_responses
 
-__all__ = ["ResponseTable", "load_responses"]
+__all__ = ["ResponseTable", "load_responses", "check_output", "write_csv"]
 
 
 class ResponseTable(NamedTuple):
@@ -102,3 +104,32 @@ def _from_wide(table: pd.DataFrame) -> ResponseTable:
     return ResponseTable(matrix, students, [str(q) for q in table.columns])
 
 
+
+
+def check_output(path: Path, *, force: bool = False) -> Path:
+    """``path`` if a CSV may be written there; ``ValueError`` naming the problem otherwise (a
+    folder, a missing parent folder, an existing file without ``force``), before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'estimates.csv'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise ValueError(f"{path} exists; choose another --out or overwrite it with --force")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"cannot write {path}: the folder {path.parent} is not writable")
+    return path
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically: into a temporary file beside it, then renamed, so
+    that a failure leaves no partial file (and an old file intact)."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

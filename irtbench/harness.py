@@ -24,10 +24,14 @@ thread, so a single long compiled call ends first) and recorded with status ``ti
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
+import multiprocessing
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -134,6 +138,15 @@ def _proc_status_bytes(field: str) -> int | None:
     return None
 
 
+def _trim_heap() -> None:
+    """Hand the heap's freed memory back to the OS (glibc's ``malloc_trim``), so that a fit
+    reusing memory an earlier one freed shows as growth of the resident set, not as 0."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakMemory:
     """Measures the peak memory of one fit; see the module docstring for the three methods."""
 
@@ -144,6 +157,7 @@ class PeakMemory:
         if self.cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+        _trim_heap()
         try:  # "5" resets the peak RSS (VmHWM) to the current RSS
             Path("/proc/self/clear_refs").write_text("5")
         except OSError:
@@ -238,6 +252,45 @@ def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.nda
     ]
 
 
+def _cell_row(cell: Cell, data: Dataset, estimator: Estimator) -> dict[str, Any]:
+    """The identity columns of a cell's row: key, backend, observed count, options, device."""
+    cls = type(estimator)
+    options = {**cls.defaults, **estimator.options}
+    return {**cell._asdict(), "backend": cls.backend,
+            "n_observed": observed_count(data.responses),
+            **{f"opt_{key}": value for key, value in options.items()},
+            "device": str(options.get("device", "cpu"))}
+
+
+def check_cell(cell: Cell, data: Dataset, estimator: Estimator
+               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Whether a cell can run here: ``(row, None)``, or ``(row, refusal)`` with the row of a
+    backend not installed, a device that cannot be had, the estimator's own ``skip``, or a memory
+    model that needs more than ``MEMORY_HEADROOM`` of the device's free memory."""
+    cls = type(estimator)
+    row = _cell_row(cell, data, estimator)
+
+    def refuse(status: str, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return row, {**row, "status": status, "reason": reason}
+
+    if not cls.available():
+        return refuse("skipped", f"not installed: {cls.install_command()}")
+    try:
+        row["device"] = device = estimator.resolve_device()
+    except ValueError as error:
+        return refuse("error", _first_line(error))
+    skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
+    if skip:
+        return refuse("skipped", why)
+    estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
+    row["memory_estimate_bytes"] = estimate
+    available = devices.free_memory(device)
+    if estimate > MEMORY_HEADROOM * available:
+        return refuse("skipped", f"its memory model needs about {_gb(estimate)}; "
+                                 f"{_gb(available)} available on {device}")
+    return row, None
+
+
 def run_cell(
     cell: Cell,
     data: Dataset,
@@ -245,40 +298,29 @@ def run_cell(
     *,
     time_budget: float | None = None,
     optimum: Callable[[], Fit] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit one cell; return its result row, its curve rows and its error rows.
 
     ``optimum`` returns the exact optimum of the reference objective for ``data`` (default:
     :func:`~irtbench.estimators.jml_newton.reference_optimum`, computed here), used for the
-    estimators whose objective is the reference's (``minimises_reference_objective()``)."""
+    estimators whose objective is the reference's (``minimises_reference_objective()``).
+    ``notify("warm-up")`` and ``notify("fit")`` are called as those stages begin."""
+    notify = notify or (lambda stage: None)
     cls = type(estimator)
-    row: dict[str, Any] = {**cell._asdict(), "backend": cls.backend,
-                           "n_observed": observed_count(data.responses)}
     options = {**cls.defaults, **estimator.options}
-    row.update({f"opt_{key}": value for key, value in options.items()})
-    device = str(options.get("device", "cpu"))
+    row, refusal = check_cell(cell, data, estimator)
+    if refusal is not None:
+        return refusal, [], []
 
     def not_fitted(status: str, reason: str) -> tuple[dict[str, Any], list, list]:
-        return {**row, "device": device, "status": status, "reason": reason}, [], []
+        return {**row, "status": status, "reason": reason}, [], []
 
-    if not cls.available():
-        return not_fitted("skipped", f"not installed: {cls.install_command()}")
     try:
-        device = estimator.resolve_device()
-    except ValueError as error:
-        return not_fitted("error", _first_line(error))
-    skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
-    if skip:
-        return not_fitted("skipped", why)
-    estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
-    row["memory_estimate_bytes"] = estimate
-    available = devices.free_memory(device)
-    if estimate > MEMORY_HEADROOM * available:
-        return not_fitted("skipped", f"its memory model needs about {_gb(estimate)}; "
-                                     f"{_gb(available)} available on {device}")
-    try:
+        notify("warm-up")
         with time_limit(time_budget):
             estimator.warm_up(data.responses)  # the cell's shapes: its first timed fit is warm
+        notify("fit")
         with PeakMemory() as memory, time_limit(time_budget):
             fit = estimator.fit(data.responses)
     except FitTimeout as error:
@@ -308,6 +350,85 @@ def run_cell(
     alpha = options.get("alpha", get_estimator("torch-adam").defaults["alpha"])
     row.update(convergence(fit, data, masks, exact, float(alpha)))
     return row, _curve(cell, fit, data, masks, exact), _errors(cell, fit, data, masks)
+
+
+# -- one cell in a worker process of its own ------------------------------------------------
+CellRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fresh worker processes: from a fork server that has imported irtbench and torch once
+    (cheap to start, no threads inherited; ``torch._dynamo`` too, which torch's optimizers
+    import on their first step, 0.9 s here), or spawned where there is no fork server."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["irtbench.harness", "torch", "torch._dynamo"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _cell_worker(connection: Connection, cell: Cell, path: str, truth: tuple[np.ndarray, ...],
+                 estimator: Estimator, optimum: Fit | None) -> None:
+    """In the worker: map the data file, run the cell, send its rows back."""
+    skill, difficulty = truth
+    data = Dataset(np.load(path, mmap_mode="r"), skill, difficulty, seed=cell.seed,
+                   missing=cell.missing)
+    try:
+        rows = run_cell(cell, data, estimator, optimum=None if optimum is None else lambda: optimum,
+                        notify=connection.send)
+    except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
+        rows = ({**_cell_row(cell, data, estimator), "status": "error",
+                 "reason": _first_line(error)}, [], [])
+    connection.send(rows)
+    connection.close()
+
+
+def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimator, *,
+                      time_budget: float | None = None, optimum: Fit | None = None) -> CellRows:
+    """:func:`run_cell` in a worker process of its own, which gets the data by mapping the
+    ``.npy`` file at ``path`` (no copy through a pipe) and sends the rows back.
+
+    The worker is killed when its warm-up, or its fit with the evaluation that follows, runs
+    past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout`` row; a worker that dies (a crash,
+    the kernel's out-of-memory killer) becomes an ``oom`` or ``error`` row; either way the sweep
+    goes on in a process that no fit has touched. Peak memory is the worker's own."""
+    row, refusal = check_cell(cell, data, estimator)  # no worker for a cell that cannot run
+    if refusal is not None:
+        return refusal, [], []
+    context = _worker_context()
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_cell_worker, daemon=True, args=(
+        sender, cell, str(path), (data.skill, data.difficulty), estimator, optimum))
+    worker.start()
+    sender.close()
+    rows, timed_out, stage = None, False, "start"
+    try:
+        while rows is None:  # the start is not limited; the warm-up and the fit each are
+            if not receiver.poll(None if stage == "start" else time_budget or None):
+                timed_out = True
+                break
+            message = receiver.recv()
+            if isinstance(message, str):
+                stage = message
+            else:
+                rows = message
+    except EOFError:  # the worker died before it could answer
+        pass
+    finally:
+        if worker.is_alive() and rows is None:
+            worker.kill()
+        worker.join(timeout=30)
+        receiver.close()
+    if rows is not None:
+        return rows
+    if timed_out:
+        return {**row, "status": "timeout",
+                "reason": f"the fit ran past the time budget of {time_budget:g} s"}, [], []
+    if worker.exitcode == -signal.SIGKILL:
+        return {**row, "status": "oom",
+                "reason": "the worker was killed (SIGKILL: the system ran out of memory)"}, [], []
+    return {**row, "status": "error",
+            "reason": f"the worker died with exit code {worker.exitcode}"}, [], []
 
 
 # -- the sweep ------------------------------------------------------------------------------
@@ -410,6 +531,7 @@ def sweep(
     options: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     after_row: Callable[[dict[str, Any]], None] | None = None,
+    isolate: bool = True,
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
 
@@ -428,6 +550,8 @@ def sweep(
             ``{"torch-adam:epochs": 200}`` for one.
         progress: tqdm bar over cells (None: when stderr is a terminal).
         after_row: called with each finished row (after it is on disk).
+        isolate: each cell in a worker process of its own (:func:`run_cell_isolated`); False
+            runs them in this process (for debugging: one traceback, one debugger).
 
     Returns:
         The rows of this call (plus, with ``resume``, those already in the folder).
@@ -437,6 +561,13 @@ def sweep(
     for name in names:
         get_estimator(name)  # unknown names fail before any work
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise ValueError(f"seeds={seeds!r}: at least one seed is needed")
+    for fraction in missing:
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"missing fraction {fraction!r} must be in [0, 1)")
+    if time_budget is not None and time_budget < 0:
+        raise ValueError(f"time_budget={time_budget!r} must be >= 0 (0 or None: no limit)")
     folder = Path(out) if out is not None else None
     done: set[Cell] = set()
     if folder is not None:
@@ -454,6 +585,8 @@ def sweep(
             optimum["fit"] = reference_optimum(data.responses)
         return optimum["fit"]
 
+    scratch = tempfile.TemporaryDirectory(prefix="irtbench-")  # the data the workers map
+    path = Path(scratch.name) / "responses.npy"
     for cell in bar:
         bar.set_postfix_str(cell.label())
         key = (cell.n_students, cell.n_questions, cell.missing, cell.seed)
@@ -461,6 +594,8 @@ def sweep(
             data_key = key
             data, data_problem = _simulate_if_it_fits(cell)
             optimum.clear()
+            if data is not None and isolate:
+                np.save(path, data.responses)
         if data is None:
             rows.append(_write(folder, columns, _unfitted_row(cell, device, data_problem), after_row))
             continue
@@ -468,12 +603,18 @@ def sweep(
         estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
         if estimate >= LOUD_ESTIMATE:
             tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
-        row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
-                                      optimum=exact_optimum)
+        if isolate:
+            exact = exact_optimum() if estimator.minimises_reference_objective() else None
+            row, curve, errors = run_cell_isolated(cell, data, path, estimator,
+                                                   time_budget=time_budget, optimum=exact)
+        else:
+            row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
+                                          optimum=exact_optimum)
         if folder is not None:
             append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
             append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
         rows.append(_write(folder, columns, row, after_row))
+    scratch.cleanup()
     table = pd.DataFrame(rows, columns=columns)
     if folder is not None and done:
         table = read_results(folder)

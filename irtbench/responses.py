@@ -264,9 +264,14 @@ def size_label(n_students: int, n_questions: int) -> str:
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``"1000x100"`` (also ``1e3x100``) into ``(n_students, n_questions)``."""
     try:
-        rows, columns = (int(float(part)) for part in text.lower().split("x"))
+        parts = [float(part) for part in text.lower().split("x")]
+        if len(parts) != 2 or not all(map(math.isfinite, parts)):
+            raise ValueError
+        rows, columns = (int(part) for part in parts)
     except ValueError:
-        raise ValueError(f"size {text!r} is not of the form STUDENTSxQUESTIONS, e.g. 1000x100") from None
-    if rows < 1 or columns < 1 or not math.isfinite(rows * columns):
-        raise ValueError(f"size {text!r} must have positive dimensions")
+        raise ValueError(f"size {text!r} is not of the form STUDENTSxQUESTIONS with finite "
+                         "numbers, e.g. 1000x100 or 1e4x1e3") from None
+    if rows < 1 or columns < 1 or rows != parts[0] or columns != parts[1]:
+        raise ValueError(f"size {text!r} must have positive whole numbers of students and "
+                         "questions")
     return rows, columns

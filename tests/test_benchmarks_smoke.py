@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_benchmark_suite_runs_one_tiny_case(tmp_path):
     report = tmp_path / "bench.json"
+    # a clean environment for the inner run: under pytest-xdist the outer run's worker variables
+    # would make pytest-benchmark switch itself off in the inner one
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/test_fit_speed.py", "-q", "-p", "no:cacheprovider",
          "--sizes", "40x10", "--estimators", "torch-adam,jax-adam", "--rounds", "1",
          f"--benchmark-json={report}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     benchmarks = json.loads(report.read_text())["benchmarks"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import numpy as np
@@ -24,6 +26,9 @@ DESIGN_COLUMNS = (
 ).split(", ")
 
 
+ALLOCATED = 200 * 2**20
+
+
 class Oracle(Estimator):
     """Returns the column means' logits: a quick, deterministic stand-in estimator."""
 
@@ -41,6 +46,11 @@ class Oracle(Estimator):
             raise MemoryError("cannot allocate")
         if options["behaviour"] == "sleep":
             time.sleep(5)
+        if options["behaviour"] == "allocate":  # a known amount, touched: 200 MB
+            block = np.ones(ALLOCATED // 8)
+            assert block.sum() == ALLOCATED // 8
+        if options["behaviour"] == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
         p = np.clip(np.nanmean(responses, axis=0), 0.02, 0.98)
         q = np.clip(np.nanmean(responses, axis=1), 0.02, 0.98)
         return Result(np.log(q / (1 - q)), -np.log(p / (1 - p)), None, None,
@@ -184,3 +194,35 @@ def test_cli_run_on_cuda_without_cuda_fails_at_once(tmp_path, capsys):
     assert main(["run", "--quick", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
     assert "sees no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_each_fit_in_a_worker_of_its_own_has_its_own_peak_memory(tmp_path, oracle):
+    """Two fits that each allocate 200 MB, one after the other: each row shows about 200 MB (a
+    process that an earlier fit had grown would show far less), the parent grows by none."""
+    table = harness.sweep([(60, 12)], [oracle], seeds=2, device="cpu", out=tmp_path,
+                          options={f"{oracle}:behaviour": "allocate"}, progress=False)
+    assert (table.status == "ok").all() and (table.memory_method == "rss_peak_growth").all()
+    np.testing.assert_allclose(table.peak_memory_bytes, ALLOCATED, rtol=0.15)
+
+
+def test_a_crashing_or_hanging_fit_is_a_row_and_the_sweep_goes_on(tmp_path, oracle):
+    crash = harness.sweep([(60, 12)], [oracle, "jml-newton"], seeds=1, device="cpu",
+                          out=tmp_path / "crash", options={f"{oracle}:behaviour": "crash"},
+                          progress=False)
+    assert crash.status.tolist() == ["error", "ok"]
+    assert "died with exit code -11" in crash.reason.iloc[0]
+    start = time.perf_counter()
+    hang = harness.sweep([(60, 12)], [oracle, "jml-newton"], seeds=1, device="cpu",
+                         out=tmp_path / "hang", options={f"{oracle}:behaviour": "sleep"},
+                         time_budget=1.0, progress=False)
+    assert hang.status.tolist() == ["timeout", "ok"] and time.perf_counter() - start < 4.5
+    assert "time budget of 1 s" in hang.reason.iloc[0]
+
+
+def test_in_process_sweeps_give_the_same_rows(tmp_path, oracle):
+    kept = ["estimator", "status", "rmse_difficulty", "crb_ratio_difficulty", "n_iter"]
+    isolated = harness.sweep([(60, 12)], [oracle, "jml-newton"], seeds=1, device="cpu",
+                             progress=False)
+    inside = harness.sweep([(60, 12)], [oracle, "jml-newton"], seeds=1, device="cpu",
+                           progress=False, isolate=False)
+    pd.testing.assert_frame_equal(isolated[kept], inside[kept])

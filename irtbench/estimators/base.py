@@ -35,6 +35,7 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 
 import numpy as np
 
+from irtbench.model import find_extremes
 from irtbench.responses import (
     Responses,
     is_sparse,
@@ -308,6 +309,7 @@ class Estimator(ABC, Generic[StateT]):
                 f"estimator {self.name!r} needs a dense response matrix; sparse triples are "
                 f"fitted by: {takers} (or convert with irtbench.responses.to_dense)"
             )
+        require_estimable(responses)
         state = self.setup(responses, options, observed_count(responses))
         compile_seconds = 0.0
         if type(self).compile is not Estimator.compile:  # nothing to compile: exactly 0
@@ -371,6 +373,23 @@ class Estimator(ABC, Generic[StateT]):
                 f"estimator {cls.name!r} needs {', '.join(missing)}, which is not installed; "
                 f"install it with: {cls.install_command()}"
             )
+
+
+def require_estimable(responses: Responses) -> None:
+    """The one rule for hopeless data, the same for every estimator: ``ValueError`` when, once
+    the students and questions whose responses are all right or all wrong are removed (again and
+    again, :func:`~irtbench.model.find_extremes`), fewer than two students or two questions
+    remain, so that no difference of skill or difficulty has a finite maximum-likelihood
+    estimate (nor, for the marginal and Bayesian estimators, an estimate the data inform)."""
+    found = find_extremes(responses)
+    kept_students, kept_questions = int((~found.students).sum()), int((~found.questions).sum())
+    if kept_students < 2 or kept_questions < 2:
+        raise ValueError(
+            f"no finite estimate: after removing the {int(found.students.sum())} student(s) and "
+            f"{int(found.questions.sum())} question(s) whose responses are all right or all "
+            f"wrong, {kept_students} student(s) and {kept_questions} question(s) remain (at "
+            "least two of each are needed)"
+        )
 
 
 def checkpoints(n_iter: int, count: int = 25) -> set[int]:

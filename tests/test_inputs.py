@@ -1,0 +1,87 @@
+"""Every input gets an answer: one clear line and exit 2 for what cannot be used, checked
+before any work or any file is written; one rule for hopeless data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_estimators import FAST_OPTIONS, require
+
+import irtbench
+from irtbench.cli import main
+
+HOPELESS = {
+    "all right": np.ones((6, 4)),
+    "1x1": [[1.0]],
+    "one row": [[1.0, 0.0, 1.0, 0.0]],
+    "two opposite students": [[1, 1, 1], [0, 0, 0]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("case", sorted(HOPELESS))
+def test_hopeless_data_get_the_same_refusal_from_every_estimator(name, case):
+    require(name)
+    with pytest.raises(ValueError, match="no finite estimate: after removing the .*at least "
+                                         "two of each are needed"):
+        irtbench.fit(HOPELESS[case], estimator=name, **FAST_OPTIONS[name])
+
+
+def one_line_exit_2(capsys, argv: list[str], message: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+
+
+def test_fit_checks_out_before_fitting(verbagg_path, tmp_path, capsys):
+    fit = ["fit", str(verbagg_path), "--estimator", "jml-newton", "--device", "cpu", "--out"]
+    one_line_exit_2(capsys, fit + [str(tmp_path / "nodir" / "x.csv")], "does not exist")
+    one_line_exit_2(capsys, fit + [str(tmp_path)], "is a folder")
+    existing = tmp_path / "estimates.csv"
+    existing.write_text("keep me\n")
+    one_line_exit_2(capsys, fit + [str(existing)], "exists; choose another --out")
+    assert existing.read_text() == "keep me\n"
+    assert main(fit + [str(existing), "--force"]) == 0
+    assert pd.read_csv(existing).shape == (316 + 24, 5)
+    assert [p.name for p in tmp_path.iterdir()] == ["estimates.csv"]  # no temporary left
+
+
+def test_a_failed_fit_leaves_no_file(tmp_path, capsys):
+    path = tmp_path / "hopeless.csv"
+    pd.DataFrame(np.ones((5, 3), dtype=int), columns=["a", "b", "c"]).to_csv(path, index=False)
+    one_line_exit_2(capsys, ["fit", str(path), "--out", str(tmp_path / "e.csv")],
+                    "no finite estimate")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hopeless.csv"]
+
+
+@pytest.mark.parametrize("name", ["jml-newton", "cml", "torch-adam", "mml-em"])
+def test_fit_summary_and_file_leave_the_extremes_out_on_one_origin(verbagg_path, tmp_path,
+                                                                    capsys, name):
+    out = tmp_path / "e.csv"
+    with np.errstate(all="raise"):  # no RuntimeWarning on the way
+        assert main(["fit", str(verbagg_path), "--estimator", name, "--device", "cpu",
+                     "--out", str(out), "-o", "epochs=50" if name == "torch-adam" else
+                     "device=cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed and "skill sd" in printed
+    table = pd.read_csv(out)
+    questions = table[(table.kind == "question") & ~table.extreme]
+    assert abs(questions.estimate.mean()) < 1e-9
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sizes", "infx100"], "finite numbers"),
+    (["--sizes", "10.5x3"], "whole numbers"),
+    (["--seeds", "0"], "at least 1"),
+    (["--seeds", "-1"], "at least 1"),
+    (["--device", "gpu"], "sees no CUDA GPU"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--time-budget", "-1"], "must be >= 0"),
+    (["--missing", "1.5"], "each fraction must be in [0, 1)"),
+    (["--estimators", "nope"], "unknown estimator 'nope'"),
+])
+def test_run_refuses_bad_arguments_before_writing_anything(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    one_line_exit_2(capsys, ["run", "--quick", "--out", str(out), *argv], message)
+    assert not out.exists()
