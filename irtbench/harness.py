@@ -357,12 +357,14 @@ CellRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Fresh worker processes: from a fork server that has imported irtbench and torch once
-    (cheap to start, no threads inherited; ``torch._dynamo`` too, which torch's optimizers
-    import on their first step, 0.9 s here), or spawned where there is no fork server."""
+    """Fresh worker processes: from a fork server that has imported irtbench and the backends
+    once (cheap to start, no threads inherited: importing JAX starts no backend; also
+    ``torch._dynamo``, which torch's optimizers import on their first step, 0.9 s here), or
+    spawned where there is no fork server. Backends that are not installed are passed over."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["irtbench.harness", "torch", "torch._dynamo"])
+        context.set_forkserver_preload(["irtbench.harness", "torch", "torch._dynamo", "jax",
+                                        "optax", "numpyro", "numpyro.infer"])
         return context
     return multiprocessing.get_context("spawn")
 

@@ -53,7 +53,7 @@ def test_bad_values_in_a_csv(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("a,b\n1,2\n0,1\n")
     assert main(["fit", str(path), "--out", str(tmp_path / "o.csv")]) == 2
-    assert "found 2 at row 0, column 1" in capsys.readouterr().err
+    assert "line 2, column 'b': '2' is not 0, 1 or blank" in capsys.readouterr().err
 
 
 def test_list_shows_every_estimator(capsys):

@@ -158,10 +158,10 @@ def test_long_and_wide_of_the_same_data_agree(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("q1,q2\n1,0\n0,yes\n", r"'yes' at row 1, column 'q2'"),
-        ("q1,q2\n1,0\n,\n", r"student \(row\) 1 has no observed response"),
+        ("q1,q2\n1,0\n0,yes\n", r"line 3, column 'q2': 'yes' is not 0, 1 or blank"),
+        ("q1,q2\n1,0\n,\n", r"line 3 \(student '1'\) has no observed response"),
         ("student,question,response\na,x,1\na,x,0\n", r"more than one response"),
-        ("student,question,response\na,x,1\nb,x,maybe\n", r"'maybe' on line 3"),
+        ("student,question,response\na,x,1\nb,x,maybe\n", r"line 3, column 'response': 'maybe'"),
         ("", r"not a readable CSV"),
         ('q1,q2\n1,0\n0,1,1,"\n', r"not a readable CSV"),
     ],

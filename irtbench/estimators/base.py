@@ -35,7 +35,7 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 
 import numpy as np
 
-from irtbench.model import find_extremes
+from irtbench.model import Extremes, find_extremes
 from irtbench.responses import (
     Responses,
     is_sparse,
@@ -87,6 +87,12 @@ class Fit:
         options: every option the fit used, defaults included.
         n_iter: iterations (epochs, Newton steps, samples) actually run.
         diagnostics: method-specific scalars (convergence flags, r-hat, ...).
+        extreme_students, extreme_questions: the students and questions whose responses are
+            all right or all wrong (:func:`~irtbench.model.find_extremes`), flagged for every
+            estimator: maximum-likelihood ones give them +/-inf or, for the fixed-epoch Adam
+            fits, the iterate where they stopped, with SE ``inf``; posterior-based ones (EAP,
+            MAP under a proper prior, VI, NUTS) their finite posterior summaries. Summaries and
+            metrics leave them out.
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure); empty when it has none.
     """
@@ -105,6 +111,8 @@ class Fit:
     n_iter: int
     diagnostics: dict[str, Diagnostic] = field(default_factory=dict)
     trace: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    extreme_students: np.ndarray | None = None
+    extreme_questions: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
@@ -150,10 +158,12 @@ StateT = TypeVar("StateT", bound=State)
 
 
 class Prepared(NamedTuple):
-    """What :meth:`Estimator.prepare` hands to the clock: the state and its compile time."""
+    """What :meth:`Estimator.prepare` hands to the clock: the state, its compile time, and the
+    extremes the common entry point found (for ``Fit``'s flags)."""
 
     state: State
     compile_seconds: float
+    found: Extremes
 
 
 def host(array: object) -> np.ndarray:
@@ -309,14 +319,14 @@ class Estimator(ABC, Generic[StateT]):
                 f"estimator {self.name!r} needs a dense response matrix; sparse triples are "
                 f"fitted by: {takers} (or convert with irtbench.responses.to_dense)"
             )
-        require_estimable(responses)
+        found = require_estimable(responses)
         state = self.setup(responses, options, observed_count(responses))
         compile_seconds = 0.0
         if type(self).compile is not Estimator.compile:  # nothing to compile: exactly 0
             start = time.perf_counter()
             self.compile(state)
             compile_seconds = time.perf_counter() - start
-        return Prepared(state, compile_seconds)
+        return Prepared(state, compile_seconds, found)
 
     def fit(self, responses: object) -> Fit:
         """Fit the model to ``responses``: the one clock of irtbench (see the module docstring):
@@ -351,6 +361,8 @@ class Estimator(ABC, Generic[StateT]):
             n_iter=int(result.n_iter),
             diagnostics=dict(result.diagnostics),
             trace=[(k, *values()) for k, values in result.trace],
+            extreme_students=prepared.found.students,
+            extreme_questions=prepared.found.questions,
         )
 
     # -- the steps a subclass implements -------------------------------------------------------
@@ -375,7 +387,7 @@ class Estimator(ABC, Generic[StateT]):
             )
 
 
-def require_estimable(responses: Responses) -> None:
+def require_estimable(responses: Responses) -> Extremes:
     """The one rule for hopeless data, the same for every estimator: ``ValueError`` when, once
     the students and questions whose responses are all right or all wrong are removed (again and
     again, :func:`~irtbench.model.find_extremes`), fewer than two students or two questions
@@ -390,6 +402,7 @@ def require_estimable(responses: Responses) -> None:
             f"wrong, {kept_students} student(s) and {kept_questions} question(s) remain (at "
             "least two of each are needed)"
         )
+    return found
 
 
 def checkpoints(n_iter: int, count: int = 25) -> set[int]:

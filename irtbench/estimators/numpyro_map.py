@@ -20,8 +20,8 @@ posterior vanishes: for every parameter, :math:`|\partial \log p / \partial \phi
 < \mathrm{tol}` with :math:`n_\phi` its number of observed responses (a mean residual
 :math:`y - p` of at most ``tol`` per response: about ``tol / 0.2`` logits from the mode), or
 until ``max_steps``. A number for
-``skill_scale`` fixes :math:`\sigma` instead (one stage). Standard errors: :math:`1/\sqrt{I}` at
-the mode.
+``skill_scale`` fixes :math:`\sigma` instead (one stage). Standard errors: from the curvature of
+the log posterior at the mode (:func:`posterior_se`), finite for extreme students too.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
-from irtbench.model import asymptotic_se
+from irtbench.model import information
 from irtbench.responses import Responses, answers_of, observed_of
 
 if TYPE_CHECKING:
@@ -87,6 +87,17 @@ def marginal_skill_scale(responses: np.ndarray, difficulty: np.ndarray, nodes: i
         return -float(np.sum(peak[:, 0] + np.log(np.exp(log_lik - peak).sum(axis=1))))
 
     return math.exp(_golden_section(negative_log_marginal, math.log(0.05), math.log(20.0)))
+
+
+def posterior_se(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
+                 skill_scale: float, difficulty_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Standard errors at the mode from the curvature of the log posterior,
+    :math:`(I(\theta_i) + \sigma^{-2})^{-1/2}` and :math:`(I(b_j) + s_b^{-2})^{-1/2}`: finite for
+    every student and question, extreme ones included (the prior bounds them), unlike the
+    :math:`1/\sqrt{I}` of a maximum-likelihood estimate."""
+    info_skill, info_difficulty = information(responses, skill, difficulty)
+    return ((info_skill + skill_scale**-2) ** -0.5,
+            (info_difficulty + difficulty_scale**-2) ** -0.5)
 
 
 def _log_posterior_gradient(skill: jax.Array, difficulty: jax.Array, y: jax.Array,
@@ -221,7 +232,8 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
         params = state.svi.get_params(svi_state)
         compute_seconds = clock.stop()
         skill, difficulty = host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"])
-        skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
+        skill_se, difficulty_se = posterior_se(state.responses, skill, difficulty, scale,
+                                               float(options["difficulty_scale"]))
         return Result(skill, difficulty, skill_se, difficulty_se, losses, len(losses),
                       compute_seconds, {"converged": converged, "sigma": scale}, trace)
 

@@ -17,6 +17,7 @@ Sizes beyond ``max_responses`` are skipped: NUTS costs minutes there on a CPU.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -125,10 +126,13 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         compute_seconds = clock.stop()
         flat = {site: value.reshape(-1, *value.shape[2:]) for site, value in samples.items()}
         extra = state.mcmc.get_extra_fields()
-        summary = numpyro.diagnostics.summary(samples, group_by_chain=True)
-        ess = min(float(np.nanmin(s["n_eff"])) for s in summary.values())
+        with warnings.catch_warnings():  # a chain too short to judge (a warm-up): NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            summary = numpyro.diagnostics.summary(samples, group_by_chain=True)
+            ess = min(float(np.nanmin(s["n_eff"])) for s in summary.values())
+            max_rhat = max(float(np.nanmax(s["r_hat"])) for s in summary.values())
         diagnostics = {
-            "max_rhat": max(float(np.nanmax(s["r_hat"])) for s in summary.values()),
+            "max_rhat": max_rhat,
             "min_ess": ess,
             "divergences": int(extra["diverging"].sum()),
             "ess_per_second": ess / compute_seconds,
