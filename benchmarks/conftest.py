@@ -41,6 +41,12 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("estimator_name", names)
 
 
+#: entries of the environment that differ between two runs on the same machine: left out of the
+#: machine info, so that --benchmark-compare does not report a different machine every time
+VOLATILE = ("command", "created", "git_commit")
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Adds the device and the backends' versions to the saved benchmark JSON."""
-    machine_info["irtbench"] = environment(config.getoption("device"))
+    env = environment(config.getoption("device"))
+    machine_info["irtbench"] = {k: v for k, v in env.items() if k not in VOLATILE}

@@ -12,11 +12,10 @@ Examples:
 """
 
 from irtbench.csvio import ResponseTable, load_responses
-from irtbench.responses import SparseResponses, validate_responses
-from irtbench.simulate import Dataset, simulate, simulate_sparse
 from irtbench.estimators import BackendNotInstalled, Estimator, Fit, estimators, fit, get_estimator
 from irtbench.metrics import align, cramer_rao_bound, recovery
-
+from irtbench.responses import SparseResponses, validate_responses
+from irtbench.simulate import Dataset, simulate, simulate_sparse
 from irtbench.version import __version__
 
 __all__ = [

@@ -86,6 +86,10 @@ def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
     )
 
 
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def command_fit(args: argparse.Namespace) -> int:
     out = check_output(args.out, force=args.force)
     options = parse_options(args.option)
@@ -110,6 +114,9 @@ def command_fit(args: argparse.Namespace) -> int:
           f"{n_questions - len(questions)} question(s); flagged in the file, left out below")
     print(f"{result.estimator} on {result.device}: {result.seconds:.2f} s, "
           f"{result.n_iter} iterations, final loss {result.final_loss:.5g}")
+    if result.diagnostics:  # convergence flags; r-hat, ESS and divergences of NUTS
+        print("diagnostics: " + ", ".join(f"{key} {_short(value)}"
+                                          for key, value in result.diagnostics.items()))
     print(f"difficulty (mean 0 over the non-extreme questions): min "
           f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
           f"{students.estimate.std(ddof=0):.2f}")

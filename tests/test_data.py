@@ -8,8 +8,8 @@ import pytest
 from conftest import binomial_band
 
 import irtbench
-from irtbench.responses import parse_size, validate_responses
 from irtbench.model import probabilities
+from irtbench.responses import parse_size, validate_responses
 
 
 # -- simulate ---------------------------------------------------------------------------

@@ -85,3 +85,42 @@ def test_run_refuses_bad_arguments_before_writing_anything(tmp_path, capsys, arg
     out = tmp_path / "run"
     one_line_exit_2(capsys, ["run", "--quick", "--out", str(out), *argv], message)
     assert not out.exists()
+
+
+def test_run_says_where_its_results_go_before_it_starts(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--sizes", "30x6", "--estimators", "jml-newton", "--seeds", "1",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"results go to {out}/" in err.splitlines()[0]
+    assert (out / "results.csv").is_file()
+
+
+def test_fit_prints_the_samplers_diagnostics(verbagg_path, tmp_path, capsys):
+    pytest.importorskip("numpyro", reason="NumPyro is not installed")
+    assert main(["fit", str(verbagg_path), "--estimator", "numpyro-nuts", "--device", "cpu",
+                 "-o", "num_warmup=50", "-o", "num_samples=50",
+                 "--out", str(tmp_path / "e.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "max_rhat" in printed and "divergences" in printed and "min_ess" in printed
+
+
+def test_benchmark_machine_info_is_the_same_for_two_runs_on_one_machine():
+    """What --benchmark-compare compares: nothing that changes from run to run."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_conftest", path)
+    bench_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_conftest)
+
+    class Config:
+        @staticmethod
+        def getoption(name):
+            return "cpu"
+
+    first, second = {}, {}
+    bench_conftest.pytest_benchmark_update_machine_info(Config, first)
+    bench_conftest.pytest_benchmark_update_machine_info(Config, second)
+    assert first == second and "created" not in first["irtbench"]

@@ -14,6 +14,7 @@ import pytest
 import irtbench
 from irtbench import harness
 from irtbench import responses as response_formats
+from irtbench.model import extremes, information
 from irtbench.responses import (
     SparseResponses,
     to_compact,
@@ -22,7 +23,6 @@ from irtbench.responses import (
     validate_responses,
 )
 from irtbench.simulate import simulate_sparse
-from irtbench.model import extremes, information
 
 
 def test_compact_simulation_holds_the_same_draws_in_a_quarter_of_the_memory():

@@ -11,7 +11,14 @@ import numpy as np
 
 from irtbench import devices
 from irtbench.estimators.base import Estimator, Option, State
-from irtbench.responses import MISSING, Responses, SparseResponses, row_blocks, split_observed, to_compact
+from irtbench.responses import (
+    MISSING,
+    Responses,
+    SparseResponses,
+    row_blocks,
+    split_observed,
+    to_compact,
+)
 
 if TYPE_CHECKING:
     import torch

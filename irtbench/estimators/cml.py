@@ -263,7 +263,7 @@ class ConditionalML(_torch.TorchEstimator):
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
     defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
                 "device": "auto"}
-    warm_up_options = {"max_iter": 2}
+    # warm-up: a whole fit (0.4 s at 10^7), so that the next meets the same J x J buffers
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
@@ -274,7 +274,6 @@ class ConditionalML(_torch.TorchEstimator):
                              "positive integer")
 
     def run(self, state: _torch.TorchState) -> Result:
-        import torch
 
         options, device = state.options, state.torch_device
         person = str(options["person"])

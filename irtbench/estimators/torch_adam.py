@@ -41,7 +41,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from tqdm.auto import trange
 
 from irtbench.estimators import _torch
