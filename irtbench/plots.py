@@ -121,7 +121,7 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
         _size_axis(ax, table)
         ax.set_yscale("log")
         ax.set_ylabel(label)
-    axes[0].set_title("time of the fit alone (compilation excluded; median and range over seeds)")
+    axes[0].set_title("time of the whole fit, compilation excluded (median, range over seeds)")
     axes[1].set_title("throughput (median and range over seeds)")
     axes[0].legend(fontsize=8)
     return _finish(fig, path, formats)
@@ -291,6 +291,18 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _seconds_definition(env: dict[str, object]) -> str:
+    """What the folder's ``seconds`` mean: the one clock from schema 4 on, before it the fit
+    without transfers and post-processing."""
+    if int(env.get("schema_version") or 0) >= 4:
+        return ("Seconds: the whole fit, host matrix in to every estimate and SE back on the host, "
+                "device synchronised, median over seeds; compute_s its iterative part; compile_s "
+                "apart.")
+    return ("Seconds (schema {}, before the one clock): the fit's iterations alone; transfers, "
+            "standard errors and post-processing outside; median over seeds; compile_s apart; "
+            "compute_s not recorded.".format(env.get("schema_version")))
+
+
 def write_report(folder: Path | str) -> Path:
     """``folder/report.md``: the summary table per estimator x size next to the figures."""
     from irtbench.harness import summarize
@@ -307,7 +319,7 @@ def write_report(folder: Path | str) -> Path:
         f"irtbench {env.get('irtbench')}, torch {env.get('torch')}, jax {env.get('jax')}, "
         f"numpyro {env.get('numpyro')}, commit {str(env.get('git_commit'))[:10]}, {env.get('created')}.",
         "",
-        "Seconds: the fit alone, device synchronised, median over seeds; compile_s apart. "
+        _seconds_definition(env),
         "Metrics: means over seeds, aligned, extreme students excluded; crb_* = RMSE / Cramér–Rao "
         "bound; coverage of 95% intervals.",
         "",
