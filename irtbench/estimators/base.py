@@ -322,7 +322,7 @@ class Estimator(ABC, Generic[StateT]):
         found = require_estimable(responses)
         state = self.setup(responses, options, observed_count(responses))
         compile_seconds = 0.0
-        if type(self).compile is not Estimator.compile:  # nothing to compile: exactly 0
+        if self.compiles(state):  # nothing to compile: exactly 0
             start = time.perf_counter()
             self.compile(state)
             compile_seconds = time.perf_counter() - start
@@ -369,6 +369,10 @@ class Estimator(ABC, Generic[StateT]):
     @abstractmethod
     def setup(self, responses: Responses, options: dict[str, Option], n_observed: int) -> StateT:
         """Untimed: the typed state of a fit (device chosen; no data moved, nothing computed)."""
+
+    def compiles(self, state: StateT) -> bool:
+        """Whether :meth:`compile` has work for ``state`` (by default: whether it is defined)."""
+        return type(self).compile is not Estimator.compile
 
     def compile(self, state: StateT) -> None:
         """One-time JIT compilation for ``state``'s shapes (timed apart, ``compile_seconds``)."""
