@@ -99,7 +99,10 @@ def command_fit(args: argparse.Namespace) -> int:
     if "device" in options and "device" not in cls.defaults:
         raise UsageError(f"estimator {args.estimator!r} has no device option")
     table = load_responses(args.file)
-    result = fit(table.responses, estimator=args.estimator, **options)
+    try:
+        result = fit(table.responses, estimator=args.estimator, **options)
+    except ValueError as error:  # what the file holds cannot be fitted: name the file
+        raise ValueError(f"{args.file}: {error}") from None
     estimates = estimates_table(table, result)
     write_csv(estimates, out)
 

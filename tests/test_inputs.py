@@ -124,3 +124,40 @@ def test_benchmark_machine_info_is_the_same_for_two_runs_on_one_machine():
     bench_conftest.pytest_benchmark_update_machine_info(Config, first)
     bench_conftest.pytest_benchmark_update_machine_info(Config, second)
     assert first == second and "created" not in first["irtbench"]
+
+
+MAXIMUM_LIKELIHOOD = {"torch-adam", "jax-adam", "jax-adam-sharded", "jml-newton", "cml"}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
+    """Extreme students are flagged by every fit; maximum-likelihood estimators give them SE
+    inf, posterior-based ones (EAP, MAP under a proper prior, VI, NUTS) finite posterior
+    summaries."""
+    require(name)
+    data = irtbench.simulate(150, 8, seed=2)
+    students, questions = irtbench.model.extremes(data.responses)
+    assert students.any()
+    fit = irtbench.fit(data.responses, estimator=name, **FAST_OPTIONS[name])
+    np.testing.assert_array_equal(fit.extreme_students, students)
+    np.testing.assert_array_equal(fit.extreme_questions, questions)
+    if name in MAXIMUM_LIKELIHOOD:
+        assert np.isinf(fit.skill_se[students]).all()
+    else:
+        assert np.isfinite(fit.skill_se).all() and np.isfinite(fit.skill).all()
+    assert np.isfinite(fit.skill_se[~students]).all()
+
+
+def test_a_file_that_cannot_be_fitted_is_named(tmp_path, capsys):
+    path = tmp_path / "one-column.csv"
+    path.write_text("Q1\n1\n0\n1\n")
+    one_line_exit_2(capsys, ["fit", str(path), "--out", str(tmp_path / "e.csv")],
+                    f"{path}: no finite estimate")
+
+
+def test_make_bench_runs_the_speed_suite_only():
+    from pathlib import Path
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert "BENCH ?= benchmarks/test_fit_speed.py" in makefile
+    assert "pytest $(BENCH)" in makefile and "pytest benchmarks/ " not in makefile
