@@ -209,8 +209,7 @@ class JaxAdam(_jax.JaxEstimator):
         skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
         skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
         every = len(losses) // len(trace["skill"])
-        snapshots = [_snapshot(every * (k + 1), trace["skill"][k][:n], trace["difficulty"][k])
-                     for k in range(len(trace["skill"]))]
+        snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
         return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
                       compute_seconds, self.diagnostics(state, params), snapshots)
 
@@ -219,5 +218,8 @@ class JaxAdam(_jax.JaxEstimator):
         return {}
 
 
-def _snapshot(iteration: int, skill: jax.Array, difficulty: jax.Array) -> Snapshot:
-    return Snapshot(iteration, lambda: (host(skill), host(difficulty)))
+def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:
+    """Row ``k`` of the stacked trace, sliced only after the clock (each slice of a device
+    array is a dispatched operation: 20 of them cost tens of milliseconds)."""
+    return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n],
+                                        host(trace["difficulty"][k])))
