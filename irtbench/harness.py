@@ -1,24 +1,27 @@
 """Sweeps: sizes x missing fractions x seeds x estimators -> one tidy row per cell.
 
-For each cell: simulate (untimed), warm the estimator up on the cell's own data (a short,
-untimed fit: same shapes, same code paths), fit once through the one clock of
-:meth:`irtbench.Estimator.fit` (``seconds`` end to end, ``compute_seconds`` of the iterative
-part, ``compile_seconds`` apart), evaluate recovery (untimed). This module knows estimators
-only through the registry and the interface: it imports no concrete estimator. Each finished row is appended to ``results.csv`` at
-once, so an interrupted sweep keeps every row it finished; ``resume=True`` skips the cells
-already there.
+For each cell: simulate (untimed, once per size x missing x seed, saved as a ``.npy`` file);
+then, in a worker process of its own (:func:`run_cell_isolated`), warm the estimator up on the
+cell's data (a short, untimed fit: same shapes, same code paths), fit once through the one clock
+of :meth:`irtbench.Estimator.fit` (``seconds`` end to end, ``compute_seconds`` of the iterative
+part, ``compile_seconds`` apart) and evaluate recovery (untimed). This module knows estimators
+only through the registry and the interface: it imports no concrete estimator. Each finished
+row is appended to ``results.csv`` at once, so an interrupted sweep keeps every row it
+finished; ``resume=True`` skips the cells already there.
 
-Peak memory (``peak_memory_bytes``; ``memory_method`` says which measure a row used):
+Peak memory (``peak_memory_bytes``; ``memory_method`` says which measure a row used), measured
+inside the cell's worker:
 
 * ``cuda_max_allocated``: ``torch.cuda.max_memory_allocated`` over the fit (torch on CUDA);
-* ``jax_peak_bytes_in_use``: the JAX device's ``peak_bytes_in_use`` (JAX on GPU; a process-wide
-  high-water mark, not reset between cells);
-* ``rss_peak_growth``: on the CPU, the growth of the process's peak resident set size over the fit
-  (Linux ``VmHWM``, reset before each cell through ``/proc/self/clear_refs``). It includes
-  the data copied for the fit and any allocator caches.
+* ``jax_peak_bytes_in_use``: the JAX device's ``peak_bytes_in_use`` (JAX on GPU; the worker's
+  high-water mark, its warm-up included);
+* ``rss_peak_growth``: on the CPU, the growth of the worker's peak resident set size over the
+  fit (Linux ``VmHWM``, reset through ``/proc/self/clear_refs`` after the heap's free memory is
+  handed back with ``malloc_trim``). It includes the data copied for the fit.
 
-A fit that runs past ``time_budget`` seconds is interrupted (a SIGALRM raised in the main
-thread, so a single long compiled call ends first) and recorded with status ``timeout``.
+A worker whose warm-up or fit runs past ``time_budget`` seconds is killed and its cell recorded
+with status ``timeout``; with ``isolate=False`` (``irtbench run --in-process``) the cells run in
+this process and the limit is a SIGALRM raised in the main thread instead.
 """
 
 from __future__ import annotations
@@ -391,9 +394,10 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
     ``.npy`` file at ``path`` (no copy through a pipe) and sends the rows back.
 
     The worker is killed when its warm-up, or its fit with the evaluation that follows, runs
-    past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout`` row; a worker that dies (a crash,
-    the kernel's out-of-memory killer) becomes an ``oom`` or ``error`` row; either way the sweep
-    goes on in a process that no fit has touched. Peak memory is the worker's own."""
+    past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout`` row; a
+    worker that dies (a crash, the kernel's out-of-memory killer) becomes an ``oom`` or ``error``
+    row; either way the sweep goes on in a process that no fit has touched. Peak memory is the
+    worker's own. An interrupt (Ctrl-C) kills the worker and reaches the caller."""
     row, refusal = check_cell(cell, data, estimator)  # no worker for a cell that cannot run
     if refusal is not None:
         return refusal, [], []
