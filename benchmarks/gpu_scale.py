@@ -5,15 +5,17 @@
 
 First measures the device's bandwidth with a device-to-device copy of 1 GB (bytes read + bytes
 written per second). Then, for each size (default 10^4 x 10^3, 10^5 x 10^3, 10^6 x 10^3), fits
-``torch-adam`` (int8 storage, blockwise objective), ``jax-adam`` (float32) and ``jml-newton`` on
+``torch-adam`` (int8 storage), ``jax-adam`` (int8 codes decoded in its compiled loop) and
+``jml-newton`` on
 the same simulated data (compact int8 on the host: a 10^9-response matrix is 1 GB, never a
 float32 one) and writes one row per fit to ``OUT/scale.csv`` as it finishes:
 
 * ``seconds`` (the whole fit, ``Fit.seconds``: host matrix in, estimates and SEs out),
   ``compute_seconds`` (its iterations alone, data on the device), ``responses_per_second``
   (responses x iterations / compute_seconds);
-* ``data_bytes_per_response``: what one pass must read at least (1 for int8 codes, 4 for float32
-  answers, 5 with the float32 mask of jax-adam... as stored by that estimator);
+* ``data_bytes_per_response``: what one pass must read at least, as the estimator stores the
+  data (1 for the int8 codes of torch-adam and jax-adam, 1 for jml-newton's counting pass over
+  the host's int8 matrix);
 * ``bound_seconds_per_pass`` = responses x data bytes / copy bandwidth, the time of one pass that
   only reads its data at the copy's rate, and ``ratio_to_bound`` = (compute_seconds /
   iterations) / that bound. The goal is a ratio of 3 or less for the reference's epochs.
@@ -39,7 +41,7 @@ from irtbench.results import environment, write_environment
 COLUMNS = ("estimator", "n_students", "n_questions", "responses", "device", "status", "seconds",
            "compute_seconds", "compile_seconds", "n_iter", "responses_per_second", "data_bytes_per_response", "copy_bytes_per_second",
            "bound_seconds_per_pass", "ratio_to_bound", "reason")
-DATA_BYTES = {"torch-adam": 1.0, "jax-adam": 4.0, "jml-newton": 4.0}
+DATA_BYTES = {"torch-adam": 1.0, "jax-adam": 1.0, "jml-newton": 1.0}
 
 
 def copy_bandwidth(device: str, nbytes: int = 1 << 30) -> float:

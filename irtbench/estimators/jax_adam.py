@@ -7,7 +7,9 @@ Same objective, start and optimiser as ``torch-adam`` (see :mod:`irtbench.estima
         \big[\log(1 + e^{x_{ij}}) - y_{ij}x_{ij}\big] + \alpha\,\bar b^{\,2},
     \qquad x_{ij} = \theta_i - b_j
 
-from zero, by ``optax.adam(0.01)`` for 1000 full-batch epochs, float32. The epochs run inside
+from zero, by ``optax.adam(0.01)`` for 1000 full-batch epochs, float32 parameters, the
+responses held as int8 codes (-1 = missing) and decoded inside the compiled loop (one byte per
+response per epoch, against five for float32 answers with a float32 mask). The epochs run inside
 one ``jax.lax.scan`` under ``jax.jit``; ``compile`` lowers and compiles it ahead of time for the
 data's shapes (``Fit.compile_seconds``, from shapes alone: no data moved); ``run`` moves the
 data to the device, executes it, blocks until ready, and brings the estimates and their
@@ -35,51 +37,51 @@ from irtbench.estimators.base import (
     register,
 )
 from irtbench.model import asymptotic_se
-from irtbench.responses import Responses, is_sparse, split_observed
+from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
     import jax
 
-#: the data arguments of the compiled loop: ``(y, weight, student, question)``; weight is None
-#: when nothing is missing, student and question are None for a dense matrix
-Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", "np.ndarray | None"]
+#: the data arguments of the compiled loop: ``(answers, student, question)``: int8 codes of a
+#: dense matrix (-1 = missing; student and question None), or the float32 answers of sparse
+#: triples with their int32 indices
+Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
-def reference_loss(params: dict[str, jax.Array], y: jax.Array, weight: jax.Array | None,
-                   student: jax.Array | None, question: jax.Array | None, *, n_observed: int,
-                   alpha: float) -> jax.Array:
+def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
+                   question: jax.Array | None, *, n_observed: int, alpha: float) -> jax.Array:
     """The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
-    from a dense matrix (``student`` None) or the gathered logits of sparse triples."""
+    from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
+    epoch reads one byte per response) or the gathered logits of sparse triples."""
     import jax
     import jax.numpy as jnp
 
     skill, difficulty = params["skill"], params["difficulty"]
     if student is None:
         logits = skill[:, None] - difficulty[None, :]
+        y = (answers == 1).astype(logits.dtype)
+        terms = jnp.where(answers >= 0, jax.nn.softplus(logits) - y * logits, 0.0)
     else:
         logits = skill[student] - difficulty[question]
-    terms = jax.nn.softplus(logits) - y * logits
-    nll = jnp.sum(terms if weight is None else weight * terms) / n_observed
-    return nll + alpha * jnp.mean(difficulty) ** 2
+        terms = jax.nn.softplus(logits) - answers * logits
+    return jnp.sum(terms) / n_observed + alpha * jnp.mean(difficulty) ** 2
 
 
 def host_data(responses: Responses) -> Data:
-    """The arguments of the compiled loop, on the host (float32 answers, int32 indices)."""
+    """The arguments of the compiled loop, on the host (int8 codes, or sparse float32 answers
+    and int32 indices)."""
     if is_sparse(responses):
-        return (responses.response.astype(np.float32), None,
-                responses.student.astype(np.int32), responses.question.astype(np.int32))
-    y, weight, _ = split_observed(responses)
-    return y, weight, None, None
+        return (responses.response.astype(np.float32), responses.student.astype(np.int32),
+                responses.question.astype(np.int32))
+    return to_compact(responses), None, None
 
 
-def data_shapes(responses: Responses, n_observed: int) -> list[tuple[tuple[int, ...], str] | None]:
+def data_shapes(responses: Responses) -> list[tuple[tuple[int, ...], str] | None]:
     """Shapes and dtypes of :func:`host_data` without building it (for compiling ahead)."""
     if is_sparse(responses):
         n = responses.n_observed
-        return [((n,), "float32"), None, ((n,), "int32"), ((n,), "int32")]
-    missing = n_observed < responses.size
-    shape = tuple(responses.shape)
-    return [(shape, "float32"), (shape, "float32") if missing else None, None, None]
+        return [((n,), "float32"), ((n,), "int32"), ((n,), "int32")]
+    return [(tuple(responses.shape), "int8"), None, None]
 
 
 def snapshot_count(epochs: int, most: int = 20) -> int:
@@ -178,9 +180,7 @@ class JaxAdam(_jax.JaxEstimator):
         """Lower and compile the training loop for the data's shapes (no data needed)."""
         import jax
 
-        shapes = data_shapes(state.responses, state.n_observed)
-        if state.padding:  # padded rows come with a weight
-            shapes[1] = shapes[0]
+        shapes = data_shapes(state.responses)
         shapes = [None if s is None else jax.ShapeDtypeStruct(
             (s[0][0] + state.padding, *s[0][1:]), s[1], sharding=state.placement)
             for s in shapes]
@@ -191,9 +191,9 @@ class JaxAdam(_jax.JaxEstimator):
         import jax
 
         data = host_data(state.responses)
-        if state.padding:  # unobserved rows: no gradient, no loss
-            y, weight = data[0], data[1] if data[1] is not None else np.ones_like(data[0])
-            data = (*(np.pad(a, ((0, state.padding), (0, 0))) for a in (y, weight)), None, None)
+        if state.padding:  # rows of missing responses: no gradient, no loss
+            data = (np.pad(data[0], ((0, state.padding), (0, 0)), constant_values=MISSING),
+                    None, None)
         return jax.block_until_ready([None if a is None else jax.device_put(a, state.placement)
                                       for a in data])
 
