@@ -396,7 +396,10 @@ def require_estimable(responses: Responses) -> Extremes:
     the students and questions whose responses are all right or all wrong are removed (again and
     again, :func:`~irtbench.model.find_extremes`), fewer than two students or two questions
     remain, so that no difference of skill or difficulty has a finite maximum-likelihood
-    estimate (nor, for the marginal and Bayesian estimators, an estimate the data inform)."""
+    estimate (nor, for the marginal and Bayesian estimators, an estimate the data inform).
+
+    This pass belongs to the common entry point, outside the clock; the estimators that use the
+    extremes find them again inside their timed ``run``, on purpose: that work is theirs."""
     found = find_extremes(responses)
     kept_students, kept_questions = int((~found.students).sum()), int((~found.questions).sum())
     if kept_students < 2 or kept_questions < 2:
