@@ -126,11 +126,6 @@ class Extremes:
     item_totals: np.ndarray
     item_counts: np.ndarray
 
-    @property
-    def complete(self) -> bool:
-        """True when every kept student saw every kept question (nothing missing among them)."""
-        return bool((self.seen[~self.students] == (~self.questions).sum()).all())
-
 
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 

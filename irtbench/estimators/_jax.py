@@ -66,5 +66,5 @@ class JaxEstimator(Estimator[JaxState]):
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> JaxState:
-        device = devices.resolve(options["device"], gpu_count(), "JAX")
+        device = self.resolve_device()  # options["device"], resolved against JAX's GPUs
         return JaxState(responses, options, n_observed, device, jax_device(device))

@@ -50,7 +50,7 @@ class TorchEstimator(Estimator[TorchState]):
               n_observed: int) -> TorchState:
         import torch
 
-        device = devices.resolve(options["device"], devices.cuda_device_count(), "torch")
+        device = self.resolve_device()  # options["device"], resolved against torch's GPUs
         return TorchState(responses, options, n_observed, device, torch.device(device))
 
 
