@@ -7,7 +7,7 @@ own clock (``Fit.seconds``: host matrix in, every estimate and SE out) after a w
 same data. RMSEs are after removing the mean error (the notebook's scale is identified up to a
 shift only). Writes one CSV row per (size, method)::
 
-    python benchmarks/seed_vs_suite.py --device cpu --sizes 1000x1000 --out seed.csv
+    python benchmarks/seed_vs_suite.py --device cpu --sizes 1000x1000 --rounds 3 --out seed.csv
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (%(default)s)")
     parser.add_argument("--sizes", default="1000x1000", help="comma-separated (%(default)s)")
     parser.add_argument("--estimators", default=",".join(ESTIMATORS))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of notebook + every estimator, interleaved; each row is "
+                             "one round, its ratio against that round's notebook (%(default)s)")
     parser.add_argument("--out", type=Path, help="CSV file, written row by row")
     args = parser.parse_args(argv)
     rows = []
@@ -74,22 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes.split(","):
         data = irtbench.simulate(*parse_size(size), seed=0)
         notebook_fit(data.responses[:50, :50].copy(), args.device, epochs=5)  # warm-up
-        skill, difficulty, seconds = notebook_fit(data.responses, args.device)
-        record({"size": size, "method": "seed-notebook", "seconds": seconds,
-                "rmse_difficulty": centred_rmse(difficulty, data.difficulty),
-                "rmse_skill": centred_rmse(skill, data.skill)})
-        for name in args.estimators.split(","):
-            estimator = irtbench.get_estimator(name)(device=args.device)
-            if not estimator.available():
-                continue
+        estimators = [irtbench.get_estimator(name)(device=args.device)
+                      for name in args.estimators.split(",")]
+        estimators = [e for e in estimators if e.available()]
+        for estimator in estimators:
             estimator.warm_up(data.responses)
-            fit = estimator.fit(data.responses)
-            finite = np.isfinite(fit.skill)
-            record({"size": size, "method": name, "seconds": fit.seconds,
-                    "compute_seconds": fit.compute_seconds, "compile_seconds": fit.compile_seconds,
-                    "rmse_difficulty": centred_rmse(fit.difficulty, data.difficulty),
-                    "rmse_skill": centred_rmse(fit.skill[finite], data.skill[finite]),
-                    "ratio_to_notebook": seconds / fit.seconds, "device": fit.device})
+        for round_ in range(args.rounds):
+            skill, difficulty, seconds = notebook_fit(data.responses, args.device)
+            record({"size": size, "round": round_, "method": "seed-notebook", "seconds": seconds,
+                    "rmse_difficulty": centred_rmse(difficulty, data.difficulty),
+                    "rmse_skill": centred_rmse(skill, data.skill)})
+            for estimator in estimators:
+                fit = estimator.fit(data.responses)
+                finite = np.isfinite(fit.skill)
+                record({"size": size, "round": round_, "method": estimator.name,
+                        "seconds": fit.seconds, "compute_seconds": fit.compute_seconds,
+                        "compile_seconds": fit.compile_seconds,
+                        "rmse_difficulty": centred_rmse(fit.difficulty, data.difficulty),
+                        "rmse_skill": centred_rmse(fit.skill[finite], data.skill[finite]),
+                        "ratio_to_notebook": seconds / fit.seconds, "device": fit.device})
+    table = pd.DataFrame(rows).groupby(["size", "method"], sort=False)[
+        ["seconds", "ratio_to_notebook"]].median()
+    print("medians over rounds:\n" + table.to_string())
     return 0
 
 

@@ -24,7 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from irtbench.estimators.base import Option, register
-from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train, reference_loss
+from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train, reference_value_and_grad
 from irtbench.responses import Responses
 
 if TYPE_CHECKING:
@@ -75,8 +75,9 @@ class JaxAdamSharded(JaxAdam):
         state.placement = NamedSharding(mesh, PartitionSpec("students", None))
         shardings = {"skill": NamedSharding(mesh, PartitionSpec("students")),
                      "difficulty": NamedSharding(mesh, PartitionSpec())}
-        loss = partial(reference_loss, n_observed=n_observed, alpha=float(options["alpha"]))
-        state.train = make_train(int(options["epochs"]), float(options["lr"]), loss,
+        step = partial(reference_value_and_grad, n_observed=n_observed,
+                       alpha=float(options["alpha"]))
+        state.train = make_train(int(options["epochs"]), float(options["lr"]), step,
                                  (n_students + state.padding, n_questions), shardings)
         if wanted > 1:
             state.device = f"{state.device} x{wanted}"

@@ -9,22 +9,28 @@ the origin of the scale):
         + \alpha\,\bar b^{\,2}
 
 minimised by full-batch Adam (lr 0.01, 1000 epochs) from :math:`\theta = b = 0`, in float32,
-with :math:`\alpha = 10^{-2}` — exactly the notebook's defaults. The loss is computed from the
-logits (``binary_cross_entropy_with_logits``), which is the notebook's Bernoulli log-probability
-without its probability round trip: numerically safe at extreme logits and much faster.
+with :math:`\alpha = 10^{-2}` — exactly the notebook's defaults.
 
-**One objective, three layouts.** :func:`reference_loss` is the only torch implementation of
-this objective: it sums :func:`observed_nll` over the pieces of a :class:`DeviceResponses`
-(the whole float32 matrix, the gathered logits of sparse triples, or one block of int8 rows at a
-time), so every layout minimises exactly the same function.
+**One objective, three layouts, three kernels.** :func:`reference_loss` defines the objective
+over the pieces of a :class:`DeviceResponses` (the whole float32 matrix, the gathered logits of
+sparse triples, or one block of int8 rows at a time) from the logits
+(``binary_cross_entropy_with_logits``: the notebook's Bernoulli log-probability without its
+probability round trip). Each epoch's loss and gradient come from one of three kernels
+(option ``kernel``): ``"autograd"`` differentiates :func:`reference_loss` as the notebook does;
+``"closed"`` (:func:`closed_form_step`) writes the gradient out, piece by piece, with no graph;
+``"compiled"`` (:func:`fused_step` under ``torch.compile``) fuses the closed form over a whole
+dense matrix into one pass. ``"auto"`` compiles on CUDA and for float32 matrices of at least
+``COMPILE_FROM`` responses on a CPU, and takes the closed form elsewhere. Tests hold the three
+to each other to 1e-5 after 300 epochs.
 
 **Memory.** Up to ``COMPACT_ABOVE`` responses (``storage="auto"``) the data are held as float32
-(plus a float32 mask when some are missing) and the loss is differentiated by autograd, as in
-the notebook: about 16 bytes per response at peak (data 4, mask 4, logits, loss terms and their
-gradient 4 each). Above it, or with ``storage="int8"``, the responses are held as int8 codes
-(1 byte per response, -1 = missing) and the gradient is accumulated a block of rows at a time
-(about ``BLOCK_ELEMENTS`` responses, each block's graph freed after its backward pass) and
-handed to the same Adam: 1 byte per response plus a few float32 blocks, whatever the size.
+(plus a float32 mask when some are missing): at most about 16 bytes per response at peak (data
+4, mask 4, and with autograd the logits, loss terms and their gradient 4 each; the closed form
+needs one residual and its absolute value, the compiled kernel nothing of the matrix's size).
+Above it, or with ``storage="int8"``, the responses are held as int8 codes (1 byte per response,
+-1 = missing), decoded inside the compiled pass or a block of rows at a time (about
+``BLOCK_ELEMENTS`` responses) by the other kernels: 1 byte per response plus a few float32
+blocks, whatever the size.
 
 **Sparse triples** (:class:`~irtbench.responses.SparseResponses`): the logits of the observed
 responses are gathered and the mean runs over them, the same objective (17 bytes per observed
@@ -37,9 +43,10 @@ no finite ML estimate; their Adam estimates are wherever 1000 epochs happened to
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tqdm.auto import trange
 
@@ -60,7 +67,10 @@ from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DeviceResponses", "observed_nll", "reference_loss", "TorchAdam"]
+#: from this many responses a float32 matrix on a CPU gets the compiled kernel (a 512x512 one)
+COMPILE_FROM = 2**18
+
+__all__ = ["DeviceResponses", "TorchAdam", "observed_nll", "reference_loss"]
 
 
 @dataclass
@@ -78,7 +88,7 @@ class DeviceResponses:
 
     @classmethod
     def transfer(cls, responses: Responses, n_observed: int, device: torch.device,
-                 storage: str) -> DeviceResponses:
+                 storage: Option) -> DeviceResponses:
         """Move host responses to ``device`` in the layout ``storage`` asks for
         (``"auto"``: int8 above ``COMPACT_ABOVE`` cells)."""
         if is_sparse(responses):
@@ -89,18 +99,28 @@ class DeviceResponses:
         y, weight = _torch.responses_to_device(responses, device)
         return cls(n_observed, y=y, weight=weight)
 
-    def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor
-               ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """``(logits, y, weight)`` of each piece of the data: the whole matrix, the gathered
-        observed responses, or one block of int8 rows at a time."""
+    def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor) -> Iterator[Piece]:
+        """The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
+        or one block of int8 rows at a time."""
         if self.student is not None:
-            yield skill[self.student] - difficulty[self.question], self.y, None
+            yield Piece(None, skill[self.student] - difficulty[self.question], self.y, None)
         elif self.codes is None:
-            yield skill[:, None] - difficulty[None, :], self.y, self.weight
+            yield Piece(slice(None), skill[:, None] - difficulty[None, :], self.y, self.weight)
         else:
             for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda):
                 y, observed = _torch.decode(self.codes[rows], skill.dtype)
-                yield skill[rows, None] - difficulty[None, :], y, observed
+                yield Piece(rows, skill[rows, None] - difficulty[None, :], y, observed)
+
+
+class Piece(NamedTuple):
+    """One piece of the data: its ``logits`` (a block of rows, or gathered observed responses
+    when ``rows`` is None), the answers ``y`` and the 0/1 ``weight`` of the observed ones (None:
+    all observed)."""
+
+    rows: slice | None
+    logits: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor | None
 
 
 def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
@@ -120,8 +140,8 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
     accumulate in ``skill.grad`` and ``difficulty.grad``), so only one block's graph is alive at
     a time; the returned loss is then detached."""
     total = None
-    for logits, y, weight in data.pieces(skill, difficulty):
-        term = observed_nll(logits, y, weight) / data.n_observed
+    for piece in data.pieces(skill, difficulty):
+        term = observed_nll(piece.logits, piece.y, piece.weight) / data.n_observed
         if backward:
             term.backward()
             term = term.detach()
@@ -133,27 +153,83 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
     return total + penalty
 
 
-def fused_step(skill: torch.Tensor, difficulty: torch.Tensor, codes: torch.Tensor,
-               n_observed: float, alpha: float
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""The same objective with its gradient written out, for one fused pass over int8 codes
-    (-1 = missing) under ``torch.compile`` (Triton on CUDA, C++ on the CPU):
+def residual_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``(residual, nll)`` of one piece, overwriting ``logits``: the residual
+    :math:`r_{ij} = \sigma(x_{ij}) - y_{ij}` (0 where missing), which is the gradient of the
+    negative log-likelihood with respect to the logit (what autograd computes for
+    ``binary_cross_entropy_with_logits``), and the negative log-likelihood
+    :math:`-\sum\log(1 - |r_{ij}|)`, since :math:`1 - |r_{ij}|` is the probability of the
+    observed answer (one that rounds to 0 in float32 counts as :math:`2^{-24}`). In place, so
+    eager torch allocates one piece-sized tensor; ``torch.compile`` fuses it all the same."""
+    import torch
+
+    residual = torch.sigmoid_(logits).sub_(y)
+    if weight is not None:
+        residual = residual.mul_(weight)
+    return residual, -sum_log(residual.abs().neg_().add_(1).clamp_(min=2**-24))
+
+
+def sum_log(probabilities: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum\log p` over a tensor of probabilities in :math:`[2^{-24}, 1]` with one
+    logarithm per four entries: the product of four such entries stays above :math:`2^{-96}`,
+    far from float32's underflow, and a logarithm costs several times a product."""
+    flat = probabilities.reshape(-1)
+    quarter = flat.numel() // 4
+    product = flat[:quarter] * flat[quarter:2 * quarter]
+    product = product.mul_(flat[2 * quarter:3 * quarter]).mul_(flat[3 * quarter:4 * quarter])
+    return product.log_().sum() + flat[4 * quarter:].log().sum()
+
+
+def closed_form_step(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
+                     alpha: float) -> torch.Tensor:
+    r""":func:`reference_loss` with its gradient written out, piece by piece, without autograd:
+    sets ``skill.grad`` and ``difficulty.grad`` and returns the loss. With the residuals of
+    :func:`residual_terms`,
 
     .. math::
-        \frac{\partial L}{\partial\theta_i} = \frac{1}{|O|}\sum_{j\in O_i}(p_{ij} - y_{ij}),\qquad
-        \frac{\partial L}{\partial b_j} = -\frac{1}{|O|}\sum_{i\in O^j}(p_{ij} - y_{ij})
+        \frac{\partial L}{\partial\theta_i} = \frac{1}{|O|}\sum_j r_{ij},\qquad
+        \frac{\partial L}{\partial b_j} = -\frac{1}{|O|}\sum_i r_{ij}
             + \frac{2\alpha\bar b}{J}.
 
-    Returns ``(loss, grad_skill, grad_difficulty)``; a test holds it to :func:`reference_loss`
-    and autograd to 1e-5."""
+    One sigmoid per response and one logarithm per four, against autograd's softplus forward
+    and sigmoid backward. A test holds it to autograd of :func:`reference_loss`."""
     import torch
-    import torch.nn.functional as F
+
+    with torch.no_grad():
+        grad_skill, grad_difficulty = torch.zeros_like(skill), torch.zeros_like(difficulty)
+        nll = torch.zeros((), dtype=skill.dtype, device=skill.device)
+        for piece in data.pieces(skill, difficulty):
+            residual, piece_nll = residual_terms(piece.logits, piece.y, piece.weight)
+            nll += piece_nll
+            if piece.rows is None:
+                grad_skill.index_add_(0, data.student, residual)
+                grad_difficulty.index_add_(0, data.question, residual, alpha=-1)
+            else:
+                grad_skill[piece.rows] += residual.sum(dim=1)
+                grad_difficulty -= residual.sum(dim=0)
+        mean_difficulty = difficulty.mean()
+        skill.grad = grad_skill.div_(data.n_observed)
+        difficulty.grad = grad_difficulty.div_(data.n_observed).add_(
+            2 * alpha * mean_difficulty / difficulty.shape[0])
+        return nll / data.n_observed + alpha * mean_difficulty * mean_difficulty
+
+
+def fused_step(skill: torch.Tensor, difficulty: torch.Tensor, answers: torch.Tensor,
+               weight: torch.Tensor | None, n_observed: float, alpha: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`closed_form_step` over a whole dense matrix as one function, for
+    ``torch.compile`` to fuse into one pass per epoch (Triton on CUDA, C++ on the CPU):
+    ``answers`` are int8 codes (-1 = missing, decoded inside the pass, so an epoch reads one
+    byte per response) or float32 answers with an optional 0/1 ``weight``. Returns
+    ``(loss, grad_skill, grad_difficulty)``; a test holds it to autograd of
+    :func:`reference_loss`."""
+    import torch
 
     logits = skill[:, None] - difficulty[None, :]
-    answers = (codes == 1).to(logits.dtype)
-    observed = (codes >= 0).to(logits.dtype)
-    residual = (torch.sigmoid(logits) - answers) * observed
-    nll = ((F.softplus(logits) - answers * logits) * observed).sum()
+    if answers.dtype == torch.int8:
+        answers, weight = _torch.decode(answers, logits.dtype)
+    residual, nll = residual_terms(logits, answers, weight)
     mean_difficulty = difficulty.mean()
     loss = nll / n_observed + alpha * mean_difficulty * mean_difficulty
     grad_skill = residual.sum(dim=1) / n_observed
@@ -164,9 +240,10 @@ def fused_step(skill: torch.Tensor, difficulty: torch.Tensor, codes: torch.Tenso
 
 @dataclass
 class AdamState(_torch.TorchState):
-    """The torch state plus the choice of kernel and, once compiled, the fused step."""
+    """The torch state plus the kernel that computes each epoch's loss and gradient
+    (``"autograd"``, ``"closed"`` or ``"compiled"``) and, once compiled, the fused step."""
 
-    compiled: bool = False
+    kernel: str = "closed"
     step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
 
@@ -181,10 +258,11 @@ class TorchAdam(_torch.TorchEstimator):
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: seeds torch (the fit itself is deterministic: zero start, full batch).
         storage: ``"auto"`` (int8 above ``COMPACT_ABOVE`` responses), ``"float32"`` or ``"int8"``.
-        kernel: ``"autograd"`` (the objective differentiated by autograd, piece by piece),
-            ``"compiled"`` (:func:`fused_step` under ``torch.compile`` over int8 codes: one pass
-            per epoch; compiled in ``compile``, timed apart) or ``"auto"`` (compiled on CUDA
-            with int8 storage, autograd elsewhere).
+        kernel: ``"autograd"`` (the objective differentiated by autograd, piece by piece, as
+            in the notebook), ``"closed"`` (:func:`closed_form_step`: the same gradient written
+            out, no graph), ``"compiled"`` (:func:`fused_step` under ``torch.compile`` over int8
+            codes: one pass per epoch; compiled in ``compile``, timed apart) or ``"auto"``
+            (compiled on CUDA with int8 storage, closed elsewhere).
         progress: tqdm bar over epochs; None = only when stderr is a terminal.
 
     Examples:
@@ -227,49 +305,81 @@ class TorchAdam(_torch.TorchEstimator):
         if options["storage"] not in ("auto", "float32", "int8"):
             raise ValueError(f"option storage={options['storage']!r} must be 'auto', 'float32' "
                              "or 'int8'")
-        if options["kernel"] not in ("auto", "autograd", "compiled"):
-            raise ValueError(f"option kernel={options['kernel']!r} must be 'auto', 'autograd' "
-                             "or 'compiled'")
+        if options["kernel"] not in ("auto", "autograd", "closed", "compiled"):
+            raise ValueError(f"option kernel={options['kernel']!r} must be 'auto', 'autograd', "
+                             "'closed' or 'compiled'")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
-        int8 = options["storage"] == "int8" or (options["storage"] == "auto"
-                                                and responses.size > COMPACT_ABOVE)
-        compiled = options["kernel"] == "compiled" or (
-            options["kernel"] == "auto" and base.torch_device.type == "cuda" and int8
-            and not is_sparse(responses))
-        if compiled and is_sparse(responses):
-            raise ValueError("kernel='compiled' reads a dense int8 matrix; sparse triples are "
-                             "fitted with kernel='autograd'")
-        return AdamState(**vars(base), compiled=compiled)
+        kernel = str(options["kernel"])
+        if kernel == "auto":
+            kernel = self.auto_kernel(responses, base.torch_device.type)
+        if kernel == "compiled" and is_sparse(responses):
+            raise ValueError("kernel='compiled' reads a dense matrix; sparse triples are fitted "
+                             "with kernel='closed' or 'autograd'")
+        return AdamState(**vars(base), kernel=kernel)
+
+    def auto_kernel(self, responses: Responses, device_type: str) -> str:
+        """``"compiled"`` for dense data on CUDA, and on a CPU for float32 data from
+        ``COMPILE_FROM`` responses (Inductor's C++ is about 2x the eager closed form there;
+        its int8 decoding is not, and below that size its compile is not won back);
+        ``"closed"`` otherwise."""
+        if is_sparse(responses):
+            return "closed"
+        if device_type == "cuda":
+            return "compiled"
+        float32 = self.storage(responses) == "float32"
+        return "compiled" if float32 and responses.size >= COMPILE_FROM else "closed"
+
+    def storage(self, responses: Responses) -> str:
+        """The layout the dense data take on the device: ``"float32"`` or ``"int8"``."""
+        storage = {**self.defaults, **self.options}["storage"]
+        if storage == "auto":
+            return "int8" if responses.size > COMPACT_ABOVE else "float32"
+        return str(storage)
 
     def compiles(self, state: AdamState) -> bool:
-        return state.compiled
+        return state.kernel == "compiled"
 
     def compile(self, state: AdamState) -> None:
-        """``torch.compile`` of :func:`fused_step` for the data's shape, run once on zeros."""
+        """``torch.compile`` of :func:`fused_step` for the data's shape and layout, run once on
+        zeros. Where ``kernel="auto"`` chose it and compiling fails (no C++ compiler, say), a
+        warning says so and the fit uses the closed form."""
         import torch
 
-        state.step = torch.compile(fused_step, dynamic=False)
-        codes = torch.zeros(state.responses.shape, dtype=torch.int8, device=state.torch_device)
-        zeros = [torch.zeros(n, device=state.torch_device) for n in state.responses.shape]
-        state.step(*zeros, codes, float(state.n_observed), float(state.options["alpha"]))
-        _torch.synchronize(state.torch_device)
+        device, shape = state.torch_device, state.responses.shape
+        int8 = self.storage(state.responses) == "int8"
+        answers = torch.zeros(shape, dtype=torch.int8 if int8 else torch.float32, device=device)
+        weight = None if int8 or state.n_observed == state.responses.size else answers
+        try:
+            state.step = torch.compile(fused_step, dynamic=False)
+            state.step(torch.zeros(shape[0], device=device), torch.zeros(shape[1], device=device),
+                       answers, weight, float(state.n_observed), float(state.options["alpha"]))
+        except Exception as error:  # Inductor's failures have no common type
+            if state.options["kernel"] == "compiled":
+                raise
+            warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); torch-adam "
+                          "fits with kernel='closed' instead", RuntimeWarning, stacklevel=2)
+            state.kernel, state.step = "closed", None
+        _torch.synchronize(device)
 
     def run(self, state: AdamState) -> Result:
         import torch
 
         options, device = state.options, state.torch_device
-        storage = "int8" if state.compiled else str(options["storage"])
-        data = DeviceResponses.transfer(state.responses, state.n_observed, device, storage)
-        step = state.step or (torch.compile(fused_step, dynamic=False) if state.compiled else None)
+        data = DeviceResponses.transfer(state.responses, state.n_observed, device,
+                                        str(options["storage"]))
+        if state.kernel == "compiled" and state.step is None:
+            state.step = torch.compile(fused_step, dynamic=False)
         clock = Stopwatch()
         torch.manual_seed(int(options["seed"]))
         n_students, n_questions = state.responses.shape
         skill = torch.zeros(n_students, device=device, requires_grad=True)
         difficulty = torch.zeros(n_questions, device=device, requires_grad=True)
-        optimizer = torch.optim.Adam([skill, difficulty], lr=options["lr"])
+        # the notebook's Adam; fused (one kernel per step, the same update) off the autograd path
+        optimizer = torch.optim.Adam([skill, difficulty], lr=options["lr"],
+                                     fused=state.kernel != "autograd" or None)
         epochs = int(options["epochs"])
         losses = torch.empty(epochs, device=device)
         snapshots, trace = checkpoints(epochs), []
@@ -278,12 +388,15 @@ class TorchAdam(_torch.TorchEstimator):
         alpha = float(options["alpha"])
         for epoch in bar:
             optimizer.zero_grad()
-            if step is None:
+            if state.kernel == "closed":
+                losses[epoch] = closed_form_step(skill, difficulty, data, alpha)
+            elif state.kernel == "autograd":
                 losses[epoch] = reference_loss(skill, difficulty, data, alpha, backward=True)
             else:
+                answers = data.codes if data.codes is not None else data.y
                 with torch.no_grad():
-                    losses[epoch], skill.grad, difficulty.grad = step(
-                        skill, difficulty, data.codes, float(data.n_observed), alpha)
+                    losses[epoch], skill.grad, difficulty.grad = state.step(
+                        skill, difficulty, answers, data.weight, float(data.n_observed), alpha)
             optimizer.step()
             if epoch + 1 in snapshots:  # a device-side copy of n_students + n_questions floats
                 trace.append(_snapshot(epoch + 1, skill, difficulty))
