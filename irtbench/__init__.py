@@ -1,6 +1,8 @@
-"""irtbench: benchmarks of Item Response Theory (Rasch) estimators across PyTorch, JAX and NumPyro.
+"""irtbench: benchmarks of Item Response Theory estimators (the Rasch model and the 2PL) across
+PyTorch, JAX and NumPyro and against the field's own packages.
 
-.. math:: P(Y_{ij} = 1) = \\sigma(\\theta_i - b_j)
+.. math:: P(Y_{ij} = 1) = \\sigma(\\theta_i - b_j) \\quad\\text{or}\\quad
+    \\sigma\\big(a_j(\\theta_i - b_j)\\big)
 
 Examples:
     >>> import irtbench
@@ -8,7 +10,7 @@ Examples:
     >>> fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
     >>> metrics = irtbench.recovery(fit, data)
     >>> sorted(k for k in metrics if k.startswith("crb_ratio"))
-    ['crb_ratio_difficulty', 'crb_ratio_skill']
+    ['crb_ratio_difficulty', 'crb_ratio_discrimination', 'crb_ratio_skill']
 """
 
 from irtbench.csvio import ResponseTable, load_responses

@@ -18,12 +18,14 @@ import numpy as np
 
 from irtbench.model import extremes, information, sigmoid
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
+from irtbench.twopl import affine_alignment, item_bounds
 
 if TYPE_CHECKING:
     from irtbench.estimators.base import Fit
     from irtbench.simulate import Dataset
 
-__all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "trace_rmse",
+__all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "recovery_2pl",
+           "trace_rmse",
            "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
@@ -47,6 +49,13 @@ RECOVERY_METRICS = (
     "n_extreme_questions",
     "coverage_skill",
     "coverage_difficulty",
+    # the 2PL's discriminations (NaN under the Rasch model)
+    "rmse_discrimination",
+    "bias_discrimination",
+    "corr_discrimination",
+    "crb_discrimination",
+    "crb_ratio_discrimination",
+    "coverage_discrimination",
 )
 
 
@@ -142,7 +151,8 @@ def trace_rmse(
 
 
 def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
-    """Compare a fit with the parameters that generated the data.
+    """Compare a fit with the parameters that generated the data (the 2PL:
+    :func:`recovery_2pl`).
 
     Returns a dict with, for ``skill`` and ``difficulty``:
 
@@ -155,6 +165,8 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
     * ``n_extreme`` (students) and ``n_extreme_questions``, left out of the metrics above;
       ``rmse_skill_all`` includes the extreme students as estimated.
     """
+    if data.model == "2pl":
+        return recovery_2pl(fit, data)
     responses = data.responses
     extreme_students, extreme_questions = extremes(responses)
     finite_questions = ~extreme_questions
@@ -181,7 +193,62 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
         n_extreme=int(extreme_students.sum()),
         n_extreme_questions=int(extreme_questions.sum()),
     )
-    return {name: metrics[name] for name in RECOVERY_METRICS}
+    return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
+
+
+def recovery_2pl(fit: Fit, data: Dataset) -> dict[str, float]:
+    r""":func:`recovery` under the 2PL, whose scale the likelihood does not fix
+    (:math:`\theta \to s\theta + t`, :math:`b \to sb + t`, :math:`a \to a/s`): the estimates
+    are first mapped onto the truth's scale by the best affine alignment of the item parameters
+    (:func:`irtbench.twopl.affine_alignment`; for marginal fits on the N(0, 1) scale it is close
+    to the identity), then summarised as under the Rasch model, discriminations included
+    (their SEs scaled by :math:`1/s`, the difficulties' by :math:`s`). ``crb_difficulty`` and
+    ``crb_discrimination`` are root-mean Cramér–Rao bounds from the marginal Fisher information
+    at the truth (:func:`irtbench.twopl.item_bounds`: skills N(0, 1), all items together),
+    projected as the alignment projects the errors (it removes the common shift and stretch
+    that the sample of skills puts on every item), and ``crb_ratio_*`` = rmse / crb. Skills have no such bound here (EAP and JML skills are
+    different targets): ``crb_skill`` is NaN. Questions with no finite estimate are left out
+    and counted, as are the extreme students (from the skill metrics)."""
+    if fit.discrimination is None:
+        raise ValueError(f"the data are 2PL but the fit ({fit.estimator}, model={fit.model!r}) "
+                         "has no discriminations: fit it with model='2pl'")
+    extreme_students, extreme_questions = extremes(data.responses)
+    keep = ~extreme_questions & np.isfinite(fit.difficulty) & np.isfinite(fit.discrimination)
+    keep &= fit.discrimination > 0
+    alignment = affine_alignment(fit.difficulty[keep], data.difficulty[keep],
+                                 fit.discrimination[keep], data.discrimination[keep])
+    crb_a, crb_b = item_bounds(data.discrimination, data.difficulty, data.shape[0],
+                               aligned=keep)
+    students = ~extreme_students
+
+    def scaled(se: np.ndarray | None, factor: float, mask: np.ndarray) -> np.ndarray | None:
+        return None if se is None else se[mask] * factor
+
+    parts = {
+        "skill": _summary(alignment.skill(fit.skill[students]), data.skill[students],
+                          scaled(fit.skill_se, alignment.scale, students)),
+        "difficulty": _summary(alignment.difficulty(fit.difficulty[keep]), data.difficulty[keep],
+                               scaled(fit.difficulty_se, alignment.scale, keep)),
+        "discrimination": _summary(alignment.discrimination(fit.discrimination[keep]),
+                                   data.discrimination[keep],
+                                   scaled(fit.discrimination_se, 1.0 / alignment.scale, keep)),
+    }
+    metrics = {f"{name}_{part}": value for part, summary in parts.items()
+               for name, value in summary.items()}
+    with np.errstate(invalid="ignore", over="ignore"):
+        metrics["rmse_skill_all"] = float(np.sqrt(np.mean(
+            (alignment.skill(fit.skill) - data.skill) ** 2)))
+    crb_difficulty = float(np.sqrt(np.mean(crb_b[keep] ** 2)))
+    crb_discrimination = float(np.sqrt(np.mean(crb_a[keep] ** 2)))
+    metrics.update(
+        crb_difficulty=crb_difficulty,
+        crb_discrimination=crb_discrimination,
+        crb_ratio_difficulty=metrics["rmse_difficulty"] / crb_difficulty,
+        crb_ratio_discrimination=metrics["rmse_discrimination"] / crb_discrimination,
+        n_extreme=int(extreme_students.sum()),
+        n_extreme_questions=int(extreme_questions.sum()),
+    )
+    return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
 
 
 def reference_gradient(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")

@@ -1,5 +1,6 @@
-"""Simulated response data from the Rasch model: :func:`simulate` (dense) and
-:func:`simulate_sparse` (observed triples only), each returning a :class:`Dataset` with the truth."""
+"""Simulated response data from the Rasch or the 2PL model: :func:`simulate` (dense) and
+:func:`simulate_sparse` (observed triples only, Rasch), each returning a :class:`Dataset` with
+the truth."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 
 from irtbench.model import probabilities, sigmoid
 from irtbench.responses import MISSING, Responses, SparseResponses, is_compact, row_blocks
+from irtbench.twopl import MODELS
 
-__all__ = ["Dataset", "DISTRIBUTIONS", "simulate", "simulate_sparse"]
+__all__ = ["DISTRIBUTIONS", "Dataset", "simulate", "simulate_sparse"]
 
 DISTRIBUTIONS = ("uniform", "normal")
 
@@ -25,6 +27,8 @@ class Dataset:
         difficulty: true difficulties, float64, shape ``(n_questions,)``.
         seed: the seed that generated it.
         missing: the requested fraction of responses missing at random.
+        model: ``"rasch"`` or ``"2pl"``.
+        discrimination: true discriminations (2PL), None for the Rasch model.
     """
 
     responses: Responses
@@ -32,6 +36,8 @@ class Dataset:
     difficulty: np.ndarray
     seed: int | None = None
     missing: float = 0.0
+    model: str = "rasch"
+    discrimination: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -90,20 +96,29 @@ def simulate(
     *,
     seed: int | None = 0,
     missing: float = 0.0,
-    skill_distribution: str = "uniform",
-    skill_scale: float = 3.0,
-    difficulty_distribution: str = "uniform",
-    difficulty_scale: float = 3.0,
+    skill_distribution: str | None = None,
+    skill_scale: float | None = None,
+    difficulty_distribution: str | None = None,
+    difficulty_scale: float | None = None,
     compact: bool = False,
+    model: str = "rasch",
+    discrimination_sd: float = 0.3,
 ) -> Dataset:
-    r"""Simulate responses from the Rasch model, as the seed notebook does (with its bug fixed).
+    r"""Simulate responses from the Rasch model, as the seed notebook does (with its bug fixed),
+    or from the 2PL model.
 
     .. math::
         \theta_i \sim D_\theta,\quad b_j \sim D_b,\quad
         Y_{ij} \sim \mathrm{Bernoulli}\big(\sigma(\theta_i - b_j)\big)
+        \quad\text{or, 2PL,}\quad
+        a_j \sim \mathrm{LogNormal}(0, \sigma_a^2),\
+        Y_{ij} \sim \mathrm{Bernoulli}\big(\sigma(a_j(\theta_i - b_j))\big)
 
-    where ``"uniform"`` means Uniform(-scale, scale) (the notebook's Uniform(-3, 3) by default)
-    and ``"normal"`` means Normal(0, scale^2). Each response is then hidden (NaN) independently
+    where ``"uniform"`` means Uniform(-scale, scale) and ``"normal"`` means Normal(0, scale^2).
+    Defaults: the notebook's Uniform(-3, 3) for both under the Rasch model; under the 2PL
+    skills N(0, 1) (the distribution that fixes the 2PL's scale), difficulties N(0, 1) and
+    :math:`\sigma_a` = ``discrimination_sd`` = 0.3 (discriminations mostly 0.55–1.8). Each
+    response is then hidden (NaN) independently
     with probability ``missing``. Whenever that leaves a student or a question with no observed
     response, one of its responses (chosen by the same generator) is kept, so the result is
     always a valid input for every estimator.
@@ -120,6 +135,9 @@ def simulate(
         skill_scale, difficulty_scale: half-width (uniform) or standard deviation (normal).
         compact: return the responses as ``int8`` with ``-1`` for missing (the same draws),
             written a block at a time, so that no float32 matrix of that size ever exists.
+        model: ``"rasch"`` or ``"2pl"``; the Rasch model's draws are the same as before the
+            2PL existed (its discriminations are drawn after the difficulties).
+        discrimination_sd: :math:`\sigma_a`, the SD of the log-discriminations (2PL).
 
     Returns:
         A :class:`Dataset`.
@@ -136,16 +154,28 @@ def simulate(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not 0.0 <= missing < 1.0:
         raise ValueError(f"missing must be a fraction in [0, 1), got {missing!r}")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {MODELS}")
+    if not discrimination_sd >= 0:
+        raise ValueError(f"discrimination_sd must be >= 0, got {discrimination_sd!r}")
+    rasch = model == "rasch"
+    default_distribution, default_scale = ("uniform", 3.0) if rasch else ("normal", 1.0)
     rng = np.random.default_rng(seed)
-    skill = _draw(rng, skill_distribution, skill_scale, n_students)
-    difficulty = _draw(rng, difficulty_distribution, difficulty_scale, n_questions)
+    skill = _draw(rng, skill_distribution or default_distribution,
+                  default_scale if skill_scale is None else skill_scale, n_students)
+    difficulty = _draw(rng, difficulty_distribution or default_distribution,
+                       default_scale if difficulty_scale is None else difficulty_scale,
+                       n_questions)
+    discrimination = None if rasch else rng.lognormal(0.0, discrimination_sd, n_questions)
     responses = np.empty((n_students, n_questions), dtype=np.int8 if compact else np.float32)
     for rows in row_blocks(responses.shape):
-        p = probabilities(skill[rows], difficulty)
+        p = (probabilities(skill[rows], difficulty) if rasch
+             else sigmoid(discrimination * (skill[rows, None] - difficulty)))
         responses[rows] = rng.random(p.shape) < p
     if missing > 0:
         _hide_at_random(responses, missing, rng)
-    return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing))
+    return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing), model=model,
+                   discrimination=discrimination)
 
 
 def _hide_at_random(responses: np.ndarray, missing: float, rng: np.random.Generator) -> None:

@@ -65,7 +65,7 @@ def test_shapes_dtypes_and_bookkeeping(name):
     assert fit.estimator == name and fit.n_iter >= 1 and fit.seconds > 0
     assert fit.compile_seconds >= 0 and np.isfinite(fit.final_loss)
     assert fit.device == "cpu"
-    assert set(irtbench.get_estimator(name).defaults) == set(fit.options)
+    assert set(irtbench.get_estimator(name).defaults) | {"model"} == set(fit.options)
 
 
 @pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
@@ -123,7 +123,7 @@ def test_bad_input_gets_the_documented_error(name, responses, message):
 @pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
 def test_unknown_option_lists_the_valid_ones(name):
     require(name)
-    valid = ", ".join(sorted(irtbench.get_estimator(name).defaults))
+    valid = ", ".join(sorted({*irtbench.get_estimator(name).defaults, "model"}))
     with pytest.raises(ValueError, match=f"valid options: {valid}"):
         irtbench.fit(DATA.responses, estimator=name, colour="blue")
 

@@ -36,6 +36,7 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 import numpy as np
 
 from irtbench.model import Extremes, find_extremes
+from irtbench.twopl import MODELS
 from irtbench.responses import (
     Responses,
     is_sparse,
@@ -68,7 +69,7 @@ class BackendNotInstalled(ImportError):
 
 @dataclass
 class Fit:
-    """The result of fitting a Rasch model.
+    """The result of fitting a Rasch or 2PL model.
 
     Attributes:
         skill, difficulty: the estimates, float64, on the estimator's own origin (use
@@ -95,6 +96,9 @@ class Fit:
             metrics leave them out.
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure); empty when it has none.
+        model: ``"rasch"`` or ``"2pl"``.
+        discrimination, discrimination_se: the 2PL's discriminations and their SEs (None
+            under the Rasch model); NaN for questions with no finite estimate.
     """
 
     skill: np.ndarray
@@ -113,6 +117,9 @@ class Fit:
     trace: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     extreme_students: np.ndarray | None = None
     extreme_questions: np.ndarray | None = None
+    model: str = "rasch"
+    discrimination: np.ndarray | None = None
+    discrimination_se: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
@@ -140,6 +147,8 @@ class Result(NamedTuple):
     compute_seconds: float
     diagnostics: Mapping[str, Diagnostic] = {}
     trace: Sequence[Snapshot] = ()
+    discrimination: np.ndarray | None = None
+    discrimination_se: np.ndarray | None = None
 
 
 @dataclass
@@ -220,6 +229,8 @@ class Estimator(ABC, Generic[StateT]):
     memory_model: ClassVar[tuple[float, float, float] | None] = None
     #: options that make :meth:`warm_up` short (few iterations), applied over the fit's own
     warm_up_options: ClassVar[dict[str, Option]] = {}
+    #: the models it fits (option ``model``, common to every estimator; ``"rasch"`` first)
+    models: ClassVar[tuple[str, ...]] = ("rasch",)
 
     def __init__(self, **options: Option) -> None:
         self.options = options
@@ -281,16 +292,28 @@ class Estimator(ABC, Generic[StateT]):
         return self.solves_reference_objective
 
     def resolved_options(self) -> dict[str, Option]:
-        """The defaults updated with the stored options; unknown names raise ``ValueError``."""
-        unknown = sorted(set(self.options) - set(self.defaults))
+        """The defaults updated with the stored options; unknown names raise ``ValueError``.
+        Every estimator takes ``model`` (``"rasch"`` by default)."""
+        defaults = {"model": "rasch", **self.defaults}
+        unknown = sorted(set(self.options) - set(defaults))
         if unknown:
             raise ValueError(
                 f"unknown option(s) {', '.join(map(repr, unknown))} for estimator {self.name!r}; "
-                f"valid options: {', '.join(sorted(self.defaults))}"
+                f"valid options: {', '.join(sorted(defaults))}"
             )
-        options = {**self.defaults, **self.options}
+        options = {**defaults, **self.options}
+        self.check_model(options["model"])
         self.check_options(options)
         return options
+
+    def check_model(self, model: Option) -> None:
+        """``ValueError`` unless ``model`` is one this estimator fits, naming those that do."""
+        if model not in MODELS:
+            raise ValueError(f"option model={model!r} must be one of {', '.join(MODELS)}")
+        if model not in self.models:
+            takers = ", ".join(n for n, c in _REGISTRY.items() if model in c.models)
+            raise ValueError(f"estimator {self.name!r} fits the {' and '.join(self.models)} "
+                             f"model(s), not {model!r}; {model} estimators: {takers}")
 
     def check_options(self, options: dict[str, Option]) -> None:
         """Raise ``ValueError`` for an option value out of range (subclasses extend this)."""
@@ -363,6 +386,9 @@ class Estimator(ABC, Generic[StateT]):
             trace=[(k, *values()) for k, values in result.trace],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
+            model=str(prepared.state.options["model"]),
+            discrimination=result.discrimination,
+            discrimination_se=result.discrimination_se,
         )
 
     # -- the steps a subclass implements -------------------------------------------------------
@@ -465,7 +491,7 @@ def get_estimator(name: str) -> type[Estimator]:
 
 
 def fit(responses: object, estimator: str = "torch-adam", **options: Option) -> Fit:
-    """Fit the Rasch model to ``responses`` with the estimator registered as ``estimator``.
+    """Fit the Rasch model (or, with ``model="2pl"``, the 2PL) to ``responses`` with the estimator registered as ``estimator``.
 
     Args:
         responses: ``(n_students, n_questions)`` array-like of 0/1 with NaN for missing,

@@ -50,6 +50,7 @@ import numpy as np
 from irtbench.estimators import _torch
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkpoints, register
 from irtbench.estimators.classical import design as _design
+from irtbench.estimators.classical import em2pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
 from irtbench.model import Extremes, find_extremes
 
@@ -141,10 +142,12 @@ def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre:
 
 @register
 class MarginalEM(_torch.TorchEstimator):
-    """Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM.
+    """Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM; with
+    ``model="2pl"`` the 2PL under N(0, 1) skills (:mod:`irtbench.estimators.classical.em2pl`).
 
     Options:
-        nodes: adaptive Gauss–Hermite quadrature nodes per student (11).
+        nodes: quadrature nodes: None = 11 adaptive Gauss–Hermite nodes per student (Rasch),
+            61 fixed nodes on [-6, 6] (2PL).
         tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
         max_iter: cap on EM iterations (1000).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -160,16 +163,21 @@ class MarginalEM(_torch.TorchEstimator):
     name = "mml-em"
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
-    defaults = {"nodes": 11, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
+    defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
     warm_up_options = {"max_iter": 2}
+    models = ("rasch", "2pl")
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         nodes = options["nodes"]
-        if not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
+        if nodes is None:
+            options["nodes"] = 11 if options["model"] == "rasch" else 61
+        elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
 
     def run(self, state: _torch.TorchState) -> Result:
+        if state.options["model"] == "2pl":
+            return self.run_2pl(state)
         import torch
 
         options = state.options
@@ -225,6 +233,21 @@ class MarginalEM(_torch.TorchEstimator):
              "log_likelihood": post.log_likelihood},
             trace,
         )
+
+    def run_2pl(self, state: _torch.TorchState) -> Result:
+        """The 2PL by Bock–Aitkin EM (:func:`~irtbench.estimators.classical.em2pl.fit_2pl`)."""
+        options = state.options
+        found = find_extremes(state.responses, judge_students=False)
+        clock = Stopwatch()
+        em = em2pl.fit_2pl(state.responses, found, state.torch_device,
+                           nodes=int(options["nodes"]), tol=float(options["tol"]),
+                           max_iter=int(options["max_iter"]))
+        _torch.synchronize(state.torch_device)
+        return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
+                      em.n_iter, clock.stop(),
+                      {"converged": em.converged, "log_likelihood": -float(em.losses[-1]),
+                       "median_posterior_sd": em.median_posterior_sd},
+                      discrimination=em.discrimination, discrimination_se=em.discrimination_se)
 
 
 def _snapshot(iteration: int, found: Extremes, design: _design.Design, skill: torch.Tensor,

@@ -1,0 +1,218 @@
+r"""The two-parameter logistic (2PL) model in numpy float64, independent of every estimator.
+
+.. math::
+    P(Y_{ij} = 1) = \sigma\big(a_j(\theta_i - b_j)\big)
+
+with discrimination :math:`a_j > 0` and difficulty :math:`b_j` of question *j*. The likelihood
+is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the scale must be
+fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in marginal maximum
+likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a penalty in the joint
+fits. Estimates are compared with the truth after the best affine alignment
+(:func:`affine_alignment`).
+
+**Marginal Fisher information** (for the Cramér–Rao bound of the item parameters). With the
+skills integrated out under :math:`N(0, 1)` by quadrature (:func:`quadrature`: nodes
+:math:`z_q`, weights :math:`w_q`), a response pattern :math:`y` has the marginal log-likelihood
+:math:`\log\sum_q w_q\prod_j p_j(z_q)^{y_j}(1 - p_j(z_q))^{1-y_j}` and, in the slope-intercept
+form :math:`\text{logit } p_j(\theta) = a_j\theta + d_j`, the score (Fisher's identity)
+
+.. math::
+    s_{a_j}(y) = \sum_q \pi_q(y)\,(y_j - p_j(z_q))\,z_q,\qquad
+    s_{d_j}(y) = \sum_q \pi_q(y)\,(y_j - p_j(z_q))
+
+with :math:`\pi_q(y)` the pattern's posterior weight of node *q*. The information of one student
+is :math:`I_1 = E[s s^\top]`, the expectation over patterns: exact by enumerating the
+:math:`2^J` patterns for short tests, and over a fixed-seed Monte Carlo sample of simulated
+patterns otherwise (:func:`marginal_information`). *N* students carry :math:`N I_1`; the bound is
+the diagonal of its inverse (all items together, so the skills' uncertainty and the items'
+coupling through them are accounted for), carried from :math:`(a, d)` to :math:`(a, b)`,
+:math:`b = -d/a`, by the delta method, and (:func:`item_bounds`) projected as the affine
+alignment projects the errors. A test checks the information against the numerical Hessian of
+the expected marginal log-likelihood on a tiny case.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from irtbench.model import sigmoid
+
+__all__ = [
+    "MODELS",
+    "Alignment",
+    "affine_alignment",
+    "item_bounds",
+    "marginal_information",
+    "pattern_scores",
+    "quadrature",
+]
+
+#: the models irtbench fits
+MODELS = ("rasch", "2pl")
+
+#: up to this many questions :func:`marginal_information` enumerates every response pattern
+ENUMERATE_UP_TO = 12
+
+
+def quadrature(nodes: int = 61, limit: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes :math:`z_q` equally spaced on :math:`[-6, 6]` and weights :math:`w_q \propto
+    \phi(z_q)` summing to 1, so :math:`E[g(\theta)] \approx \sum_q w_q g(z_q)` for
+    :math:`\theta \sim N(0, 1)`: mirt's default rule (61 nodes, spacing 0.2). For the smooth,
+    peaked integrands of a likelihood it is far more accurate than Gauss–Hermite with as many
+    nodes (whose nodes spread to +/-10 and sit 0.4 apart near 0), as long as a student's
+    posterior SD stays above about half the spacing."""
+    z = np.linspace(-limit, limit, nodes)
+    w = np.exp(-0.5 * z**2)
+    return z, w / w.sum()
+
+
+def node_logits(discrimination: np.ndarray, difficulty: np.ndarray, z: np.ndarray) -> np.ndarray:
+    r""":math:`a_j(z_q - b_j)`, shape ``(n_questions, n_nodes)``."""
+    return np.asarray(discrimination)[:, None] * (z[None, :] - np.asarray(difficulty)[:, None])
+
+
+def pattern_scores(answers: np.ndarray, discrimination: np.ndarray, difficulty: np.ndarray,
+                   nodes: int = 61) -> np.ndarray:
+    r"""Scores :math:`s(y_i)` of each row's marginal log-likelihood with respect to
+    :math:`(a_1, d_1, \dots, a_J, d_J)` (slope-intercept form), shape ``(n, 2J)``; complete
+    0/1 rows. See the module docstring."""
+    z, w = quadrature(nodes)
+    p = sigmoid(node_logits(discrimination, difficulty, z))  # (J, Q)
+    y = np.asarray(answers, dtype=np.float64)
+    log_joint = y @ np.log(p) + (1.0 - y) @ np.log1p(-p) + np.log(w)[None, :]  # (n, Q)
+    posterior = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    # residual (y_j - p_j(z_q)) averaged over the posterior, with and without z_q
+    expected_p = posterior @ p.T  # (n, J)
+    expected_zp = (posterior * z[None, :]) @ p.T
+    mean_z = posterior @ z  # (n,)
+    scores = np.empty((y.shape[0], 2 * y.shape[1]))
+    scores[:, 0::2] = y * mean_z[:, None] - expected_zp
+    scores[:, 1::2] = y - expected_p
+    return scores
+
+
+def _all_patterns(n_questions: int) -> np.ndarray:
+    codes = np.arange(2**n_questions)[:, None]
+    return ((codes >> np.arange(n_questions)[None, :]) & 1).astype(np.float64)
+
+
+def marginal_information(discrimination: np.ndarray, difficulty: np.ndarray, *, nodes: int = 61,
+                         samples: int = 20000, seed: int = 0) -> np.ndarray:
+    r"""One student's marginal Fisher information about :math:`(a_1, d_1, \dots, a_J, d_J)`,
+    :math:`E[s s^\top]` over response patterns (module docstring): exact over all
+    :math:`2^J` patterns up to ``ENUMERATE_UP_TO`` questions, else the mean over ``samples``
+    patterns simulated (skills :math:`N(0, 1)`, generator ``seed``). ``(2J, 2J)``."""
+    discrimination = np.asarray(discrimination, dtype=np.float64)
+    difficulty = np.asarray(difficulty, dtype=np.float64)
+    n_questions = len(difficulty)
+    if n_questions <= ENUMERATE_UP_TO:
+        patterns = _all_patterns(n_questions)
+        z, w = quadrature(nodes)
+        p = sigmoid(node_logits(discrimination, difficulty, z))
+        log_prob = patterns @ np.log(p) + (1.0 - patterns) @ np.log1p(-p) + np.log(w)
+        weight = np.exp(log_prob).sum(axis=1)  # marginal probability of each pattern
+    else:
+        rng = np.random.default_rng(seed)
+        skill = rng.standard_normal(samples)
+        probs = sigmoid(discrimination[None, :] * (skill[:, None] - difficulty[None, :]))
+        patterns = (rng.random(probs.shape) < probs).astype(np.float64)
+        weight = np.full(samples, 1.0 / samples)
+    scores = pattern_scores(patterns, discrimination, difficulty, nodes)
+    return (scores * weight[:, None]).T @ scores
+
+
+def item_covariance(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
+                    nodes: int = 61, samples: int = 20000, seed: int = 0) -> np.ndarray:
+    r"""The Cramér–Rao bound on the covariance of :math:`(a_1, b_1, \dots, a_J, b_J)` for
+    ``n_students`` students: :math:`(N I_1)^{-1}` from :func:`marginal_information`, carried
+    from :math:`(a, d)` to :math:`b = -d/a` by the delta method. ``(2J, 2J)``."""
+    a = np.asarray(discrimination, dtype=np.float64)
+    b = np.asarray(difficulty, dtype=np.float64)
+    covariance = np.linalg.inv(n_students * marginal_information(
+        a, b, nodes=nodes, samples=samples, seed=seed))
+    # (a, d) -> (a, b = -d/a): db/da = d/a^2 = -b/a, db/dd = -1/a
+    jacobian = np.zeros_like(covariance)
+    index = np.arange(len(a))
+    jacobian[2 * index, 2 * index] = 1.0
+    jacobian[2 * index + 1, 2 * index] = -b / a
+    jacobian[2 * index + 1, 2 * index + 1] = -1.0 / a
+    return jacobian @ covariance @ jacobian.T
+
+
+def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
+                aligned: np.ndarray | None = None, nodes: int = 61, samples: int = 20000,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Cramér–Rao bounds (standard deviations) of each :math:`a_j` and :math:`b_j`
+    (:func:`item_covariance`). With ``aligned`` (a mask of questions), the bounds of those
+    questions' errors *after* :func:`affine_alignment` onto the truth: to first order the
+    alignment removes the errors' projection on the two directions a change of scale and
+    origin moves them along (:math:`\delta b_j = \delta s\, b_j + \delta t`,
+    :math:`\delta\log a_j = -\delta s`), among them the common shift and stretch that the
+    sample of skills induces, so the covariance becomes :math:`(I - H)\Sigma(I - H)^\top`
+    with :math:`H` that least-squares projection in :math:`(b, \log a)`; ``None`` for
+    questions outside the mask. These are the bounds aligned errors are compared with."""
+    a = np.asarray(discrimination, dtype=np.float64)
+    b = np.asarray(difficulty, dtype=np.float64)
+    covariance = item_covariance(a, b, n_students, nodes=nodes, samples=samples, seed=seed)
+    if aligned is None:
+        diagonal = np.diag(covariance)
+        return np.sqrt(diagonal[0::2]), np.sqrt(diagonal[1::2])
+    index = np.flatnonzero(aligned)
+    rows = np.concatenate([2 * index + 1, 2 * index])  # b's, then a's
+    # to (b, log a): d log a = da / a
+    scale = np.concatenate([np.ones(len(index)), 1.0 / a[index]])
+    sigma = covariance[np.ix_(rows, rows)] * np.outer(scale, scale)
+    design = np.zeros((2 * len(index), 2))
+    design[: len(index), 0], design[: len(index), 1] = b[index], 1.0
+    design[len(index):, 0] = -1.0
+    residual = np.eye(2 * len(index)) - design @ np.linalg.pinv(design)
+    diagonal = np.diag(residual @ sigma @ residual.T)
+    bound_a, bound_b = np.full(len(a), np.nan), np.full(len(a), np.nan)
+    bound_b[index] = np.sqrt(diagonal[: len(index)])
+    bound_a[index] = np.sqrt(diagonal[len(index):]) * a[index]
+    return bound_a, bound_b
+
+
+class Alignment(NamedTuple):
+    r"""An affine map of the latent scale, :math:`\theta \to s\theta + t`
+    (:math:`b \to sb + t`, :math:`a \to a/s`)."""
+
+    scale: float
+    shift: float
+
+    def skill(self, skill: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(skill, dtype=np.float64) + self.shift
+
+    def difficulty(self, difficulty: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(difficulty, dtype=np.float64) + self.shift
+
+    def discrimination(self, discrimination: np.ndarray) -> np.ndarray:
+        return np.asarray(discrimination, dtype=np.float64) / self.scale
+
+
+def affine_alignment(difficulty: np.ndarray, true_difficulty: np.ndarray,
+                     discrimination: np.ndarray, true_discrimination: np.ndarray) -> Alignment:
+    r"""The map of the estimate's scale onto the truth's that best matches the item parameters:
+    :math:`(s, t)` minimising
+    :math:`\sum_j (s\hat b_j + t - b_j)^2 + (\log\hat a_j - \log s - \log a_j)^2`, i.e. the
+    least-squares fit of the difficulties and of the log-discriminations at once (a small
+    linear least-squares problem in :math:`(s, t)` once :math:`\log s` is linearised; solved by
+    a few Gauss–Newton steps from mean/sigma linking)."""
+    b_hat, b = np.asarray(difficulty, np.float64), np.asarray(true_difficulty, np.float64)
+    log_a_hat = np.log(np.asarray(discrimination, np.float64))
+    log_a = np.log(np.asarray(true_discrimination, np.float64))
+    scale = float(np.std(b) / np.std(b_hat)) if np.std(b_hat) > 0 else 1.0
+    shift = float(np.mean(b) - scale * np.mean(b_hat))
+    for _ in range(20):
+        residual = np.concatenate([scale * b_hat + shift - b, log_a_hat - np.log(scale) - log_a])
+        jacobian = np.zeros((residual.size, 2))
+        jacobian[: b.size, 0], jacobian[: b.size, 1] = b_hat, 1.0
+        jacobian[b.size:, 0] = -1.0 / scale
+        step = np.linalg.lstsq(jacobian, -residual, rcond=None)[0]
+        scale, shift = max(scale + step[0], 1e-3 * scale), shift + step[1]
+        if np.abs(step).max() < 1e-12:
+            break
+    return Alignment(float(scale), float(shift))

@@ -1,0 +1,203 @@
+"""The 2PL model: simulation, the marginal Fisher information and its Cramér–Rao bounds, the
+affine alignment, and marginal ML by EM (``mml-em``, ``model="2pl"``) against an independent
+computation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import irtbench
+from irtbench.model import sigmoid
+from irtbench.twopl import (
+    affine_alignment,
+    item_bounds,
+    marginal_information,
+    quadrature,
+)
+
+scipy_optimize = pytest.importorskip("scipy.optimize", reason="scipy is in the test extra")
+
+DATA = Path(__file__).parent / "data"
+
+
+def lsat7() -> np.ndarray:
+    return np.asarray(irtbench.load_responses(DATA / "lsat7.csv").responses)
+
+
+def marginal_ml_by_scipy(responses: np.ndarray, nodes: int = 61) -> tuple[np.ndarray, ...]:
+    """An independent marginal ML fit of the 2PL: the quadrature marginal log-likelihood written
+    out in numpy, maximised by scipy's BFGS over (log a, d) with its own finite-difference
+    gradients. Returns (a, b, log-likelihood)."""
+    z, w = quadrature(nodes)
+    y = responses.astype(np.float64)
+    n_questions = y.shape[1]
+
+    def negative_log_likelihood(params: np.ndarray) -> float:
+        a, d = np.exp(params[:n_questions]), params[n_questions:]
+        p = sigmoid(a[:, None] * z[None, :] + d[:, None])  # (J, Q)
+        log_lik = y @ np.log(p) + (1 - y) @ np.log1p(-p) + np.log(w)
+        top = log_lik.max(axis=1)
+        return -float(np.sum(top + np.log(np.exp(log_lik - top[:, None]).sum(axis=1))))
+
+    means = y.mean(axis=0)
+    start = np.concatenate([np.zeros(n_questions), np.log(means / (1 - means))])
+    result = scipy_optimize.minimize(negative_log_likelihood, start, method="BFGS",
+                                     options={"gtol": 1e-8, "maxiter": 10000})
+    a, d = np.exp(result.x[:n_questions]), result.x[n_questions:]
+    return a, -d / a, -result.fun
+
+
+def test_simulate_2pl_draws_discriminations_and_keeps_the_rasch_draws():
+    data = irtbench.simulate(4000, 400, seed=3, model="2pl")
+    assert data.model == "2pl" and data.discrimination.shape == (400,)
+    # LogNormal(0, 0.3): the log-discriminations' mean and SD within 4 standard errors
+    log_a = np.log(data.discrimination)
+    assert abs(log_a.mean()) < 4 * 0.3 / np.sqrt(400)
+    assert abs(log_a.std() - 0.3) < 4 * 0.3 / np.sqrt(2 * 400)
+    assert abs(data.skill.std() - 1.0) < 4 / np.sqrt(2 * 4000)  # N(0, 1) skills
+    rasch = irtbench.simulate(50, 10, seed=3)
+    assert rasch.model == "rasch" and rasch.discrimination is None
+    again = irtbench.simulate(50, 10, seed=3, model="rasch", skill_distribution="uniform")
+    np.testing.assert_array_equal(rasch.responses, again.responses)
+    with pytest.raises(ValueError, match="unknown model '3pl'"):
+        irtbench.simulate(5, 5, model="3pl")
+
+
+def test_marginal_information_is_the_hessian_of_the_expected_log_likelihood():
+    """Brute force on 3 items: the Fisher information by enumeration of the 8 patterns equals
+    minus the numerical Hessian (central differences) of the expected marginal log-likelihood
+    sum_y P_true(y) log P_params(y) at the truth, in (a_1, d_1, ...)."""
+    a, b = np.array([0.8, 1.3, 1.0]), np.array([-0.5, 0.2, 1.0])
+    z, w = quadrature(61)
+    patterns = ((np.arange(8)[:, None] >> np.arange(3)) & 1).astype(float)
+
+    def log_probabilities(params: np.ndarray) -> np.ndarray:
+        p = sigmoid(params[0::2, None] * z[None, :] + params[1::2, None])
+        joint = patterns @ np.log(p) + (1 - patterns) @ np.log1p(-p) + np.log(w)
+        return np.log(np.exp(joint).sum(axis=1))
+
+    truth = np.ravel(np.column_stack([a, -a * b]))
+    weights = np.exp(log_probabilities(truth))
+
+    def expected(params: np.ndarray) -> float:
+        return float(weights @ log_probabilities(params))
+
+    h, hessian = 1e-4, np.empty((6, 6))
+    for i in range(6):
+        for k in range(6):
+            e_i, e_k = np.eye(6)[i] * h, np.eye(6)[k] * h
+            hessian[i, k] = (expected(truth + e_i + e_k) - expected(truth + e_i - e_k)
+                             - expected(truth - e_i + e_k) + expected(truth - e_i - e_k)) / (4 * h * h)
+    np.testing.assert_allclose(marginal_information(a, b), -hessian, rtol=1e-5, atol=1e-7)
+
+
+def test_monte_carlo_information_matches_enumeration():
+    """Above ENUMERATE_UP_TO items the information is a Monte Carlo mean over 20000 simulated
+    patterns: on 10 items (1024 patterns, enumerable) its diagonal is within 5% of the exact one
+    (the Monte Carlo relative error of a mean of squared scores is about sqrt(2/20000) = 1%)."""
+    from irtbench import twopl
+
+    rng = np.random.default_rng(0)
+    a, b = rng.lognormal(0, 0.3, 10), rng.normal(size=10)
+    exact = np.diag(marginal_information(a, b))
+    limit = twopl.ENUMERATE_UP_TO
+    try:
+        twopl.ENUMERATE_UP_TO = 5
+        sampled = np.diag(marginal_information(a, b))
+    finally:
+        twopl.ENUMERATE_UP_TO = limit
+    np.testing.assert_allclose(sampled, exact, rtol=0.05)
+
+
+def test_affine_alignment_undoes_a_change_of_scale():
+    rng = np.random.default_rng(1)
+    a, b = rng.lognormal(0, 0.3, 30), rng.normal(size=30)
+    s, t = 1.7, -0.4  # the estimate lives on theta' = (theta - t) / s
+    alignment = affine_alignment((b - t) / s, b, a * s, a)
+    assert alignment.scale == pytest.approx(s, rel=1e-9)
+    assert alignment.shift == pytest.approx(t, abs=1e-9)
+    np.testing.assert_allclose(alignment.discrimination(a * s), a)
+
+
+@pytest.mark.parametrize("dataset", ["lsat7", "simulated"])
+def test_2pl_mml_em_equals_an_independent_marginal_ml_fit(dataset):
+    """mml-em's 2PL against scipy's BFGS on the same quadrature marginal likelihood (61 nodes),
+    written in this test: discriminations and difficulties within 1e-3, log-likelihoods within
+    1e-6 relative."""
+    if dataset == "lsat7":
+        responses = lsat7()
+    else:
+        responses = irtbench.simulate(2000, 8, seed=11, model="2pl").responses
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl")
+    a, b, log_likelihood = marginal_ml_by_scipy(responses)
+    assert fit.diagnostics["converged"]
+    np.testing.assert_allclose(fit.discrimination, a, atol=1e-3)
+    np.testing.assert_allclose(fit.difficulty, b, atol=1e-3)
+    assert fit.diagnostics["log_likelihood"] == pytest.approx(log_likelihood, rel=1e-6)
+
+
+def test_2pl_mml_em_on_lsat7_gives_r_mirts_published_estimates():
+    """R mirt's 2PL of LSAT7 (61 nodes on [-6, 6]), as its documentation prints it to three
+    decimals: slopes a1 and intercepts d, log-likelihood -2658.805."""
+    fit = irtbench.fit(lsat7(), "mml-em", device="cpu", model="2pl")
+    np.testing.assert_allclose(fit.discrimination, [0.988, 1.081, 1.706, 0.765, 0.736],
+                               atol=1.5e-3)
+    np.testing.assert_allclose(-fit.discrimination * fit.difficulty,
+                               [1.856, 0.808, 1.804, 0.486, 1.855], atol=1.5e-3)
+    assert fit.diagnostics["log_likelihood"] == pytest.approx(-2658.805, abs=1e-3)
+
+
+def test_2pl_mml_em_reaches_the_cramer_rao_bound():
+    """At 5000x50, over three simulated data sets (150 items): RMSE / CRB of difficulties and
+    discriminations (after the affine alignment, against the bound of aligned errors) at most
+    1.1. An efficient estimator sits near 1; pooled over 150 items the ratio's sampling error is
+    about 1/sqrt(2 * 150) = 6%. The SEs agree with the bound (mean SE within 10%)."""
+    squared = {"difficulty": [], "discrimination": []}
+    for seed in range(3):
+        data = irtbench.simulate(5000, 50, seed=seed, model="2pl")
+        fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+        metrics = irtbench.recovery(fit, data)
+        for kind in squared:
+            squared[kind].append((metrics[f"rmse_{kind}"] ** 2, metrics[f"crb_{kind}"] ** 2))
+        bound_a, bound_b = item_bounds(data.discrimination, data.difficulty, 5000)
+        assert np.mean(fit.discrimination_se) == pytest.approx(np.mean(bound_a), rel=0.1)
+        assert np.mean(fit.difficulty_se) == pytest.approx(np.mean(bound_b), rel=0.1)
+    for kind, pairs in squared.items():
+        mse, bound = np.mean(pairs, axis=0)
+        assert np.sqrt(mse / bound) <= 1.1, kind
+
+
+def test_2pl_fits_report_discriminations_and_refuse_where_they_cannot():
+    data = irtbench.simulate(300, 10, seed=2, model="2pl")
+    fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    assert fit.model == "2pl" and fit.discrimination.shape == (10,)
+    assert fit.options["nodes"] == 61
+    rasch = irtbench.fit(data.responses, "mml-em", device="cpu")
+    assert rasch.model == "rasch" and rasch.discrimination is None
+    assert rasch.options["nodes"] == 11
+    with pytest.raises(ValueError, match="estimator 'cml' fits the rasch model.*2pl estimators: "
+                                         ".*mml-em"):
+        irtbench.fit(data.responses, "cml", model="2pl")
+    with pytest.raises(ValueError, match="option model='3pl' must be one of rasch, 2pl"):
+        irtbench.fit(data.responses, "mml-em", model="3pl")
+    with pytest.raises(ValueError, match="has no discriminations: fit it with model='2pl'"):
+        irtbench.recovery(rasch, data)
+
+
+def test_2pl_questions_everybody_got_right_have_no_finite_estimate():
+    data = irtbench.simulate(400, 8, seed=5, model="2pl")
+    responses = data.responses.copy()
+    responses[:, 3] = 1.0
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl")
+    assert fit.difficulty[3] == -np.inf and np.isnan(fit.discrimination[3])
+    assert np.all(np.isfinite(fit.difficulty[np.arange(8) != 3]))
+    assert bool(fit.extreme_questions[3])
+
+
+def test_narrow_posteriors_warn_to_raise_the_nodes():
+    data = irtbench.simulate(200, 400, seed=1, model="2pl")
+    with pytest.warns(RuntimeWarning, match="raise nodes"):
+        irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl", nodes=21)
