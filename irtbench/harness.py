@@ -339,7 +339,9 @@ def run_cell(
         compute_seconds=fit.compute_seconds,
         compile_seconds=fit.compile_seconds,
         n_iter=fit.n_iter,
-        responses_per_second=row["n_observed"] * fit.n_iter / fit.compute_seconds,
+        # n_iter 0: a peer package that does not report its iterations
+        responses_per_second=(row["n_observed"] * fit.n_iter / fit.compute_seconds
+                              if fit.n_iter else float("nan")),
         peak_memory_bytes=peak,
         memory_method=method,
         final_loss=fit.final_loss,

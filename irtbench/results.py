@@ -150,7 +150,7 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "irtbench": __version__,
         "python": platform.python_version(),
         **{name: _version(name) for name in ("numpy", "pandas", "torch", "jax", "jaxlib",
-                                             "optax", "numpyro")},
+                                             "optax", "numpyro", "mirt", "girth")},
         "device": device,
         "device_name": device_name(device),
         "cpu": _cpu_name(),

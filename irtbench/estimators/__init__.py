@@ -1,4 +1,5 @@
-"""Estimators of the Rasch model, one per file, all behind :class:`~irtbench.estimators.base.Estimator`.
+"""Estimators of the Rasch and 2PL models, one per file (the field's packages wrapped as peers
+in ``mirt_em``, ``girth_mml``, ``girth_cml``), all behind :class:`~irtbench.estimators.base.Estimator`.
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
 The sweep machinery and the CLI use this package's names only (the registry, the interface and
@@ -7,9 +8,12 @@ The sweep machinery and the CLI use this package's names only (the registry, the
 
 from irtbench.estimators import (  # noqa: F401  (each registers itself)
     cml,
+    girth_cml,
+    girth_mml,
     jax_adam,
     jax_adam_sharded,
     jml_newton,
+    mirt_em,
     mml_em,
     numpyro_map,
     numpyro_nuts,

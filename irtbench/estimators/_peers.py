@@ -1,0 +1,116 @@
+"""What the estimators that wrap the field's own packages (``mirt-*``, ``girth-*``) share: the
+CPU-only base class, the mapping of a common-slope fit onto the Rasch model, and the return of
+per-question results to every question.
+
+Each wrapper is timed by the same clock as irtbench's own estimators (the package's fit plus
+everything needed to hand back every estimate and SE in irtbench's form: skills scored by the
+package, Rasch parameters mapped); it finds the questions everybody got right or wrong inside
+its ``run``, leaves them out of the package's fit (the packages fail or return arbitrary values
+on them) and reports them at -/+inf, as irtbench's maximum-likelihood estimators do.
+
+**Rasch with an estimated skill SD.** The packages' marginal "1PL" fits fix the skills at
+N(0, 1) and estimate one common discrimination :math:`a`:
+:math:`\\sigma(a(z - b^*_j))` with :math:`z \\sim N(0, 1)` is the Rasch model
+:math:`\\sigma(\\theta - b_j)` with :math:`\\theta = az \\sim N(0, a^2)` and :math:`b_j = ab^*_j`,
+so the wrappers report :math:`b_j = ab^*_j`, skills :math:`a\\hat z_i`, and the skill SD
+:math:`a` (``diagnostics["sigma"]``), the model of ``mml-em``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from irtbench.estimators.base import Diagnostic, Estimator, Result, State, Stopwatch
+from irtbench.model import find_extremes
+from irtbench.responses import Responses, answers_of, observed_of
+
+
+class PeerFit(NamedTuple):
+    """A package's estimates for the kept questions (``discrimination`` None under the Rasch
+    model; SEs None where the package gives none; ``n_iter`` 0 and ``log_likelihood`` NaN
+    where it does not report them, as girth)."""
+
+    skill: np.ndarray
+    skill_se: np.ndarray | None
+    difficulty: np.ndarray
+    difficulty_se: np.ndarray | None
+    discrimination: np.ndarray | None
+    discrimination_se: np.ndarray | None
+    n_iter: int
+    log_likelihood: float
+    diagnostics: dict[str, Diagnostic]
+
+
+def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = None) -> PeerFit:
+    """A common-slope fit under N(0, 1) skills as the Rasch model with skill SD ``slope``
+    (module docstring). The difficulties' SEs are scaled by the slope, leaving out the slope's
+    own (small) uncertainty."""
+    def scaled(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else slope * values
+
+    diagnostics = {**fit.diagnostics, "sigma": float(slope)}
+    if slope_se is not None:
+        diagnostics["sigma_se"] = float(slope_se)
+    return PeerFit(scaled(fit.skill), scaled(fit.skill_se), scaled(fit.difficulty),
+                   scaled(fit.difficulty_se), None, None, fit.n_iter, fit.log_likelihood,
+                   diagnostics)
+
+
+def as_float(responses: Responses) -> np.ndarray:
+    """The dense responses as float64 0/1 with NaN for missing."""
+    return np.where(observed_of(responses), answers_of(responses, np.float64), np.nan)
+
+
+class PeerEstimator(Estimator[State]):
+    """Base of the wrappers: CPU, dense matrices, both models; subclasses implement
+    :meth:`estimate` on the kept questions' float64 matrix (NaN = missing)."""
+
+    extra = "peers"
+    models = ("rasch", "2pl")
+
+    def setup(self, responses: Responses, options: dict, n_observed: int) -> State:
+        return State(responses, options, n_observed, "cpu")
+
+    def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
+        raise NotImplementedError
+
+    @classmethod
+    def install_command(cls) -> str:
+        return "pip install 'irtbench[peers]'"
+
+    def warm_up(self, responses: Responses | None = None) -> None:
+        """The package's one-off costs (imports, caches) on at most 200 rows of the data: no
+        JIT compilation to keep out, and a whole fit of a large matrix would double a cell."""
+        super().warm_up(None if responses is None else responses[:200])
+
+    def run(self, state: State) -> Result:
+        clock = Stopwatch()
+        found = find_extremes(state.responses, judge_students=False)
+        keep = ~found.questions
+        fit = self.estimate(as_float(np.asarray(state.responses)[:, keep]), state.options)
+        compute_seconds = clock.stop()
+        n_questions = len(keep)
+
+        def per_question(values: np.ndarray | None, extreme: float | np.ndarray
+                         ) -> np.ndarray | None:
+            if values is None:
+                return None
+            full = np.empty(n_questions)
+            full[keep], full[~keep] = values, extreme
+            return full
+
+        limits = found.difficulty_limit[found.questions]
+        return Result(
+            np.asarray(fit.skill, dtype=np.float64),
+            per_question(fit.difficulty, limits),
+            None if fit.skill_se is None else np.asarray(fit.skill_se, dtype=np.float64),
+            per_question(fit.difficulty_se, np.inf),
+            np.array([-fit.log_likelihood]),
+            fit.n_iter,
+            compute_seconds,
+            {**fit.diagnostics, "log_likelihood": fit.log_likelihood},
+            discrimination=per_question(fit.discrimination, np.nan),
+            discrimination_se=per_question(fit.discrimination_se, np.nan),
+        )

@@ -1,0 +1,81 @@
+"""The field's packages as estimators (``irtbench[peers]``): Python mirt's EM and girth's
+marginal and conditional ML, mapped onto the suite's models and checked against its own
+estimators on the same data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import irtbench
+
+pytest.importorskip("mirt", reason="Python mirt is not installed (pip install 'irtbench[peers]')")
+pytest.importorskip("girth", reason="girth is not installed (pip install 'irtbench[peers]')")
+
+LSAT7 = Path(__file__).parent / "data" / "lsat7.csv"
+
+
+def lsat7() -> np.ndarray:
+    return np.asarray(irtbench.load_responses(LSAT7).responses)
+
+
+def test_mirt_em_2pl_equals_mml_em_on_lsat7():
+    """Both maximise the same marginal likelihood; they differ in quadrature (mirt's n_quadpts
+    nodes against 61 on [-6, 6]). With 121 nodes and a tight tolerance mirt's integral is within
+    1e-4 of the converged one (measured at 10000x100, README), so the estimates agree to 2e-3."""
+    ours = irtbench.fit(lsat7(), "mml-em", device="cpu", model="2pl")
+    theirs = irtbench.fit(lsat7(), "mirt-em", model="2pl", nodes=121, tol=1e-7)
+    assert theirs.model == "2pl" and theirs.diagnostics["converged"]
+    np.testing.assert_allclose(theirs.discrimination, ours.discrimination, atol=2e-3)
+    np.testing.assert_allclose(theirs.difficulty, ours.difficulty, atol=2e-3)
+    np.testing.assert_allclose(theirs.discrimination_se, ours.discrimination_se, rtol=0.05)
+    np.testing.assert_allclose(theirs.skill, ours.skill, atol=5e-3)
+
+
+@pytest.mark.parametrize("name", ["mirt-em", "girth-mml"])
+def test_common_slope_fits_map_onto_the_rasch_model_with_estimated_sd(name):
+    """A common discrimination a under N(0, 1) skills is the Rasch model with skill SD a:
+    the peers' mapped difficulties and SD match mml-em's (centred, to 0.01: another quadrature)."""
+    data = irtbench.simulate(2000, 20, seed=3, skill_distribution="normal", skill_scale=1.5)
+    ours = irtbench.fit(data.responses, "mml-em", device="cpu")
+    theirs = irtbench.fit(data.responses, name, **({"nodes": 61} if name == "mirt-em" else {}))
+    assert theirs.discrimination is None
+    assert theirs.diagnostics["sigma"] == pytest.approx(ours.diagnostics["sigma"], abs=0.01)
+    np.testing.assert_allclose(theirs.difficulty - theirs.difficulty.mean(),
+                               ours.difficulty - ours.difficulty.mean(), atol=0.01)
+
+
+def test_girth_cml_equals_cml():
+    data = irtbench.simulate(1000, 15, seed=4)
+    ours = irtbench.fit(data.responses, "cml")
+    theirs = irtbench.fit(data.responses, "girth-cml")
+    np.testing.assert_allclose(theirs.difficulty - theirs.difficulty.mean(),
+                               ours.difficulty - ours.difficulty.mean(), atol=1e-3)
+    finite = np.isfinite(ours.skill)
+    np.testing.assert_array_equal(np.isfinite(theirs.skill), finite)
+    np.testing.assert_allclose(theirs.skill[finite] - theirs.difficulty.mean(),
+                               ours.skill[finite] - ours.difficulty.mean(), atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["mirt-em", "girth-mml"])
+def test_peers_leave_out_questions_everybody_got_right_and_take_missing_responses(name):
+    data = irtbench.simulate(500, 8, seed=6, model="2pl", missing=0.1)
+    responses = data.responses.copy()
+    responses[:, 2] = np.where(np.isnan(responses[:, 2]), np.nan, 1.0)
+    fit = irtbench.fit(responses, name, model="2pl")
+    assert fit.difficulty[2] == -np.inf and np.isnan(fit.discrimination[2])
+    assert np.all(np.isfinite(np.delete(fit.difficulty, 2)))
+    assert fit.skill.shape == (500,) and np.all(np.isfinite(fit.skill))
+
+
+def test_peers_refuse_what_they_cannot_fit_and_record_their_versions():
+    with pytest.raises(ValueError, match="estimator 'girth-cml' fits the rasch model"):
+        irtbench.fit([[0, 1], [1, 0], [1, 1]], "girth-cml", model="2pl")
+    with pytest.raises(ValueError, match="has no device option|unknown option.*device"):
+        irtbench.fit([[0, 1], [1, 0], [1, 1]], "mirt-em", device="cuda")
+    from irtbench.results import environment
+
+    env = environment()
+    assert env["mirt"] and env["girth"]
