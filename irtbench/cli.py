@@ -24,6 +24,7 @@ from irtbench.metrics import align
 from irtbench.model import extremes
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
+from irtbench.twopl import MODELS
 from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
@@ -155,9 +156,17 @@ def command_run(args: argparse.Namespace) -> int:
     if args.time_budget < 0:
         raise UsageError(f"--time-budget {args.time_budget:g}: seconds must be >= 0 "
                          "(0 = no limit)")
+    models = _comma_list(args.model, str, "--model")
+    for model in models:
+        if model not in MODELS:
+            raise UsageError(f"--model {args.model}: each model must be one of "
+                             f"{', '.join(MODELS)}")
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
-    for name in names or ():
-        get_estimator(name)  # unknown names fail before any work
+    for name in names or ():  # unknown names, and estimators of none of the models, fail now
+        if not set(get_estimator(name).models) & set(models):
+            raise UsageError(f"--estimators {name}: it fits the "
+                             f"{' and '.join(get_estimator(name).models)} model(s), not "
+                             f"{args.model}")
     missing = _comma_list(args.missing, float, "--missing")
     for fraction in missing:
         if not 0.0 <= fraction < 1.0:
@@ -172,7 +181,7 @@ def command_run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     try:
         table = harness.sweep(
-            sizes, names, seeds=seeds, missing=missing, device=args.device, out=out,
+            sizes, names, seeds=seeds, missing=missing, models=models, device=args.device, out=out,
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process,
@@ -272,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     running = commands.add_parser(
         "run", help="run a benchmark sweep: sizes x estimators x seeds",
-        description="Simulate Rasch data for every size x missing fraction x seed, fit every "
-        "estimator on it, and record one row per fit in OUT/results.csv (time of the fit "
+        description="Simulate data (the Rasch model, or the 2PL with --model 2pl) for every "
+        "size x missing fraction x seed, fit every estimator of that model on it, and record one row per fit in OUT/results.csv (time of the fit "
         "alone, compile time apart, throughput, peak memory, recovery against the truth and the "
         "Cramer-Rao bound), the loss curves in OUT/curves.csv and the environment in "
         "OUT/environment.json. Rows are written as they finish: an interrupted run keeps them "
@@ -289,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "--quick)")
     running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
                          "missing at random (default: %(default)s)")
+    running.add_argument("--model", default="rasch,2pl", help="comma-separated models to simulate "
+                         "and fit: rasch, 2pl (skills N(0,1), discriminations LogNormal(0, 0.3)); "
+                         "each with the estimators that fit it (default: %(default)s)")
     running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     running.add_argument("--out", type=Path, help="results folder (default: runs/DATE-TIME)")
     running.add_argument("--resume", action="store_true",

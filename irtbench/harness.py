@@ -46,6 +46,7 @@ from irtbench import devices
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator, reference_optimum
 from irtbench.metrics import (
     aligned_errors,
+    aligned_errors_2pl,
     optimum_gap,
     recovery,
     reference_gradient,
@@ -71,6 +72,7 @@ from irtbench.results import (
     write_environment,
 )
 from irtbench.simulate import Dataset, simulate
+from irtbench.twopl import MODELS
 
 __all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUICK_SIZES"]
 
@@ -85,6 +87,7 @@ class Cell(NamedTuple):
     """One fit of a sweep."""
 
     estimator: str
+    model: str
     n_students: int
     n_questions: int
     missing: float
@@ -92,7 +95,9 @@ class Cell(NamedTuple):
 
     def label(self) -> str:
         missing = f" missing={self.missing:g}" if self.missing else ""
-        return f"{self.estimator} {size_label(self.n_students, self.n_questions)}{missing} seed={self.seed}"
+        model = "" if self.model == "rasch" else f" {self.model}"
+        return (f"{self.estimator}{model} {size_label(self.n_students, self.n_questions)}"
+                f"{missing} seed={self.seed}")
 
 
 class FitTimeout(Exception):
@@ -209,7 +214,8 @@ def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndar
     n = len(fit.losses)
     if n == 0:
         return []
-    errors = {k: trace_rmse(skill, difficulty, data, masks) for k, skill, difficulty in fit.trace}
+    traced = fit.trace if data.model == "rasch" else []  # Rasch alignment only
+    errors = {k: trace_rmse(skill, difficulty, data, masks) for k, skill, difficulty in traced}
     gaps = {} if optimum is None else {
         k: optimum_gap(skill, difficulty, optimum.skill, optimum.difficulty, masks)[1]
         for k, skill, difficulty in fit.trace}
@@ -244,14 +250,19 @@ def convergence(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
 
 def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
             ) -> list[dict[str, Any]]:
-    """Aligned errors of every skill and difficulty (extreme ones flagged)."""
-    skill_error, difficulty_error = aligned_errors(fit.skill, fit.difficulty, data, masks)
+    """Aligned errors of every skill and difficulty (and, 2PL, discrimination; extreme ones
+    flagged)."""
+    kinds = [("skill", masks[0]), ("difficulty", masks[1])]
+    if data.model == "2pl":
+        errors = aligned_errors_2pl(fit, data, masks)
+        kinds.append(("discrimination", masks[1]))
+    else:
+        errors = aligned_errors(fit.skill, fit.difficulty, data, masks)
     key = cell._asdict()
     return [
         {**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
-        for kind, errors, extreme in (("skill", skill_error, masks[0]),
-                                      ("difficulty", difficulty_error, masks[1]))
-        for i, (e, x) in enumerate(zip(errors, extreme))
+        for (kind, extreme), values in zip(kinds, errors)
+        for i, (e, x) in enumerate(zip(values, extreme))
     ]
 
 
@@ -377,9 +388,9 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 def _cell_worker(connection: Connection, cell: Cell, path: str, truth: tuple[np.ndarray, ...],
                  estimator: Estimator, optimum: Fit | None) -> None:
     """In the worker: map the data file, run the cell, send its rows back."""
-    skill, difficulty = truth
+    skill, difficulty, discrimination = truth
     data = Dataset(np.load(path, mmap_mode="r"), skill, difficulty, seed=cell.seed,
-                   missing=cell.missing)
+                   missing=cell.missing, model=cell.model, discrimination=discrimination)
     try:
         rows = run_cell(cell, data, estimator, optimum=None if optimum is None else lambda: optimum,
                         notify=connection.send)
@@ -406,7 +417,8 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
     context = _worker_context()
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_cell_worker, daemon=True, args=(
-        sender, cell, str(path), (data.skill, data.difficulty), estimator, optimum))
+        sender, cell, str(path), (data.skill, data.difficulty, data.discrimination), estimator,
+        optimum))
     worker.start()
     sender.close()
     rows, timed_out, stage = None, False, "start"
@@ -442,12 +454,14 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
 # -- the sweep ------------------------------------------------------------------------------
 def _cells(
     sizes: Sequence[tuple[int, int]], names: Sequence[str], seeds: Sequence[int],
-    missing: Sequence[float],
+    missing: Sequence[float], models: Sequence[str] = ("rasch",),
 ) -> list[Cell]:
-    """Small sizes first; all estimators of a (size, missing, seed) share one simulation."""
+    """Small sizes first; all estimators of a (model, size, missing, seed) share one
+    simulation; each model with the estimators that fit it."""
     return [
-        Cell(name, n, m, float(fraction), int(seed))
-        for n, m in sizes for fraction in missing for seed in seeds for name in names
+        Cell(name, model, n, m, float(fraction), int(seed))
+        for n, m in sizes for model in models for fraction in missing for seed in seeds
+        for name in names if model in get_estimator(name).models
     ]
 
 
@@ -457,7 +471,8 @@ def _done_cells(folder: Path) -> set[Cell]:
         return set()
     table = read_results(folder)
     return {
-        Cell(str(r.estimator), int(r.n_students), int(r.n_questions), float(r.missing), int(r.seed))
+        Cell(str(r.estimator), str(r.model), int(r.n_students), int(r.n_questions),
+             float(r.missing), int(r.seed))
         for r in table[list(KEY_COLUMNS)].itertuples(index=False)
     }
 
@@ -477,7 +492,7 @@ def _simulate_if_it_fits(cell: Cell) -> tuple[Dataset | None, str]:
         return None, (f"the simulated responses alone need about {_gb(need)}; "
                       f"{_gb(available)} available")
     return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
-                    compact=compact), ""
+                    compact=compact, model=cell.model), ""
 
 
 def _unfitted_row(cell: Cell, device: str, reason: str) -> dict[str, Any]:
@@ -531,6 +546,7 @@ def sweep(
     *,
     seeds: int | Sequence[int] = 3,
     missing: Sequence[float] = (0.0,),
+    models: Sequence[str] = ("rasch",),
     device: str = "auto",
     out: Path | str | None = None,
     resume: bool = False,
@@ -549,6 +565,8 @@ def sweep(
             that is ``in_default_sweep``).
         seeds: a count N (seeds 0..N-1) or explicit seeds; a seed fixes the simulated data.
         missing: fractions of responses missing at random.
+        models: ``"rasch"`` and/or ``"2pl"``: data simulated from each, fitted by the estimators
+            that fit it (``Estimator.models``).
         device: ``auto``, ``cpu`` or ``cuda``, passed to every estimator.
         out: results folder; rows are appended to ``out/results.csv`` as they finish.
         resume: complete an existing folder, skipping its cells (refused if it was made in
@@ -566,8 +584,13 @@ def sweep(
     """
     names = list(estimator_names) if estimator_names is not None else [
         name for name in estimators(available_only=True) if get_estimator(name).in_default_sweep]
-    for name in names:
-        get_estimator(name)  # unknown names fail before any work
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    for name in names:  # unknown names, and estimators of none of the models, fail before work
+        if not set(get_estimator(name).models) & set(models):
+            raise ValueError(f"estimator {name!r} fits the {' and '.join(get_estimator(name).models)}"
+                             f" model(s), none of {', '.join(models)}")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError(f"seeds={seeds!r}: at least one seed is needed")
@@ -581,7 +604,7 @@ def sweep(
     if folder is not None:
         done = prepare_folder(folder, environment(device), resume=resume, force=force)
     columns = result_columns()
-    cells = [cell for cell in _cells(sizes, names, seed_list, missing) if cell not in done]
+    cells = [cell for cell in _cells(sizes, names, seed_list, missing, models) if cell not in done]
     rows: list[dict[str, Any]] = []
     bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)
@@ -597,7 +620,7 @@ def sweep(
     path = Path(scratch.name) / "responses.npy"
     for cell in bar:
         bar.set_postfix_str(cell.label())
-        key = (cell.n_students, cell.n_questions, cell.missing, cell.seed)
+        key = (cell.model, cell.n_students, cell.n_questions, cell.missing, cell.seed)
         if key != data_key:
             data_key = key
             data, data_problem = _simulate_if_it_fits(cell)
@@ -607,7 +630,8 @@ def sweep(
         if data is None:
             rows.append(_write(folder, columns, _unfitted_row(cell, device, data_problem), after_row))
             continue
-        estimator = get_estimator(cell.estimator)(**estimator_options(cell.estimator, options or {}, device))
+        estimator = get_estimator(cell.estimator)(
+            **estimator_options(cell.estimator, options or {}, device), model=cell.model)
         estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
         if estimate >= LOUD_ESTIMATE:
             tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
@@ -635,7 +659,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     if "compute_seconds" not in table:  # a folder from before compute_seconds existed
         table = table.assign(compute_seconds=math.nan)
     ok = table[table.status == "ok"]
-    keys = ["estimator", "device", "n_students", "n_questions", "size", "missing"]
+    if "model" not in table:  # a folder from before the 2PL
+        table = table.assign(model="rasch")
+    keys = ["model", "estimator", "device", "n_students", "n_questions", "size", "missing"]
     summary = ok.groupby(keys, sort=True).agg(
         seconds=("seconds", "median"),
         compute_s=("compute_seconds", "median"),
@@ -645,17 +671,21 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         rmse_skill=("rmse_skill", "mean"),
         crb_diff=("crb_ratio_difficulty", "mean"),
         crb_skill=("crb_ratio_skill", "mean"),
+        rmse_discr=("rmse_discrimination", "mean"),
+        crb_discr=("crb_ratio_discrimination", "mean"),
         coverage_diff=("coverage_difficulty", "mean"),
         n_extreme=("n_extreme", "mean"),
     )
-    counts = table.groupby(keys[:1] + keys[2:], sort=True).agg(
+    identity = [key for key in keys if key != "device"]
+    counts = table.groupby(identity, sort=True).agg(
         fits=("status", lambda s: f"{(s == 'ok').sum()}/{len(s)}"),
         requested_device=("device", "first"),
     )
-    summary = summary.reset_index().merge(counts.reset_index(), how="outer",
-                                          on=keys[:1] + keys[2:])
+    summary = summary.reset_index().merge(counts.reset_index(), how="outer", on=identity)
     summary["device"] = summary.device.fillna(summary.requested_device)
     summary = summary.drop(columns="requested_device")
-    summary = summary.sort_values(["n_students", "n_questions", "missing", "estimator"])
+    summary = summary.sort_values(["model", "n_students", "n_questions", "missing", "estimator"])
+    if (summary.model == "rasch").all():  # no 2PL: nothing to say about discriminations
+        summary = summary.drop(columns=["model", "rmse_discr", "crb_discr"])
     return summary.drop(columns=["n_students", "n_questions"]).reset_index(drop=True)
 

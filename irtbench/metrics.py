@@ -18,13 +18,14 @@ import numpy as np
 
 from irtbench.model import extremes, information, sigmoid
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
-from irtbench.twopl import affine_alignment, item_bounds
+from irtbench.twopl import Alignment, affine_alignment, item_bounds
 
 if TYPE_CHECKING:
     from irtbench.estimators.base import Fit
     from irtbench.simulate import Dataset
 
-__all__ = ["align", "aligned_errors", "cramer_rao_bound", "recovery", "recovery_2pl",
+__all__ = ["align", "aligned_errors", "aligned_errors_2pl", "cramer_rao_bound", "recovery",
+           "recovery_2pl",
            "trace_rmse",
            "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
 
@@ -135,6 +136,30 @@ def aligned_errors(
     return est_skill - true_skill, est_difficulty - true_difficulty
 
 
+def aligned_errors_2pl(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Errors (estimate - truth) of every skill, difficulty and discrimination of a 2PL fit
+    after the affine alignment of :func:`recovery_2pl` (fitted on the questions with finite
+    estimates that ``masks`` does not flag)."""
+    alignment, _ = _alignment_2pl(fit, data, masks[1])
+    with np.errstate(invalid="ignore"):
+        return (alignment.skill(fit.skill) - data.skill,
+                alignment.difficulty(fit.difficulty) - data.difficulty,
+                alignment.discrimination(fit.discrimination) - data.discrimination)
+
+
+def _alignment_2pl(fit: Fit, data: Dataset, extreme_questions: np.ndarray
+                   ) -> tuple[Alignment, np.ndarray]:
+    """The affine alignment of a 2PL fit onto the truth and the questions it was fitted on."""
+    if fit.discrimination is None:
+        raise ValueError(f"the data are 2PL but the fit ({fit.estimator}, model={fit.model!r}) "
+                         "has no discriminations: fit it with model='2pl'")
+    keep = ~extreme_questions & np.isfinite(fit.difficulty) & np.isfinite(fit.discrimination)
+    keep &= fit.discrimination > 0
+    return affine_alignment(fit.difficulty[keep], data.difficulty[keep],
+                            fit.discrimination[keep], data.discrimination[keep]), keep
+
+
 def trace_rmse(
     skill: np.ndarray,
     difficulty: np.ndarray,
@@ -209,14 +234,8 @@ def recovery_2pl(fit: Fit, data: Dataset) -> dict[str, float]:
     that the sample of skills puts on every item), and ``crb_ratio_*`` = rmse / crb. Skills have no such bound here (EAP and JML skills are
     different targets): ``crb_skill`` is NaN. Questions with no finite estimate are left out
     and counted, as are the extreme students (from the skill metrics)."""
-    if fit.discrimination is None:
-        raise ValueError(f"the data are 2PL but the fit ({fit.estimator}, model={fit.model!r}) "
-                         "has no discriminations: fit it with model='2pl'")
     extreme_students, extreme_questions = extremes(data.responses)
-    keep = ~extreme_questions & np.isfinite(fit.difficulty) & np.isfinite(fit.discrimination)
-    keep &= fit.discrimination > 0
-    alignment = affine_alignment(fit.difficulty[keep], data.difficulty[keep],
-                                 fit.discrimination[keep], data.discrimination[keep])
+    alignment, keep = _alignment_2pl(fit, data, extreme_questions)
     crb_a, crb_b = item_bounds(data.discrimination, data.difficulty, data.shape[0],
                                aligned=keep)
     students = ~extreme_students

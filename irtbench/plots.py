@@ -92,24 +92,31 @@ def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
     ax.grid(alpha=0.3)
 
 
+def _is_2pl(table: pd.DataFrame) -> bool:
+    return "model" in table and (table.model == "2pl").any()
+
+
 def plot_recovery(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
+    other = ("discrimination", "discriminations") if _is_2pl(table) else ("skill", "skills")
     panels = [("rmse_difficulty", "RMSE of difficulties (logits)"),
-              ("rmse_skill", "RMSE of skills (logits)"),
+              (f"rmse_{other[0]}", f"RMSE of {other[1]}"),
               ("crb_ratio_difficulty", "difficulties: RMSE / Cramér–Rao bound"),
-              ("crb_ratio_skill", "skills: RMSE / Cramér–Rao bound")]
+              (f"crb_ratio_{other[0]}", f"{other[1]}: RMSE / Cramér–Rao bound")]
     for ax, (column, title) in zip(axes.flat, panels):
         _lines(ax, table, column)
         _size_axis(ax, table)
         ax.set_title(title)
         if column.startswith("rmse"):
             ax.set_yscale("log")
-            ax.set_ylabel("logits")
+            ax.set_ylabel("discrimination" if column.endswith("discrimination") else "logits")
         else:
             ax.axhline(1.0, color="black", linewidth=1, linestyle=":")
             ax.set_ylabel("ratio (1 = efficient)")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(FIGURES["recovery"] + " (mean ± sd over seeds; aligned; extreme students excluded)")
+    aligned = "affine-aligned 2PL" if _is_2pl(table) else "aligned"
+    fig.suptitle(FIGURES["recovery"] + f" (mean ± sd over seeds; {aligned}; extreme students "
+                 "excluded)")
     return _finish(fig, path, formats)
 
 
@@ -200,7 +207,8 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
     here = errors[(errors.n_students == n) & (errors.n_questions == m) & (errors.missing == 0)
                   & ~errors.extreme]
     rows = table[(table.n_students == n) & (table.n_questions == m) & (table.missing == 0)]
-    for ax, kind in zip(axes, ("skill", "difficulty")):
+    kinds = ("difficulty", "discrimination") if _is_2pl(table) else ("skill", "difficulty")
+    for ax, kind in zip(axes, kinds):
         values = here[here.kind == kind]
         if values.empty:
             continue
@@ -213,7 +221,7 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
         grid = np.linspace(-limit, limit, 200)
         ax.plot(grid, np.exp(-0.5 * (grid / bound) ** 2) / (bound * np.sqrt(2 * np.pi)),
                 color="black", linestyle=":", label=f"N(0, CRB²), CRB = {bound:.3f}")
-        ax.set_xlabel(f"{kind} error (logits)")
+        ax.set_xlabel(f"{kind} error" + ("" if kind == "discrimination" else " (logits)"))
         ax.set_ylabel("density")
         ax.set_title(f"{kind}, {size_label(n, m)}, all seeds, extreme students excluded")
         ax.grid(alpha=0.3)
@@ -271,13 +279,27 @@ def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path
     errors = pd.read_csv(errors_path) if errors_path.is_file() else pd.DataFrame(
         columns=["estimator", "n_students", "n_questions", "missing", "kind", "error", "extreme"])
     written = []
-    written += plot_recovery(table, folder / "recovery", formats)
-    written += plot_speed(table, folder / "speed", formats)
-    written += plot_time_to_accuracy(table, curves, folder / "time_to_accuracy", formats)
-    written += plot_errors(table, errors, folder / "errors", formats)
-    written += plot_coverage(table, folder / "coverage", formats)
-    written += plot_memory(table, folder / "memory", formats)
+    models = table.model.unique() if "model" in table else ["rasch"]
+    for model in sorted(models, key=lambda m: m != "rasch"):  # the Rasch set first, unsuffixed
+
+        def of_model(frame: pd.DataFrame, model: str = model) -> pd.DataFrame:
+            return frame[frame.model == model] if "model" in frame else frame
+
+        suffix = figure_suffix(model)
+        rows = of_model(table)
+        written += plot_recovery(rows, folder / f"recovery{suffix}", formats)
+        written += plot_speed(rows, folder / f"speed{suffix}", formats)
+        written += plot_time_to_accuracy(rows, of_model(curves),
+                                         folder / f"time_to_accuracy{suffix}", formats)
+        written += plot_errors(rows, of_model(errors), folder / f"errors{suffix}", formats)
+        written += plot_coverage(rows, folder / f"coverage{suffix}", formats)
+        written += plot_memory(rows, folder / f"memory{suffix}", formats)
     return written
+
+
+def figure_suffix(model: str) -> str:
+    """File-name suffix of a model's figure set: none for the Rasch model, ``-2pl`` for the 2PL."""
+    return "" if model == "rasch" else f"-{model}"
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -332,9 +354,12 @@ def write_report(folder: Path | str) -> Path:
         lines += [f"- {r.status}: {r.estimator} {r.n_students}x{r.n_questions} seed {r.seed}: {r.reason}"
                   for r in problems.itertuples()]
         lines.append("")
-    for name, title in FIGURES.items():
-        if (folder / f"{name}.png").is_file():
-            lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+    for model in ("rasch", "2pl"):
+        for name, title in FIGURES.items():
+            file = f"{name}{figure_suffix(model)}.png"
+            if (folder / file).is_file():
+                title = title if model == "rasch" else f"{title} — 2PL"
+                lines += [f"## {title}", "", f"![{title}]({file})", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -49,7 +49,7 @@ __all__ = [
 SCHEMA_VERSION = 5
 
 #: a cell of a sweep is identified by these columns.
-KEY_COLUMNS = ("estimator", "n_students", "n_questions", "missing", "seed")
+KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")
 
 #: diagnostics an estimator may put in ``Fit.diagnostics`` that become result columns.
 DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",

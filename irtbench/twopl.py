@@ -37,7 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from irtbench.model import sigmoid
+from irtbench.model import find_extremes, sigmoid
+from irtbench.responses import Responses, observed_of, row_blocks
 
 __all__ = [
     "MODELS",
@@ -174,6 +175,40 @@ def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: 
     bound_b[index] = np.sqrt(diagonal[: len(index)])
     bound_a[index] = np.sqrt(diagonal[len(index):]) * a[index]
     return bound_a, bound_b
+
+
+def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
+                          discrimination: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Asymptotic SEs :math:`1/\sqrt{I}` of a joint (JML) 2PL estimate, each parameter with
+    the others known: with :math:`w = p(1-p)` over observed responses,
+    :math:`I(\theta_i) = \sum_j a_j^2 w_{ij}`, :math:`I(b_j) = a_j^2\sum_i w_{ij}`,
+    :math:`I(a_j) = \sum_i (\theta_i - b_j)^2 w_{ij}`. ``inf`` for the students and questions
+    with all responses right or all wrong (no finite estimate). Dense responses, a block of
+    rows at a time. Returns ``(skill_se, difficulty_se, discrimination_se)``."""
+    a = np.asarray(discrimination, np.float64)
+    b = np.asarray(difficulty, np.float64)
+    theta = np.asarray(skill, np.float64)
+    info_skill = np.zeros(len(theta))
+    sum_w, sum_w_dev2 = np.zeros(len(b)), np.zeros(len(b))
+    for rows in row_blocks(responses.shape):
+        observed = observed_of(responses[rows])
+        deviation = theta[rows, None] - b[None, :]
+        with np.errstate(invalid="ignore"):
+            p = sigmoid(a * deviation)
+            w = np.where(observed & np.isfinite(deviation), p * (1 - p), 0.0)
+        info_skill[rows] = w @ (a * a)
+        sum_w += w.sum(axis=0)
+        sum_w_dev2 += np.where(w > 0, w * deviation**2, 0.0).sum(axis=0)
+    found = find_extremes(responses)
+    with np.errstate(divide="ignore"):
+        skill_se = 1.0 / np.sqrt(info_skill)
+        difficulty_se = 1.0 / np.sqrt(a * a * sum_w)
+        discrimination_se = 1.0 / np.sqrt(sum_w_dev2)
+    skill_se[found.students] = np.inf
+    difficulty_se[found.questions] = np.inf
+    discrimination_se[found.questions] = np.inf
+    return skill_se, difficulty_se, discrimination_se
 
 
 class Alignment(NamedTuple):

@@ -201,3 +201,43 @@ def test_narrow_posteriors_warn_to_raise_the_nodes():
     data = irtbench.simulate(200, 400, seed=1, model="2pl")
     with pytest.warns(RuntimeWarning, match="raise nodes"):
         irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl", nodes=21)
+
+
+def test_the_reference_adam_fits_the_2pl_in_torch_and_jax_alike():
+    """torch-adam and jax-adam with model='2pl': the same objective (mean NLL of
+    a_j(theta_i - b_j) + alpha mean(b)^2 + alpha mean(log a)^2), optimiser and epochs, so the
+    same estimates up to float32 rounding carried along 3000 epochs (1e-3, as for the Rasch
+    model); the penalty pins the geometric mean of a at 1
+    (within 2% after 3000 epochs) and the fit recovers the items (correlation > 0.95)."""
+    pytest.importorskip("jax", reason="jax-adam needs JAX (pip install 'irtbench[jax]')")
+    data = irtbench.simulate(2000, 40, seed=8, model="2pl", missing=0.1)
+    fits = [irtbench.fit(data.responses, name, device="cpu", model="2pl", epochs=3000)
+            for name in ("torch-adam", "jax-adam")]
+    np.testing.assert_allclose(fits[1].discrimination, fits[0].discrimination, atol=1e-3)
+    np.testing.assert_allclose(fits[1].difficulty, fits[0].difficulty, atol=1e-3)
+    torch_fit = fits[0]
+    assert np.exp(np.log(torch_fit.discrimination).mean()) == pytest.approx(1.0, abs=0.02)
+    metrics = irtbench.recovery(torch_fit, data)
+    assert metrics["corr_discrimination"] > 0.95 and metrics["corr_difficulty"] > 0.99
+    assert np.all(torch_fit.discrimination_se > 0)
+    with pytest.raises(ValueError, match="kernel='closed' is written for the Rasch model"):
+        irtbench.fit(data.responses, "torch-adam", model="2pl", kernel="closed")
+
+
+def test_a_sweep_of_both_models_writes_a_figure_set_for_each(tmp_path):
+    """irtbench run --model rasch,2pl: the 2PL cells go to the estimators that fit it, rows carry
+    their model, and the 2PL gets its own figures."""
+    from irtbench import harness, plots
+    from irtbench.results import read_results
+
+    harness.sweep([(200, 10)], ["mml-em", "jml-newton"], seeds=[0], models=("rasch", "2pl"),
+                  device="cpu", out=tmp_path, progress=False)
+    table = read_results(tmp_path)
+    assert sorted(zip(table.model, table.estimator)) == [
+        ("2pl", "mml-em"), ("rasch", "jml-newton"), ("rasch", "mml-em")]
+    two_pl = table[table.model == "2pl"].iloc[0]
+    assert two_pl.status == "ok" and np.isfinite(two_pl.crb_ratio_discrimination)
+    written = {path.name for path in plots.plot_all(tmp_path)}
+    assert {"recovery.png", "recovery-2pl.png", "errors-2pl.png"} <= written
+    with pytest.raises(ValueError, match="estimator 'cml' fits the rasch model"):
+        harness.sweep([(50, 5)], ["cml"], seeds=[0], models=("2pl",), progress=False)

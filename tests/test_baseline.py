@@ -27,7 +27,8 @@ def rerun(tmp_path_factory) -> Path:
     """Every estimator of the baseline, refitted on its smallest size, first seed."""
     out = tmp_path_factory.mktemp("rerun")
     names = sorted(read_results(BASELINE).estimator.unique())
-    harness.sweep([smallest_size()], names, seeds=[0], device="cpu", out=out, progress=False)
+    harness.sweep([smallest_size()], names, seeds=[0], models=("rasch", "2pl"), device="cpu",
+                  out=out, progress=False)
     return out
 
 
@@ -44,6 +45,7 @@ def test_the_committed_baseline_is_a_cpu_run_of_the_default_sweep():
     sizes = set(zip(table.n_students, table.n_questions))
     assert sizes == set(harness.DEFAULT_SIZES)
     assert set(table.seed) == {0, 1, 2} and set(table.device.dropna()) == {"cpu"}
+    assert set(table.model) == {"rasch", "2pl"}
     assert (table.status == "ok").sum() >= len(table) - 3  # NUTS skips 10^6 responses
     assert (BASELINE / "environment.json").is_file() and (BASELINE / "report.md").is_file()
 

@@ -69,6 +69,9 @@ class PeerEstimator(Estimator[State]):
 
     extra = "peers"
     models = ("rasch", "2pl")
+    #: named on the command line only (the packages are slow on the default sweep's largest
+    #: size); ``benchmarks/versus_peers.py`` compares them side by side
+    in_default_sweep = False
 
     def setup(self, responses: Responses, options: dict, n_observed: int) -> State:
         return State(responses, options, n_observed, "cpu")

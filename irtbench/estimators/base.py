@@ -288,8 +288,9 @@ class Estimator(ABC, Generic[StateT]):
 
     # -- fitting ----------------------------------------------------------------------------
     def minimises_reference_objective(self) -> bool:
-        """True when this estimator, with its options, minimises the reference objective."""
-        return self.solves_reference_objective
+        """True when this estimator, with its options, minimises the reference objective (the
+        notebook's Rasch objective)."""
+        return self.solves_reference_objective and self.options.get("model", "rasch") == "rasch"
 
     def resolved_options(self) -> dict[str, Option]:
         """The defaults updated with the stored options; unknown names raise ``ValueError``.

@@ -38,6 +38,7 @@ from irtbench.estimators.base import (
     register,
 )
 from irtbench.model import asymptotic_se
+from irtbench.twopl import joint_standard_errors
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -53,19 +54,29 @@ def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: ja
                    question: jax.Array | None, *, n_observed: int, alpha: float) -> jax.Array:
     """The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
     from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
-    epoch reads one byte per response) or the gathered logits of sparse triples."""
+    epoch reads one byte per response) or the gathered logits of sparse triples. With
+    ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)` and
+    the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`, as in ``torch-adam``."""
     import jax
     import jax.numpy as jnp
 
     skill, difficulty = params["skill"], params["difficulty"]
+    log_discrimination = params.get("log_discrimination")
     if student is None:
         logits = skill[:, None] - difficulty[None, :]
+        if log_discrimination is not None:
+            logits = logits * jnp.exp(log_discrimination)[None, :]
         y = (answers == 1).astype(logits.dtype)
         terms = jnp.where(answers >= 0, jax.nn.softplus(logits) - y * logits, 0.0)
     else:
         logits = skill[student] - difficulty[question]
+        if log_discrimination is not None:
+            logits = logits * jnp.exp(log_discrimination)[question]
         terms = jax.nn.softplus(logits) - answers * logits
-    return jnp.sum(terms) / n_observed + alpha * jnp.mean(difficulty) ** 2
+    penalty = alpha * jnp.mean(difficulty) ** 2
+    if log_discrimination is not None:
+        penalty += alpha * jnp.mean(log_discrimination) ** 2
+    return jnp.sum(terms) / n_observed + penalty
 
 
 def reference_value_and_grad(params: dict[str, jax.Array], answers: jax.Array,
@@ -127,11 +138,12 @@ def snapshot_count(epochs: int, most: int = 20) -> int:
 def make_train(epochs: int, lr: float,
                value_and_grad: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
                shape: tuple[int, int],
-               shardings: dict[str, jax.sharding.Sharding] | None = None
+               shardings: dict[str, jax.sharding.Sharding] | None = None, *,
+               two_pl: bool = False
                ) -> Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]]:
     """A jitted ``train(*data) -> (params, losses, trace)`` running ``epochs`` Adam steps with
     ``value_and_grad(params, *data) -> (loss, grads)`` from zero parameters of ``shape``
-    (float32).
+    (float32; with ``two_pl`` also ``log_discrimination``, from a = 1).
 
     The epochs run as an outer ``lax.scan`` over ``snapshot_count(epochs)`` stretches of an
     inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace.
@@ -147,6 +159,8 @@ def make_train(epochs: int, lr: float,
     def train(*data: jax.Array) -> tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
         params = {"skill": jnp.zeros(shape[0], jnp.float32),
                   "difficulty": jnp.zeros(shape[1], jnp.float32)}
+        if two_pl:
+            params["log_discrimination"] = jnp.zeros(shape[1], jnp.float32)
         if shardings is not None:
             params = {k: jax.lax.with_sharding_constraint(v, shardings[k]) for k, v in params.items()}
 
@@ -197,6 +211,7 @@ class JaxAdam(_jax.JaxEstimator):
     """
 
     name = "jax-adam"
+    models = ("rasch", "2pl")
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
     solves_reference_objective = True
     accepts_sparse = True
@@ -207,10 +222,18 @@ class JaxAdam(_jax.JaxEstimator):
               n_observed: int) -> AdamState:
         import jax
 
+        import jax
+
         base = super().setup(responses, options, n_observed)
-        step = partial(reference_value_and_grad, n_observed=n_observed,
-                       alpha=float(options["alpha"]))
-        train = make_train(int(options["epochs"]), float(options["lr"]), step, responses.shape)
+        two_pl = options["model"] == "2pl"
+        if two_pl and is_sparse(responses):
+            raise ValueError("jax-adam fits the 2PL to a dense matrix; convert sparse triples "
+                             "with irtbench.responses.to_dense")
+        terms = {"n_observed": n_observed, "alpha": float(options["alpha"])}
+        step = (jax.value_and_grad(partial(reference_loss, **terms)) if two_pl  # autodiff
+                else partial(reference_value_and_grad, **terms))
+        train = make_train(int(options["epochs"]), float(options["lr"]), step, responses.shape,
+                           two_pl=two_pl)
         return AdamState(**vars(base), train=train, n_students=responses.shape[0],
                          placement=jax.sharding.SingleDeviceSharding(base.jax_device))
 
@@ -245,6 +268,13 @@ class JaxAdam(_jax.JaxEstimator):
         compute_seconds = clock.stop()
         n = state.n_students
         skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
+        if "log_discrimination" in params:
+            discrimination = np.exp(host(params["log_discrimination"]))
+            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+                state.responses, skill, difficulty, discrimination)
+            return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
+                          compute_seconds, self.diagnostics(state, params),
+                          discrimination=discrimination, discrimination_se=discrimination_se)
         skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
         every = len(losses) // len(trace["skill"])
         snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]

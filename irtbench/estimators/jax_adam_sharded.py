@@ -46,6 +46,7 @@ class JaxAdamSharded(JaxAdam):
     """
 
     name = "jax-adam-sharded"
+    models = ("rasch",)
     summary = "jax-adam with students (rows, skills) sharded across devices by jax.sharding"
     accepts_sparse = False
     in_default_sweep = False

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
 from tqdm.auto import trange
 
 from irtbench.estimators import _torch
@@ -63,6 +64,7 @@ from irtbench.estimators.base import (
 )
 from irtbench.model import asymptotic_se
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
+from irtbench.twopl import joint_standard_errors
 
 if TYPE_CHECKING:
     import torch
@@ -99,17 +101,25 @@ class DeviceResponses:
         y, weight = _torch.responses_to_device(responses, device)
         return cls(n_observed, y=y, weight=weight)
 
-    def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor) -> Iterator[Piece]:
+    def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor,
+               discrimination: torch.Tensor | None = None) -> Iterator[Piece]:
         """The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
-        or one block of int8 rows at a time."""
+        or one block of int8 rows at a time; logits :math:`\theta_i - b_j`, or
+        :math:`a_j(\theta_i - b_j)` given the 2PL's ``discrimination``."""
         if self.student is not None:
-            yield Piece(None, skill[self.student] - difficulty[self.question], self.y, None)
-        elif self.codes is None:
-            yield Piece(slice(None), skill[:, None] - difficulty[None, :], self.y, self.weight)
-        else:
-            for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda):
-                y, observed = _torch.decode(self.codes[rows], skill.dtype)
-                yield Piece(rows, skill[rows, None] - difficulty[None, :], y, observed)
+            logits = skill[self.student] - difficulty[self.question]
+            if discrimination is not None:
+                logits = logits * discrimination[self.question]
+            yield Piece(None, logits, self.y, None)
+            return
+        blocks = ([(slice(None), self.y, self.weight)] if self.codes is None else
+                  ((rows, *_torch.decode(self.codes[rows], skill.dtype))
+                   for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda)))
+        for rows, y, weight in blocks:
+            logits = skill[rows, None] - difficulty[None, :]
+            if discrimination is not None:
+                logits = logits * discrimination[None, :]
+            yield Piece(rows, logits, y, weight)
 
 
 class Piece(NamedTuple):
@@ -133,20 +143,27 @@ def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | N
 
 
 def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
-                   alpha: float, *, backward: bool = False) -> torch.Tensor:
-    """The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2.
+                   alpha: float, *, backward: bool = False,
+                   log_discrimination: torch.Tensor | None = None) -> torch.Tensor:
+    """The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
+    for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
+    :math:`a = e^{\log a}` and the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`,
+    which pins the scale as the notebook's term pins the origin.
 
     With ``backward=True`` each piece is differentiated as soon as it is summed (gradients
-    accumulate in ``skill.grad`` and ``difficulty.grad``), so only one block's graph is alive at
-    a time; the returned loss is then detached."""
+    accumulate in the parameters' ``.grad``), so only one block's graph is alive at a time; the
+    returned loss is then detached."""
     total = None
-    for piece in data.pieces(skill, difficulty):
+    discrimination = None if log_discrimination is None else log_discrimination.exp()
+    for piece in data.pieces(skill, difficulty, discrimination):
         term = observed_nll(piece.logits, piece.y, piece.weight) / data.n_observed
-        if backward:
-            term.backward()
+        if backward:  # the 2PL's exp(log a) is shared by the pieces: keep its graph
+            term.backward(retain_graph=discrimination is not None)
             term = term.detach()
         total = term if total is None else total + term
     penalty = alpha * difficulty.mean() ** 2
+    if log_discrimination is not None:
+        penalty = penalty + alpha * log_discrimination.mean() ** 2
     if backward:
         penalty.backward()
         penalty = penalty.detach()
@@ -276,6 +293,7 @@ class TorchAdam(_torch.TorchEstimator):
     """
 
     name = "torch-adam"
+    models = ("rasch", "2pl")
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
     solves_reference_objective = True
     accepts_sparse = True
@@ -313,6 +331,14 @@ class TorchAdam(_torch.TorchEstimator):
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
         kernel = str(options["kernel"])
+        if options["model"] == "2pl":
+            if kernel not in ("auto", "autograd"):
+                raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the 2PL is "
+                                 "fitted with kernel='autograd'")
+            if is_sparse(responses):
+                raise ValueError("torch-adam fits the 2PL to a dense matrix; convert sparse "
+                                 "triples with irtbench.responses.to_dense")
+            kernel = "autograd"
         if kernel == "auto":
             kernel = self.auto_kernel(responses, base.torch_device.type)
         if kernel == "compiled" and is_sparse(responses):
@@ -377,8 +403,13 @@ class TorchAdam(_torch.TorchEstimator):
         n_students, n_questions = state.responses.shape
         skill = torch.zeros(n_students, device=device, requires_grad=True)
         difficulty = torch.zeros(n_questions, device=device, requires_grad=True)
+        parameters = [skill, difficulty]
+        log_discrimination = None
+        if options["model"] == "2pl":  # a = exp(log a), from a = 1
+            log_discrimination = torch.zeros(n_questions, device=device, requires_grad=True)
+            parameters.append(log_discrimination)
         # the notebook's Adam; fused (one kernel per step, the same update) off the autograd path
-        optimizer = torch.optim.Adam([skill, difficulty], lr=options["lr"],
+        optimizer = torch.optim.Adam(parameters, lr=options["lr"],
                                      fused=state.kernel != "autograd" or None)
         epochs = int(options["epochs"])
         losses = torch.empty(epochs, device=device)
@@ -391,7 +422,8 @@ class TorchAdam(_torch.TorchEstimator):
             if state.kernel == "closed":
                 losses[epoch] = closed_form_step(skill, difficulty, data, alpha)
             elif state.kernel == "autograd":
-                losses[epoch] = reference_loss(skill, difficulty, data, alpha, backward=True)
+                losses[epoch] = reference_loss(skill, difficulty, data, alpha, backward=True,
+                                               log_discrimination=log_discrimination)
             else:
                 answers = data.codes if data.codes is not None else data.y
                 with torch.no_grad():
@@ -403,6 +435,13 @@ class TorchAdam(_torch.TorchEstimator):
         _torch.synchronize(device)
         compute_seconds = clock.stop()
         skill_host, difficulty_host = host(skill), host(difficulty)
+        if log_discrimination is not None:
+            discrimination = np.exp(host(log_discrimination))
+            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+                state.responses, skill_host, difficulty_host, discrimination)
+            return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
+                          epochs, compute_seconds, discrimination=discrimination,
+                          discrimination_se=discrimination_se)
         skill_se, difficulty_se = asymptotic_se(state.responses, skill_host, difficulty_host)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
                       epochs, compute_seconds, trace=trace)
