@@ -69,6 +69,7 @@ from irtbench.results import (
     environment,
     read_environment,
     read_results,
+    with_model,
     write_environment,
 )
 from irtbench.simulate import Dataset, simulate
@@ -656,11 +657,11 @@ def sweep(
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per estimator x device x size x missing: median times, mean recovery, fits ok / run."""
     table = table.assign(size=[size_label(n, m) for n, m in zip(table.n_students, table.n_questions)])
-    if "compute_seconds" not in table:  # a folder from before compute_seconds existed
-        table = table.assign(compute_seconds=math.nan)
+    for column in ("compute_seconds", "rmse_discrimination", "crb_ratio_discrimination"):
+        if column not in table:  # a folder from before the one clock / the 2PL
+            table = table.assign(**{column: math.nan})
+    table = with_model(table)
     ok = table[table.status == "ok"]
-    if "model" not in table:  # a folder from before the 2PL
-        table = table.assign(model="rasch")
     keys = ["model", "estimator", "device", "n_students", "n_questions", "size", "missing"]
     summary = ok.groupby(keys, sort=True).agg(
         seconds=("seconds", "median"),

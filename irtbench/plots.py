@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from irtbench.estimators import estimators  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
-from irtbench.results import ERRORS_FILE, read_curves, read_results  # noqa: E402
+from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 
 __all__ = ["plot_all", "write_report", "FIGURES"]
 
@@ -276,8 +276,9 @@ def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path
         raise ValueError(f"{folder}/results.csv has no successful fit to plot")
     curves = read_curves(folder)
     errors_path = folder / ERRORS_FILE
-    errors = pd.read_csv(errors_path) if errors_path.is_file() else pd.DataFrame(
-        columns=["estimator", "n_students", "n_questions", "missing", "kind", "error", "extreme"])
+    errors = with_model(pd.read_csv(errors_path)) if errors_path.is_file() else pd.DataFrame(
+        columns=["estimator", "model", "n_students", "n_questions", "missing", "kind", "error",
+                 "extreme"])
     written = []
     models = table.model.unique() if "model" in table else ["rasch"]
     for model in sorted(models, key=lambda m: m != "rasch"):  # the Rasch set first, unsuffixed

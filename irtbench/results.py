@@ -191,20 +191,29 @@ def check_compatible(old: Mapping[str, Any], new: Mapping[str, Any], folder: Pat
 
 
 def read_results(folder: Path | str) -> pd.DataFrame:
-    """The result table of a folder (``results.csv``), checking that it has the key columns."""
+    """The result table of a folder (``results.csv``), checking that it has the key columns.
+    A folder from before the 2PL (schema < 5) holds Rasch fits only: its rows get
+    ``model = "rasch"``."""
     path = Path(folder) / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {folder}")
-    table = pd.read_csv(path)
+    table = with_model(pd.read_csv(path))
     missing = [c for c in KEY_COLUMNS + ("status",) if c not in table.columns]
     if missing:
         raise IncompatibleResults(f"{path} lacks the column(s) {', '.join(missing)}")
     return table
 
 
+def with_model(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``model`` column (``"rasch"`` where a folder from before the 2PL has
+    none)."""
+    return table if "model" in table else table.assign(model="rasch")
+
+
 def read_curves(folder: Path | str) -> pd.DataFrame:
     path = Path(folder) / CURVES_FILE
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(CURVE_COLUMNS))
+    return with_model(pd.read_csv(path)) if path.is_file() else pd.DataFrame(
+        columns=list(CURVE_COLUMNS))
 
 
 def append_rows(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:

@@ -172,7 +172,8 @@ def test_cli_run_quick(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "torch-adam" in printed and "100x20" in printed and "results in" in printed
-    assert len(pd.read_csv(out / "results.csv")) == 2
+    table = pd.read_csv(out / "results.csv")  # two sizes, each of both models (the default)
+    assert len(table) == 4 and set(table.model) == {"rasch", "2pl"}
     assert main(["run", "--quick", "--out", str(out)]) == 2  # exists: needs --resume
     assert "--resume" in capsys.readouterr().err
 
