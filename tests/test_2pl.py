@@ -174,7 +174,7 @@ def test_2pl_fits_report_discriminations_and_refuse_where_they_cannot():
     data = irtbench.simulate(300, 10, seed=2, model="2pl")
     fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
     assert fit.model == "2pl" and fit.discrimination.shape == (10,)
-    assert fit.options["nodes"] == 61
+    assert fit.options["nodes"] is None and fit.diagnostics["nodes"] == 61
     rasch = irtbench.fit(data.responses, "mml-em", device="cpu")
     assert rasch.model == "rasch" and rasch.discrimination is None
     assert rasch.options["nodes"] == 11
@@ -195,6 +195,22 @@ def test_2pl_questions_everybody_got_right_have_no_finite_estimate():
     assert fit.difficulty[3] == -np.inf and np.isnan(fit.discrimination[3])
     assert np.all(np.isfinite(fit.difficulty[np.arange(8) != 3]))
     assert bool(fit.extreme_questions[3])
+
+
+def test_long_tests_get_finer_nodes_and_calibrated_standard_errors():
+    """At 1000 questions the posteriors are ~0.06 wide: the default grid gets finer (128 nodes)
+    and, with fewer students than item parameters, the SEs come from each item's block of the
+    cross-product information; 95% intervals then cover about 95% of 1000 difficulties and
+    1000 discriminations (within the 0.998 binomial band, +/- 0.022)."""
+    from irtbench.estimators.classical.em2pl import default_nodes
+
+    assert default_nodes(100) == 61 and default_nodes(1000) == 128
+    data = irtbench.simulate(1000, 1000, seed=0, model="2pl")
+    fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    assert fit.diagnostics["nodes"] == 128
+    metrics = irtbench.recovery(fit, data)
+    for kind in ("difficulty", "discrimination"):
+        assert abs(metrics[f"coverage_{kind}"] - 0.95) < 3.09 * np.sqrt(0.95 * 0.05 / 1000)
 
 
 def test_narrow_posteriors_warn_to_raise_the_nodes():

@@ -147,7 +147,8 @@ class MarginalEM(_torch.TorchEstimator):
 
     Options:
         nodes: quadrature nodes: None = 11 adaptive Gauss–Hermite nodes per student (Rasch),
-            61 fixed nodes on [-6, 6] (2PL).
+            fixed nodes on [-6, 6] (2PL), 61 up to 225 questions and more for longer tests
+            (:func:`~irtbench.estimators.classical.em2pl.default_nodes`).
         tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
         max_iter: cap on EM iterations (1000).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -171,7 +172,8 @@ class MarginalEM(_torch.TorchEstimator):
         super().check_options(options)
         nodes = options["nodes"]
         if nodes is None:
-            options["nodes"] = 11 if options["model"] == "rasch" else 61
+            if options["model"] == "rasch":
+                options["nodes"] = 11
         elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
 
@@ -239,14 +241,15 @@ class MarginalEM(_torch.TorchEstimator):
         options = state.options
         found = find_extremes(state.responses, judge_students=False)
         clock = Stopwatch()
+        nodes = options["nodes"] or em2pl.default_nodes(state.responses.shape[1])
         em = em2pl.fit_2pl(state.responses, found, state.torch_device,
-                           nodes=int(options["nodes"]), tol=float(options["tol"]),
+                           nodes=int(nodes), tol=float(options["tol"]),
                            max_iter=int(options["max_iter"]))
         _torch.synchronize(state.torch_device)
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
                       em.n_iter, clock.stop(),
                       {"converged": em.converged, "log_likelihood": -float(em.losses[-1]),
-                       "median_posterior_sd": em.median_posterior_sd},
+                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
                       discrimination=em.discrimination, discrimination_se=em.discrimination_se)
 
 

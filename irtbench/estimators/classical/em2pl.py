@@ -23,7 +23,8 @@ largest change of an :math:`a_j` or :math:`b_j = -d_j/a_j` is below ``tol``.
 posterior SDs as SEs. Item SEs from the cross-product (XPD) information
 :math:`\sum_i s_i s_i^\top` of the students' marginal scores (:func:`irtbench.twopl.pattern_scores`
 with missing responses left out; mirt's ``SE.type = "crossprod"``), inverted for all items at
-once and carried to :math:`b` by the delta method. Questions everybody got right or wrong have
+once (or item by item when there are fewer than 5 students per parameter:
+:func:`item_standard_errors`) and carried to :math:`b` by the delta method. Questions everybody got right or wrong have
 no finite estimate: they are left out and get :math:`\mp\infty` difficulty and NaN
 discrimination. When the students' posteriors are narrower than the node spacing allows
 (median posterior SD below half the spacing: long tests), a warning says to raise ``nodes``.
@@ -43,6 +44,10 @@ from irtbench.twopl import quadrature
 
 if TYPE_CHECKING:
     import torch
+
+
+#: students per item parameter from which the SEs use the whole cross-product information
+FULL_XPD_PER_PARAMETER = 5
 
 
 class Items(NamedTuple):
@@ -143,17 +148,35 @@ def student_scores(y: torch.Tensor, observed: torch.Tensor | None, items: Items,
 
 
 def item_standard_errors(scores: torch.Tensor, items: Items) -> tuple[np.ndarray, np.ndarray]:
-    """SEs of ``a`` and ``b = -d/a`` from the cross-product information of ``scores``."""
+    """SEs of ``a`` and ``b = -d/a`` from the cross-product information of ``scores``: the
+    whole ``(2J, 2J)`` matrix when there are at least ``FULL_XPD_PER_PARAMETER`` students per
+    parameter (it is then well conditioned), else its 2x2 block of each item (with fewer
+    students than parameters the whole matrix is singular; the blocks leave out the items'
+    coupling through the skills, small when the test is long)."""
     import torch
 
-    information = scores.T @ scores
-    covariance = torch.linalg.inv(information).cpu().numpy()
+    n_students, n_parameters = scores.shape
+    if n_students >= FULL_XPD_PER_PARAMETER * n_parameters:
+        covariance = torch.linalg.inv(scores.T @ scores).cpu().numpy()
+        var_a, var_d = np.diag(covariance)[0::2], np.diag(covariance)[1::2]
+        cov_ad = np.diag(covariance, 1)[0::2]
+    else:
+        pairs = scores.reshape(n_students, -1, 2)
+        blocks = torch.linalg.inv(torch.einsum("nji,njk->jik", pairs, pairs)).cpu().numpy()
+        var_a, var_d, cov_ad = blocks[:, 0, 0], blocks[:, 1, 1], blocks[:, 0, 1]
     a, d = items.a.cpu().numpy(), items.d.cpu().numpy()
-    var_a, var_d = np.diag(covariance)[0::2], np.diag(covariance)[1::2]
-    cov_ad = np.diag(covariance, 1)[0::2]
     grad_a, grad_d = d / a**2, -1.0 / a
     var_b = grad_a**2 * var_a + 2 * grad_a * grad_d * cov_ad + grad_d**2 * var_d
     return np.sqrt(np.maximum(var_a, 0.0)), np.sqrt(np.maximum(var_b, 0.0))
+
+
+def default_nodes(n_questions: int) -> int:
+    """Nodes on [-6, 6] for a test of ``n_questions``: spacing min(0.2, 3/sqrt(J)), so that
+    it stays below twice the narrowest posterior SD a 2PL test of that length gives
+    (about 1.9/sqrt(J) for discriminations around 1): 61 nodes up to 225 questions, 128 at
+    1000."""
+    spacing = min(0.2, 3.0 / np.sqrt(n_questions))
+    return int(np.ceil(12.0 / spacing)) + 1
 
 
 def _change(new: Items, old: Items) -> float:
