@@ -1,4 +1,4 @@
-"""What the estimators that wrap the field's own packages (``mirt-*``, ``girth-*``) share: the
+r"""What the estimators that wrap the field's own packages (``mirt-*``, ``girth-*``) share: the
 CPU-only base class, the mapping of a common-slope fit onto the Rasch model, and the return of
 per-question results to every question.
 
@@ -10,9 +10,9 @@ on them) and reports them at -/+inf, as irtbench's maximum-likelihood estimators
 
 **Rasch with an estimated skill SD.** The packages' marginal "1PL" fits fix the skills at
 N(0, 1) and estimate one common discrimination :math:`a`:
-:math:`\\sigma(a(z - b^*_j))` with :math:`z \\sim N(0, 1)` is the Rasch model
-:math:`\\sigma(\\theta - b_j)` with :math:`\\theta = az \\sim N(0, a^2)` and :math:`b_j = ab^*_j`,
-so the wrappers report :math:`b_j = ab^*_j`, skills :math:`a\\hat z_i`, and the skill SD
+:math:`\sigma(a(z - b^*_j))` with :math:`z \sim N(0, 1)` is the Rasch model
+:math:`\sigma(\theta - b_j)` with :math:`\theta = az \sim N(0, a^2)` and :math:`b_j = ab^*_j`,
+so the wrappers report :math:`b_j = ab^*_j`, skills :math:`a\hat z_i`, and the skill SD
 :math:`a` (``diagnostics["sigma"]``), the model of ``mml-em``.
 """
 

@@ -52,7 +52,7 @@ Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
                    question: jax.Array | None, *, n_observed: int, alpha: float) -> jax.Array:
-    """The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
+    r"""The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
     from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
     epoch reads one byte per response) or the gathered logits of sparse triples. With
     ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)` and
@@ -220,8 +220,6 @@ class JaxAdam(_jax.JaxEstimator):
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
-        import jax
-
         import jax
 
         base = super().setup(responses, options, n_observed)

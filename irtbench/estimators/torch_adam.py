@@ -103,7 +103,7 @@ class DeviceResponses:
 
     def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor,
                discrimination: torch.Tensor | None = None) -> Iterator[Piece]:
-        """The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
+        r"""The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
         or one block of int8 rows at a time; logits :math:`\theta_i - b_j`, or
         :math:`a_j(\theta_i - b_j)` given the 2PL's ``discrimination``."""
         if self.student is not None:
@@ -145,7 +145,7 @@ def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | N
 def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
                    alpha: float, *, backward: bool = False,
                    log_discrimination: torch.Tensor | None = None) -> torch.Tensor:
-    """The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
+    r"""The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
     for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
     :math:`a = e^{\log a}` and the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`,
     which pins the scale as the notebook's term pins the origin.

@@ -144,7 +144,7 @@ class Design(_Common):
 
 @dataclass
 class SparseDesign(_Common):
-    """Sparse triples on a torch device, with the interface of :class:`Design` (one group per
+    r"""Sparse triples on a torch device, with the interface of :class:`Design` (one group per
     student): passes gather :math:`\theta_i - b_j` per observed response and scatter-add."""
 
     student: torch.Tensor  # long
