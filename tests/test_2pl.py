@@ -257,3 +257,29 @@ def test_a_sweep_of_both_models_writes_a_figure_set_for_each(tmp_path):
     assert {"recovery.png", "recovery-2pl.png", "errors-2pl.png"} <= written
     with pytest.raises(ValueError, match="estimator 'cml' fits the rasch model"):
         harness.sweep([(50, 5)], ["cml"], seeds=[0], models=("2pl",), progress=False)
+
+
+def test_numpyro_vi_and_nuts_fit_the_2pl_near_the_marginal_mle():
+    """With skills N(0, 1) and log a ~ N(0, 1), 1000 students: the posterior is close to
+    normal around the marginal MLE (Bernstein-von Mises), so NUTS's posterior means lie within
+    half an SE of mml-em's estimates and its posterior SDs match the SEs (median ratio within
+    10%); mean-field VI's means lie as close, and its SDs are too small (correlations ignored),
+    but not by half."""
+    pytest.importorskip("numpyro", reason="NumPyro is not installed (pip install 'irtbench[numpyro]')")
+    data = irtbench.simulate(1000, 20, seed=3, model="2pl")
+    mle = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    nuts = irtbench.fit(data.responses, "numpyro-nuts", device="cpu", model="2pl",
+                        num_warmup=300, num_samples=300)
+    vi = irtbench.fit(data.responses, "numpyro-vi", device="cpu", model="2pl")
+    for fit in (nuts, vi):
+        assert fit.model == "2pl"
+        assert np.max(np.abs(fit.discrimination - mle.discrimination)
+                      / mle.discrimination_se) < 0.5
+        assert np.max(np.abs(fit.difficulty - mle.difficulty) / mle.difficulty_se) < 0.5
+    for kind in ("discrimination", "difficulty"):
+        ratio = getattr(nuts, f"{kind}_se") / getattr(mle, f"{kind}_se")
+        assert np.median(ratio) == pytest.approx(1.0, abs=0.1), kind
+        assert 0.5 < np.median(getattr(vi, f"{kind}_se") / getattr(mle, f"{kind}_se")) < 1.0
+    assert nuts.diagnostics["divergences"] == 0 and "sigma" not in nuts.diagnostics
+    with pytest.raises(ValueError, match="estimator 'numpyro-map' fits the rasch model"):
+        irtbench.fit(data.responses, "numpyro-map", model="2pl")

@@ -1,4 +1,5 @@
-r"""The Rasch model as a NumPyro model, and the SVI loop shared by ``numpyro-map`` and ``numpyro-vi``.
+r"""The Rasch model (and the 2PL) as a NumPyro model, and the SVI loop shared by ``numpyro-map``
+and ``numpyro-vi``.
 
 .. math::
     \sigma \sim \mathrm{HalfNormal}(s_\sigma) \text{ (hierarchical) or fixed},\quad
@@ -32,12 +33,31 @@ if TYPE_CHECKING:
 #: defaults shared by the Bayesian estimators (documented in each estimator's docstring)
 DIFFICULTY_SCALE = 10.0
 SIGMA_PRIOR_SCALE = 5.0
+#: the 2PL's prior SD of log a (discriminations within a factor 2.7 of 1 a priori, one SD)
+LOG_DISCRIMINATION_SCALE = 1.0
+
+
+def model_options(options: dict, **rasch: float) -> dict[str, float]:
+    """The model's keyword arguments for ``options``: ``rasch`` plus, for the 2PL, the prior
+    SD of log a."""
+    if options["model"] == "2pl":
+        return {**rasch, "log_discrimination_scale": LOG_DISCRIMINATION_SCALE}
+    return rasch
+
+
+def skill_scale_of(options: dict) -> float | None:
+    """The skills' fixed scale passed to the model: None (learned, hierarchical) for the Rasch
+    model, 1 for the 2PL (whose scale N(0, 1) fixes)."""
+    return None if options["model"] == "rasch" else np.float32(1.0)
 
 
 def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None,
-                difficulty_scale: float,
-                sigma_prior_scale: float) -> None:
-    """NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``."""
+                difficulty_scale: float, sigma_prior_scale: float,
+                log_discrimination_scale: float | None = None) -> None:
+    r"""NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``.
+    With ``log_discrimination_scale`` it is the 2PL: :math:`\log a_j \sim N(0, s_a^2)` and
+    logits :math:`a_j(\theta_i - b_j)` (call it with ``skill_scale=1``: the skills' N(0, 1)
+    then fixes the 2PL's scale)."""
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -51,6 +71,11 @@ def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | Non
     with numpyro.plate("questions", n_questions):
         difficulty = numpyro.sample("difficulty", dist.Normal(0.0, difficulty_scale))
     logits = skill[:, None] - difficulty[None, :]
+    if log_discrimination_scale is not None:
+        with numpyro.plate("questions", n_questions):
+            log_discrimination = numpyro.sample(
+                "log_discrimination", dist.Normal(0.0, log_discrimination_scale))
+        logits = logits * jnp.exp(log_discrimination)[None, :]
     terms = y * logits - jax.nn.softplus(logits)
     numpyro.factor("responses", jnp.sum(terms) if weight is None else jnp.sum(weight * terms))
 

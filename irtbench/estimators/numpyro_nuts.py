@@ -8,6 +8,9 @@ posterior standard deviations. ``Fit.diagnostics`` carries NumPyro's own diagnos
 over skills, difficulties and sigma, the number of divergent transitions, and the smallest ESS per
 second of sampling.
 
+``model="2pl"``: skills N(0, 1) (fixing the 2PL's scale), :math:`\log a_j \sim N(0, 1)`;
+discriminations are the posterior means and SDs of :math:`a = e^{\log a}`.
+
 Timing: the sampler is compiled by a first, 2 + 2 step chain on placeholder data of the same
 shapes (``compile_seconds``); the timed run reuses the compiled kernel (``jit_model_args=True``).
 The diagnostics are computed inside the timed fit; ``ess_per_second`` divides by the sampling
@@ -55,6 +58,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-nuts"
+    models = ("rasch", "2pl")
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
     warm_up_options = {"num_warmup": 4, "num_samples": 4}  # split r-hat needs 4 draws
     defaults = {
@@ -88,9 +92,10 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         from numpyro.infer import MCMC, NUTS
 
         base = super().setup(responses, options, n_observed)
-        model = partial(_numpyro.rasch_model, skill_scale=None,
-                        difficulty_scale=float(options["difficulty_scale"]),
-                        sigma_prior_scale=float(options["sigma_prior_scale"]))
+        model = partial(_numpyro.rasch_model, skill_scale=_numpyro.skill_scale_of(options),
+                        **_numpyro.model_options(
+                            options, difficulty_scale=float(options["difficulty_scale"]),
+                            sigma_prior_scale=float(options["sigma_prior_scale"])))
         chains = int(options["num_chains"])
         platform = base.jax_device.platform
         method = "parallel" if chains <= jax.local_device_count(platform) else "sequential"
@@ -136,11 +141,16 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
             "min_ess": ess,
             "divergences": int(extra["diverging"].sum()),
             "ess_per_second": ess / compute_seconds,
-            "sigma": float(np.mean(samples["sigma"])),
         }
+        if "sigma" in samples:
+            diagnostics["sigma"] = float(np.mean(samples["sigma"]))
+        discrimination = discrimination_sd = None
+        if "log_discrimination" in flat:  # the 2PL: posterior mean and SD of a = exp(log a)
+            draws = np.exp(host(flat["log_discrimination"]))
+            discrimination, discrimination_sd = draws.mean(0), draws.std(0)
         return Result(
             host(flat["skill"].mean(0)), host(flat["difficulty"].mean(0)),
             host(flat["skill"].std(0)), host(flat["difficulty"].std(0)),
             host(extra["potential_energy"]), int(flat["skill"].shape[0]), compute_seconds,
-            diagnostics,
+            diagnostics, discrimination=discrimination, discrimination_se=discrimination_sd,
         )
