@@ -455,14 +455,20 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
 # -- the sweep ------------------------------------------------------------------------------
 def _cells(
     sizes: Sequence[tuple[int, int]], names: Sequence[str], seeds: Sequence[int],
-    missing: Sequence[float], models: Sequence[str] = ("rasch",),
+    missing: Sequence[float], models: Sequence[str] = ("rasch",), *, by_default: bool = False,
 ) -> list[Cell]:
     """Small sizes first; all estimators of a (model, size, missing, seed) share one
-    simulation; each model with the estimators that fit it."""
+    simulation; each model with the estimators that fit it (``by_default``: that a sweep
+    with no estimator named fits it to, ``Estimator.default_sweep_models``)."""
+    def fits(name: str, model: str) -> bool:
+        cls = get_estimator(name)
+        chosen = cls.default_sweep_models if by_default else None
+        return model in (cls.models if chosen is None else chosen)
+
     return [
         Cell(name, model, n, m, float(fraction), int(seed))
         for n, m in sizes for model in models for fraction in missing for seed in seeds
-        for name in names if model in get_estimator(name).models
+        for name in names if fits(name, model)
     ]
 
 
@@ -605,7 +611,8 @@ def sweep(
     if folder is not None:
         done = prepare_folder(folder, environment(device), resume=resume, force=force)
     columns = result_columns()
-    cells = [cell for cell in _cells(sizes, names, seed_list, missing, models) if cell not in done]
+    cells = [cell for cell in _cells(sizes, names, seed_list, missing, models,
+                                     by_default=estimator_names is None) if cell not in done]
     rows: list[dict[str, Any]] = []
     bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)

@@ -283,3 +283,20 @@ def test_numpyro_vi_and_nuts_fit_the_2pl_near_the_marginal_mle():
     assert nuts.diagnostics["divergences"] == 0 and "sigma" not in nuts.diagnostics
     with pytest.raises(ValueError, match="estimator 'numpyro-map' fits the rasch model"):
         irtbench.fit(data.responses, "numpyro-map", model="2pl")
+
+
+def test_the_default_sweep_fits_the_2pl_with_the_fast_estimators_only():
+    """Named, every estimator of a model gets its cells; with none named (the default sweep),
+    NumPyro's VI and NUTS fit the Rasch model only (their 2PL fits would push the default sweep
+    past 10 minutes on 2 cores)."""
+    from irtbench.harness import _cells
+
+    def pairs(by_default: bool) -> set[tuple[str, str]]:
+        cells = _cells([(10, 10)], ["numpyro-nuts", "mml-em", "cml"], [0], [0.0],
+                       ("rasch", "2pl"), by_default=by_default)
+        return {(cell.estimator, cell.model) for cell in cells}
+
+    named = {("numpyro-nuts", "rasch"), ("numpyro-nuts", "2pl"), ("mml-em", "rasch"),
+             ("mml-em", "2pl"), ("cml", "rasch")}
+    assert pairs(False) == named
+    assert pairs(True) == named - {("numpyro-nuts", "2pl")}

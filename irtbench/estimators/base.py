@@ -231,6 +231,8 @@ class Estimator(ABC, Generic[StateT]):
     warm_up_options: ClassVar[dict[str, Option]] = {}
     #: the models it fits (option ``model``, common to every estimator; ``"rasch"`` first)
     models: ClassVar[tuple[str, ...]] = ("rasch",)
+    #: the models a sweep with no estimator named fits it to (None: all of ``models``)
+    default_sweep_models: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **options: Option) -> None:
         self.options = options

@@ -59,6 +59,8 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
 
     name = "numpyro-nuts"
     models = ("rasch", "2pl")
+    default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
+    # sweep past 10 minutes on 2 cores
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
     warm_up_options = {"num_warmup": 4, "num_samples": 4}  # split r-hat needs 4 draws
     defaults = {

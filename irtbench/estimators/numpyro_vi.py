@@ -41,6 +41,8 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
 
     name = "numpyro-vi"
     models = ("rasch", "2pl")
+    default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
+    # sweep past 10 minutes on 2 cores
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
     warm_up_options = {"num_steps": 100}
     defaults = {
