@@ -51,7 +51,8 @@ echo "failed tests:"; cat "$OUT/failures.txt"
 step scale 90 "$PY" benchmarks/gpu_scale.py --device cuda --out "$OUT/scale"
 step seed 60 "$PY" benchmarks/seed_vs_suite.py --device cuda --sizes 1000x1000,10000x1000 --out "$OUT/seed.csv"
 step sweep 90 "$PY" -m irtbench.cli run --device cuda --sizes 1000x1000,10000x1000 \
-  --estimators torch-adam,jax-adam,jml-newton,cml,mml-em --seeds 1 --time-budget 60 --out "$OUT/sweep"
+  --model rasch --estimators torch-adam,jax-adam,jml-newton,cml,mml-em --seeds 1 --time-budget 60 \
+  --out "$OUT/sweep"
 
 tar czf "$OUT.tar.gz" "$OUT"
 echo "everything in $OUT/ and $OUT.tar.gz"
