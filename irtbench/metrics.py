@@ -206,18 +206,26 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
     difficulty = _summary(
         est_difficulty[finite_questions], true_difficulty[finite_questions], difficulty_se
     )
-    metrics = {f"{name}_skill": value for name, value in skill.items()}
-    metrics.update({f"{name}_difficulty": value for name, value in difficulty.items()})
+    return _recovery_row({"skill": skill, "difficulty": difficulty},
+                         {"skill": crb_skill, "difficulty": crb_difficulty},
+                         est_skill - true_skill, (extreme_students, extreme_questions))
+
+
+def _recovery_row(parts: dict[str, dict[str, float]], bounds: dict[str, float],
+                  skill_errors: np.ndarray, masks: tuple[np.ndarray, np.ndarray]
+                  ) -> dict[str, float]:
+    """The :data:`RECOVERY_METRICS` of a fit from each part's summary (``rmse``, ``bias``, ...
+    of ``"skill"``, ``"difficulty"``, ...), each bounded part's root-mean Cramér–Rao bound and
+    ``crb_ratio`` = rmse / bound, ``rmse_skill_all`` from every student's aligned error, and the
+    counts of extreme students and questions; NaN for metrics that do not apply."""
+    metrics = {f"{name}_{part}": value for part, summary in parts.items()
+               for name, value in summary.items()}
     with np.errstate(invalid="ignore", over="ignore"):
-        metrics["rmse_skill_all"] = float(np.sqrt(np.mean((est_skill - true_skill) ** 2)))
-    metrics.update(
-        crb_skill=crb_skill,
-        crb_difficulty=crb_difficulty,
-        crb_ratio_skill=metrics["rmse_skill"] / crb_skill,
-        crb_ratio_difficulty=metrics["rmse_difficulty"] / crb_difficulty,
-        n_extreme=int(extreme_students.sum()),
-        n_extreme_questions=int(extreme_questions.sum()),
-    )
+        metrics["rmse_skill_all"] = float(np.sqrt(np.mean(skill_errors**2)))
+    for part, bound in bounds.items():
+        metrics[f"crb_{part}"] = bound
+        metrics[f"crb_ratio_{part}"] = metrics[f"rmse_{part}"] / bound
+    metrics.update(n_extreme=int(masks[0].sum()), n_extreme_questions=int(masks[1].sum()))
     return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
 
 
@@ -231,8 +239,8 @@ def recovery_2pl(fit: Fit, data: Dataset) -> dict[str, float]:
     ``crb_discrimination`` are root-mean Cramér–Rao bounds from the marginal Fisher information
     at the truth (:func:`irtbench.twopl.item_bounds`: skills N(0, 1), all items together),
     projected as the alignment projects the errors (it removes the common shift and stretch
-    that the sample of skills puts on every item), and ``crb_ratio_*`` = rmse / crb. Skills have no such bound here (EAP and JML skills are
-    different targets): ``crb_skill`` is NaN. Questions with no finite estimate are left out
+    that the sample of skills puts on every item), and ``crb_ratio_*`` = rmse / crb. Skills
+    have no such bound here (EAP and JML skills are different targets): ``crb_skill`` is NaN. Questions with no finite estimate are left out
     and counted, as are the extreme students (from the skill metrics)."""
     extreme_students, extreme_questions = extremes(data.responses)
     alignment, keep = _alignment_2pl(fit, data, extreme_questions)
@@ -252,22 +260,10 @@ def recovery_2pl(fit: Fit, data: Dataset) -> dict[str, float]:
                                    data.discrimination[keep],
                                    scaled(fit.discrimination_se, 1.0 / alignment.scale, keep)),
     }
-    metrics = {f"{name}_{part}": value for part, summary in parts.items()
-               for name, value in summary.items()}
-    with np.errstate(invalid="ignore", over="ignore"):
-        metrics["rmse_skill_all"] = float(np.sqrt(np.mean(
-            (alignment.skill(fit.skill) - data.skill) ** 2)))
-    crb_difficulty = float(np.sqrt(np.mean(crb_b[keep] ** 2)))
-    crb_discrimination = float(np.sqrt(np.mean(crb_a[keep] ** 2)))
-    metrics.update(
-        crb_difficulty=crb_difficulty,
-        crb_discrimination=crb_discrimination,
-        crb_ratio_difficulty=metrics["rmse_difficulty"] / crb_difficulty,
-        crb_ratio_discrimination=metrics["rmse_discrimination"] / crb_discrimination,
-        n_extreme=int(extreme_students.sum()),
-        n_extreme_questions=int(extreme_questions.sum()),
-    )
-    return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
+    bounds = {"difficulty": float(np.sqrt(np.mean(crb_b[keep] ** 2))),
+              "discrimination": float(np.sqrt(np.mean(crb_a[keep] ** 2)))}
+    return _recovery_row(parts, bounds, alignment.skill(fit.skill) - data.skill,
+                         (extreme_students, extreme_questions))
 
 
 def reference_gradient(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
