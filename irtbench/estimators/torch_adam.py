@@ -72,6 +72,14 @@ if TYPE_CHECKING:
 #: from this many responses a float32 matrix on a CPU gets the compiled kernel (a 512x512 one)
 COMPILE_FROM = 2**18
 
+def stored_as(storage: Option, size: int) -> str:
+    """The layout ``"int8"`` or ``"float32"`` that option ``storage`` gives a dense matrix of
+    ``size`` responses (``"auto"``: int8 above ``COMPACT_ABOVE``)."""
+    if storage == "auto":
+        return "int8" if size > COMPACT_ABOVE else "float32"
+    return str(storage)
+
+
 __all__ = ["DeviceResponses", "TorchAdam", "observed_nll", "reference_loss"]
 
 
@@ -96,7 +104,7 @@ class DeviceResponses:
         if is_sparse(responses):
             student, question, y = _torch.sparse_to_device(responses, device)
             return cls(n_observed, y=y.float(), student=student, question=question)
-        if storage == "int8" or (storage == "auto" and responses.size > COMPACT_ABOVE):
+        if stored_as(storage, responses.size) == "int8":
             return cls(n_observed, codes=_torch.codes_to_device(responses, device))
         y, weight = _torch.responses_to_device(responses, device)
         return cls(n_observed, y=y, weight=weight)
@@ -277,9 +285,10 @@ class TorchAdam(_torch.TorchEstimator):
         storage: ``"auto"`` (int8 above ``COMPACT_ABOVE`` responses), ``"float32"`` or ``"int8"``.
         kernel: ``"autograd"`` (the objective differentiated by autograd, piece by piece, as
             in the notebook), ``"closed"`` (:func:`closed_form_step`: the same gradient written
-            out, no graph), ``"compiled"`` (:func:`fused_step` under ``torch.compile`` over int8
-            codes: one pass per epoch; compiled in ``compile``, timed apart) or ``"auto"``
-            (compiled on CUDA with int8 storage, closed elsewhere).
+            out, no graph), ``"compiled"`` (:func:`fused_step` under ``torch.compile`` over the
+            dense matrix as stored: one pass per epoch; compiled in ``compile``, timed apart)
+            or ``"auto"`` (:meth:`auto_kernel`: compiled on CUDA and for float32 matrices from
+            ``COMPILE_FROM`` responses on a CPU, closed elsewhere); the 2PL uses autograd.
         progress: tqdm bar over epochs; None = only when stderr is a terminal.
 
     Examples:
@@ -314,7 +323,7 @@ class TorchAdam(_torch.TorchEstimator):
         bytes per response + 50 MB (the module docstring says why)."""
         size = n_students * n_questions
         storage = {**self.defaults, **self.options}["storage"]
-        if storage == "int8" or (storage == "auto" and size > COMPACT_ABOVE):
+        if stored_as(storage, size) == "int8":
             return 1.0 * size + 250e6
         return (20.0 if missing else 16.0) * size + 50e6
 
@@ -360,10 +369,7 @@ class TorchAdam(_torch.TorchEstimator):
 
     def storage(self, responses: Responses) -> str:
         """The layout the dense data take on the device: ``"float32"`` or ``"int8"``."""
-        storage = {**self.defaults, **self.options}["storage"]
-        if storage == "auto":
-            return "int8" if responses.size > COMPACT_ABOVE else "float32"
-        return str(storage)
+        return stored_as({**self.defaults, **self.options}["storage"], responses.size)
 
     def compiles(self, state: AdamState) -> bool:
         return state.kernel == "compiled"
