@@ -13,6 +13,7 @@ Examples:
     ['crb_ratio_difficulty', 'crb_ratio_discrimination', 'crb_ratio_skill']
 """
 
+from irtbench import threads as _threads  # noqa: F401 - first: the wait policy, before torch loads
 from irtbench.csvio import ResponseTable, load_responses
 from irtbench.estimators import BackendNotInstalled, Estimator, Fit, estimators, fit, get_estimator
 from irtbench.metrics import align, cramer_rao_bound, recovery

@@ -48,6 +48,16 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+def _threads(text: str) -> int | None:
+    """``--threads``: ``auto`` or a positive integer."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither auto nor a number") from None
+
+
 # -- irtbench list ---------------------------------------------------------------------------
 def command_list(args: argparse.Namespace) -> int:
     rows = []
@@ -176,6 +186,8 @@ def command_run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
+    harness.check_parallelism(threads=args.threads, jobs=args.jobs, repeat=args.repeat,
+                              scheduler=args.scheduler, isolate=not args.in_process)
     print(f"results go to {out}/ (results.csv is written fit by fit)", file=sys.stderr)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -184,7 +196,8 @@ def command_run(args: argparse.Namespace) -> int:
             sizes, names, seeds=seeds, missing=missing, models=models, device=args.device, out=out,
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
-            isolate=not args.in_process,
+            isolate=not args.in_process, threads=args.threads, jobs=args.jobs,
+            repeat=args.repeat, scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
         print(f"interrupted: {len(rows)} finished row(s) kept in {out}/results.csv; "
@@ -313,6 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",
                          help="an estimator option for every estimator that has it, or for NAME "
                          "only, e.g. -o torch-adam:epochs=2000 (repeatable)")
+    running.add_argument("--threads", type=_threads, default=None, metavar="N",
+                         help="threads (and cores, each fit pinned to them) for every backend "
+                         "of every fit (default: auto, the cores of its share that other "
+                         "processes leave idle, measured just before the fit)")
+    running.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                         help="cells run at once, each in its own worker pinned to its own "
+                         "share of the cores (default: %(default)s)")
+    running.add_argument("--repeat", type=int, default=1, metavar="K",
+                         help="timed fits per cell after the warm-up; rows keep the median and "
+                         "the min and max (default: %(default)s)")
+    running.add_argument("--scheduler", metavar="ADDRESS",
+                         help="send the cells to this dask.distributed scheduler (e.g. "
+                         "tcp://host:8786) instead of running them here; needs irtbench[dask]")
     running.add_argument("--in-process", action="store_true",
                          help="fit every cell in this process instead of a worker process of "
                          "its own each (for debugging; time limits then use SIGALRM and peak "

@@ -30,10 +30,11 @@ import contextlib
 import ctypes
 import math
 import multiprocessing
+import queue
 import signal
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,6 +44,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from irtbench import devices
+from irtbench.threads import (
+    Usage,
+    allowed_cores,
+    choose_cores,
+    held_to,
+    split_cores,
+    thread_limits,
+)
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator, reference_optimum
 from irtbench.metrics import (
     aligned_errors,
@@ -207,6 +216,10 @@ def _first_line(error: BaseException) -> str:
 
 
 # -- one cell -------------------------------------------------------------------------------
+#: what a cell gives: its result row, its curve rows, its error rows
+CellRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+
+
 def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
            optimum: Fit | None) -> list[dict[str, Any]]:
     """The loss at up to MAX_CURVE_POINTS iterations plus every snapshot of ``fit.trace`` with
@@ -267,23 +280,25 @@ def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.nda
     ]
 
 
-def _cell_row(cell: Cell, data: Dataset, estimator: Estimator) -> dict[str, Any]:
-    """The identity columns of a cell's row: key, backend, observed count, options, device."""
+def _cell_row(cell: Cell, estimator: Estimator, data: Dataset | None = None) -> dict[str, Any]:
+    """The identity columns of a cell's row: key, backend, options, device, and the observed
+    count of its data (when they are at hand)."""
     cls = type(estimator)
     options = {**cls.defaults, **estimator.options}
-    return {**cell._asdict(), "backend": cls.backend,
-            "n_observed": observed_count(data.responses),
+    counted = {} if data is None else {"n_observed": observed_count(data.responses)}
+    return {**cell._asdict(), "backend": cls.backend, **counted,
             **{f"opt_{key}": value for key, value in options.items()},
             "device": str(options.get("device", "cpu"))}
 
 
-def check_cell(cell: Cell, data: Dataset, estimator: Estimator
+def check_cell(cell: Cell, estimator: Estimator, data: Dataset | None = None
                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Whether a cell can run here: ``(row, None)``, or ``(row, refusal)`` with the row of a
-    backend not installed, a device that cannot be had, the estimator's own ``skip``, or a memory
-    model that needs more than ``MEMORY_HEADROOM`` of the device's free memory."""
+    backend not installed, a device that cannot be had, the estimator's own ``skip``, a memory
+    model that needs more than ``MEMORY_HEADROOM`` of the device's free memory, or simulated
+    responses that alone would not fit."""
     cls = type(estimator)
-    row = _cell_row(cell, data, estimator)
+    row = _cell_row(cell, estimator, data)
 
     def refuse(status: str, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
         return row, {**row, "status": status, "reason": reason}
@@ -303,6 +318,9 @@ def check_cell(cell: Cell, data: Dataset, estimator: Estimator
     if estimate > MEMORY_HEADROOM * available:
         return refuse("skipped", f"its memory model needs about {_gb(estimate)}; "
                                  f"{_gb(available)} available on {device}")
+    problem = _data_problem(cell)
+    if problem:
+        return refuse("skipped", problem)
     return row, None
 
 
@@ -314,42 +332,68 @@ def run_cell(
     time_budget: float | None = None,
     optimum: Callable[[], Fit] | None = None,
     notify: Callable[[str], None] | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    repeat: int = 1,
+    cores: Sequence[int] | None = None,
+) -> CellRows:
     """Fit one cell; return its result row, its curve rows and its error rows.
+
+    After an untimed warm-up on the cell's data, the fit runs ``repeat`` times; the row keeps
+    the median fit (the lower middle one for an even count) with ``seconds_min`` and
+    ``seconds_max`` of all, the practice of pyperf and pytest-benchmark. Each fit is measured
+    by :class:`~irtbench.threads.Usage` on ``cores`` (the cores it may use; default: this
+    process's): ``cpu_seconds`` (the median fit's), ``threads`` (their number, which the caller
+    holds every backend to) and ``contention``, over the warm-up and every fit together (the
+    kernel's counters tick 100 times a second: a longer window than one short fit).
 
     ``optimum`` returns the exact optimum of the reference objective for ``data`` (default:
     :func:`~irtbench.estimators.jml_newton.reference_optimum`, computed here), used for the
     estimators whose objective is the reference's (``minimises_reference_objective()``).
-    ``notify("warm-up")`` and ``notify("fit")`` are called as those stages begin."""
+    ``notify("warm-up")`` and ``notify("fit")`` are called as those stages begin (``"fit"``
+    before every repeat)."""
     notify = notify or (lambda stage: None)
+    cores = list(cores) if cores is not None else allowed_cores()
     cls = type(estimator)
     options = {**cls.defaults, **estimator.options}
-    row, refusal = check_cell(cell, data, estimator)
+    row, refusal = check_cell(cell, estimator, data)
     if refusal is not None:
         return refusal, [], []
 
-    def not_fitted(status: str, reason: str) -> tuple[dict[str, Any], list, list]:
+    def not_fitted(status: str, reason: str) -> CellRows:
         return {**row, "status": status, "reason": reason}, [], []
 
+    timed: list[tuple[Fit, Usage]] = []
     try:
-        notify("warm-up")
-        with time_limit(time_budget):
-            estimator.warm_up(data.responses)  # the cell's shapes: its first timed fit is warm
-        notify("fit")
-        with PeakMemory() as memory, time_limit(time_budget):
-            fit = estimator.fit(data.responses)
+        with Usage(cores) as whole:  # contention over the warm-up and every fit (see Usage)
+            notify("warm-up")
+            with time_limit(time_budget):
+                estimator.warm_up(data.responses)  # the cell's shapes: its first fit is warm
+            with PeakMemory() as memory:
+                for _ in range(repeat):
+                    notify("fit")
+                    with Usage(cores) as usage, time_limit(time_budget):
+                        fit = estimator.fit(data.responses)
+                    timed.append((fit, usage))
     except FitTimeout as error:
         return not_fitted("timeout", str(error))
     except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
         return not_fitted("oom" if _is_out_of_memory(error) else "error", _first_line(error))
+    timed.sort(key=lambda pair: pair[0].seconds)
+    fit, usage = timed[(len(timed) - 1) // 2]
     peak, method = memory.measure(fit.device, cls.backend)
     row.update(
         device=fit.device,
         status="ok",
         reason="",
         seconds=fit.seconds,
+        seconds_min=timed[0][0].seconds,
+        seconds_max=timed[-1][0].seconds,
+        repeats=len(timed),
         compute_seconds=fit.compute_seconds,
         compile_seconds=fit.compile_seconds,
+        threads=len(cores),
+        cores=" ".join(map(str, cores)),
+        cpu_seconds=usage.cpu_seconds,
+        contention=whole.contention,
         n_iter=fit.n_iter,
         # n_iter 0: a peer package that does not report its iterations
         responses_per_second=(row["n_observed"] * fit.n_iter / fit.compute_seconds
@@ -370,7 +414,6 @@ def run_cell(
 
 
 # -- one cell in a worker process of its own ------------------------------------------------
-CellRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -386,45 +429,80 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _cell_worker(connection: Connection, cell: Cell, path: str, truth: tuple[np.ndarray, ...],
-                 estimator: Estimator, optimum: Fit | None) -> None:
-    """In the worker: map the data file, run the cell, send its rows back."""
-    skill, difficulty, discrimination = truth
-    data = Dataset(np.load(path, mmap_mode="r"), skill, difficulty, seed=cell.seed,
-                   missing=cell.missing, model=cell.model, discrimination=discrimination)
+def _simulate_cell(cell: Cell) -> Dataset:
+    """The cell's data (compact int8 above ``COMPACT_ABOVE`` cells); its seed fixes them, so
+    every estimator of a (model, size, missing, seed) sees the same ones wherever it runs."""
+    compact = cell.n_students * cell.n_questions > COMPACT_ABOVE
+    return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
+                    compact=compact, model=cell.model)
+
+
+def _data_problem(cell: Cell) -> str:
+    """Why the cell's simulated responses alone would not fit in memory here ('' when they do)."""
+    cells = cell.n_students * cell.n_questions
+    need = cells * (1 if cells > COMPACT_ABOVE else 4) * 1.5  # the matrix, the simulation's blocks
+    available = devices.free_memory("cpu")
+    if need > MEMORY_HEADROOM * available:
+        return (f"the simulated responses alone need about {_gb(need)}; "
+                f"{_gb(available)} available")
+    return ""
+
+
+def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
+                 cores: list[int], threads: int | None, repeat: int) -> None:
+    """In the worker: choose its cores, pin itself to them and hold every backend to their
+    number (:func:`~irtbench.threads.held_to`, before JAX starts its backend, which sizes XLA's
+    pool from the affinity), simulate the cell's data, run the cell, send its rows back."""
     try:
-        rows = run_cell(cell, data, estimator, optimum=None if optimum is None else lambda: optimum,
-                        notify=connection.send)
+        with held_to(threads, cores) as chosen:
+            rows = run_cell(cell, _simulate_cell(cell), estimator, notify=connection.send,
+                            repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
-        rows = ({**_cell_row(cell, data, estimator), "status": "error",
+        rows = ({**_cell_row(cell, estimator), "status": "error",
                  "reason": _first_line(error)}, [], [])
     connection.send(rows)
     connection.close()
 
 
-def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimator, *,
-                      time_budget: float | None = None, optimum: Fit | None = None) -> CellRows:
-    """:func:`run_cell` in a worker process of its own, which gets the data by mapping the
-    ``.npy`` file at ``path`` (no copy through a pipe) and sends the rows back.
+#: the worker processes running now (killed all at once on an interrupt)
+_LIVE_WORKERS: set[multiprocessing.process.BaseProcess] = set()
+_LIVE_LOCK = threading.Lock()
 
-    The worker is killed when its warm-up, or its fit with the evaluation that follows, runs
-    past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout`` row; a
-    worker that dies (a crash, the kernel's out-of-memory killer) becomes an ``oom`` or ``error``
-    row; either way the sweep goes on in a process that no fit has touched. Peak memory is the
-    worker's own. An interrupt (Ctrl-C) kills the worker and reaches the caller."""
-    row, refusal = check_cell(cell, data, estimator)  # no worker for a cell that cannot run
+
+def _kill_live_workers() -> None:
+    with _LIVE_LOCK:
+        for worker in list(_LIVE_WORKERS):
+            if worker.is_alive():
+                worker.kill()
+
+
+def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | None = None,
+                      cores: Sequence[int] | None = None, threads: int | None = None,
+                      repeat: int = 1) -> CellRows:
+    """:func:`run_cell` in a worker process of its own, which simulates the cell's data itself
+    (nothing of the matrix's size crosses a pipe), runs on ``threads`` of ``cores`` (default:
+    this process's; ``threads`` None: those other processes leave idle) and sends the rows back.
+
+    The worker is killed when its warm-up, or one of its fits with the evaluation that follows,
+    runs past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout``
+    row; a worker that dies (a crash, the kernel's out-of-memory killer) becomes an ``oom`` or
+    ``error`` row; either way the sweep goes on in a process that no fit has touched. Peak
+    memory is the worker's own. An interrupt (Ctrl-C) kills the worker and reaches the caller."""
+    row, refusal = check_cell(cell, estimator)  # no worker for a cell that cannot run
     if refusal is not None:
         return refusal, [], []
+    cores = list(cores) if cores is not None else allowed_cores()
     context = _worker_context()
     receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_cell_worker, daemon=True, args=(
-        sender, cell, str(path), (data.skill, data.difficulty, data.discrimination), estimator,
-        optimum))
+    worker = context.Process(target=_cell_worker, daemon=True,
+                             args=(sender, cell, estimator, cores, threads, repeat))
+    with _LIVE_LOCK:
+        _LIVE_WORKERS.add(worker)
     worker.start()
     sender.close()
     rows, timed_out, stage = None, False, "start"
     try:
-        while rows is None:  # the start is not limited; the warm-up and the fit each are
+        while rows is None:  # the start is not limited; the warm-up and each fit are
             if not receiver.poll(None if stage == "start" else time_budget or None):
                 timed_out = True
                 break
@@ -440,6 +518,8 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
             worker.kill()
         worker.join(timeout=30)
         receiver.close()
+        with _LIVE_LOCK:
+            _LIVE_WORKERS.discard(worker)
     if rows is not None:
         return rows
     if timed_out:
@@ -450,6 +530,97 @@ def run_cell_isolated(cell: Cell, data: Dataset, path: Path, estimator: Estimato
                 "reason": "the worker was killed (SIGKILL: the system ran out of memory)"}, [], []
     return {**row, "status": "error",
             "reason": f"the worker died with exit code {worker.exitcode}"}, [], []
+
+
+# -- running many cells: cores of its own for each, or a dask cluster ----------------------------
+class CellTask(NamedTuple):
+    """A cell to run and how: the estimator (its options set) and the run's settings."""
+
+    cell: Cell
+    estimator: Estimator
+    time_budget: float | None
+    threads: int | None
+    repeat: int
+
+
+def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
+               ) -> Iterator[tuple[Cell, CellRows]]:
+    """Run the tasks ``len(slots)`` at a time, each in a worker of its own on one free slot of
+    cores (so that parallel cells do not share a core); yield them as they finish. Closing
+    the generator (an interrupt) kills every running worker and cancels the rest."""
+    free: queue.Queue[list[int]] = queue.Queue()
+    for slot in slots:
+        free.put(slot)
+
+    stopping = threading.Event()
+
+    def run(task: CellTask) -> tuple[Cell, CellRows]:
+        cores = free.get()
+        if stopping.is_set():
+            free.put(cores)
+            return task.cell, ({**_cell_row(task.cell, task.estimator), "status": "error",
+                                "reason": "interrupted"}, [], [])
+        try:
+            return task.cell, run_cell_isolated(task.cell, task.estimator,
+                                                time_budget=task.time_budget, cores=cores,
+                                                threads=task.threads, repeat=task.repeat)
+        finally:
+            free.put(cores)
+
+    with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="irtbench-cell") as pool:
+        futures = [pool.submit(run, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            stopping.set()
+            for future in futures:
+                future.cancel()
+            _kill_live_workers()
+
+
+#: one cell at a time in a dask worker process, whatever its number of threads
+_ONE_CELL_AT_A_TIME = threading.Lock()
+
+
+def run_dask_task(task: CellTask) -> CellRows:
+    """A task as a dask worker runs it: one at a time per worker process, each in a worker
+    process of its own (:func:`run_cell_isolated`) on the dask worker's cores."""
+    if multiprocessing.current_process().daemon:
+        return {**_cell_row(task.cell, task.estimator), "status": "error", "reason": (
+            "this dask worker is a daemonic process, which cannot start irtbench's worker "
+            "processes: start the dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")}, [], []
+    with _ONE_CELL_AT_A_TIME:
+        return run_cell_isolated(task.cell, task.estimator, time_budget=task.time_budget,
+                                 threads=task.threads, repeat=task.repeat)
+
+
+def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, CellRows]]:
+    """Send the tasks to the ``dask.distributed`` scheduler at ``address``; yield them as they
+    finish. Closing the generator cancels what has not finished."""
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed: pip install 'irtbench[dask]'") from None
+    try:
+        client = Client(address, timeout=30)
+    except (OSError, TimeoutError) as error:
+        raise ValueError(f"no dask scheduler at {address}: {_first_line(error)}") from None
+    futures = {}
+    try:
+        for task in tasks:
+            futures[client.submit(run_dask_task, task, pure=False)] = task
+        for future in dask_completed(list(futures)):
+            task = futures[future]
+            try:
+                yield task.cell, future.result()
+            except Exception as error:  # noqa: BLE001 - a lost dask worker is a row too
+                yield task.cell, ({**_cell_row(task.cell, task.estimator), "status": "error",
+                                   "reason": _first_line(error)}, [], [])
+    finally:
+        client.cancel(list(futures))
+        client.close()
 
 
 # -- the sweep ------------------------------------------------------------------------------
@@ -486,25 +657,6 @@ def _done_cells(folder: Path) -> set[Cell]:
 
 #: estimated peaks from this size up are printed before their cell
 LOUD_ESTIMATE = 1e9
-
-
-def _simulate_if_it_fits(cell: Cell) -> tuple[Dataset | None, str]:
-    """The cell's data (compact int8 above ``COMPACT_ABOVE`` cells), or None and why when they
-    alone would not fit in memory."""
-    cells = cell.n_students * cell.n_questions
-    compact = cells > COMPACT_ABOVE
-    need = cells * (1 if compact else 4) * 1.5  # the matrix, plus the simulation's blocks
-    available = devices.free_memory("cpu")
-    if need > MEMORY_HEADROOM * available:
-        return None, (f"the simulated responses alone need about {_gb(need)}; "
-                      f"{_gb(available)} available")
-    return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
-                    compact=compact, model=cell.model), ""
-
-
-def _unfitted_row(cell: Cell, device: str, reason: str) -> dict[str, Any]:
-    return {**cell._asdict(), "backend": get_estimator(cell.estimator).backend, "device": device,
-            "status": "skipped", "reason": reason}
 
 
 def _write(folder: Path | None, columns: list[str], row: dict[str, Any],
@@ -563,6 +715,10 @@ def sweep(
     progress: bool | None = None,
     after_row: Callable[[dict[str, Any]], None] | None = None,
     isolate: bool = True,
+    threads: int | None = None,
+    jobs: int = 1,
+    repeat: int = 1,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
 
@@ -585,9 +741,17 @@ def sweep(
         after_row: called with each finished row (after it is on disk).
         isolate: each cell in a worker process of its own (:func:`run_cell_isolated`); False
             runs them in this process (for debugging: one traceback, one debugger).
+        threads: the threads (and cores) of every fit (None: the cores of its share that other
+            processes leave idle; :mod:`irtbench.threads`).
+        jobs: cells run at once, each in its own worker on its own share of the cores
+            (``os.sched_getaffinity`` split into ``jobs`` groups).
+        repeat: timed fits per cell after the warm-up; the row keeps the median and the range.
+        scheduler: the address of a ``dask.distributed`` scheduler to send the cells to (one
+            cell per dask worker process at a time, each in a worker process of its own).
 
     Returns:
-        The rows of this call (plus, with ``resume``, those already in the folder).
+        The rows of this call in cell order (plus, with ``resume``, those already in the
+        folder); ``results.csv`` holds them in the order they finished.
     """
     names = list(estimator_names) if estimator_names is not None else [
         name for name in estimators(available_only=True) if get_estimator(name).in_default_sweep]
@@ -606,17 +770,77 @@ def sweep(
             raise ValueError(f"missing fraction {fraction!r} must be in [0, 1)")
     if time_budget is not None and time_budget < 0:
         raise ValueError(f"time_budget={time_budget!r} must be >= 0 (0 or None: no limit)")
+    slots = check_parallelism(threads=threads, jobs=jobs, repeat=repeat, scheduler=scheduler,
+                              isolate=isolate)
     folder = Path(out) if out is not None else None
     done: set[Cell] = set()
     if folder is not None:
-        done = prepare_folder(folder, environment(device), resume=resume, force=force)
+        env = environment(device, threads=threads, jobs=jobs, scheduler=scheduler)
+        done = prepare_folder(folder, env, resume=resume, force=force)
     columns = result_columns()
     cells = [cell for cell in _cells(sizes, names, seed_list, missing, models,
                                      by_default=estimator_names is None) if cell not in done]
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(cells, desc="irtbench", unit="fit", disable=progress is False,
+    tasks = []
+    for cell in cells:
+        estimator = get_estimator(cell.estimator)(
+            **estimator_options(cell.estimator, options or {}, device), model=cell.model)
+        estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
+        if estimate >= LOUD_ESTIMATE:
+            tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
+        tasks.append(CellTask(cell, estimator, time_budget, threads, repeat))
+    if not isolate:
+        finished = _run_in_process(tasks)
+    elif scheduler is not None:
+        finished = _run_dask(tasks, scheduler)
+    else:
+        finished = _run_local(tasks, slots)
+    rows: dict[Cell, dict[str, Any]] = {}
+    bar = tqdm(total=len(tasks), desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)
-    data_key, data, data_problem = None, None, ""
+    try:
+        for cell, (row, curve, errors) in finished:
+            if folder is not None:
+                append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
+                append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
+            rows[cell] = _write(folder, columns, row, after_row)
+            bar.set_postfix_str(cell.label())
+            bar.update()
+    finally:
+        finished.close()  # an interrupt: the running workers are killed, the rest cancelled
+        bar.close()
+    table = pd.DataFrame([rows[cell] for cell in cells if cell in rows], columns=columns)
+    if folder is not None and done:
+        table = read_results(folder)
+    return table
+
+
+def check_parallelism(*, threads: int | None, jobs: int, repeat: int, scheduler: str | None,
+                      isolate: bool) -> list[list[int]]:
+    """The core groups of ``jobs`` parallel cells (:func:`~irtbench.threads.split_cores`), after
+    checking that ``threads`` fits in each and that the settings go together."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat={repeat!r} must be a positive integer")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} must be a positive integer")
+    if scheduler is not None and (jobs != 1 or not isolate):
+        raise ValueError("a dask scheduler runs the cells itself: it takes neither jobs > 1 "
+                         "nor an in-process sweep")
+    if not isolate and jobs != 1:
+        raise ValueError("an in-process sweep runs one cell at a time (jobs=1)")
+    slots = split_cores(jobs)
+    smallest = min(len(slot) for slot in slots)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= smallest):
+        raise ValueError(f"threads={threads!r} must be between 1 and the {smallest} core(s) "
+                         f"of each of the {jobs} parallel cell(s)")
+    return slots
+
+
+def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]]:
+    """The tasks one after the other in this process (``isolate=False``): every estimator of a
+    (model, size, missing, seed) on one simulation, the exact optimum computed once for it, each
+    fit held to its threads (not pinned: this process's affinity stays the caller's)."""
+    data_key, data = None, None
     optimum: dict[str, Fit] = {}  # the exact optimum of the reference objective for ``data``
 
     def exact_optimum() -> Fit:
@@ -624,41 +848,20 @@ def sweep(
             optimum["fit"] = reference_optimum(data.responses)
         return optimum["fit"]
 
-    scratch = tempfile.TemporaryDirectory(prefix="irtbench-")  # the data the workers map
-    path = Path(scratch.name) / "responses.npy"
-    for cell in bar:
-        bar.set_postfix_str(cell.label())
+    for task in tasks:
+        cell = task.cell
+        row, refusal = check_cell(cell, task.estimator)
+        if refusal is not None:
+            yield cell, (refusal, [], [])
+            continue
         key = (cell.model, cell.n_students, cell.n_questions, cell.missing, cell.seed)
         if key != data_key:
-            data_key = key
-            data, data_problem = _simulate_if_it_fits(cell)
+            data_key, data = key, _simulate_cell(cell)
             optimum.clear()
-            if data is not None and isolate:
-                np.save(path, data.responses)
-        if data is None:
-            rows.append(_write(folder, columns, _unfitted_row(cell, device, data_problem), after_row))
-            continue
-        estimator = get_estimator(cell.estimator)(
-            **estimator_options(cell.estimator, options or {}, device), model=cell.model)
-        estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
-        if estimate >= LOUD_ESTIMATE:
-            tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
-        if isolate:
-            exact = exact_optimum() if estimator.minimises_reference_objective() else None
-            row, curve, errors = run_cell_isolated(cell, data, path, estimator,
-                                                   time_budget=time_budget, optimum=exact)
-        else:
-            row, curve, errors = run_cell(cell, data, estimator, time_budget=time_budget,
-                                          optimum=exact_optimum)
-        if folder is not None:
-            append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
-            append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
-        rows.append(_write(folder, columns, row, after_row))
-    scratch.cleanup()
-    table = pd.DataFrame(rows, columns=columns)
-    if folder is not None and done:
-        table = read_results(folder)
-    return table
+        cores = choose_cores(task.threads)
+        with thread_limits(len(cores)):
+            yield cell, run_cell(cell, data, task.estimator, time_budget=task.time_budget,
+                                 optimum=exact_optimum, repeat=task.repeat, cores=cores)
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

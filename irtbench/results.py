@@ -29,6 +29,7 @@ import pandas as pd
 
 from irtbench import devices
 from irtbench.metrics import RECOVERY_METRICS
+from irtbench.threads import policy
 from irtbench.version import __version__
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")
@@ -64,8 +65,15 @@ COLUMNS = (
     "reason",
     "n_observed",
     "seconds",  # the whole fit: host matrix in -> every host array out, device synchronised
+    "seconds_min",  # the fastest and slowest of the `repeats` timed fits (seconds: the median)
+    "seconds_max",
+    "repeats",
     "compute_seconds",  # its iterative part alone, data resident on the device
     "compile_seconds",  # one-time JIT compilation, kept out of seconds
+    "threads",  # the threads every backend was held to, one per core the fit was pinned to
+    "cores",  # those cores, space-separated
+    "cpu_seconds",  # the fit's process CPU time, every thread
+    "contention",  # the share of its cores' time that other processes used during the fit
     "n_iter",
     "responses_per_second",  # n_observed * n_iter / compute_seconds
     "peak_memory_bytes",
@@ -143,8 +151,11 @@ def device_name(device: str) -> str:
     return _cpu_name()
 
 
-def environment(device: str = "cpu") -> dict[str, Any]:
-    """Versions, platform, device name, CPU and git commit, for ``environment.json``."""
+def environment(device: str = "cpu", *, threads: int | None = None, jobs: int = 1,
+                scheduler: str | None = None) -> dict[str, Any]:
+    """Versions, platform, device name, CPU, git commit, and the thread policy with the cores,
+    affinity and load average at the start (:func:`irtbench.threads.policy`), for
+    ``environment.json``."""
     return {
         "schema_version": SCHEMA_VERSION,
         "irtbench": __version__,
@@ -155,6 +166,7 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "device_name": device_name(device),
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
+        "thread_policy": {**policy(threads, jobs), "scheduler": scheduler},
         "platform": platform.platform(),
         "git_commit": _git_commit(),
         "command": " ".join(sys.argv),
