@@ -8,6 +8,11 @@ tolerance:
 * ``coverage_skill``, ``coverage_difficulty``: further from the nominal 0.95;
 * a cell ``ok`` in the baseline and not now is always a regression.
 
+Times are not checked (that is pytest-benchmark's job) but warned about, in every mode: a cell
+whose fit took more than ``SLOWER_WARNING`` (3) times the baseline's, and the cells that ran
+contended (their ``contention``, the share of their cores' time other processes used, at least
+:data:`irtbench.threads.CONTENDED`).
+
 Tolerances, from the statistics of the runs:
 
 * **same platform** (same device, CPU model and versions of python, numpy, torch, jax, numpyro):
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
+from irtbench.threads import CONTENDED
 
 __all__ = ["CheckResult", "check", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL", "CHECKED_METRICS"]
 
@@ -42,6 +48,7 @@ CROSS_Z = 0.5
 CROSS_RTOL = 0.05
 NOMINAL_COVERAGE = 0.95
 THROUGHPUT_WARNING = 0.5  # warn when responses/s falls below half the baseline's
+SLOWER_WARNING = 3.0  # in every mode, warn when a fit takes more than 3x the baseline's time
 
 #: metric -> how "worse" is measured: "higher" or "away" (from the nominal coverage)
 CHECKED_METRICS = {
@@ -83,7 +90,8 @@ def platform_mode(run: Path, baseline: Path) -> str:
 
 
 def _common_cells(run: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
-    needed = set(CHECKED_METRICS) | set(_DATA_FINGERPRINT) | {"status", "responses_per_second"}
+    needed = (set(CHECKED_METRICS) | set(_DATA_FINGERPRINT)
+              | {"status", "responses_per_second", "seconds"})
     for name, table in (("run", run), ("baseline", base)):
         missing = sorted(needed - set(table.columns))
         if missing:
@@ -167,8 +175,37 @@ def check(run: Path | str, baseline: Path | str, *, mode: str = "auto") -> Check
                                                 "change", "tolerance"]),
         mode=mode,
         cells=len(merged),
-        warnings=_throughput_warnings(merged, mode),
+        warnings=_time_warnings(merged) + _throughput_warnings(merged, mode),
     )
+
+
+def _time_warnings(merged: pd.DataFrame) -> list[str]:
+    """In every mode: cells whose fit took more than ``SLOWER_WARNING`` times the baseline's,
+    and cells that ran contended (other processes took at least ``CONTENDED`` of their cores'
+    time: their times say more about the machine than about the estimator)."""
+    ok = merged[merged.status_new == "ok"]
+    if "contention" in ok:  # a baseline from before the thread policy has no such column
+        ok = ok.rename(columns={"contention": "contention_new"})
+    warnings = []
+    if "contention_new" in ok:
+        contended = ok[ok.contention_new >= CONTENDED]
+        if len(contended):
+            cells = ", ".join(f"{r.estimator} {r.n_students}x{r.n_questions} seed {r.seed}"
+                              for r in contended.head(5).itertuples())
+            more = f" and {len(contended) - 5} more" if len(contended) > 5 else ""
+            warnings.append(
+                f"{len(contended)} cell(s) ran contended (other processes used at least "
+                f"{CONTENDED:.0%} of their cores' time): {cells}{more}; their times are not "
+                "comparable")
+    slow = ok[ok.seconds_new > SLOWER_WARNING * ok.seconds_base]
+    for r in slow.itertuples():
+        contention = getattr(r, "contention_new", float("nan"))
+        load = "" if np.isnan(contention) else f", contention {contention:.0%}"
+        warnings.append(f"{r.estimator} {r.n_students}x{r.n_questions}"
+                        f"{'' if r.model == 'rasch' else ' ' + r.model} seed {r.seed}: "
+                        f"{r.seconds_new:.3g} s against {r.seconds_base:.3g} s in the baseline "
+                        f"({r.seconds_new / r.seconds_base:.1f}x{load})")
+    return warnings
 
 
 def _throughput_warnings(merged: pd.DataFrame, mode: str) -> list[str]:

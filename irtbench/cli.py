@@ -106,9 +106,7 @@ def command_fit(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.device is not None:
         options["device"] = args.device
-    cls = get_estimator(args.estimator)
-    if "device" in options and "device" not in cls.defaults:
-        raise UsageError(f"estimator {args.estimator!r} has no device option")
+    get_estimator(args.estimator)  # an unknown name: one line listing the valid ones
     table = load_responses(args.file)
     try:
         result = fit(table.responses, estimator=args.estimator, **options)
@@ -124,6 +122,9 @@ def command_fit(args: argparse.Namespace) -> int:
     n_extreme = n_students - len(students)
     print(f"{args.file}: {n_students} students x {n_questions} questions, "
           f"{np.isfinite(responses).mean():.1%} observed, {np.nanmean(responses):.1%} correct")
+    labels = (f"column {table.label_column!r}" if table.label_column is not None
+              else "none in the file: students numbered by row from 0")
+    print(f"student labels: {labels}")
     print(f"extreme (all right or all wrong): {n_extreme} student(s), "
           f"{n_questions - len(questions)} question(s); flagged in the file, left out below")
     print(f"{result.estimator} on {result.device}: {result.seconds:.2f} s, "

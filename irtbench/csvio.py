@@ -18,11 +18,13 @@ __all__ = ["ResponseTable", "load_responses", "check_output", "write_csv"]
 
 
 class ResponseTable(NamedTuple):
-    """A response matrix read from a file, with its row and column labels."""
+    """A response matrix read from a file, with its row and column labels (``label_column``:
+    the wide file's column taken as the student labels, None when students are numbered)."""
 
     responses: np.ndarray
     students: list[str]
     questions: list[str]
+    label_column: str | None = None
 
 
 _LONG_COLUMNS = ("student", "question", "response")
@@ -42,7 +44,8 @@ def load_responses(path: str | Path) -> ResponseTable:
       one row per observed response; pairs that do not appear (or a blank response) are missing.
     * **wide**: one row per student, one column per question, header = question labels; blank,
       ``NA`` or ``NaN`` cells are missing. A first column named ``id``/``student``/``person``
-      (or unnamed), or holding anything but 0/1/blank, is taken as the student labels;
+      (or unnamed), or holding mostly other values than answers, is taken as the student labels
+      (``ResponseTable.label_column``); one of mostly answers with a few bad cells is refused;
       otherwise students are labelled by their row number (0-based; the file's line is that
       + 2).
 
@@ -110,17 +113,36 @@ def _answer(value: object, where: str) -> float:
     raise ValueError(f"{where}: {text!r} is not 0, 1 or blank{hint}")
 
 
+#: cells that look like an answer, right or wrong, even where irtbench refuses them
+_ANSWER_LIKE = _MISSING_TOKENS | set(_ANSWERS) | {"true", "false", "yes", "no"}
+
+
 def _is_label_column(name: str, values: pd.Series) -> bool:
+    """Whether a wide file's first column holds the student labels: named as an id column, or
+    holding anything but answers. A column mostly of answers (0/1/blank, and a few cells such
+    as ``yes``) is refused unless it is named as an id column: it is a question with bad
+    cells, not labels, and taking it as labels would drop a question without a word."""
     if name.strip().lower() in _ID_COLUMN_NAMES:
         return True
     tokens = values.astype(str).str.strip().str.lower()
-    return not tokens.isin(_MISSING_TOKENS | set(_ANSWERS)).all()
+    answers = tokens.isin(_MISSING_TOKENS | set(_ANSWERS))
+    if answers.all():
+        return False
+    if tokens.isin(_ANSWER_LIKE).mean() >= 0.5:
+        first = int(np.flatnonzero(~answers.to_numpy())[0])
+        raise ValueError(
+            f"line {first + 2}, column {name!r}: {values.iloc[first]!r} is not 0, 1 or blank, "
+            f"and the first column is mostly answers, so it is not taken as the student labels "
+            f"(name it id, student or person if it holds labels)")
+    return True
 
 
 def _from_wide(table: pd.DataFrame) -> ResponseTable:
     columns = [str(c) for c in table.columns]
     lines = np.arange(len(table)) + 2  # the header is line 1
+    label_column = None
     if len(columns) > 1 and _is_label_column(columns[0], table.iloc[:, 0]):
+        label_column = columns[0]
         students = [str(s) for s in table.iloc[:, 0]]
         table, columns = table.iloc[:, 1:], columns[1:]
     else:
@@ -138,7 +160,7 @@ def _from_wide(table: pd.DataFrame) -> ResponseTable:
     if empty_columns.size:
         raise ValueError(f"column {columns[empty_columns[0]]!r} has no observed response "
                          f"({empty_columns.size} such column(s)); drop it before fitting")
-    return ResponseTable(validate_responses(matrix), students, columns)
+    return ResponseTable(validate_responses(matrix), students, columns, label_column)
 
 
 def _labels(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -196,9 +218,17 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes it 0600; a file is the user's
         with os.fdopen(handle, "w", newline="") as stream:
             table.to_csv(stream, index=False)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

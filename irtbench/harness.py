@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from irtbench import devices
 from irtbench.threads import (
+    CONTENDED,
     Usage,
     allowed_cores,
     choose_cores,
@@ -867,8 +868,9 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per estimator x device x size x missing: median times, mean recovery, fits ok / run."""
     table = table.assign(size=[size_label(n, m) for n, m in zip(table.n_students, table.n_questions)])
-    for column in ("compute_seconds", "rmse_discrimination", "crb_ratio_discrimination"):
-        if column not in table:  # a folder from before the one clock / the 2PL
+    for column in ("compute_seconds", "rmse_discrimination", "crb_ratio_discrimination",
+                   "threads", "contention"):
+        if column not in table:  # a folder from before the one clock / the 2PL / the policy
             table = table.assign(**{column: math.nan})
     table = with_model(table)
     ok = table[table.status == "ok"]
@@ -886,6 +888,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         crb_discr=("crb_ratio_discrimination", "mean"),
         coverage_diff=("coverage_difficulty", "mean"),
         n_extreme=("n_extreme", "mean"),
+        threads=("threads", "median"),
+        contention=("contention", "max"),
     )
     identity = [key for key in keys if key != "device"]
     counts = table.groupby(identity, sort=True).agg(
@@ -896,6 +900,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     summary["device"] = summary.device.fillna(summary.requested_device)
     summary = summary.drop(columns="requested_device")
     summary = summary.sort_values(["model", "n_students", "n_questions", "missing", "estimator"])
+    summary["contention"] = [  # the largest over the seeds; * marks a contended cell
+        "" if np.isnan(c) else f"{c:.0%}{'*' if c >= CONTENDED else ''}"
+        for c in summary.contention]
     if (summary.model == "rasch").all():  # no 2PL: nothing to say about discriminations
         summary = summary.drop(columns=["model", "rmse_discr", "crb_discr"])
     return summary.drop(columns=["n_students", "n_questions"]).reset_index(drop=True)

@@ -21,6 +21,7 @@ from irtbench.estimators import estimators  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
+from irtbench.threads import CONTENDED  # noqa: E402
 
 __all__ = ["plot_all", "write_report", "FIGURES"]
 
@@ -303,7 +304,8 @@ def figure_suffix(model: str) -> str:
     return "" if model == "rasch" else f"-{model}"
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table (floats to 3 significant digits, NaN blank)."""
     def cell(value: object) -> str:
         if isinstance(value, float):
             return "" if np.isnan(value) else f"{value:.3g}"
@@ -326,6 +328,16 @@ def _seconds_definition(env: dict[str, object]) -> str:
             "compute_s not recorded.".format(env.get("schema_version")))
 
 
+def _policy_line(policy: object) -> str:
+    """The thread policy and the machine's load at the start, as the folder recorded them."""
+    if not isinstance(policy, dict):
+        return "Thread policy: not recorded (a folder from before the policy)."
+    load = policy.get("load_average")
+    return (f"Thread policy: threads {policy.get('threads')}, {policy.get('jobs')} job(s) at once, "
+            f"OMP_WAIT_POLICY {policy.get('wait_policy')}, cores {policy.get('affinity')}; "
+            f"load average at the start {load}.")
+
+
 def write_report(folder: Path | str) -> Path:
     """``folder/report.md``: the summary table per estimator x size next to the figures."""
     from irtbench.harness import summarize
@@ -336,19 +348,29 @@ def write_report(folder: Path | str) -> Path:
     env = read_environment(folder)
     summary = summarize(table)
     lines = [
-        f"# irtbench report: {folder.name}",
+        "# irtbench report",
         "",
         f"{len(table)} fits on {env.get('device_name')} ({env.get('cpu_count')} CPU cores), "
         f"irtbench {env.get('irtbench')}, torch {env.get('torch')}, jax {env.get('jax')}, "
         f"numpyro {env.get('numpyro')}, commit {str(env.get('git_commit'))[:10]}, {env.get('created')}.",
+        _policy_line(env.get("thread_policy")),
         "",
         _seconds_definition(env),
         "Metrics: means over seeds, aligned, extreme students excluded; crb_* = RMSE / Cramér–Rao "
         "bound; coverage of 95% intervals.",
         "",
-        _markdown_table(summary),
+        markdown_table(summary),
         "",
     ]
+    if "contention" in table:
+        contended = table[(table.status == "ok") & (table.contention >= CONTENDED)]
+        if len(contended):
+            lines += [f"Contended fits (other processes used at least {CONTENDED:.0%} of their "
+                      "cores' time; their times say more about the machine than the "
+                      "estimator; marked * in the contention column above):", ""]
+            lines += [f"- {r.estimator} {r.model} {r.n_students}x{r.n_questions} seed {r.seed}: "
+                      f"{r.contention:.0%}" for r in contended.itertuples()]
+            lines.append("")
     problems = table[table.status != "ok"]
     if not problems.empty:
         lines += ["Fits that did not complete:", ""]

@@ -3,6 +3,9 @@ before any work or any file is written; one rule for hopeless data."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +83,11 @@ def test_fit_summary_and_file_leave_the_extremes_out_on_one_origin(verbagg_path,
     (["--time-budget", "-1"], "must be >= 0"),
     (["--missing", "1.5"], "each fraction must be in [0, 1)"),
     (["--estimators", "nope"], "unknown estimator 'nope'"),
+    (["--threads", "many"], "neither auto nor a number"),
+    (["--threads", "0"], "threads=0 must be between 1 and"),
+    (["--jobs", "999"], "jobs=999 must be between 1 and the"),
+    (["--repeat", "0"], "repeat=0 must be a positive integer"),
+    (["--jobs", "2", "--in-process"], "one cell at a time"),
 ])
 def test_run_refuses_bad_arguments_before_writing_anything(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -164,3 +172,48 @@ def test_make_bench_runs_the_speed_suite_only():
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     assert "BENCH ?= benchmarks/test_fit_speed.py" in makefile
     assert "pytest $(BENCH)" in makefile and "pytest benchmarks/ " not in makefile
+
+
+def test_a_first_column_of_answers_with_a_bad_cell_is_refused_not_taken_as_labels(tmp_path,
+                                                                                  capsys):
+    """A question whose column holds a stray ``yes`` must not become the student labels (a
+    question silently dropped); one named id/student/person is labels whatever it holds."""
+    path = tmp_path / "answers.csv"
+    path.write_text("Q1,Q2,Q3\n1,0,1\nyes,1,0\n0,1,1\n1,1,0\n")
+    one_line_exit_2(capsys, ["fit", str(path), "--out", str(tmp_path / "e.csv")],
+                    "line 3, column 'Q1': 'yes' is not 0, 1 or blank, and the first column is "
+                    "mostly answers")
+    named = tmp_path / "named.csv"
+    named.write_text("person,Q2,Q3\n1,0,1\nyes,1,0\n0,1,1\n1,1,0\n")
+    table = irtbench.load_responses(named)
+    assert table.label_column == "person" and table.students[1] == "yes"
+    assert table.responses.shape == (4, 2)
+
+
+def test_fit_says_which_column_it_took_as_labels(verbagg_path, tmp_path, capsys):
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text("Q1,Q2,Q3\n1,0,1\n0,1,0\n0,1,1\n1,1,0\n")
+    assert main(["fit", str(numbered), "--out", str(tmp_path / "a.csv"), "--estimator",
+                 "jml-newton"]) == 0
+    assert "student labels: none in the file" in capsys.readouterr().out
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("id,Q1,Q2,Q3\na,1,0,1\nb,0,1,0\nc,0,1,1\nd,1,1,0\n")
+    assert main(["fit", str(labelled), "--out", str(tmp_path / "b.csv"), "--estimator",
+                 "jml-newton"]) == 0
+    assert "student labels: column 'id'" in capsys.readouterr().out
+
+
+def test_written_estimates_follow_the_umask(verbagg_path, tmp_path, capsys):
+    previous = os.umask(0o022)
+    try:
+        out = tmp_path / "e.csv"
+        assert main(["fit", str(verbagg_path), "--out", str(out), "--estimator",
+                     "jml-newton"]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_torch_estimators_name_a_real_install_command():
+    command = irtbench.get_estimator("torch-adam").install_command()
+    assert "irtbench[torch]" not in command and "torch>=2.4" in command

@@ -73,8 +73,17 @@ def test_peers_leave_out_questions_everybody_got_right_and_take_missing_response
 def test_peers_refuse_what_they_cannot_fit_and_record_their_versions():
     with pytest.raises(ValueError, match="estimator 'girth-cml' fits the rasch model"):
         irtbench.fit([[0, 1], [1, 0], [1, 1]], "girth-cml", model="2pl")
-    with pytest.raises(ValueError, match="has no device option|unknown option.*device"):
+    with pytest.raises(ValueError, match=r"device='cuda' was requested but mirt-em \(CPU only\)"):
         irtbench.fit([[0, 1], [1, 0], [1, 1]], "mirt-em", device="cuda")
+
+
+@pytest.mark.parametrize("name", ["mirt-em", "girth-mml", "girth-cml"])
+def test_peers_take_the_common_options(name):
+    """Every estimator takes ``device`` and ``model``: a peer runs on the CPU, as asked."""
+    data = irtbench.simulate(200, 10, seed=1)
+    for device in ("cpu", "auto"):
+        fit = irtbench.fit(data.responses, estimator=name, device=device, model="rasch")
+        assert fit.device == "cpu" and fit.options["device"] == device
     from irtbench.results import environment
 
     env = environment()

@@ -74,7 +74,7 @@ class PeerEstimator(Estimator[State]):
     in_default_sweep = False
 
     def setup(self, responses: Responses, options: dict, n_observed: int) -> State:
-        return State(responses, options, n_observed, "cpu")
+        return State(responses, options, n_observed, self.resolve_device())
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         raise NotImplementedError

@@ -36,7 +36,10 @@ class TorchEstimator(Estimator[TorchState]):
 
     backend = "torch"
     requirements = ("torch",)
-    extra = "torch"
+
+    @classmethod
+    def install_command(cls) -> str:  # torch is irtbench's own requirement, not an extra
+        return "pip install 'torch>=2.4'"
 
     @classmethod
     def devices(cls) -> list[str]:

@@ -35,6 +35,7 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 
 import numpy as np
 
+from irtbench import devices
 from irtbench.model import Extremes, find_extremes
 from irtbench.twopl import MODELS
 from irtbench.responses import (
@@ -61,6 +62,10 @@ __all__ = [
 Option = Union[int, float, str, bool, None]
 #: a diagnostic's value (scalars only: they become result columns)
 Diagnostic = Union[int, float, bool, str]
+
+
+#: the options every estimator takes, with their defaults (an estimator's own override them)
+COMMON_OPTIONS: dict[str, Option] = {"model": "rasch", "device": "cpu"}
 
 
 class BackendNotInstalled(ImportError):
@@ -260,8 +265,10 @@ class Estimator(ABC, Generic[StateT]):
 
     def resolve_device(self) -> str:
         """The canonical device (``"cpu"``, ``"cuda:N"``) a fit with these options would use;
-        ``ValueError`` when the request cannot be met here."""
-        return "cpu"
+        ``ValueError`` when the request cannot be met here (here: a CPU-only estimator, which
+        takes ``device`` ``"cpu"`` or ``"auto"``)."""
+        requested = {**self.defaults, **self.options}.get("device", "cpu")
+        return devices.resolve(requested, 0, f"{self.name} (CPU only)")
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
         """Estimated peak memory of a fit in bytes (NaN when the estimator states no model), from
@@ -296,8 +303,9 @@ class Estimator(ABC, Generic[StateT]):
 
     def resolved_options(self) -> dict[str, Option]:
         """The defaults updated with the stored options; unknown names raise ``ValueError``.
-        Every estimator takes ``model`` (``"rasch"`` by default)."""
-        defaults = {"model": "rasch", **self.defaults}
+        Every estimator takes the common options ``model`` (``"rasch"`` by default) and
+        ``device`` (``"cpu"`` unless the estimator's defaults say otherwise)."""
+        defaults = {**COMMON_OPTIONS, **self.defaults}
         unknown = sorted(set(self.options) - set(defaults))
         if unknown:
             raise ValueError(
