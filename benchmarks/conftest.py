@@ -2,9 +2,10 @@
 
 Options (or environment variables):
     --sizes 100x100,1000x100      IRTBENCH_SIZES       the response-matrix sizes
-    --estimators torch-adam,...   IRTBENCH_ESTIMATORS  default: every installed estimator
+    --estimators torch-adam,...   IRTBENCH_ESTIMATORS  default: those of the default sweep
     --device cpu|cuda|auto        IRTBENCH_DEVICE      default: cpu
     --rounds 3                    IRTBENCH_ROUNDS      timed rounds (after one warm-up round)
+    --threads auto|N              IRTBENCH_THREADS     threads of each fit (irtbench.threads)
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import irtbench
 from irtbench.responses import parse_size
 from irtbench.results import environment
 
-DEFAULT_SIZES = "100x100,1000x100,1000x1000"
+#: the default run takes a few minutes; larger sizes (--sizes 1000x1000) and the peers
+#: (--estimators mirt-em,girth-mml,girth-cml) on demand
+DEFAULT_SIZES = "100x100,1000x100"
 
 
 def pytest_addoption(parser):
@@ -23,11 +26,15 @@ def pytest_addoption(parser):
     group.addoption("--sizes", default=os.environ.get("IRTBENCH_SIZES", DEFAULT_SIZES),
                     help="comma-separated STUDENTSxQUESTIONS (default: %(default)s)")
     group.addoption("--estimators", default=os.environ.get("IRTBENCH_ESTIMATORS"),
-                    help="comma-separated estimator names (default: every installed one)")
+                    help="comma-separated estimator names (default: those of the default "
+                    "sweep; the peers mirt-em, girth-mml, girth-cml on demand)")
     group.addoption("--device", default=os.environ.get("IRTBENCH_DEVICE", "cpu"),
                     help="device passed to every estimator (default: %(default)s)")
     group.addoption("--rounds", type=int, default=int(os.environ.get("IRTBENCH_ROUNDS", "3")),
                     help="timed rounds per benchmark (default: %(default)s)")
+    group.addoption("--threads", default=os.environ.get("IRTBENCH_THREADS", "auto"),
+                    help="threads (and cores, pinned) of each fit: auto, the cores other "
+                    "processes leave idle, or a number (default: %(default)s)")
 
 
 def pytest_generate_tests(metafunc):
@@ -37,7 +44,8 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("size", sizes, ids=[f"{n}x{m}" for n, m in sizes])
     if "estimator_name" in metafunc.fixturenames:
         chosen = config.getoption("estimators")
-        names = chosen.split(",") if chosen else irtbench.estimators()
+        names = chosen.split(",") if chosen else [
+            name for name in irtbench.estimators() if irtbench.get_estimator(name).in_default_sweep]
         metafunc.parametrize("estimator_name", names)
 
 

@@ -30,7 +30,8 @@ def test_fit(benchmark, request, estimator_name, size):
     data = irtbench.simulate(n_students, n_questions, seed=0)
     benchmark.group = size_label(n_students, n_questions)
     fit = benchmark_fit(benchmark, estimator_name, data.responses, device=device,
-                        rounds=request.config.getoption("rounds"))
+                        rounds=request.config.getoption("rounds"),
+                        threads=request.config.getoption("threads"))
     metrics = irtbench.recovery(fit, data)
     benchmark.extra_info.update(
         estimator=estimator_name,

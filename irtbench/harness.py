@@ -306,6 +306,9 @@ def check_cell(cell: Cell, estimator: Estimator, data: Dataset | None = None
 
     if not cls.available():
         return refuse("skipped", f"not installed: {cls.install_command()}")
+    problem = _data_problem(cell)
+    if problem:
+        return refuse("skipped", problem)
     try:
         row["device"] = device = estimator.resolve_device()
     except ValueError as error:
@@ -319,9 +322,6 @@ def check_cell(cell: Cell, estimator: Estimator, data: Dataset | None = None
     if estimate > MEMORY_HEADROOM * available:
         return refuse("skipped", f"its memory model needs about {_gb(estimate)}; "
                                  f"{_gb(available)} available on {device}")
-    problem = _data_problem(cell)
-    if problem:
-        return refuse("skipped", problem)
     return row, None
 
 

@@ -9,6 +9,7 @@ import pytest
 from conftest import binomial_band, crb_ratio_limit
 
 import irtbench
+from irtbench.estimators.base import COMMON_OPTIONS
 from irtbench.metrics import align
 from irtbench.model import extremes
 
@@ -69,7 +70,7 @@ def test_shapes_dtypes_and_bookkeeping(name):
     assert fit.estimator == name and fit.n_iter >= int(reported) and fit.seconds > 0
     assert fit.compile_seconds >= 0 and np.isfinite(fit.final_loss) == reported
     assert fit.device == "cpu"
-    assert set(irtbench.get_estimator(name).defaults) | {"model"} == set(fit.options)
+    assert set(irtbench.get_estimator(name).defaults) | set(COMMON_OPTIONS) == set(fit.options)
 
 
 @pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
@@ -129,7 +130,7 @@ def test_bad_input_gets_the_documented_error(name, responses, message):
 @pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
 def test_unknown_option_lists_the_valid_ones(name):
     require(name)
-    valid = ", ".join(sorted({*irtbench.get_estimator(name).defaults, "model"}))
+    valid = ", ".join(sorted({*irtbench.get_estimator(name).defaults, *COMMON_OPTIONS}))
     with pytest.raises(ValueError, match=f"valid options: {valid}"):
         irtbench.fit(DATA.responses, estimator=name, colour="blue")
 
@@ -139,9 +140,5 @@ def test_cuda_without_a_gpu_is_a_clear_error(name):
     require(name)
     if "gpu" in irtbench.get_estimator(name).devices() or "cuda" in irtbench.get_estimator(name).devices():
         pytest.skip("a GPU is visible: tested by the GPU script instead")
-    if "device" not in irtbench.get_estimator(name).defaults:  # the peers: CPU packages
-        with pytest.raises(ValueError, match="unknown option.*'device'"):
-            irtbench.fit(DATA.responses, estimator=name, device="cuda")
-        return
     with pytest.raises(ValueError, match="sees no CUDA GPU"):
         irtbench.fit(DATA.responses, estimator=name, device="cuda")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +137,20 @@ def test_jax_adams_closed_form_is_autodiff_of_the_reference_loss(sparse):
     assert float(loss) == pytest.approx(float(expected[0]), rel=1e-5)
     for name in ("skill", "difficulty"):
         np.testing.assert_allclose(grads[name], expected[1][name], rtol=1e-4, atol=1e-7)
+
+
+def test_jax_and_numpyro_doctests_skip_with_the_reason_when_jax_is_missing(tmp_path):
+    """The doctests of jax-adam and numpyro-map run JAX: without it they are skipped, saying
+    what to install, instead of failing."""
+    root = Path(__file__).resolve().parents[1]
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text("import sys\nsys.modules.update(jax=None, jaxlib=None, optax=None, "
+                       "numpyro=None)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+         "irtbench/estimators/jax_adam.py", "irtbench/estimators/numpyro_map.py"],
+        cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "2 skipped" in done.stdout and "pip install 'irtbench[jax]'" in done.stdout

@@ -116,7 +116,7 @@ def test_bad_sparse_input_gets_a_clear_error(change, message):
 
 
 def test_dense_only_estimators_refuse_sparse_input_by_name():
-    with pytest.raises(ValueError, match="'cml' needs a dense .*fitted by: jax-adam, jml-newton, torch-adam"):
+    with pytest.raises(ValueError, match="'cml' needs a dense .*fitted by: jax-adam, jml-newton, mml-em, torch-adam"):
         irtbench.fit(SPARSE.responses, "cml", device="cpu")
 
 
