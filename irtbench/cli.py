@@ -24,7 +24,7 @@ from irtbench.metrics import align
 from irtbench.model import extremes
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
-from irtbench.twopl import MODELS
+from irtbench.twopl import MODELS, RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
 from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
@@ -49,13 +49,13 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _threads(text: str) -> int | None:
-    """``--threads``: ``auto`` or a positive integer."""
+    """``--threads``: ``auto`` (None) or a positive integer."""
     if text == "auto":
         return None
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither auto nor a number") from None
+        raise UsageError(f"--threads {text!r} is neither auto nor a number") from None
 
 
 # -- irtbench list ---------------------------------------------------------------------------
@@ -67,6 +67,7 @@ def command_list(args: argparse.Namespace) -> int:
         rows.append(
             {
                 "estimator": name,
+                "models": ",".join(cls.models),
                 "backend": cls.backend,
                 "installed": "yes" if available else f"no: {cls.install_command()}",
                 "devices": ",".join(cls.devices()) if available else "-",
@@ -86,13 +87,20 @@ def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
     skill, difficulty = align(result.skill, result.difficulty, ~extreme_questions)
 
     def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
-              extreme: np.ndarray) -> pd.DataFrame:
+              extreme: np.ndarray, **more: object) -> pd.DataFrame:
         return pd.DataFrame({"kind": kind, "label": labels, "estimate": estimate,
-                             "se": se if se is not None else np.nan, "extreme": extreme})
+                             "se": se if se is not None else np.nan, "extreme": extreme, **more})
 
+    slopes = {}
+    if result.discrimination is not None:  # the 2PL: each question's discrimination beside
+        se = result.discrimination_se
+        slopes = {"discrimination": result.discrimination,
+                  "discrimination_se": se if se is not None else np.nan,
+                  "runaway": result.runaway_questions}
     return pd.concat(
         [block("student", table.students, skill, result.skill_se, extreme_students),
-         block("question", table.questions, difficulty, result.difficulty_se, extreme_questions)],
+         block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
+               **slopes)],
         ignore_index=True,
     )
 
@@ -106,6 +114,8 @@ def command_fit(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.device is not None:
         options["device"] = args.device
+    if args.model is not None:
+        options["model"] = args.model
     get_estimator(args.estimator)  # an unknown name: one line listing the valid ones
     table = load_responses(args.file)
     try:
@@ -132,9 +142,21 @@ def command_fit(args: argparse.Namespace) -> int:
     if result.diagnostics:  # convergence flags; r-hat, ESS and divergences of NUTS
         print("diagnostics: " + ", ".join(f"{key} {_short(value)}"
                                           for key, value in result.diagnostics.items()))
-    print(f"difficulty (mean 0 over the non-extreme questions): min "
+    print(f"{result.model} model; difficulty (mean 0 over the non-extreme questions): min "
           f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
           f"{students.estimate.std(ddof=0):.2f}")
+    if "discrimination" in questions:
+        a = questions.discrimination
+        print(f"discrimination: min {a.min():.2f}, median {a.median():.2f}, max {a.max():.2f}; "
+              f"median SE {questions.discrimination_se.median():.2f}")
+        runaway = estimates[estimates.runaway.fillna(False).astype(bool)]
+        if len(runaway):
+            names = ", ".join(runaway.label.head(5)) + (" ..." if len(runaway) > 5 else "")
+            print(f"warning: {len(runaway)} question(s) ran away ({names}: a discrimination "
+                  f"above {RUNAWAY_DISCRIMINATION:g}, a difficulty beyond "
+                  f"+/-{RUNAWAY_DIFFICULTY:g} or an SE above {RUNAWAY_SE:g}): the data do not "
+                  "identify them; the fit is not converged. Priors help: mml-em -o "
+                  "prior_log_a_sd=0.5 -o prior_b_sd=2", file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 
@@ -187,7 +209,8 @@ def command_run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
-    harness.check_parallelism(threads=args.threads, jobs=args.jobs, repeat=args.repeat,
+    threads = _threads(args.threads)
+    harness.check_parallelism(threads=threads, jobs=args.jobs, repeat=args.repeat,
                               scheduler=args.scheduler, isolate=not args.in_process)
     print(f"results go to {out}/ (results.csv is written fit by fit)", file=sys.stderr)
     start = time.perf_counter()
@@ -197,7 +220,7 @@ def command_run(args: argparse.Namespace) -> int:
             sizes, names, seeds=seeds, missing=missing, models=models, device=args.device, out=out,
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
-            isolate=not args.in_process, threads=args.threads, jobs=args.jobs,
+            isolate=not args.in_process, threads=threads, jobs=args.jobs,
             repeat=args.repeat, scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
@@ -255,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irtbench",
         description="Benchmark and compare estimators of the Rasch model "
-        "P(correct) = sigmoid(skill - difficulty) across PyTorch, JAX and NumPyro.",
+        "P(correct) = sigmoid(skill - difficulty) and the 2PL, "
+        "sigmoid(discrimination * (skill - difficulty)), across PyTorch, JAX and NumPyro and "
+        "against the field's own packages.",
         epilog="Exit codes: 0 ok, 1 a check found a regression, 2 bad usage or unusable input. "
         "Run 'irtbench COMMAND --help' for a command's options.",
     )
@@ -263,20 +288,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser(
-        "list", help="list the estimators, whether they are installed, and their devices",
-        description="List every registered estimator, its backend, whether that backend is "
+        "list", help="list the estimators, the models they fit, whether they are installed, "
+        "and their devices",
+        description="List every registered estimator, the models it fits, its backend, "
+        "whether that backend is "
         "installed (and the pip extra that installs it), and the devices it can use here.",
     )
     listing.set_defaults(handler=command_list)
 
     fitting = commands.add_parser(
-        "fit", help="fit a Rasch model to a CSV of responses and write the estimates",
-        description="Fit a Rasch model to real data. FILE is a wide CSV (rows = students, "
+        "fit", help="fit a Rasch or 2PL model to a CSV of responses and write the estimates",
+        description="Fit a Rasch model (or, with --model 2pl, the 2PL) to real data. FILE is a "
+        "wide CSV (rows = students, "
         "columns = questions, header = question labels, blank/NA = missing; a first column "
         "named id/student/person is taken as student labels) or a long CSV with the columns "
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
-        "wrong: no finite ML estimate). Estimates are on one origin for every estimator: the "
+        "wrong: no finite ML estimate); under the 2PL also each question's discrimination and "
+        "discrimination_se. Estimates are on one origin for every estimator: the "
         "mean difficulty of the non-extreme questions is 0. The file is written at once at the "
         "end (nothing partial on failure); an existing file is kept unless --force.",
     )
@@ -287,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the estimates (default: %(default)s; an existing "
                          "file is kept unless --force)")
     fitting.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    fitting.add_argument("--model", choices=MODELS, default=None,
+                         help="the model: rasch, P = sigmoid(skill - difficulty), or 2pl, "
+                         "P = sigmoid(discrimination * (skill - difficulty)) (default: rasch; "
+                         "'irtbench list' shows which estimators fit which)")
     fitting.add_argument("--device", default=None,
                          help="auto, cpu, cuda or cuda:N (default: the estimator's, auto)")
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
@@ -327,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",
                          help="an estimator option for every estimator that has it, or for NAME "
                          "only, e.g. -o torch-adam:epochs=2000 (repeatable)")
-    running.add_argument("--threads", type=_threads, default=None, metavar="N",
+    running.add_argument("--threads", default="auto", metavar="N",
                          help="threads (and cores, each fit pinned to them) for every backend "
                          "of every fit (default: auto, the cores of its share that other "
                          "processes leave idle, measured just before the fit)")

@@ -54,7 +54,7 @@ KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "se
 
 #: diagnostics an estimator may put in ``Fit.diagnostics`` that become result columns.
 DIAGNOSTIC_COLUMNS = ("converged", "grad_norm", "max_rhat", "min_ess", "divergences",
-                      "ess_per_second")
+                      "ess_per_second", "n_runaway")
 
 #: columns of results.csv, in order. ``opt_*`` columns (one per estimator option) follow them.
 COLUMNS = (

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from irtbench.model import find_extremes, sigmoid
-from irtbench.responses import Responses, observed_of, row_blocks
+from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
 __all__ = [
     "MODELS",
@@ -48,6 +48,7 @@ __all__ = [
     "marginal_information",
     "pattern_scores",
     "quadrature",
+    "runaway_items",
 ]
 
 #: the models irtbench fits
@@ -185,13 +186,22 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
     :math:`I(\theta_i) = \sum_j a_j^2 w_{ij}`, :math:`I(b_j) = a_j^2\sum_i w_{ij}`,
     :math:`I(a_j) = \sum_i (\theta_i - b_j)^2 w_{ij}`. ``inf`` for the students and questions
     with all responses right or all wrong (no finite estimate). Dense responses, a block of
-    rows at a time. Returns ``(skill_se, difficulty_se, discrimination_se)``."""
+    rows at a time, or sparse triples. Returns ``(skill_se, difficulty_se, discrimination_se)``."""
     a = np.asarray(discrimination, np.float64)
     b = np.asarray(difficulty, np.float64)
     theta = np.asarray(skill, np.float64)
     info_skill = np.zeros(len(theta))
     sum_w, sum_w_dev2 = np.zeros(len(b)), np.zeros(len(b))
-    for rows in row_blocks(responses.shape):
+    if is_sparse(responses):  # the same sums over the observed triples
+        student, question = responses.student, responses.question
+        deviation = theta[student] - b[question]
+        with np.errstate(invalid="ignore"):
+            p = sigmoid(a[question] * deviation)
+            w = np.where(np.isfinite(deviation), p * (1 - p), 0.0)
+        info_skill = np.bincount(student, w * a[question] ** 2, len(theta))
+        sum_w = np.bincount(question, w, len(b))
+        sum_w_dev2 = np.bincount(question, np.where(w > 0, w * deviation**2, 0.0), len(b))
+    for rows in [] if is_sparse(responses) else row_blocks(responses.shape):
         observed = observed_of(responses[rows])
         deviation = theta[rows, None] - b[None, :]
         with np.errstate(invalid="ignore"):
@@ -209,6 +219,31 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
     difficulty_se[found.questions] = np.inf
     discrimination_se[found.questions] = np.inf
     return skill_se, difficulty_se, discrimination_se
+
+
+#: a 2PL item estimate past these limits has run away (the data do not identify it): a
+#: discrimination above RUNAWAY_DISCRIMINATION, a difficulty beyond +/-RUNAWAY_DIFFICULTY (on
+#: a scale where the skills have SD about 1: past every student), or an SE of either above
+#: RUNAWAY_SE
+RUNAWAY_DISCRIMINATION = 8.0
+RUNAWAY_DIFFICULTY = 8.0
+RUNAWAY_SE = 4.0
+
+
+def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
+                  discrimination_se: np.ndarray | None, difficulty_se: np.ndarray | None,
+                  extreme: np.ndarray) -> np.ndarray:
+    """The questions (outside ``extreme``, whose ML estimate is infinite anyway) whose 2PL
+    estimates ran away: past :data:`RUNAWAY_DISCRIMINATION`, :data:`RUNAWAY_DIFFICULTY` or
+    :data:`RUNAWAY_SE`, or not finite."""
+    a, b = np.asarray(discrimination, np.float64), np.asarray(difficulty, np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(a) | ~np.isfinite(b) | (a > RUNAWAY_DISCRIMINATION)
+        bad |= np.abs(b) > RUNAWAY_DIFFICULTY
+        for se in (discrimination_se, difficulty_se):
+            if se is not None:
+                bad |= ~(np.asarray(se, np.float64) <= RUNAWAY_SE)
+    return bad & ~np.asarray(extreme, bool)
 
 
 class Alignment(NamedTuple):

@@ -68,3 +68,34 @@ def test_console_script_help_and_exit_codes():
     assert done.returncode == 0 and "--estimator" in done.stdout and "long CSV" in done.stdout
     done = subprocess.run(run, capture_output=True, text=True)
     assert done.returncode == 2 and "COMMAND" in done.stderr
+
+
+def test_list_shows_the_models_each_estimator_fits(capsys):
+    assert main(["list"]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["mml-em"] == "rasch,2pl" and rows["cml"] == "rasch"
+
+
+def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
+    from irtbench.simulate import simulate
+
+    data = simulate(400, 8, seed=3, model="2pl")
+    path = tmp_path / "answers.csv"
+    pd.DataFrame(data.responses, columns=[f"Q{j}" for j in range(8)]).to_csv(
+        path, index=False, float_format="%.0f")
+    out = tmp_path / "estimates.csv"
+    assert main(["fit", str(path), "--model", "2pl", "--estimator", "mml-em",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2pl model" in printed and "discrimination: min" in printed
+    table = pd.read_csv(out)
+    questions = table[table.kind == "question"]
+    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme",
+                                   "discrimination", "discrimination_se", "runaway"]
+    assert not questions.runaway.any()
+    assert questions.discrimination.between(0.2, 5).all()
+    assert questions.discrimination_se.between(0.01, 2).all()
+    assert table[table.kind == "student"].discrimination.isna().all()
+    with pytest.raises(SystemExit) as refused:  # argparse's choices: usage line, exit 2
+        main(["fit", str(path), "--model", "3pl", "--out", str(tmp_path / "x.csv")])
+    assert refused.value.code == 2 and "invalid choice: '3pl'" in capsys.readouterr().err

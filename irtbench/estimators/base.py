@@ -37,7 +37,7 @@ import numpy as np
 
 from irtbench import devices
 from irtbench.model import Extremes, find_extremes
-from irtbench.twopl import MODELS
+from irtbench.twopl import MODELS, runaway_items
 from irtbench.responses import (
     Responses,
     is_sparse,
@@ -104,6 +104,10 @@ class Fit:
         model: ``"rasch"`` or ``"2pl"``.
         discrimination, discrimination_se: the 2PL's discriminations and their SEs (None
             under the Rasch model); NaN for questions with no finite estimate.
+        runaway_questions: under the 2PL, the questions whose estimates ran away
+            (:func:`irtbench.twopl.runaway_items`: a discrimination or difficulty past the
+            limits, or an SE that says the data do not identify it); a fit with any is not
+            ``converged``. None under the Rasch model.
     """
 
     skill: np.ndarray
@@ -125,6 +129,7 @@ class Fit:
     model: str = "rasch"
     discrimination: np.ndarray | None = None
     discrimination_se: np.ndarray | None = None
+    runaway_questions: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
@@ -379,7 +384,18 @@ class Estimator(ABC, Generic[StateT]):
         return self.result_of(prepared, result, seconds)
 
     def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
-        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``."""
+        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``. A 2PL fit with items
+        that ran away (:func:`~irtbench.twopl.runaway_items`) counts them in
+        ``diagnostics["n_runaway"]`` and is not ``converged``."""
+        diagnostics = dict(result.diagnostics)
+        runaway = None
+        if result.discrimination is not None:
+            runaway = runaway_items(result.discrimination, result.difficulty,
+                                    result.discrimination_se, result.difficulty_se,
+                                    prepared.found.questions)
+            diagnostics["n_runaway"] = int(runaway.sum())
+            if runaway.any():
+                diagnostics["converged"] = False
         return Fit(
             skill=result.skill,
             difficulty=result.difficulty,
@@ -393,13 +409,14 @@ class Estimator(ABC, Generic[StateT]):
             estimator=self.name,
             options=prepared.state.options,
             n_iter=int(result.n_iter),
-            diagnostics=dict(result.diagnostics),
+            diagnostics=diagnostics,
             trace=[(k, *values()) for k, values in result.trace],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
             model=str(prepared.state.options["model"]),
             discrimination=result.discrimination,
             discrimination_se=result.discrimination_se,
+            runaway_questions=runaway,
         )
 
     # -- the steps a subclass implements -------------------------------------------------------

@@ -224,9 +224,6 @@ class JaxAdam(_jax.JaxEstimator):
 
         base = super().setup(responses, options, n_observed)
         two_pl = options["model"] == "2pl"
-        if two_pl and is_sparse(responses):
-            raise ValueError("jax-adam fits the 2PL to a dense matrix; convert sparse triples "
-                             "with irtbench.responses.to_dense")
         terms = {"n_observed": n_observed, "alpha": float(options["alpha"])}
         step = (jax.value_and_grad(partial(reference_loss, **terms)) if two_pl  # autodiff
                 else partial(reference_value_and_grad, **terms))

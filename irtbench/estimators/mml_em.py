@@ -142,7 +142,7 @@ def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre:
 
 @register
 class MarginalEM(_torch.TorchEstimator):
-    """Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM; with
+    r"""Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM; with
     ``model="2pl"`` the 2PL under N(0, 1) skills (:mod:`irtbench.estimators.classical.em2pl`).
 
     Options:
@@ -152,6 +152,13 @@ class MarginalEM(_torch.TorchEstimator):
         tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
         max_iter: cap on EM iterations (1000).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        prior_log_a_sd, prior_b_sd: 2PL only: Bayes modal estimation with the priors
+            :math:`\log a_j \sim N(0, \sigma^2)` and :math:`b_j \sim N(0, \sigma^2)`, as
+            BILOG-MG and mirt offer (BILOG-MG's defaults for the 2PL: 0.5 for log a, and 2
+            for b when asked for); None (the default): plain marginal ML. Items that few
+            students answer, or nearly all answer alike, have no useful ML estimate (a slope
+            running to 0 or infinity, a difficulty to +/-infinity); the priors keep them near
+            the population of items.
 
     Examples:
         >>> import irtbench
@@ -164,9 +171,11 @@ class MarginalEM(_torch.TorchEstimator):
     name = "mml-em"
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
-    defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto"}
+    defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto",
+                "prior_log_a_sd": None, "prior_b_sd": None}
     warm_up_options = {"max_iter": 2}
     models = ("rasch", "2pl")
+    accepts_sparse = True
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
@@ -176,6 +185,15 @@ class MarginalEM(_torch.TorchEstimator):
                 options["nodes"] = 11
         elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
+        for key in ("prior_log_a_sd", "prior_b_sd"):
+            value = options[key]
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"option {key}={value!r} must be a positive number or None")
+            if options["model"] != "2pl":
+                raise ValueError(f"option {key} is a prior of the 2PL's items; the Rasch "
+                                 "model's mml-em has none")
 
     def run(self, state: _torch.TorchState) -> Result:
         if state.options["model"] == "2pl":
@@ -242,9 +260,10 @@ class MarginalEM(_torch.TorchEstimator):
         found = find_extremes(state.responses, judge_students=False)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(state.responses.shape[1])
+        priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_b_sd"])
         em = em2pl.fit_2pl(state.responses, found, state.torch_device,
                            nodes=int(nodes), tol=float(options["tol"]),
-                           max_iter=int(options["max_iter"]))
+                           max_iter=int(options["max_iter"]), priors=priors)
         _torch.synchronize(state.torch_device)
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
                       em.n_iter, clock.stop(),

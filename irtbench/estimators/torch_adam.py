@@ -344,9 +344,6 @@ class TorchAdam(_torch.TorchEstimator):
             if kernel not in ("auto", "autograd"):
                 raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the 2PL is "
                                  "fitted with kernel='autograd'")
-            if is_sparse(responses):
-                raise ValueError("torch-adam fits the 2PL to a dense matrix; convert sparse "
-                                 "triples with irtbench.responses.to_dense")
             kernel = "autograd"
         if kernel == "auto":
             kernel = self.auto_kernel(responses, base.torch_device.type)

@@ -1,45 +1,59 @@
-r"""Marginal maximum likelihood of the 2PL model by Bock–Aitkin EM (``mml-em`` with
-``model="2pl"``), in torch float64 on the fit's device.
+r"""Marginal maximum likelihood (or, with priors, Bayes modal estimation) of the 2PL model by
+Bock–Aitkin EM (``mml-em`` with ``model="2pl"``), in torch float64 on the fit's device.
 
 The skills are integrated out under :math:`\theta \sim N(0, 1)`, which fixes the 2PL's
 location and scale, on the fixed quadrature of :func:`irtbench.twopl.quadrature` (``nodes``
 equally spaced on [-6, 6], mirt's rule). In the slope-intercept form
-:math:`\text{logit } p_j(\theta) = a_j\theta + d_j`:
+:math:`x_j(\theta) = \text{logit } p_j(\theta) = a_j\theta + d_j`:
 
-**E-step.** The log-likelihood of every student at every node,
-:math:`\ell_{iq} = \sum_j y_{ij}\log p_j(z_q) + (1 - y_{ij})\log(1 - p_j(z_q))` over the
-observed responses, is two matrix products (:math:`Y(\log p - \log(1-p))^\top` plus the
-observed mask times :math:`\log(1-p)^\top`); the posterior node weights
-:math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give the "artificial data" of Bock and Aitkin,
-:math:`r_{jq} = \sum_i \pi_{iq} y_{ij}` and :math:`n_{jq} = \sum_i \pi_{iq} o_{ij}`.
+**E-step.** The log-likelihood of student *i* at node *q* is
+:math:`\ell_{iq} = \sum_j o_{ij}[y_{ij}x_j(z_q) - \log(1 + e^{x_j(z_q)})]`. Its first term is
+rank two, :math:`z_q (Ya)_i + (Yd)_i`: one pass over the answers, not a product with every
+node; the second is the observed mask times :math:`\log(1 - p)`, a product with the nodes
+only where responses are missing (with none, one sum over the questions, the same for every
+student). The posterior node weights :math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give Bock and
+Aitkin's artificial data, of which the M-step needs only :math:`\sum_q r_{jq}z_q =
+\sum_i y_{ij}\bar z_i` (:math:`\bar z_i` the EAP: a second pass over the answers),
+:math:`\sum_q r_{jq}`, the item total, and :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (one row
+shared by all questions when nothing is missing).
 
 **M-step.** Each item's expected complete-data log-likelihood
-:math:`\sum_q r_{jq}\log p_j(z_q) + (n_{jq} - r_{jq})\log(1 - p_j(z_q))` is a logistic
-regression on the nodes: Newton steps on :math:`(a_j, d_j)` (2x2, all items at once, a step
-longer than 1 scaled back) until the step is below 1e-10 or after 20 steps. EM stops when the
+:math:`\sum_q r_{jq}x_j(z_q) - n_{jq}\log(1 + e^{x_j(z_q)})`, plus its log prior, is maximised
+by Newton steps on :math:`(a_j, d_j)` (2x2, all items at once, a step longer than 1 scaled
+back) until the step is below 1e-10 or after 20 steps. EM (SQUAREM-accelerated) stops when the
 largest change of an :math:`a_j` or :math:`b_j = -d_j/a_j` is below ``tol``.
+
+**Priors** (Bayes modal estimation, BILOG-MG's and mirt's remedy for items the data do not
+pin down): :math:`\log a_j \sim N(0, \sigma_a^2)` (a lognormal density in :math:`a_j`) and
+:math:`b_j \sim N(0, \sigma_b^2)`; none by default (plain marginal ML).
+
+**The data** are held on the device as int8 codes and decoded a block of rows at a time
+(1 byte per response: 427 million responses in 0.43 GB), or, for
+:class:`~irtbench.responses.SparseResponses`, as two compressed sparse matrices (by student and
+by question): every pass then costs the observed responses, never the dense matrix.
 
 **Outputs.** Discriminations :math:`a_j`, difficulties :math:`b_j`; skills are EAP with
 posterior SDs as SEs. Item SEs from the cross-product (XPD) information
-:math:`\sum_i s_i s_i^\top` of the students' marginal scores (:func:`irtbench.twopl.pattern_scores`
-with missing responses left out; mirt's ``SE.type = "crossprod"``), inverted for all items at
-once (or item by item when there are fewer than 5 students per parameter:
-:func:`item_standard_errors`) and carried to :math:`b` by the delta method. Questions everybody got right or wrong have
-no finite estimate: they are left out and get :math:`\mp\infty` difficulty and NaN
-discrimination. When the students' posteriors are narrower than the node spacing allows
-(median posterior SD below half the spacing: long tests), a warning says to raise ``nodes``.
+:math:`\sum_i s_i s_i^\top` of the students' marginal scores (mirt's ``SE.type =
+"crossprod"``), plus the priors' curvature, inverted for all items at once when there are at
+least ``FULL_XPD_PER_PARAMETER`` students per parameter, else item by item (the items'
+coupling through the skills left out, small when the test is long), and carried to :math:`b`
+by the delta method. Questions everybody got right or wrong have no finite estimate: they are
+left out and get :math:`\mp\infty` difficulty and NaN discrimination. When the students'
+posteriors are narrower than the node spacing allows (median posterior SD below half the
+spacing), a warning says to raise ``nodes``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from irtbench.model import Extremes
-from irtbench.responses import Responses, answers_of, observed_of
+from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 from irtbench.twopl import quadrature
 
 if TYPE_CHECKING:
@@ -48,6 +62,8 @@ if TYPE_CHECKING:
 
 #: students per item parameter from which the SEs use the whole cross-product information
 FULL_XPD_PER_PARAMETER = 5
+#: entries of a block of rows decoded at a time (float64: 32 MB)
+BLOCK_ENTRIES = 1 << 22
 
 
 class Items(NamedTuple):
@@ -61,12 +77,50 @@ class Items(NamedTuple):
         return -self.d / self.a
 
 
+class Priors(NamedTuple):
+    r"""The SDs of the priors :math:`\log a \sim N(0, \sigma_a^2)` and
+    :math:`b \sim N(0, \sigma_b^2)`; None: no prior on that parameter."""
+
+    log_a_sd: float | None = None
+    b_sd: float | None = None
+
+    def log_density(self, items: Items) -> float:
+        """The log prior of the items (constants left out)."""
+        total = 0.0
+        if self.log_a_sd is not None:
+            log_a = items.a.log()
+            total -= float((log_a + log_a**2 / (2 * self.log_a_sd**2)).sum())
+        if self.b_sd is not None:
+            total -= float((items.difficulty**2).sum()) / (2 * self.b_sd**2)
+        return total
+
+    def curvature(self, items: Items) -> tuple[torch.Tensor, ...]:
+        r"""The gradient ``(g_a, g_d)`` of the log prior and its Gauss–Newton curvature
+        ``(h_aa, h_ad, h_dd)`` (positive: a Fisher information) in :math:`(a, d)`."""
+        a, d = items
+        zero = a.new_zeros(a.shape)
+        g_a, g_d, h_aa, h_ad, h_dd = zero, zero, zero, zero, zero
+        if self.log_a_sd is not None:
+            variance = self.log_a_sd**2
+            g_a = g_a - 1.0 / a - a.log() / (variance * a)
+            h_aa = h_aa + 1.0 / (variance * a * a)
+        if self.b_sd is not None:
+            variance, b = self.b_sd**2, -d / a
+            db_da, db_dd = -b / a, -1.0 / a  # b = -d/a
+            g_a, g_d = g_a - b * db_da / variance, g_d - b * db_dd / variance
+            h_aa = h_aa + db_da * db_da / variance
+            h_ad = h_ad + db_da * db_dd / variance
+            h_dd = h_dd + db_dd * db_dd / variance
+        return g_a, g_d, h_aa, h_ad, h_dd
+
+
 class EStep(NamedTuple):
-    """Posterior node weights ``(n, Q)``, the artificial data ``r, n`` ``(J, Q)`` (``n`` is
-    ``(1, Q)`` when nothing is missing) and the marginal log-likelihood."""
+    """Posterior node weights ``(n, Q)``; what the M-step needs of the artificial data:
+    ``r1`` (``sum_q r_jq z_q``, ``(J,)``) and ``n`` (``(J, Q)``, or ``(1, Q)`` when nothing is
+    missing); the marginal log-likelihood."""
 
     posterior: torch.Tensor
-    r: torch.Tensor
+    r1: torch.Tensor
     n: torch.Tensor
     log_likelihood: float
 
@@ -86,40 +140,214 @@ class EMResult(NamedTuple):
     median_posterior_sd: float
 
 
-def e_step(y: torch.Tensor, observed: torch.Tensor | None, items: Items, z: torch.Tensor,
-           log_w: torch.Tensor) -> EStep:
-    r"""One E-step (module docstring). With :math:`x = a z + d`,
-    :math:`\log p - \log(1 - p) = x`, so the likelihood's main term is ``y @ x``."""
+class Block(NamedTuple):
+    """A block of rows of the kept questions: float64 answers (0 where missing) and the 0/1
+    mask of the observed ones (None: all observed)."""
+
+    rows: slice
+    y: torch.Tensor
+    observed: torch.Tensor | None
+
+
+class DenseData:
+    """Dense responses of the kept questions on the device, as int8 codes decoded a block of
+    rows at a time."""
+
+    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
+        import torch
+
+        n_students = responses.shape[0]
+        self.shape = (n_students, int(keep.sum()))
+        self.step = max(1, BLOCK_ENTRIES // max(1, self.shape[1]))
+        self.codes = torch.empty(self.shape, dtype=torch.int8, device=device)
+        for rows in self.row_slices():
+            block = to_compact(np.asarray(responses[rows])[:, keep])
+            self.codes[rows] = torch.from_numpy(np.ascontiguousarray(block)).to(device)
+        self.complete = bool((self.codes != MISSING).all())
+
+    def row_slices(self) -> list[slice]:
+        return [slice(start, min(start + self.step, self.shape[0]))
+                for start in range(0, self.shape[0], self.step)]
+
+    def blocks(self) -> Iterator[Block]:
+        import torch
+
+        for rows in self.row_slices():
+            codes = self.codes[rows]
+            y = (codes == 1).to(torch.float64)
+            yield Block(rows, y, None if self.complete else (codes != MISSING).to(torch.float64))
+
+    def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
+        """One E-step (module docstring), a block of rows at a time."""
+        import torch
+
+        log_q = _log_q(items, z)
+        shared = log_w + log_q.sum(0) if self.complete else log_w
+        ad = torch.stack([items.a, items.d], dim=1)
+        posterior = z.new_empty((self.shape[0], len(z)))
+        r1 = z.new_zeros(self.shape[1])
+        n = z.new_zeros((1, len(z)) if self.complete else (self.shape[1], len(z)))
+        log_likelihood = 0.0
+        for block in self.blocks():
+            linear = block.y @ ad
+            joint = linear[:, :1] * z + linear[:, 1:] + shared
+            if block.observed is not None:
+                joint += block.observed @ log_q
+            post, total = _normalise(joint)
+            log_likelihood += total
+            posterior[block.rows] = post
+            r1 += block.y.T @ (post @ z)
+            n += post.sum(0, keepdim=True) if block.observed is None else block.observed.T @ post
+        return EStep(posterior, r1, n, log_likelihood)
+
+    def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
+                       full: bool) -> torch.Tensor:
+        """The cross-product information of the students' marginal scores
+        (:func:`student_scores`): ``(2J, 2J)`` with ``full``, else the ``(J, 2, 2)`` blocks of
+        each item."""
+        p = _probabilities(items, z)
+        total = None
+        for block in self.blocks():
+            u, v = student_scores(block.y, block.observed, p, z, posterior[block.rows])
+            part = _products(u, v, full)
+            total = part if total is None else total + part
+        return total
+
+
+class SparseData:
+    """Sparse triples of the kept questions on the device, as compressed sparse row matrices
+    by student (``Y``, ``O``) and by question (``Y^T``, ``O^T``): every product costs the
+    observed responses."""
+
+    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
+        import torch
+
+        renumber = np.cumsum(keep) - 1
+        kept = keep[responses.question]
+        student = torch.as_tensor(responses.student[kept], dtype=torch.int64, device=device)
+        question = torch.as_tensor(renumber[responses.question[kept]], dtype=torch.int64,
+                                   device=device)
+        y = torch.as_tensor(responses.response[kept], dtype=torch.float64, device=device)
+        self.shape = (responses.shape[0], int(keep.sum()))
+        self.complete = False
+        self.student, self.question, self.y = student, question, y
+
+        def csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor,
+                shape: tuple[int, int]) -> torch.Tensor:
+            indices = torch.stack([rows, columns])
+            return torch.sparse_coo_tensor(indices, values, shape).coalesce().to_sparse_csr()
+
+        ones = torch.ones_like(y)
+        self.by_student = (csr(student, question, y, self.shape),
+                           csr(student, question, ones, self.shape))
+        flipped = (self.shape[1], self.shape[0])
+        self.by_question = (csr(question, student, y, flipped), csr(question, student, ones, flipped))
+
+    def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
+        import torch
+
+        y_csr, observed_csr = self.by_student
+        yt_csr, observed_t_csr = self.by_question
+        log_q = _log_q(items, z)
+        linear = y_csr @ torch.stack([items.a, items.d], dim=1)
+        joint = linear[:, :1] * z + linear[:, 1:] + observed_csr @ log_q + log_w
+        posterior, log_likelihood = _normalise(joint)
+        r1 = (yt_csr @ (posterior @ z)[:, None])[:, 0]
+        return EStep(posterior, r1, observed_t_csr @ posterior, log_likelihood)
+
+    def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
+                       full: bool) -> torch.Tensor:
+        """As :meth:`DenseData.score_products`, over the observed responses in chunks."""
+        import torch
+
+        p = _probabilities(items, z)
+        n_questions = self.shape[1]
+        if full:  # few questions (at least 10 students per one): per-student dense rows
+            dense = torch.zeros(self.shape, dtype=torch.float64, device=z.device)
+            observed = torch.zeros_like(dense)
+            dense[self.student, self.question] = self.y
+            observed[self.student, self.question] = 1.0
+            u, v = student_scores(dense, observed, p, z, posterior)
+            return _products(u, v, True)
+        sums = z.new_zeros((n_questions, 3))
+        step = max(1, BLOCK_ENTRIES // len(z))
+        for start in range(0, len(self.y), step):
+            part = slice(start, start + step)
+            student, question, y = self.student[part], self.question[part], self.y[part]
+            post = posterior[student]  # (chunk, Q)
+            expected_p = (post * p[question]).sum(1)
+            expected_zp = (post * z * p[question]).sum(1)
+            u, v = y * (post @ z) - expected_zp, y - expected_p
+            sums.index_add_(0, question, torch.stack([u * u, u * v, v * v], dim=1))
+        return torch.stack([torch.stack([sums[:, 0], sums[:, 1]], 1),
+                            torch.stack([sums[:, 1], sums[:, 2]], 1)], 1)
+
+
+def _log_q(items: Items, z: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log(1 - p_j(z_q))`, ``(J, Q)``."""
     import torch.nn.functional as F
 
-    logit = items.a[:, None] * z[None, :] + items.d[:, None]  # (J, Q)
-    log_q = -F.softplus(logit)  # log(1 - p)
-    joint = y @ logit
-    if observed is None:
-        joint += log_w + log_q.sum(0)
-    else:
-        joint += observed @ log_q
-        joint += log_w
+    return -F.softplus(items.a[:, None] * z[None, :] + items.d[:, None])
+
+
+def _probabilities(items: Items, z: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return torch.sigmoid(items.a[:, None] * z[None, :] + items.d[:, None])
+
+
+def _normalise(joint: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Posterior weights from the log joint (in place) and the log marginal likelihood."""
     top = joint.max(dim=1, keepdim=True).values
     posterior = joint.sub_(top).exp_()
     total = posterior.sum(dim=1, keepdim=True)
     posterior /= total
-    log_likelihood = float(top.sum() + total.log().sum())
-    n = posterior.sum(0, keepdim=True) if observed is None else observed.T @ posterior
-    return EStep(posterior, y.T @ posterior, n, log_likelihood)
+    return posterior, float(top.sum() + total.log().sum())
 
 
-def m_step(post: EStep, items: Items, z: torch.Tensor, *, steps: int = 20) -> Items:
-    """Newton steps per item on the expected complete-data log-likelihood (module docstring)."""
+def student_scores(y: torch.Tensor, observed: torch.Tensor | None, p: torch.Tensor,
+                   z: torch.Tensor, posterior: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Each student's score of the marginal log-likelihood with respect to each
+    :math:`(a_j, d_j)`, two ``(n, J)`` tensors:
+    :math:`\sum_q \pi_{iq}(y_{ij} - p_j(z_q))(z_q, 1)` over observed responses."""
+    expected_p = posterior @ p.T
+    expected_zp = (posterior * z[None, :]) @ p.T
+    score_a, score_d = y * (posterior @ z)[:, None] - expected_zp, y - expected_p
+    if observed is not None:
+        score_a, score_d = score_a * observed, score_d * observed
+    return score_a, score_d
+
+
+def _products(u: torch.Tensor, v: torch.Tensor, full: bool) -> torch.Tensor:
+    """``S^T S`` of the interleaved scores ``(u_1, v_1, u_2, ...)`` (``full``), or each item's
+    ``2 x 2`` block of it."""
+    import torch
+
+    if full:
+        scores = torch.stack([u, v], dim=2).reshape(u.shape[0], -1)
+        return scores.T @ scores
+    uu, uv, vv = (u * u).sum(0), (u * v).sum(0), (v * v).sum(0)
+    return torch.stack([torch.stack([uu, uv], 1), torch.stack([uv, vv], 1)], 1)
+
+
+def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, priors: Priors, *,
+           steps: int = 20) -> Items:
+    """Newton steps per item on the expected complete-data log-likelihood plus the log prior
+    (module docstring)."""
     import torch
 
     a, d = items
     for _ in range(steps):
         p = torch.sigmoid(a[:, None] * z[None, :] + d[:, None])
-        residual = post.r - post.n * p
-        weight = post.n * (p - p * p)
-        g_a, g_d = residual @ z, residual.sum(1)
+        expected = post.n * p
+        weight = expected - expected * p
+        g_a, g_d = post.r1 - expected @ z, totals - expected.sum(1)
         h_aa, h_ad, h_dd = weight @ (z * z), weight @ z, weight.sum(1)
+        if priors != Priors():
+            prior = priors.curvature(Items(a, d))
+            g_a, g_d = g_a + prior[0], g_d + prior[1]
+            h_aa, h_ad, h_dd = h_aa + prior[2], h_ad + prior[3], h_dd + prior[4]
         det = h_aa * h_dd - h_ad * h_ad
         step_a = (h_dd * g_a - h_ad * g_d) / det
         step_d = (h_aa * g_d - h_ad * g_a) / det
@@ -130,39 +358,24 @@ def m_step(post: EStep, items: Items, z: torch.Tensor, *, steps: int = 20) -> It
     return Items(a, d)
 
 
-def student_scores(y: torch.Tensor, observed: torch.Tensor | None, items: Items,
-                   z: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
-    r"""Each student's score of the marginal log-likelihood with respect to
-    :math:`(a_1, d_1, \dots)`, ``(n, 2J)``: :math:`\sum_q \pi_{iq}(y_{ij} - p_j(z_q))(z_q, 1)`
-    over observed responses."""
+def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """SEs of ``a`` and ``b = -d/a`` from the cross-product information (``(2J, 2J)``, or the
+    ``(J, 2, 2)`` blocks of each item) plus the priors' curvature."""
     import torch
 
-    p = torch.sigmoid(items.a[:, None] * z[None, :] + items.d[:, None])  # (J, Q)
-    expected_p = posterior @ p.T
-    expected_zp = (posterior * z[None, :]) @ p.T
-    mean_z = posterior @ z
-    score_a, score_d = y * mean_z[:, None] - expected_zp, y - expected_p
-    if observed is not None:
-        score_a, score_d = score_a * observed, score_d * observed
-    return torch.stack([score_a, score_d], dim=2).reshape(y.shape[0], -1)
-
-
-def item_standard_errors(scores: torch.Tensor, items: Items) -> tuple[np.ndarray, np.ndarray]:
-    """SEs of ``a`` and ``b = -d/a`` from the cross-product information of ``scores``: the
-    whole ``(2J, 2J)`` matrix when there are at least ``FULL_XPD_PER_PARAMETER`` students per
-    parameter (it is then well conditioned), else its 2x2 block of each item (with fewer
-    students than parameters the whole matrix is singular; the blocks leave out the items'
-    coupling through the skills, small when the test is long)."""
-    import torch
-
-    n_students, n_parameters = scores.shape
-    if n_students >= FULL_XPD_PER_PARAMETER * n_parameters:
-        covariance = torch.linalg.inv(scores.T @ scores).cpu().numpy()
+    _, _, h_aa, h_ad, h_dd = priors.curvature(items)
+    prior = torch.stack([torch.stack([h_aa, h_ad], 1), torch.stack([h_ad, h_dd], 1)], 1)
+    if products.dim() == 2:
+        index = torch.arange(len(items.a), device=products.device)
+        information = products.clone()
+        for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            information[2 * index + row, 2 * index + column] += prior[:, row, column]
+        covariance = torch.linalg.inv(information).cpu().numpy()
         var_a, var_d = np.diag(covariance)[0::2], np.diag(covariance)[1::2]
         cov_ad = np.diag(covariance, 1)[0::2]
     else:
-        pairs = scores.reshape(n_students, -1, 2)
-        blocks = torch.linalg.inv(torch.einsum("nji,njk->jik", pairs, pairs)).cpu().numpy()
+        blocks = torch.linalg.inv(products + prior).cpu().numpy()
         var_a, var_d, cov_ad = blocks[:, 0, 0], blocks[:, 1, 1], blocks[:, 0, 1]
     a, d = items.a.cpu().numpy(), items.d.cpu().numpy()
     grad_a, grad_d = d / a**2, -1.0 / a
@@ -192,10 +405,10 @@ def squarem(update: Callable[[Items], Items], items: Items,
     updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
     with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
     :math:`\alpha = \min(-\lVert r\rVert/\lVert v\rVert, -1)`, and one EM update from
-    there; if the likelihood at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept.
+    there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept.
     It has EM's fixed points and cuts the iterations several times over. ``update`` runs one
-    EM iteration (E-step at its argument, whose log-likelihood ``log_likelihood()`` then
-    returns, and M-step); it stops when an EM update moves no parameter more than ``tol``.
+    EM iteration (E-step at its argument, whose objective ``log_likelihood()`` then returns,
+    and M-step); it stops when an EM update moves no parameter more than ``tol``.
     Returns the estimate, whether it converged and the number of EM updates run."""
     import torch
 
@@ -222,45 +435,34 @@ def squarem(update: Callable[[Items], Items], items: Items,
     return items, False, count
 
 
-def to_device(responses: Responses, keep: np.ndarray, device: torch.device
-              ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(y, observed)`` of the kept questions as float64 on ``device`` (missing 0 in ``y``;
-    ``observed`` None when nothing is missing)."""
-    import torch
-
-    block = np.asarray(responses)[:, keep]
-    seen = observed_of(block)
-    y = torch.as_tensor(answers_of(block, np.float64), device=device)
-    observed = None if seen.all() else torch.as_tensor(seen, dtype=torch.float64, device=device)
-    return y, observed
-
-
 def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
-            tol: float, max_iter: int) -> EMResult:
+            tol: float, max_iter: int, priors: Priors = Priors()) -> EMResult:
     """Bock–Aitkin EM for the 2PL (module docstring) on the questions not in ``found``."""
     import torch
 
     keep = ~found.questions
-    y, observed = to_device(responses, keep, device)
+    data = (SparseData if is_sparse(responses) else DenseData)(responses, keep, device)
     z_host, w_host = quadrature(nodes)
     z = torch.as_tensor(z_host, device=device)
     log_w = torch.as_tensor(np.log(w_host), device=device)
-    counts = y.new_tensor(found.item_counts[keep])
-    totals = y.new_tensor(found.item_totals[keep])
+    counts = z.new_tensor(found.item_counts[keep])
+    totals = z.new_tensor(found.item_totals[keep])
     items = Items(torch.ones_like(totals), torch.log(totals / (counts - totals)))
     losses: list[float] = []
 
     def em_update(x: Items) -> Items:
-        post = e_step(y, observed, x, z, log_w)
-        losses.append(-post.log_likelihood)
-        return m_step(post, x, z)
+        post = data.e_step(x, z, log_w)
+        losses.append(-post.log_likelihood - priors.log_density(x))
+        return m_step(post, totals, x, z, priors)
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
                                           max_iter=max_iter)
-    post = e_step(y, observed, items, z, log_w)
+    post = data.e_step(items, z, log_w)
     skill = post.posterior @ z
     skill_sd = ((post.posterior @ (z * z)) - skill**2).clamp(min=0.0).sqrt()
-    a_se, b_se = item_standard_errors(student_scores(y, observed, items, z, post.posterior), items)
+    full = data.shape[0] >= FULL_XPD_PER_PARAMETER * 2 * data.shape[1]
+    a_se, b_se = item_standard_errors(data.score_products(items, z, post.posterior, full),
+                                      items, priors)
     median_sd = float(skill_sd.median())
     spacing = float(z_host[1] - z_host[0])
     if median_sd < spacing / 2:
