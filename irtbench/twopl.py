@@ -44,7 +44,9 @@ __all__ = [
     "MODELS",
     "Alignment",
     "affine_alignment",
+    "default_nodes",
     "item_bounds",
+    "known_skill_covariance",
     "marginal_information",
     "pattern_scores",
     "quadrature",
@@ -56,6 +58,9 @@ MODELS = ("rasch", "2pl")
 
 #: up to this many questions :func:`marginal_information` enumerates every response pattern
 ENUMERATE_UP_TO = 12
+#: up to this many questions :func:`item_bounds` inverts the marginal information of all the
+#: items together; above, each item's bound with the skills known
+DENSE_UP_TO = 1000
 
 
 def quadrature(nodes: int = 61, limit: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +73,15 @@ def quadrature(nodes: int = 61, limit: float = 6.0) -> tuple[np.ndarray, np.ndar
     z = np.linspace(-limit, limit, nodes)
     w = np.exp(-0.5 * z**2)
     return z, w / w.sum()
+
+
+def default_nodes(n_questions: int) -> int:
+    """Nodes on [-6, 6] for a test of ``n_questions``: spacing min(0.2, 3/sqrt(J)), so that
+    it stays below twice the narrowest posterior SD a 2PL test of that length gives
+    (about 1.9/sqrt(J) for discriminations around 1): 61 nodes up to 225 questions, 128 at
+    1000."""
+    spacing = min(0.2, 3.0 / np.sqrt(n_questions))
+    return int(np.ceil(12.0 / spacing)) + 1
 
 
 def node_logits(discrimination: np.ndarray, difficulty: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -101,40 +115,55 @@ def _all_patterns(n_questions: int) -> np.ndarray:
     return ((codes >> np.arange(n_questions)[None, :]) & 1).astype(np.float64)
 
 
-def marginal_information(discrimination: np.ndarray, difficulty: np.ndarray, *, nodes: int = 61,
-                         samples: int = 20000, seed: int = 0) -> np.ndarray:
+def marginal_information(discrimination: np.ndarray, difficulty: np.ndarray, *,
+                         nodes: int | None = None, samples: int = 20000, seed: int = 0
+                         ) -> np.ndarray:
     r"""One student's marginal Fisher information about :math:`(a_1, d_1, \dots, a_J, d_J)`,
     :math:`E[s s^\top]` over response patterns (module docstring): exact over all
     :math:`2^J` patterns up to ``ENUMERATE_UP_TO`` questions, else the mean over ``samples``
-    patterns simulated (skills :math:`N(0, 1)`, generator ``seed``). ``(2J, 2J)``."""
+    patterns simulated (skills :math:`N(0, 1)`, generator ``seed``), accumulated a block of
+    patterns at a time. ``nodes``: the quadrature (default :func:`default_nodes`, fine
+    enough for the test's posteriors). ``(2J, 2J)``."""
     discrimination = np.asarray(discrimination, dtype=np.float64)
     difficulty = np.asarray(difficulty, dtype=np.float64)
     n_questions = len(difficulty)
+    nodes = nodes or default_nodes(n_questions)
     if n_questions <= ENUMERATE_UP_TO:
         patterns = _all_patterns(n_questions)
         z, w = quadrature(nodes)
         p = sigmoid(node_logits(discrimination, difficulty, z))
         log_prob = patterns @ np.log(p) + (1.0 - patterns) @ np.log1p(-p) + np.log(w)
         weight = np.exp(log_prob).sum(axis=1)  # marginal probability of each pattern
-    else:
-        rng = np.random.default_rng(seed)
-        skill = rng.standard_normal(samples)
-        probs = sigmoid(discrimination[None, :] * (skill[:, None] - difficulty[None, :]))
+        scores = pattern_scores(patterns, discrimination, difficulty, nodes)
+        return (scores * weight[:, None]).T @ scores
+    rng = np.random.default_rng(seed)
+    skill = rng.standard_normal(samples)
+    information = np.zeros((2 * n_questions, 2 * n_questions))
+    for rows in row_blocks((samples, 2 * n_questions)):
+        probs = sigmoid(discrimination[None, :] * (skill[rows, None] - difficulty[None, :]))
         patterns = (rng.random(probs.shape) < probs).astype(np.float64)
-        weight = np.full(samples, 1.0 / samples)
-    scores = pattern_scores(patterns, discrimination, difficulty, nodes)
-    return (scores * weight[:, None]).T @ scores
+        scores = pattern_scores(patterns, discrimination, difficulty, nodes)
+        information += scores.T @ scores
+    return information / samples
 
 
 def item_covariance(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
-                    nodes: int = 61, samples: int = 20000, seed: int = 0) -> np.ndarray:
+                    nodes: int | None = None, samples: int = 20000, seed: int = 0) -> np.ndarray:
     r"""The Cramér–Rao bound on the covariance of :math:`(a_1, b_1, \dots, a_J, b_J)` for
     ``n_students`` students: :math:`(N I_1)^{-1}` from :func:`marginal_information`, carried
-    from :math:`(a, d)` to :math:`b = -d/a` by the delta method. ``(2J, 2J)``."""
+    from :math:`(a, d)` to :math:`b = -d/a` by the delta method. ``(2J, 2J)``.
+
+    Where :math:`I_1` is a Monte Carlo mean of :math:`n` outer products of :math:`p = 2J`
+    scores, its inverse is biased up by about :math:`n/(n - p - 1)` (exactly so for Gaussian
+    scores: the mean of an inverse Wishart matrix), which would inflate the bound (by 5% in
+    SD at 1000 items and 20000 patterns, by 2.2x at 8000 items): the inverse is multiplied by
+    :math:`(n - p - 1)/n`, which removes that bias to first order."""
     a = np.asarray(discrimination, dtype=np.float64)
     b = np.asarray(difficulty, dtype=np.float64)
     covariance = np.linalg.inv(n_students * marginal_information(
         a, b, nodes=nodes, samples=samples, seed=seed))
+    if len(a) > ENUMERATE_UP_TO:
+        covariance *= (samples - 2 * len(a) - 1) / samples
     # (a, d) -> (a, b = -d/a): db/da = d/a^2 = -b/a, db/dd = -1/a
     jacobian = np.zeros_like(covariance)
     index = np.arange(len(a))
@@ -144,38 +173,94 @@ def item_covariance(discrimination: np.ndarray, difficulty: np.ndarray, n_studen
     return jacobian @ covariance @ jacobian.T
 
 
+def known_skill_covariance(discrimination: np.ndarray, difficulty: np.ndarray,
+                           n_students: int, *, nodes: int = 121) -> np.ndarray:
+    r"""Each item's Cramér–Rao bound with the skills *known*, ``(J, 2, 2)`` in :math:`(a_j,
+    b_j)`: the inverse of :math:`N\,E_\theta[p_j(1 - p_j)(\theta - b_j, -a_j)(\theta - b_j,
+    -a_j)^\top]` under :math:`\theta \sim N(0, 1)` (quadrature). Knowing the skills can only
+    help, so this is a lower bound of the marginal one (:func:`item_covariance`), and a close
+    one when the test is long: each student's skill is then pinned to within
+    :math:`1/\sqrt{\sum_j a_j^2 p_j(1 - p_j)}` and little information about an item is lost
+    to its uncertainty (``benchmarks/twopl_bounds.py`` measures how close)."""
+    a = np.asarray(discrimination, dtype=np.float64)[:, None]
+    b = np.asarray(difficulty, dtype=np.float64)[:, None]
+    z, w = quadrature(nodes)
+    p = sigmoid(a * (z[None, :] - b))
+    weight = n_students * w[None, :] * p * (1 - p)  # (J, Q)
+    d_a, d_b = z[None, :] - b, -a  # the logit's derivatives
+    info = np.empty((len(a), 2, 2))
+    info[:, 0, 0] = (weight * d_a * d_a).sum(1)
+    info[:, 0, 1] = info[:, 1, 0] = (weight * d_a * d_b).sum(1)
+    info[:, 1, 1] = (weight * d_b * d_b).sum(1)
+    return np.linalg.inv(info)
+
+
 def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
-                aligned: np.ndarray | None = None, nodes: int = 61, samples: int = 20000,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    r"""Cramér–Rao bounds (standard deviations) of each :math:`a_j` and :math:`b_j`
-    (:func:`item_covariance`). With ``aligned`` (a mask of questions), the bounds of those
-    questions' errors *after* :func:`affine_alignment` onto the truth: to first order the
-    alignment removes the errors' projection on the two directions a change of scale and
-    origin moves them along (:math:`\delta b_j = \delta s\, b_j + \delta t`,
-    :math:`\delta\log a_j = -\delta s`), among them the common shift and stretch that the
-    sample of skills induces, so the covariance becomes :math:`(I - H)\Sigma(I - H)^\top`
-    with :math:`H` that least-squares projection in :math:`(b, \log a)`; ``None`` for
-    questions outside the mask. These are the bounds aligned errors are compared with."""
+                aligned: np.ndarray | None = None, nodes: int | None = None,
+                samples: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Cramér–Rao bounds (standard deviations) of each :math:`a_j` and :math:`b_j`: up to
+    ``DENSE_UP_TO`` questions the marginal bound of all items together
+    (:func:`item_covariance`); above, each item's bound with the skills known
+    (:func:`known_skill_covariance`, a lower bound of the marginal one and close to it for such
+    long tests), which costs :math:`O(J)` instead of a :math:`2J \times 2J` inverse.
+
+    With ``aligned`` (a mask of questions), the bounds of those questions' errors *after*
+    :func:`affine_alignment` onto the truth: to first order the alignment removes the errors'
+    projection on the two directions a change of scale and origin moves them along
+    (:math:`\delta b_j = \delta s\, b_j + \delta t`, :math:`\delta\log a_j = -\delta s`),
+    among them the common shift and stretch that the sample of skills induces, so the
+    covariance becomes :math:`(I - H)\Sigma(I - H)^\top` with :math:`H` that least-squares
+    projection in :math:`(b, \log a)`; ``None`` for questions outside the mask. These are the
+    bounds aligned errors are compared with."""
     a = np.asarray(discrimination, dtype=np.float64)
     b = np.asarray(difficulty, dtype=np.float64)
-    covariance = item_covariance(a, b, n_students, nodes=nodes, samples=samples, seed=seed)
+    dense = len(a) <= DENSE_UP_TO
+    if dense:
+        full = item_covariance(a, b, n_students, nodes=nodes, samples=samples, seed=seed)
+        blocks = np.stack([full[0::2, 0::2].diagonal(), full[0::2, 1::2].diagonal(),
+                           full[1::2, 1::2].diagonal()], axis=1)
+    else:
+        covariance = known_skill_covariance(a, b, n_students)
+        blocks = np.stack([covariance[:, 0, 0], covariance[:, 0, 1], covariance[:, 1, 1]], 1)
     if aligned is None:
-        diagonal = np.diag(covariance)
-        return np.sqrt(diagonal[0::2]), np.sqrt(diagonal[1::2])
+        return np.sqrt(blocks[:, 0]), np.sqrt(blocks[:, 2])
     index = np.flatnonzero(aligned)
-    rows = np.concatenate([2 * index + 1, 2 * index])  # b's, then a's
-    # to (b, log a): d log a = da / a
-    scale = np.concatenate([np.ones(len(index)), 1.0 / a[index]])
-    sigma = covariance[np.ix_(rows, rows)] * np.outer(scale, scale)
+    # the errors in (b, log a), d log a = da / a; the design of the two directions
     design = np.zeros((2 * len(index), 2))
     design[: len(index), 0], design[: len(index), 1] = b[index], 1.0
     design[len(index):, 0] = -1.0
-    residual = np.eye(2 * len(index)) - design @ np.linalg.pinv(design)
-    diagonal = np.diag(residual @ sigma @ residual.T)
+    if dense:
+        rows = np.concatenate([2 * index + 1, 2 * index])  # b's, then a's
+        scale = np.concatenate([np.ones(len(index)), 1.0 / a[index]])
+        sigma = full[np.ix_(rows, rows)] * np.outer(scale, scale)
+        residual = np.eye(2 * len(index)) - design @ np.linalg.pinv(design)
+        diagonal = np.diag(residual @ sigma @ residual.T)
+    else:
+        diagonal = _projected_block_diagonal(blocks[index], a[index], design)
     bound_a, bound_b = np.full(len(a), np.nan), np.full(len(a), np.nan)
-    bound_b[index] = np.sqrt(diagonal[: len(index)])
-    bound_a[index] = np.sqrt(diagonal[len(index):]) * a[index]
+    bound_b[index] = np.sqrt(np.maximum(diagonal[: len(index)], 0.0))
+    bound_a[index] = np.sqrt(np.maximum(diagonal[len(index):], 0.0)) * a[index]
     return bound_a, bound_b
+
+
+def _projected_block_diagonal(blocks: np.ndarray, a: np.ndarray, design: np.ndarray
+                              ) -> np.ndarray:
+    r"""The diagonal of :math:`(I - P)\Sigma(I - P)^\top`, :math:`P = X(X^\top X)^{-1}X^\top`
+    (``design`` :math:`X`, ``(2K, 2)``), for a :math:`\Sigma` in :math:`(b, \log a)` whose
+    only non-zero entries are each item's 2x2 block (``blocks``: var a, cov(a, b), var b in
+    :math:`(a, b)`), in :math:`O(K)`:
+    :math:`\operatorname{diag}\Sigma - 2\operatorname{diag}(P\Sigma) + \operatorname{diag}(P\Sigma P)`."""
+    k = len(a)
+    var_b, cov_ba, var_la = blocks[:, 2], blocks[:, 1] / a, blocks[:, 0] / a**2
+    x_b, x_la = design[:k], design[k:]
+    sigma_x = np.concatenate([var_b[:, None] * x_b + cov_ba[:, None] * x_la,
+                              cov_ba[:, None] * x_b + var_la[:, None] * x_la])  # Sigma X
+    gram_inverse = np.linalg.inv(design.T @ design)
+    xg = design @ gram_inverse
+    middle = gram_inverse @ (design.T @ sigma_x) @ gram_inverse
+    diagonal_sigma = np.concatenate([var_b, var_la])
+    return (diagonal_sigma - 2 * np.sum(xg * sigma_x, axis=1)
+            + np.sum((design @ middle) * design, axis=1))
 
 
 def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,

@@ -54,7 +54,7 @@ import numpy as np
 
 from irtbench.model import Extremes
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
-from irtbench.twopl import quadrature
+from irtbench.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
 
 if TYPE_CHECKING:
     import torch
@@ -181,8 +181,8 @@ class DenseData:
         """One E-step (module docstring), a block of rows at a time."""
         import torch
 
-        log_q = _log_q(items, z)
-        shared = log_w + log_q.sum(0) if self.complete else log_w
+        log_q = None if self.complete else _log_q(items, z)
+        shared = log_w - _softplus_sum(items, z) if self.complete else log_w
         ad = torch.stack([items.a, items.d], dim=1)
         posterior = z.new_empty((self.shape[0], len(z)))
         r1 = z.new_zeros(self.shape[1])
@@ -290,6 +290,17 @@ def _log_q(items: Items, z: torch.Tensor) -> torch.Tensor:
     return -F.softplus(items.a[:, None] * z[None, :] + items.d[:, None])
 
 
+def _softplus_sum(items: Items, z: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_j \log(1 + e^{a_j z_q + d_j})` for every node, a chunk of items at a time."""
+    import torch
+    import torch.nn.functional as F
+
+    total = torch.zeros_like(z)
+    for part in item_chunks(len(items.a)):
+        total += F.softplus(torch.addcmul(items.d[part, None], items.a[part, None], z[None, :])).sum(0)
+    return total
+
+
 def _probabilities(items: Items, z: torch.Tensor) -> torch.Tensor:
     import torch
 
@@ -331,19 +342,66 @@ def _products(u: torch.Tensor, v: torch.Tensor, full: bool) -> torch.Tensor:
     return torch.stack([torch.stack([uu, uv], 1), torch.stack([uv, vv], 1)], 1)
 
 
+#: nodes whose posterior mass (summed over the students) is below this share of the students
+#: are left out of the M-step: their terms change no gradient by more than about 1e-12
+NEGLIGIBLE_MASS = 1e-14
+
+
+#: items per chunk of the M-step and of the E-step's sums over items: their (items, nodes)
+#: tensors stay in the CPU's cache across the chunk's passes
+ITEM_CHUNK = 256
+
+
+def item_chunks(n_items: int) -> list[slice]:
+    return [slice(start, min(start + ITEM_CHUNK, n_items))
+            for start in range(0, n_items, ITEM_CHUNK)]
+
+
 def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, priors: Priors, *,
-           steps: int = 20) -> Items:
+           free: torch.Tensor | None = None, steps: int = 2) -> Items:
     """Newton steps per item on the expected complete-data log-likelihood plus the log prior
-    (module docstring)."""
+    (module docstring), for the ``free`` items (a boolean mask; default all: the others keep
+    their values), over the nodes that carry posterior mass, a chunk of items at a time. Two
+    steps from the last iterate suffice: EM's fixed points are the Newton map's, whatever the
+    number of steps (more cost passes, not accuracy)."""
     import torch
 
-    a, d = items
+    mass = post.n.sum(0)
+    active = mass > NEGLIGIBLE_MASS * float(mass.sum())
+    n, z = post.n[:, active], z[active]
+    powers = torch.stack([z * z, z, torch.ones_like(z)], dim=1)  # (Q, 3)
+    shared = n.shape[0] == 1  # nothing missing: one row of n for every item
+    weighted = n[0, :, None] * powers if shared else None
+    chosen = (torch.arange(len(items.a), device=z.device) if free is None
+              else torch.nonzero(free).flatten())
+    a, d = items.a.clone(), items.d.clone()
+    for part in item_chunks(len(chosen)):
+        index = chosen[part]
+        a[index], d[index] = _newton(a[index], d[index], post.r1[index], totals[index],
+                                     weighted if shared else n[index], z, powers, priors,
+                                     shared=shared, steps=steps)
+    return Items(a, d)
+
+
+def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Tensor,
+            n: torch.Tensor, z: torch.Tensor, powers: torch.Tensor, priors: Priors, *,
+            shared: bool, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Newton steps for a chunk of items; ``n`` is the chunk's ``(items, Q)`` mass or, when
+    nothing is missing (``shared``), the mass every item shares times ``powers``
+    (``(Q, 3)``)."""
+    import torch
+
     for _ in range(steps):
-        p = torch.sigmoid(a[:, None] * z[None, :] + d[:, None])
-        expected = post.n * p
-        weight = expected - expected * p
-        g_a, g_d = post.r1 - expected @ z, totals - expected.sum(1)
-        h_aa, h_ad, h_dd = weight @ (z * z), weight @ z, weight.sum(1)
+        p = torch.addcmul(d[:, None], a[:, None], z[None, :]).sigmoid_()
+        if shared:  # the node sums as two products with the weighted powers of z
+            first = p @ n[:, 1:]
+            second = torch.addcmul(p, p, p, value=-1.0) @ n
+        else:
+            expected = n * p
+            first = expected @ powers[:, 1:]
+            second = torch.addcmul(expected, expected, p, value=-1.0) @ powers
+        g_a, g_d = r1 - first[:, 0], totals - first[:, 1]
+        h_aa, h_ad, h_dd = second.unbind(1)
         if priors != Priors():
             prior = priors.curvature(Items(a, d))
             g_a, g_d = g_a + prior[0], g_d + prior[1]
@@ -355,7 +413,7 @@ def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, pri
         a, d = a + step_a / longest, d + step_d / longest
         if float(torch.maximum(step_a.abs(), step_d.abs()).max()) < 1e-10:
             break
-    return Items(a, d)
+    return a, d
 
 
 def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
@@ -383,24 +441,49 @@ def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
     return np.sqrt(np.maximum(var_a, 0.0)), np.sqrt(np.maximum(var_b, 0.0))
 
 
-def default_nodes(n_questions: int) -> int:
-    """Nodes on [-6, 6] for a test of ``n_questions``: spacing min(0.2, 3/sqrt(J)), so that
-    it stays below twice the narrowest posterior SD a 2PL test of that length gives
-    (about 1.9/sqrt(J) for discriminations around 1): 61 nodes up to 225 questions, 128 at
-    1000."""
-    spacing = min(0.2, 3.0 / np.sqrt(n_questions))
-    return int(np.ceil(12.0 / spacing)) + 1
+def _change(new: Items, old: Items, free: torch.Tensor | None = None) -> float:
+    """Largest change of a discrimination or a difficulty (of the ``free`` items)."""
+    change_a, change_b = (new.a - old.a).abs(), (new.difficulty - old.difficulty).abs()
+    if free is not None:
+        change_a, change_b = change_a[free], change_b[free]
+    if change_a.numel() == 0:
+        return 0.0
+    return max(float(change_a.max()), float(change_b.max()))
 
 
-def _change(new: Items, old: Items) -> float:
-    """Largest change of a discrimination or a difficulty."""
-    return max(float((new.a - old.a).abs().max()),
-               float((new.difficulty - old.difficulty).abs().max()))
+class Runaways:
+    r"""The items whose estimates ran away during the EM: past
+    :data:`~irtbench.twopl.RUNAWAY_DISCRIMINATION` or beyond
+    :math:`\pm`:data:`~irtbench.twopl.RUNAWAY_DIFFICULTY` (or not finite). EM would walk them
+    off to infinity for ever, never meeting ``tol``: each is held where it first crossed
+    (``hold``), left out of the M-step and of the convergence test (``free``), and flagged by
+    the fit (:func:`irtbench.twopl.runaway_items`). An item the data do not pin down carries no
+    information about the skills there, so the others are not moved by where it is held."""
+
+    def __init__(self, items: Items) -> None:
+        import torch
+
+        self.free = torch.ones_like(items.a, dtype=torch.bool)
+
+    def hold(self, new: Items, old: Items) -> Items:
+        import torch
+
+        from irtbench.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION
+
+        a, b = new.a, new.difficulty
+        gone = ~torch.isfinite(a) | ~torch.isfinite(b) | (a > RUNAWAY_DISCRIMINATION)
+        gone |= b.abs() > RUNAWAY_DIFFICULTY
+        crossed = gone & self.free
+        if not bool(crossed.any()):
+            return new
+        self.free &= ~crossed
+        keep_old = crossed & ~torch.isfinite(a) | crossed & ~torch.isfinite(new.d)
+        return Items(torch.where(keep_old, old.a, a), torch.where(keep_old, old.d, new.d))
 
 
 def squarem(update: Callable[[Items], Items], items: Items,
-            log_likelihood: Callable[[], float], *, tol: float, max_iter: int
-            ) -> tuple[Items, bool, int]:
+            log_likelihood: Callable[[], float], *, tol: float, max_iter: int,
+            free: torch.Tensor | None = None) -> tuple[Items, bool, int]:
     r"""EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3): from :math:`x_0`, two EM
     updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
     with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
@@ -408,26 +491,29 @@ def squarem(update: Callable[[Items], Items], items: Items,
     there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept.
     It has EM's fixed points and cuts the iterations several times over. ``update`` runs one
     EM iteration (E-step at its argument, whose objective ``log_likelihood()`` then returns,
-    and M-step); it stops when an EM update moves no parameter more than ``tol``.
-    Returns the estimate, whether it converged and the number of EM updates run."""
+    and M-step); it stops when an EM update moves no parameter of the ``free`` items (a mask,
+    which ``update`` may narrow; default all) more than ``tol``. Returns the estimate, whether
+    it converged and the number of EM updates run."""
     import torch
 
     count = 0
     while count < max_iter:
         x1 = update(items)
         count += 1
-        if _change(x1, items) < tol:
+        if _change(x1, items, free) < tol:
             return x1, True, count
         x2 = update(x1)
         count += 1
         log_likelihood_1 = log_likelihood()
-        if _change(x2, x1) < tol:
+        if _change(x2, x1, free) < tol:
             return x2, True, count
         r = torch.cat([x1.a - items.a, x1.d - items.d])
         v = torch.cat([x2.a - x1.a, x2.d - x1.d]) - r
-        alpha = min(-float(r.norm() / v.norm()), -1.0)
+        alpha = min(-float(r.norm() / v.norm()), -1.0) if float(v.norm()) > 0 else -1.0
         jump = Items(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
                        for x0, p1, p2 in zip(items, x1, x2)))
+        if free is not None:  # held items stay where they are held
+            jump = Items(torch.where(free, jump.a, x2.a), torch.where(free, jump.d, x2.d))
         items = update(jump)
         count += 1
         if not (log_likelihood() >= log_likelihood_1 and bool(torch.isfinite(items.a).all())):
@@ -449,14 +535,15 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
     totals = z.new_tensor(found.item_totals[keep])
     items = Items(torch.ones_like(totals), torch.log(totals / (counts - totals)))
     losses: list[float] = []
+    runaways = Runaways(items)
 
     def em_update(x: Items) -> Items:
         post = data.e_step(x, z, log_w)
         losses.append(-post.log_likelihood - priors.log_density(x))
-        return m_step(post, totals, x, z, priors)
+        return runaways.hold(m_step(post, totals, x, z, priors, free=runaways.free), x)
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
-                                          max_iter=max_iter)
+                                          max_iter=max_iter, free=runaways.free)
     post = data.e_step(items, z, log_w)
     skill = post.posterior @ z
     skill_sd = ((post.posterior @ (z * z)) - skill**2).clamp(min=0.0).sqrt()
