@@ -3,7 +3,7 @@
 # already installed in whatever versions it has. No venv, no pip: the package is used from this
 # source tree (PYTHONPATH). Writes everything into one folder (and a tarball of it):
 #   bash benchmarks/gpu_check.sh [OUT]        (default: gpu-check-DATE-TIME; $OUT if set)
-# Budget: at most 8 minutes (the steps' limits add up to 480 s); each step has its own time
+# Budget: at most 9 minutes (the steps' limits add up to 510 s); each step has its own time
 # limit, so a hang costs that step only. Test names are printed as they run (pytest -v) and
 # the failures are listed in OUT/failures.txt.
 set -u
@@ -44,7 +44,7 @@ cat "$OUT/versions.txt"
 
 # the tests that touch CUDA, then the whole suite where 'auto' means CUDA
 step tests-cuda 90 "$PY" -m pytest -v -p no:cacheprovider -rfE tests/test_cuda.py tests/test_torch_adam.py tests/test_estimators.py
-step tests-all 150 "$PY" -m pytest -v -p no:cacheprovider -rfE tests
+step tests-all 120 "$PY" -m pytest -v -p no:cacheprovider -rfE tests
 grep -h -E "^(FAILED|ERROR)" "$OUT"/tests-*.txt > "$OUT/failures.txt" || true
 echo "failed tests:"; cat "$OUT/failures.txt"
 
@@ -53,6 +53,9 @@ step seed 60 "$PY" benchmarks/seed_vs_suite.py --device cuda --sizes 1000x1000,1
 step sweep 90 "$PY" -m irtbench.cli run --device cuda --sizes 1000x1000,10000x1000 \
   --model rasch --estimators torch-adam,jax-adam,jml-newton,cml,mml-em --seeds 1 --time-budget 60 \
   --out "$OUT/sweep"
+# the 2PL at the shape of tinyBenchmarks' leaderboard (300 models x 28659 items)
+step llm 60 "$PY" -m irtbench.cli run --device cuda --sizes 300x28659 --model 2pl \
+  --estimators mml-em,torch-adam,jax-adam --seeds 1 --time-budget 50 --out "$OUT/llm"
 
 tar czf "$OUT.tar.gz" "$OUT"
 echo "everything in $OUT/ and $OUT.tar.gz"

@@ -156,7 +156,7 @@ def command_fit(args: argparse.Namespace) -> int:
                   f"above {RUNAWAY_DISCRIMINATION:g}, a difficulty beyond "
                   f"+/-{RUNAWAY_DIFFICULTY:g} or an SE above {RUNAWAY_SE:g}): the data do not "
                   "identify them; the fit is not converged. Priors help: mml-em -o "
-                  "prior_log_a_sd=0.5 -o prior_b_sd=2", file=sys.stderr)
+                  "prior_log_a_sd=0.5 -o prior_d_sd=3", file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 

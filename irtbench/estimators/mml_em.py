@@ -152,13 +152,13 @@ class MarginalEM(_torch.TorchEstimator):
         tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
         max_iter: cap on EM iterations (1000).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        prior_log_a_sd, prior_b_sd: 2PL only: Bayes modal estimation with the priors
-            :math:`\log a_j \sim N(0, \sigma^2)` and :math:`b_j \sim N(0, \sigma^2)`, as
-            BILOG-MG and mirt offer (BILOG-MG's defaults for the 2PL: 0.5 for log a, and 2
-            for b when asked for); None (the default): plain marginal ML. Items that few
-            students answer, or nearly all answer alike, have no useful ML estimate (a slope
-            running to 0 or infinity, a difficulty to +/-infinity); the priors keep them near
-            the population of items.
+        prior_log_a_sd, prior_d_sd: 2PL only: Bayes modal estimation with the priors
+            :math:`\log a_j \sim N(0, \sigma^2)` (BILOG-MG's slope prior; its default SD is
+            0.5) and :math:`d_j \sim N(0, \sigma^2)` on the intercept :math:`d_j = -a_jb_j`
+            (mirt's normal prior on ``d``); None (the default): plain marginal ML. Items that
+            few students answer, or nearly all answer alike, have no useful ML estimate (a
+            slope running to 0 or infinity, a difficulty to +/-infinity); the priors keep them
+            near the population of items.
 
     Examples:
         >>> import irtbench
@@ -172,7 +172,7 @@ class MarginalEM(_torch.TorchEstimator):
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto",
-                "prior_log_a_sd": None, "prior_b_sd": None}
+                "prior_log_a_sd": None, "prior_d_sd": None}
     warm_up_options = {"max_iter": 2}
     models = ("rasch", "2pl")
     accepts_sparse = True
@@ -185,7 +185,7 @@ class MarginalEM(_torch.TorchEstimator):
                 options["nodes"] = 11
         elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
-        for key in ("prior_log_a_sd", "prior_b_sd"):
+        for key in ("prior_log_a_sd", "prior_d_sd"):
             value = options[key]
             if value is None:
                 continue
@@ -260,7 +260,7 @@ class MarginalEM(_torch.TorchEstimator):
         found = find_extremes(state.responses, judge_students=False)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(state.responses.shape[1])
-        priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_b_sd"])
+        priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_d_sd"])
         em = em2pl.fit_2pl(state.responses, found, state.torch_device,
                            nodes=int(nodes), tol=float(options["tol"]),
                            max_iter=int(options["max_iter"]), priors=priors)

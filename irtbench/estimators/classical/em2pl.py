@@ -24,8 +24,11 @@ back) until the step is below 1e-10 or after 20 steps. EM (SQUAREM-accelerated) 
 largest change of an :math:`a_j` or :math:`b_j = -d_j/a_j` is below ``tol``.
 
 **Priors** (Bayes modal estimation, BILOG-MG's and mirt's remedy for items the data do not
-pin down): :math:`\log a_j \sim N(0, \sigma_a^2)` (a lognormal density in :math:`a_j`) and
-:math:`b_j \sim N(0, \sigma_b^2)`; none by default (plain marginal ML).
+pin down): :math:`\log a_j \sim N(0, \sigma_a^2)` (a lognormal density in :math:`a_j`, as
+BILOG-MG's slope prior and mirt's ``lnorm``) and :math:`d_j \sim N(0, \sigma_d^2)` on the
+intercept (mirt's ``norm`` prior on ``d``: a normal prior on :math:`b = -d/a` instead lets
+:math:`a` grow to pull :math:`b` to 0, and is unstable without a strong slope prior); none by
+default (plain marginal ML).
 
 **The data** are held on the device as int8 codes and decoded a block of rows at a time
 (1 byte per response: 427 million responses in 0.43 GB), or, for
@@ -79,10 +82,11 @@ class Items(NamedTuple):
 
 class Priors(NamedTuple):
     r"""The SDs of the priors :math:`\log a \sim N(0, \sigma_a^2)` and
-    :math:`b \sim N(0, \sigma_b^2)`; None: no prior on that parameter."""
+    :math:`d \sim N(0, \sigma_d^2)` (the intercept :math:`d = -ab`); None: no prior on that
+    parameter."""
 
     log_a_sd: float | None = None
-    b_sd: float | None = None
+    d_sd: float | None = None
 
     def log_density(self, items: Items) -> float:
         """The log prior of the items (constants left out)."""
@@ -90,8 +94,8 @@ class Priors(NamedTuple):
         if self.log_a_sd is not None:
             log_a = items.a.log()
             total -= float((log_a + log_a**2 / (2 * self.log_a_sd**2)).sum())
-        if self.b_sd is not None:
-            total -= float((items.difficulty**2).sum()) / (2 * self.b_sd**2)
+        if self.d_sd is not None:
+            total -= float((items.d**2).sum()) / (2 * self.d_sd**2)
         return total
 
     def curvature(self, items: Items) -> tuple[torch.Tensor, ...]:
@@ -104,13 +108,10 @@ class Priors(NamedTuple):
             variance = self.log_a_sd**2
             g_a = g_a - 1.0 / a - a.log() / (variance * a)
             h_aa = h_aa + 1.0 / (variance * a * a)
-        if self.b_sd is not None:
-            variance, b = self.b_sd**2, -d / a
-            db_da, db_dd = -b / a, -1.0 / a  # b = -d/a
-            g_a, g_d = g_a - b * db_da / variance, g_d - b * db_dd / variance
-            h_aa = h_aa + db_da * db_da / variance
-            h_ad = h_ad + db_da * db_dd / variance
-            h_dd = h_dd + db_dd * db_dd / variance
+        if self.d_sd is not None:
+            variance = self.d_sd**2
+            g_d = g_d - d / variance
+            h_dd = h_dd + 1.0 / variance
         return g_a, g_d, h_aa, h_ad, h_dd
 
 
@@ -235,7 +236,10 @@ class SparseData:
         def csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor,
                 shape: tuple[int, int]) -> torch.Tensor:
             indices = torch.stack([rows, columns])
-            return torch.sparse_coo_tensor(indices, values, shape).coalesce().to_sparse_csr()
+            with warnings.catch_warnings():  # torch's notes that CSR is "beta"
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.sparse_coo_tensor(indices, values, shape,
+                                               check_invariants=False).coalesce().to_sparse_csr()
 
         ones = torch.ones_like(y)
         self.by_student = (csr(student, question, y, self.shape),
