@@ -9,7 +9,8 @@ Shapes (``simulate(n, J, model="2pl")``: skills N(0, 1), discriminations LogNorm
   torch-adam, jax-adam, and mml-em with BILOG-MG's priors;
 * ``girth148`` 11785 x 36259 (girth issue #148; 427 million responses, int8): mml-em;
 * ``sparse``: a leaderboard-like sparse shape, 3000 models x 20000 items with 10% observed
-  (6 million responses as triples): mml-em, torch-adam and jax-adam on the triples.
+  (6 million responses as triples), and ``sparse-small``, 1000 x 10000 with 10% observed:
+  mml-em, torch-adam and jax-adam on the triples.
 
 Each fit runs in a fresh process under the sweep's thread policy (``irtbench.threads.held_to``):
 ``fit_s`` is the wall time of the whole ``fit()`` call after a warm-up (compilation apart),
@@ -33,6 +34,8 @@ CASES = {
     + [(300, 28659, 0.0, "mml-em", {"prior_log_a_sd": 0.5, "prior_d_sd": 3.0})],
     "girth148": [(11785, 36259, 0.0, "mml-em", {})],
     "sparse": [(3000, 20000, 0.9, name, {}) for name in ("mml-em", "torch-adam", "jax-adam")],
+    "sparse-small": [(1000, 10000, 0.9, name, {}) for name in ("mml-em", "torch-adam",
+                                                               "jax-adam")],
 }
 
 

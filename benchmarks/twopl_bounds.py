@@ -56,13 +56,8 @@ def main() -> None:
     for n_items in (50, 200, 500, 1000):
         a, b = rng.lognormal(0, 0.3, n_items), rng.normal(size=n_items)
         keep = np.ones(n_items, bool)
-        dense = twopl.item_bounds(a, b, 1000, aligned=keep)
-        saved = twopl.DENSE_UP_TO
-        try:
-            twopl.DENSE_UP_TO = 0
-            known = twopl.item_bounds(a, b, 1000, aligned=keep)
-        finally:
-            twopl.DENSE_UP_TO = saved
+        dense = twopl.item_bounds(a, b, 1000, aligned=keep, known_skills=False)
+        known = twopl.item_bounds(a, b, 1000, aligned=keep, known_skills=True)
         ratios = [np.sqrt(np.mean(k**2) / np.mean(d**2)) for k, d in zip(known, dense)]
         say(f"   | {n_items} | {ratios[0]:.3f} | {ratios[1]:.3f} |")
     say()

@@ -197,12 +197,14 @@ def known_skill_covariance(discrimination: np.ndarray, difficulty: np.ndarray,
 
 def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
                 aligned: np.ndarray | None = None, nodes: int | None = None,
-                samples: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                samples: int = 20000, seed: int = 0, known_skills: bool | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     r"""Cramér–Rao bounds (standard deviations) of each :math:`a_j` and :math:`b_j`: up to
     ``DENSE_UP_TO`` questions the marginal bound of all items together
     (:func:`item_covariance`); above, each item's bound with the skills known
     (:func:`known_skill_covariance`, a lower bound of the marginal one and close to it for such
-    long tests), which costs :math:`O(J)` instead of a :math:`2J \times 2J` inverse.
+    long tests), which costs :math:`O(J)` instead of a :math:`2J \times 2J` inverse;
+    ``known_skills`` True or False chooses one of the two whatever the length.
 
     With ``aligned`` (a mask of questions), the bounds of those questions' errors *after*
     :func:`affine_alignment` onto the truth: to first order the alignment removes the errors'
@@ -214,7 +216,7 @@ def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: 
     bounds aligned errors are compared with."""
     a = np.asarray(discrimination, dtype=np.float64)
     b = np.asarray(difficulty, dtype=np.float64)
-    dense = len(a) <= DENSE_UP_TO
+    dense = len(a) <= DENSE_UP_TO if known_skills is None else not known_skills
     if dense:
         full = item_covariance(a, b, n_students, nodes=nodes, samples=samples, seed=seed)
         blocks = np.stack([full[0::2, 0::2].diagonal(), full[0::2, 1::2].diagonal(),
