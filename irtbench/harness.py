@@ -1,7 +1,8 @@
 """Sweeps: sizes x missing fractions x seeds x estimators -> one tidy row per cell.
 
-For each cell: simulate (untimed, once per size x missing x seed, saved as a ``.npy`` file);
-then, in a worker process of its own (:func:`run_cell_isolated`), warm the estimator up on the
+For each cell, in a worker process of its own (:func:`run_cell_isolated`) pinned to its cores
+under the thread policy of :mod:`irtbench.threads`: simulate (untimed; the seed fixes the data,
+so every estimator of a size x missing x seed sees the same), warm the estimator up on the
 cell's data (a short, untimed fit: same shapes, same code paths), fit once through the one clock
 of :meth:`irtbench.Estimator.fit` (``seconds`` end to end, ``compute_seconds`` of the iterative
 part, ``compile_seconds`` apart) and evaluate recovery (untimed). This module knows estimators
