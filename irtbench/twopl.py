@@ -50,6 +50,7 @@ __all__ = [
     "marginal_information",
     "pattern_scores",
     "quadrature",
+    "past_limits",
     "runaway_items",
 ]
 
@@ -317,6 +318,14 @@ RUNAWAY_DIFFICULTY = 8.0
 RUNAWAY_SE = 4.0
 
 
+def past_limits(discrimination, difficulty):  # noqa: ANN001, ANN201 - numpy or torch alike
+    """Where an estimate is past :data:`RUNAWAY_DISCRIMINATION` or beyond
+    +/-:data:`RUNAWAY_DIFFICULTY`, or not finite: written with operators only, so that numpy
+    arrays (the fits' results) and torch tensors (mml-em's EM while it runs) share one rule."""
+    inside = (discrimination <= RUNAWAY_DISCRIMINATION) & (abs(discrimination) < np.inf)
+    return ~(inside & (abs(difficulty) <= RUNAWAY_DIFFICULTY))
+
+
 def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
                   discrimination_se: np.ndarray | None, difficulty_se: np.ndarray | None,
                   extreme: np.ndarray) -> np.ndarray:
@@ -325,8 +334,7 @@ def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
     :data:`RUNAWAY_SE`, or not finite."""
     a, b = np.asarray(discrimination, np.float64), np.asarray(difficulty, np.float64)
     with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(a) | ~np.isfinite(b) | (a > RUNAWAY_DISCRIMINATION)
-        bad |= np.abs(b) > RUNAWAY_DIFFICULTY
+        bad = past_limits(a, b)
         for se in (discrimination_se, difficulty_se):
             if se is not None:
                 bad |= ~(np.asarray(se, np.float64) <= RUNAWAY_SE)

@@ -287,11 +287,18 @@ class SparseData:
                             torch.stack([sums[:, 1], sums[:, 2]], 1)], 1)
 
 
+def _logits(items: Items, z: torch.Tensor) -> torch.Tensor:
+    """:math:`a_j z_q + d_j`, ``(J, Q)``."""
+    import torch
+
+    return torch.addcmul(items.d[:, None], items.a[:, None], z[None, :])
+
+
 def _log_q(items: Items, z: torch.Tensor) -> torch.Tensor:
     """:math:`\\log(1 - p_j(z_q))`, ``(J, Q)``."""
     import torch.nn.functional as F
 
-    return -F.softplus(items.a[:, None] * z[None, :] + items.d[:, None])
+    return -F.softplus(_logits(items, z))
 
 
 def _softplus_sum(items: Items, z: torch.Tensor) -> torch.Tensor:
@@ -301,14 +308,14 @@ def _softplus_sum(items: Items, z: torch.Tensor) -> torch.Tensor:
 
     total = torch.zeros_like(z)
     for part in item_chunks(len(items.a)):
-        total += F.softplus(torch.addcmul(items.d[part, None], items.a[part, None], z[None, :])).sum(0)
+        total += F.softplus(_logits(Items(items.a[part], items.d[part]), z)).sum(0)
     return total
 
 
 def _probabilities(items: Items, z: torch.Tensor) -> torch.Tensor:
     import torch
 
-    return torch.sigmoid(items.a[:, None] * z[None, :] + items.d[:, None])
+    return torch.sigmoid(_logits(items, z))
 
 
 def _normalise(joint: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -472,12 +479,10 @@ class Runaways:
     def hold(self, new: Items, old: Items) -> Items:
         import torch
 
-        from irtbench.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION
+        from irtbench.twopl import past_limits
 
-        a, b = new.a, new.difficulty
-        gone = ~torch.isfinite(a) | ~torch.isfinite(b) | (a > RUNAWAY_DISCRIMINATION)
-        gone |= b.abs() > RUNAWAY_DIFFICULTY
-        crossed = gone & self.free
+        a = new.a
+        crossed = past_limits(a, new.difficulty) & self.free
         if not bool(crossed.any()):
             return new
         self.free &= ~crossed
