@@ -33,6 +33,8 @@ CASES = {
     "small": [(300, 28659, 0.0, name, {}) for name in ("mml-em", "torch-adam", "jax-adam")]
     + [(300, 28659, 0.0, "mml-em", {"prior_log_a_sd": 0.5, "prior_d_sd": 3.0})],
     "girth148": [(11785, 36259, 0.0, "mml-em", {})],
+    "small-adam-prior": [(300, 28659, 0.0, name, {"prior_log_a_sd": 0.5})
+                         for name in ("torch-adam", "jax-adam")],
     "sparse": [(3000, 20000, 0.9, name, {}) for name in ("mml-em", "torch-adam", "jax-adam")],
     "sparse-small": [(1000, 10000, 0.9, name, {}) for name in ("mml-em", "torch-adam",
                                                                "jax-adam")],

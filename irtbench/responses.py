@@ -256,6 +256,16 @@ def observed_count(responses: np.ndarray) -> int:
     return int(sum(observed_of(responses[rows]).sum() for rows in row_blocks(responses.shape)))
 
 
+def most_answers(responses: Responses) -> int:
+    """The most responses any one student gave (the test length a student's posterior sees)."""
+    if is_sparse(responses):
+        return int(np.bincount(responses.student, minlength=responses.shape[0]).max(initial=0))
+    if not is_compact(responses) and not np.isnan(responses).any():
+        return int(responses.shape[1])
+    return int(max(observed_of(responses[rows]).sum(axis=1).max(initial=0)
+                   for rows in row_blocks(responses.shape)))
+
+
 def size_label(n_students: int, n_questions: int) -> str:
     """``"1000x100"``: the label of a matrix size used in tables and plots."""
     return f"{n_students}x{n_questions}"

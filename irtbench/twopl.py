@@ -309,6 +309,30 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
     return skill_se, difficulty_se, discrimination_se
 
 
+def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa: ANN001, ANN201
+    r"""The prior :math:`\log a_j \sim N(0, \sigma^2)` as a term of the Adam estimators' mean
+    objective: :math:`\sum_j (\log a_j)^2 / (2\sigma^2 |O|)` (constants left out; divided by
+    the number of observed responses like the log-likelihood it is added to), 0 when ``sd`` is
+    None. Operators only, so torch and JAX arrays alike."""
+    if sd is None:
+        return 0.0
+    return (log_discrimination**2).sum() / (2.0 * float(sd) ** 2 * n_observed)
+
+
+def check_item_priors(options: dict, keys: tuple[str, ...]) -> None:
+    """Refuse a prior SD that is not a positive number or None, or one given to the Rasch model
+    (whose items these priors are not)."""
+    for key in keys:
+        value = options[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"option {key}={value!r} must be a positive number or None")
+        if options["model"] != "2pl":
+            raise ValueError(f"option {key} is a prior of the 2PL's items; the Rasch model "
+                             "has none")
+
+
 #: a 2PL item estimate past these limits has run away (the data do not identify it): a
 #: discrimination above RUNAWAY_DISCRIMINATION, a difficulty beyond +/-RUNAWAY_DIFFICULTY (on
 #: a scale where the skills have SD about 1: past every student), or an SE of either above

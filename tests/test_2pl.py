@@ -339,9 +339,35 @@ def test_priors_keep_every_item_and_improve_recovery_at_100x20():
     assert np.mean(bayes) < np.mean(plain)
 
 
+@pytest.mark.parametrize("name", ["torch-adam", "jax-adam"])
+def test_the_adam_slope_prior_is_the_stated_term_and_stops_the_runaway(name):
+    """At 100x20 seed 0 joint ML's slopes run off (two items past the limits, a near 300);
+    with log a ~ N(0, 0.5^2) none do. The fit's final loss is the plain fit's objective plus
+    the stated prior term at the fit's own slopes."""
+    if not irtbench.get_estimator(name).available():
+        pytest.skip(f"{name}: backend not installed")
+    data = irtbench.simulate(100, 20, seed=0, model="2pl")
+    plain = irtbench.fit(data.responses, name, device="cpu", model="2pl")
+    modal = irtbench.fit(data.responses, name, device="cpu", model="2pl", prior_log_a_sd=0.5)
+    assert plain.diagnostics["n_runaway"] > 0 and modal.diagnostics["n_runaway"] == 0
+    assert modal.discrimination.max() < 8
+    # the objective is what the docstring says: mean NLL + penalties + sum(log a)^2/(2 s^2 |O|)
+    log_a = np.log(modal.discrimination)
+    logits = modal.discrimination * (modal.skill[:, None] - modal.difficulty[None, :])
+    y = data.responses.astype(np.float64)
+    nll = np.mean(np.logaddexp(0, logits) - y * logits)
+    objective = (nll + 1e-2 * modal.difficulty.mean() ** 2 + 1e-2 * log_a.mean() ** 2
+                 + (log_a**2).sum() / (2 * 0.25 * y.size))
+    # the loss is recorded before the last step: a step of lr 0.01 moves it by far less
+    assert modal.losses[-1] == pytest.approx(objective, rel=1e-3)
+
+
 def test_priors_are_options_of_the_2pl_only():
     with pytest.raises(ValueError, match="prior_log_a_sd is a prior of the 2PL"):
         irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "mml-em", prior_log_a_sd=0.5)
+    with pytest.raises(ValueError, match="prior_log_a_sd is a prior of the 2PL"):
+        irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "torch-adam",
+                     prior_log_a_sd=0.5)
     with pytest.raises(ValueError, match="prior_d_sd=-1 must be a positive number"):
         irtbench.fit(irtbench.simulate(50, 5, seed=0, model="2pl").responses, "mml-em",
                      model="2pl", prior_d_sd=-1)

@@ -38,7 +38,7 @@ from irtbench.estimators.base import (
     register,
 )
 from irtbench.model import asymptotic_se
-from irtbench.twopl import joint_standard_errors
+from irtbench.twopl import check_item_priors, joint_standard_errors, log_a_prior
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -51,12 +51,14 @@ Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
 def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
-                   question: jax.Array | None, *, n_observed: int, alpha: float) -> jax.Array:
+                   question: jax.Array | None, *, n_observed: int, alpha: float,
+                   prior_log_a_sd: float | None = None) -> jax.Array:
     r"""The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
     from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
     epoch reads one byte per response) or the gathered logits of sparse triples. With
     ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)` and
-    the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`, as in ``torch-adam``."""
+    the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}` and, given ``prior_log_a_sd``,
+    the prior :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``."""
     import jax
     import jax.numpy as jnp
 
@@ -76,6 +78,7 @@ def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: ja
     penalty = alpha * jnp.mean(difficulty) ** 2
     if log_discrimination is not None:
         penalty += alpha * jnp.mean(log_discrimination) ** 2
+        penalty += log_a_prior(log_discrimination, prior_log_a_sd, n_observed)
     return jnp.sum(terms) / n_observed + penalty
 
 
@@ -198,7 +201,7 @@ class JaxAdam(_jax.JaxEstimator):
     """Joint maximum likelihood by full-batch Adam in JAX (the reference objective, jitted).
 
     Options:
-        epochs (1000), lr (0.01), alpha (1e-2): as ``torch-adam``.
+        epochs (1000), lr (0.01), alpha (1e-2), prior_log_a_sd (None): as ``torch-adam``.
         device: ``"auto"`` (JAX's GPU when present, else CPU), ``"cpu"``, ``"cuda"``/``"gpu"``.
         seed: accepted for the common interface; the fit is deterministic (zero start).
 
@@ -216,7 +219,12 @@ class JaxAdam(_jax.JaxEstimator):
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
-    defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0}
+    defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0,
+                "prior_log_a_sd": None}
+
+    def check_options(self, options: dict[str, Option]) -> None:
+        super().check_options(options)
+        check_item_priors(options, ("prior_log_a_sd",))
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
@@ -225,7 +233,8 @@ class JaxAdam(_jax.JaxEstimator):
         base = super().setup(responses, options, n_observed)
         two_pl = options["model"] == "2pl"
         terms = {"n_observed": n_observed, "alpha": float(options["alpha"])}
-        step = (jax.value_and_grad(partial(reference_loss, **terms)) if two_pl  # autodiff
+        step = (jax.value_and_grad(partial(reference_loss, **terms,  # autodiff
+                                           prior_log_a_sd=options["prior_log_a_sd"])) if two_pl
                 else partial(reference_value_and_grad, **terms))
         train = make_train(int(options["epochs"]), float(options["lr"]), step, responses.shape,
                            two_pl=two_pl)

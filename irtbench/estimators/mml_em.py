@@ -52,7 +52,9 @@ from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkp
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical import em2pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
+from irtbench import twopl
 from irtbench.model import Extremes, find_extremes
+from irtbench.responses import most_answers
 
 if TYPE_CHECKING:
     import torch
@@ -147,8 +149,10 @@ class MarginalEM(_torch.TorchEstimator):
 
     Options:
         nodes: quadrature nodes: None = 11 adaptive Gauss–Hermite nodes per student (Rasch),
-            fixed nodes on [-6, 6] (2PL), 61 up to 225 questions and more for longer tests
-            (:func:`~irtbench.estimators.classical.em2pl.default_nodes`).
+            fixed nodes on [-6, 6] (2PL), 61 up to 225 answers per student and more for longer
+            tests (:func:`~irtbench.estimators.classical.em2pl.default_nodes` of the most
+            answers any student gave: on sparse data the length of a student's own test, which
+            sets how narrow the posteriors get, not the number of questions).
         tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
         max_iter: cap on EM iterations (1000).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -185,15 +189,7 @@ class MarginalEM(_torch.TorchEstimator):
                 options["nodes"] = 11
         elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
-        for key in ("prior_log_a_sd", "prior_d_sd"):
-            value = options[key]
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"option {key}={value!r} must be a positive number or None")
-            if options["model"] != "2pl":
-                raise ValueError(f"option {key} is a prior of the 2PL's items; the Rasch "
-                                 "model's mml-em has none")
+        twopl.check_item_priors(options, ("prior_log_a_sd", "prior_d_sd"))
 
     def run(self, state: _torch.TorchState) -> Result:
         if state.options["model"] == "2pl":
@@ -259,7 +255,7 @@ class MarginalEM(_torch.TorchEstimator):
         options = state.options
         found = find_extremes(state.responses, judge_students=False)
         clock = Stopwatch()
-        nodes = options["nodes"] or em2pl.default_nodes(state.responses.shape[1])
+        nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
         priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_d_sd"])
         em = em2pl.fit_2pl(state.responses, found, state.torch_device,
                            nodes=int(nodes), tol=float(options["tol"]),
