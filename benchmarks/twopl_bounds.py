@@ -3,7 +3,7 @@
     python benchmarks/twopl_bounds.py [--out results/targets/twopl_bounds.txt]
 
 1. **Monte Carlo vs exact** at 10 items: the bound from 20000 simulated patterns (with the
-   inverse-Wishart correction of ``irtbench.twopl.item_covariance``) against the exact one from
+   inverse-Wishart correction of ``irtbench.models.twopl.item_covariance``) against the exact one from
    all 1024 patterns, N = 1000.
 2. **Known skills vs marginal** at 50-1000 items: the per-item bound with the skills known (what
    ``item_bounds`` uses above ``DENSE_UP_TO`` = 1000 items, a lower bound) against the dense
@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import irtbench
-    from irtbench import twopl
+    from irtbench.models import twopl
 
     lines = []
 

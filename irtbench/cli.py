@@ -21,10 +21,11 @@ from irtbench import devices, harness
 from irtbench.csvio import ResponseTable, check_output, load_responses, write_csv
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
 from irtbench.metrics import align
-from irtbench.model import extremes
+from irtbench.models import extremes
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
-from irtbench.twopl import MODELS, RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
+from irtbench.models import MODELS, get_model
+from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
 from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
@@ -91,16 +92,16 @@ def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
         return pd.DataFrame({"kind": kind, "label": labels, "estimate": estimate,
                              "se": se if se is not None else np.nan, "extreme": extreme, **more})
 
-    slopes = {}
-    if result.discrimination is not None:  # the 2PL: each question's discrimination beside
-        se = result.discrimination_se
-        slopes = {"discrimination": result.discrimination,
-                  "discrimination_se": se if se is not None else np.nan,
-                  "runaway": result.runaway_questions}
+    more: dict[str, object] = {}  # the model's other item parameters beside each question
+    for name, values in result.extra_items.items():
+        se = result.extra_se.get(name)
+        more |= {name: values, f"{name}_se": se if se is not None else np.nan}
+    if result.runaway_questions is not None:
+        more["runaway"] = result.runaway_questions
     return pd.concat(
         [block("student", table.students, skill, result.skill_se, extreme_students),
          block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
-               **slopes)],
+               **more)],
         ignore_index=True,
     )
 
@@ -145,10 +146,11 @@ def command_fit(args: argparse.Namespace) -> int:
     print(f"{result.model} model; difficulty (mean 0 over the non-extreme questions): min "
           f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
           f"{students.estimate.std(ddof=0):.2f}")
-    if "discrimination" in questions:
-        a = questions.discrimination
-        print(f"discrimination: min {a.min():.2f}, median {a.median():.2f}, max {a.max():.2f}; "
-              f"median SE {questions.discrimination_se.median():.2f}")
+    for name in result.extra_items:
+        values = questions[name]
+        print(f"{name}: min {values.min():.2f}, median {values.median():.2f}, max "
+              f"{values.max():.2f}; median SE {questions[f'{name}_se'].median():.2f}")
+    if "runaway" in estimates:
         runaway = estimates[estimates.runaway.fillna(False).astype(bool)]
         if len(runaway):
             names = ", ".join(runaway.label.head(5)) + (" ..." if len(runaway) > 5 else "")
@@ -274,13 +276,16 @@ def command_check(args: argparse.Namespace) -> int:
 
 
 # -- argument parsing -----------------------------------------------------------------------
+#: every model with its formula, for the help texts
+MODEL_FORMULAS = "; ".join(f"{name}: {get_model(name).formula}" for name in MODELS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irtbench",
-        description="Benchmark and compare estimators of the Rasch model "
-        "P(correct) = sigmoid(skill - difficulty) and the 2PL, "
-        "sigmoid(discrimination * (skill - difficulty)), across PyTorch, JAX and NumPyro and "
-        "against the field's own packages.",
+        description="Benchmark and compare estimators of item response models ("
+        + MODEL_FORMULAS + "), across PyTorch, JAX and NumPyro and against the field's own "
+        "packages.",
         epilog="Exit codes: 0 ok, 1 a check found a regression, 2 bad usage or unusable input. "
         "Run 'irtbench COMMAND --help' for a command's options.",
     )
@@ -297,15 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=command_list)
 
     fitting = commands.add_parser(
-        "fit", help="fit a Rasch or 2PL model to a CSV of responses and write the estimates",
-        description="Fit a Rasch model (or, with --model 2pl, the 2PL) to real data. FILE is a "
+        "fit", help="fit a Rasch, 2PL or 3PL model to a CSV of responses and write the "
+        "estimates",
+        description="Fit a Rasch model (or, with --model, another) to real data. FILE is a "
         "wide CSV (rows = students, "
         "columns = questions, header = question labels, blank/NA = missing; a first column "
         "named id/student/person is taken as student labels) or a long CSV with the columns "
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
-        "wrong: no finite ML estimate); under the 2PL also each question's discrimination and "
-        "discrimination_se. Estimates are on one origin for every estimator: the "
+        "wrong: no finite ML estimate); under the 2PL and 3PL also each question's other "
+        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway. Estimates "
+        "are on one origin for every estimator: the "
         "mean difficulty of the non-extreme questions is 0. The file is written at once at the "
         "end (nothing partial on failure); an existing file is kept unless --force.",
     )
@@ -317,9 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "file is kept unless --force)")
     fitting.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     fitting.add_argument("--model", choices=MODELS, default=None,
-                         help="the model: rasch, P = sigmoid(skill - difficulty), or 2pl, "
-                         "P = sigmoid(discrimination * (skill - difficulty)) (default: rasch; "
-                         "'irtbench list' shows which estimators fit which)")
+                         help="the model (default: rasch): " + MODEL_FORMULAS
+                         + "; 'irtbench list' shows which estimators fit which")
     fitting.add_argument("--device", default=None,
                          help="auto, cpu, cuda or cuda:N (default: the estimator's, auto)")
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
@@ -328,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     running = commands.add_parser(
         "run", help="run a benchmark sweep: sizes x estimators x seeds",
-        description="Simulate data (the Rasch model, or the 2PL with --model 2pl) for every "
+        description="Simulate data (the Rasch model and the 2PL by default; --model) for every "
         "size x missing fraction x seed, fit every estimator of that model on it, and record one row per fit in OUT/results.csv (time of the fit "
         "alone, compile time apart, throughput, peak memory, recovery against the truth and the "
         "Cramer-Rao bound), the loss curves in OUT/curves.csv and the environment in "
@@ -345,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "--quick)")
     running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
                          "missing at random (default: %(default)s)")
-    running.add_argument("--model", default="rasch,2pl", help="comma-separated models to simulate "
-                         "and fit: rasch, 2pl (skills N(0,1), discriminations LogNormal(0, 0.3)); "
+    running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
+                         "and fit, of " + ", ".join(MODELS) + " (the 2PL and 3PL: skills N(0,1), "
+                         "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "
                          "each with the estimators that fit it (default: %(default)s)")
     running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     running.add_argument("--out", type=Path, help="results folder (default: runs/DATE-TIME)")

@@ -56,14 +56,13 @@ from irtbench.threads import (
 )
 from irtbench.estimators import Estimator, Fit, estimators, get_estimator, reference_optimum
 from irtbench.metrics import (
-    aligned_errors,
-    aligned_errors_2pl,
+    aligned_errors_by_part,
     optimum_gap,
     recovery,
     reference_gradient,
     trace_rmse,
 )
-from irtbench.model import extremes
+from irtbench.models import ITEM_PARAMETERS, MODELS, extremes, get_model
 from irtbench.responses import COMPACT_ABOVE, observed_count, size_label
 from irtbench.results import (
     COLUMNS,
@@ -84,11 +83,12 @@ from irtbench.results import (
     write_environment,
 )
 from irtbench.simulate import Dataset, simulate
-from irtbench.twopl import MODELS
 
 __all__ = ["Cell", "sweep", "summarize", "result_columns", "DEFAULT_SIZES", "QUICK_SIZES"]
 
 DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
+#: the models a sweep simulates and fits unless told (the 3PL on demand)
+DEFAULT_MODELS = ("rasch", "2pl")
 QUICK_SIZES = ((100, 20), (200, 50))
 MAX_CURVE_POINTS = 200
 #: a cell is skipped when its estimated peak exceeds this share of the free memory
@@ -107,7 +107,7 @@ class Cell(NamedTuple):
 
     def label(self) -> str:
         missing = f" missing={self.missing:g}" if self.missing else ""
-        model = "" if self.model == "rasch" else f" {self.model}"
+        model = "" if self.model == MODELS[0] else f" {self.model}"
         return (f"{self.estimator}{model} {size_label(self.n_students, self.n_questions)}"
                 f"{missing} seed={self.seed}")
 
@@ -230,11 +230,12 @@ def _curve(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndar
     n = len(fit.losses)
     if n == 0:
         return []
-    traced = fit.trace if data.model == "rasch" else []  # Rasch alignment only
-    errors = {k: trace_rmse(skill, difficulty, data, masks) for k, skill, difficulty in traced}
+    errors = {k: trace_rmse(skill, {"difficulty": difficulty, **(extra[0] if extra else {})},
+                            data, masks)
+              for k, skill, difficulty, *extra in fit.trace}
     gaps = {} if optimum is None else {
         k: optimum_gap(skill, difficulty, optimum.skill, optimum.difficulty, masks)[1]
-        for k, skill, difficulty in fit.trace}
+        for k, skill, difficulty, *_ in fit.trace}
     thinned = np.linspace(1, n, min(n, MAX_CURVE_POINTS)).round().astype(int)
     iterations = sorted(set(thinned.tolist()) | set(errors))
     return [
@@ -266,19 +267,13 @@ def convergence(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
 
 def _errors(cell: Cell, fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
             ) -> list[dict[str, Any]]:
-    """Aligned errors of every skill and difficulty (and, 2PL, discrimination; extreme ones
+    """Aligned errors of every skill and every item parameter of the model (extreme ones
     flagged)."""
-    kinds = [("skill", masks[0]), ("difficulty", masks[1])]
-    if data.model == "2pl":
-        errors = aligned_errors_2pl(fit, data, masks)
-        kinds.append(("discrimination", masks[1]))
-    else:
-        errors = aligned_errors(fit.skill, fit.difficulty, data, masks)
     key = cell._asdict()
     return [
         {**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
-        for (kind, extreme), values in zip(kinds, errors)
-        for i, (e, x) in enumerate(zip(values, extreme))
+        for kind, values in aligned_errors_by_part(fit, data, masks).items()
+        for i, (e, x) in enumerate(zip(values, masks[0] if kind == "skill" else masks[1]))
     ]
 
 
@@ -707,7 +702,7 @@ def sweep(
     *,
     seeds: int | Sequence[int] = 3,
     missing: Sequence[float] = (0.0,),
-    models: Sequence[str] = ("rasch",),
+    models: Sequence[str] = DEFAULT_MODELS,
     device: str = "auto",
     out: Path | str | None = None,
     resume: bool = False,
@@ -730,8 +725,9 @@ def sweep(
             that is ``in_default_sweep``).
         seeds: a count N (seeds 0..N-1) or explicit seeds; a seed fixes the simulated data.
         missing: fractions of responses missing at random.
-        models: ``"rasch"`` and/or ``"2pl"``: data simulated from each, fitted by the estimators
-            that fit it (``Estimator.models``).
+        models: names of :data:`irtbench.models.MODELS` (default ``DEFAULT_MODELS``, the
+            Rasch model and the 2PL): data simulated from each, fitted by the estimators that
+            fit it (``Estimator.models``).
         device: ``auto``, ``cpu`` or ``cuda``, passed to every estimator.
         out: results folder; rows are appended to ``out/results.csv`` as they finish.
         resume: complete an existing folder, skipping its cells (refused if it was made in
@@ -869,11 +865,14 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per estimator x device x size x missing: median times, mean recovery, fits ok / run."""
     table = table.assign(size=[size_label(n, m) for n, m in zip(table.n_students, table.n_questions)])
-    for column in ("compute_seconds", "rmse_discrimination", "crb_ratio_discrimination",
-                   "threads", "contention"):
-        if column not in table:  # a folder from before the one clock / the 2PL / the policy
-            table = table.assign(**{column: math.nan})
     table = with_model(table)
+    # the item parameters besides the difficulty of the models in the table, each summarised
+    extra = [name for name in ITEM_PARAMETERS[1:]
+             if any(name in get_model(model).item_parameters for model in table.model.unique())]
+    for column in ("compute_seconds", "threads", "contention",
+                   *(f"{metric}_{name}" for name in extra for metric in ("rmse", "crb_ratio"))):
+        if column not in table:  # a folder from before the one clock / a model / the policy
+            table = table.assign(**{column: math.nan})
     ok = table[table.status == "ok"]
     keys = ["model", "estimator", "device", "n_students", "n_questions", "size", "missing"]
     summary = ok.groupby(keys, sort=True).agg(
@@ -885,8 +884,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         rmse_skill=("rmse_skill", "mean"),
         crb_diff=("crb_ratio_difficulty", "mean"),
         crb_skill=("crb_ratio_skill", "mean"),
-        rmse_discr=("rmse_discrimination", "mean"),
-        crb_discr=("crb_ratio_discrimination", "mean"),
+        **{f"{metric}_{name[:5]}": (f"{column}_{name}", "mean") for name in extra
+           for metric, column in (("rmse", "rmse"), ("crb", "crb_ratio"))},
         coverage_diff=("coverage_difficulty", "mean"),
         n_extreme=("n_extreme", "mean"),
         threads=("threads", "median"),
@@ -904,7 +903,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     summary["contention"] = [  # the largest over the seeds; * marks a contended cell
         "" if np.isnan(c) else f"{c:.0%}{'*' if c >= CONTENDED else ''}"
         for c in summary.contention]
-    if (summary.model == "rasch").all():  # no 2PL: nothing to say about discriminations
-        summary = summary.drop(columns=["model", "rmse_discr", "crb_discr"])
+    if summary.model.nunique() == 1 and summary.model.iloc[0] == MODELS[0]:
+        summary = summary.drop(columns="model")  # the Rasch model alone: nothing to tell apart
     return summary.drop(columns=["n_students", "n_questions"]).reset_index(drop=True)
 

@@ -1,9 +1,11 @@
-r"""Parameter-recovery metrics: scale alignment, error summaries, and the Cramér–Rao bound.
+r"""Parameter-recovery metrics: alignment, error summaries, and the Cramér–Rao bound, for every
+model (:mod:`irtbench.models`) by looping over its parameters.
 
-The Rasch likelihood depends on :math:`\theta_i - b_j` only, so estimates are identified up to
-a common shift. Every comparison with the truth first *aligns* both sides: subtract the mean
-difficulty from the difficulties and from the skills (the estimate with its own mean, the truth
-with its own).
+Every model's likelihood is unchanged by a map of the latent scale (the Rasch model: a shift;
+the 2PL and 3PL: an affine map), so every comparison with the truth first maps the estimate
+onto the truth's scale by the model's :meth:`~irtbench.models.base.Model.align` (the Rasch
+model: the shift that gives both the same mean difficulty), fitted on the questions with
+finite estimates, and compares each part (``skill`` and each item parameter) after it.
 
 Students (questions) whose observed responses are all right or all wrong have no finite
 maximum-likelihood estimate. They are counted (``n_extreme``, ``n_extreme_questions``) and left
@@ -12,25 +14,27 @@ out of the skill (difficulty) metrics; ``rmse_skill_all`` keeps them, as estimat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.model import extremes, information, sigmoid
+from irtbench.models import ITEM_PARAMETERS, Alignment, extremes, get_model, information, sigmoid
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
-from irtbench.twopl import Alignment, affine_alignment, item_bounds
 
 if TYPE_CHECKING:
     from irtbench.estimators.base import Fit
     from irtbench.simulate import Dataset
 
-__all__ = ["align", "aligned_errors", "aligned_errors_2pl", "cramer_rao_bound", "recovery",
-           "recovery_2pl",
-           "trace_rmse",
-           "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
+__all__ = ["align", "aligned_errors", "aligned_errors_by_part", "aligned_parts", "cramer_rao_bound", "recovery",
+           "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
 Z95 = 1.959963984540054
+
+#: what is summarised of each part beyond the skills and difficulties (the other item
+#: parameters of every model)
+PART_METRICS = ("rmse", "bias", "corr", "crb", "crb_ratio", "coverage")
 
 RECOVERY_METRICS = (
     "rmse_skill",
@@ -50,13 +54,8 @@ RECOVERY_METRICS = (
     "n_extreme_questions",
     "coverage_skill",
     "coverage_difficulty",
-    # the 2PL's discriminations (NaN under the Rasch model)
-    "rmse_discrimination",
-    "bias_discrimination",
-    "corr_discrimination",
-    "crb_discrimination",
-    "crb_ratio_discrimination",
-    "coverage_discrimination",
+    # the other item parameters of every model (NaN under a model that has none)
+    *(f"{metric}_{name}" for name in ITEM_PARAMETERS[1:] for metric in PART_METRICS),
 )
 
 
@@ -90,7 +89,7 @@ def cramer_rao_bound(
         \mathrm{CRB}_\theta = \sqrt{\operatorname{mean}_i 1/I(\theta_i)},\qquad
         \mathrm{CRB}_b = \sqrt{\operatorname{mean}_j 1/I(b_j)}
 
-    with :math:`I` from :func:`irtbench.model.information` over the observed responses; the
+    with :math:`I` from :func:`irtbench.models.information` over the observed responses; the
     means run over non-extreme students and questions. An unbiased estimator's RMSE cannot be
     below it (for each parameter with the others known), so ``rmse / crb`` near 1 means the
     estimator extracts all the information the data hold.
@@ -136,79 +135,90 @@ def aligned_errors(
     return est_skill - true_skill, est_difficulty - true_difficulty
 
 
-def aligned_errors_2pl(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Errors (estimate - truth) of every skill, difficulty and discrimination of a 2PL fit
-    after the affine alignment of :func:`recovery_2pl` (fitted on the questions with finite
-    estimates that ``masks`` does not flag)."""
-    alignment, _ = _alignment_2pl(fit, data, masks[1])
+def aligned_parts(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
+                  ) -> tuple[Alignment, np.ndarray]:
+    """The model's alignment of a fit onto the truth (:meth:`~irtbench.models.base.Model.align`)
+    and the questions it was fitted on: those ``masks`` does not flag as extreme whose
+    estimates the model can use."""
+    model = get_model(data.model)
+    missing = [name for name in model.item_parameters if getattr(fit, name) is None]
+    if fit.model != data.model or missing:
+        raise ValueError(f"the data are {model.title} but the fit ({fit.estimator}, "
+                         f"model={fit.model!r}) has no {', '.join(missing) or 'such parameters'}:"
+                         f" fit it with model={data.model!r}")
+    keep = ~masks[1] & model.usable(fit.items)
+    return model.align(fit.items, data.items, keep), keep
+
+
+def aligned_errors_by_part(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
+                           ) -> dict[str, np.ndarray]:
+    """Errors (estimate - truth) of every skill and of every item parameter after the model's
+    alignment (:func:`aligned_parts`), by part name."""
+    model = get_model(data.model)
+    alignment, _ = aligned_parts(fit, data, masks)
     with np.errstate(invalid="ignore"):
-        return (alignment.skill(fit.skill) - data.skill,
-                alignment.difficulty(fit.difficulty) - data.difficulty,
-                alignment.discrimination(fit.discrimination) - data.discrimination)
+        errors = {"skill": alignment.skill(fit.skill) - data.skill}
+        for name in model.item_parameters:
+            errors[name] = alignment.move(model.kinds[name], fit.items[name]) - data.items[name]
+    return errors
 
 
-def _alignment_2pl(fit: Fit, data: Dataset, extreme_questions: np.ndarray
-                   ) -> tuple[Alignment, np.ndarray]:
-    """The affine alignment of a 2PL fit onto the truth and the questions it was fitted on."""
-    if fit.discrimination is None:
-        raise ValueError(f"the data are 2PL but the fit ({fit.estimator}, model={fit.model!r}) "
-                         "has no discriminations: fit it with model='2pl'")
-    keep = ~extreme_questions & np.isfinite(fit.difficulty) & np.isfinite(fit.discrimination)
-    keep &= fit.discrimination > 0
-    return affine_alignment(fit.difficulty[keep], data.difficulty[keep],
-                            fit.discrimination[keep], data.discrimination[keep]), keep
-
-
-def trace_rmse(
-    skill: np.ndarray,
-    difficulty: np.ndarray,
-    data: Dataset,
-    masks: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[float, float]:
-    """Aligned RMSE of skills (non-extreme students) and difficulties (non-extreme questions),
-    as in :func:`recovery`, for one snapshot along a fit."""
+def trace_rmse(skill: np.ndarray, items: Mapping[str, np.ndarray], data: Dataset,
+               masks: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float]:
+    """Aligned RMSE of skills (non-extreme students) and difficulties (the questions the
+    alignment uses), as in :func:`recovery`, for one snapshot along a fit: its skills and
+    item parameters by name (NaN when the snapshot lacks some of the model's)."""
+    model = get_model(data.model)
+    if any(name not in items for name in model.item_parameters):
+        return float("nan"), float("nan")
     masks = masks if masks is not None else extremes(data.responses)
-    skill_error, difficulty_error = aligned_errors(skill, difficulty, data, masks)
-    extreme_students, extreme_questions = masks
-    return (float(np.sqrt(np.mean(skill_error[~extreme_students] ** 2))),
-            float(np.sqrt(np.mean(difficulty_error[~extreme_questions] ** 2))))
+    keep = ~masks[1] & model.usable(items)
+    alignment = model.align(items, data.items, keep)
+    with np.errstate(invalid="ignore"):
+        skill_error = alignment.skill(skill)[~masks[0]] - data.skill[~masks[0]]
+        difficulty_error = alignment.difficulty(items["difficulty"])[keep] - data.difficulty[keep]
+    return (float(np.sqrt(np.mean(skill_error**2))),
+            float(np.sqrt(np.mean(difficulty_error**2))))
 
 
 def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
-    """Compare a fit with the parameters that generated the data (the 2PL:
-    :func:`recovery_2pl`).
+    """Compare a fit with the parameters that generated the data, after the model's alignment
+    (:func:`aligned_parts`).
 
-    Returns a dict with, for ``skill`` and ``difficulty``:
+    Returns a dict with, for ``skill`` and each item parameter of the model:
 
     * ``rmse_*``, ``bias_*`` (mean signed error), ``corr_*`` (Pearson) of the aligned
-      estimates against the aligned truth. ``bias_difficulty`` is 0 by construction of the
+      estimates against the truth. ``bias_difficulty`` is 0 by construction of the Rasch
       alignment (unless extreme questions are left out); JML's outward bias shows in
-    * ``scale_*``: the least-squares slope of estimate on truth (1 = no shrinkage or spread);
-    * ``crb_*``: the root-mean Cramér–Rao bound and ``crb_ratio_*`` = rmse / crb;
-    * ``coverage_*``: fraction of true values inside estimate +/- 1.96 SE (NaN without SEs);
-    * ``n_extreme`` (students) and ``n_extreme_questions``, left out of the metrics above;
+    * ``scale_*`` (skills and difficulties): the least-squares slope of estimate on truth (1 =
+      no shrinkage or spread);
+    * ``crb_*``: the root-mean Cramér–Rao bound of the aligned errors
+      (:meth:`~irtbench.models.base.Model.bounds`; NaN for a part with none, as the skills of
+      the 2PL and 3PL, whose EAP and JML skills are different targets) and ``crb_ratio_*`` =
+      rmse / crb;
+    * ``coverage_*``: fraction of true values inside estimate +/- 1.96 SE (NaN without SEs),
+      the SEs scaled as the alignment scales their parameter;
+    * ``n_extreme`` (students) and ``n_extreme_questions``, left out of the metrics above (and
+      the questions whose estimates the model cannot use, from the item parameters');
       ``rmse_skill_all`` includes the extreme students as estimated.
     """
-    if data.model == "2pl":
-        return recovery_2pl(fit, data)
-    responses = data.responses
-    extreme_students, extreme_questions = extremes(responses)
-    finite_questions = ~extreme_questions
-    est_skill, est_difficulty = align(fit.skill, fit.difficulty, finite_questions)
-    true_skill, true_difficulty = align(data.skill, data.difficulty, finite_questions)
-    crb_skill, crb_difficulty = cramer_rao_bound(responses, data.skill, data.difficulty)
+    model = get_model(data.model)
+    masks = extremes(data.responses)
+    alignment, keep = aligned_parts(fit, data, masks)
+    students = ~masks[0]
 
-    students = ~extreme_students
-    skill_se = fit.skill_se[students] if fit.skill_se is not None else None
-    difficulty_se = fit.difficulty_se[finite_questions] if fit.difficulty_se is not None else None
-    skill = _summary(est_skill[students], true_skill[students], skill_se)
-    difficulty = _summary(
-        est_difficulty[finite_questions], true_difficulty[finite_questions], difficulty_se
-    )
-    return _recovery_row({"skill": skill, "difficulty": difficulty},
-                         {"skill": crb_skill, "difficulty": crb_difficulty},
-                         est_skill - true_skill, (extreme_students, extreme_questions))
+    def part(name: str, estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None,
+             mask: np.ndarray) -> dict[str, float]:
+        kind = model.kinds[name]
+        return _summary(alignment.move(kind, estimate[mask]), truth[mask],
+                        None if se is None else se[mask] * alignment.se_factor(kind))
+
+    parts = {"skill": part("skill", fit.skill, data.skill, fit.skill_se, students)}
+    for name in model.item_parameters:
+        parts[name] = part(name, fit.items[name], data.items[name], fit.item_se[name], keep)
+    with np.errstate(invalid="ignore"):
+        skill_errors = alignment.skill(fit.skill) - data.skill
+    return _recovery_row(parts, model.bounds(data, keep), skill_errors, masks)
 
 
 def _recovery_row(parts: dict[str, dict[str, float]], bounds: dict[str, float],
@@ -227,43 +237,6 @@ def _recovery_row(parts: dict[str, dict[str, float]], bounds: dict[str, float],
         metrics[f"crb_ratio_{part}"] = metrics[f"rmse_{part}"] / bound
     metrics.update(n_extreme=int(masks[0].sum()), n_extreme_questions=int(masks[1].sum()))
     return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
-
-
-def recovery_2pl(fit: Fit, data: Dataset) -> dict[str, float]:
-    r""":func:`recovery` under the 2PL, whose scale the likelihood does not fix
-    (:math:`\theta \to s\theta + t`, :math:`b \to sb + t`, :math:`a \to a/s`): the estimates
-    are first mapped onto the truth's scale by the best affine alignment of the item parameters
-    (:func:`irtbench.twopl.affine_alignment`; for marginal fits on the N(0, 1) scale it is close
-    to the identity), then summarised as under the Rasch model, discriminations included
-    (their SEs scaled by :math:`1/s`, the difficulties' by :math:`s`). ``crb_difficulty`` and
-    ``crb_discrimination`` are root-mean Cramér–Rao bounds from the marginal Fisher information
-    at the truth (:func:`irtbench.twopl.item_bounds`: skills N(0, 1), all items together),
-    projected as the alignment projects the errors (it removes the common shift and stretch
-    that the sample of skills puts on every item), and ``crb_ratio_*`` = rmse / crb. Skills
-    have no such bound here (EAP and JML skills are different targets): ``crb_skill`` is NaN. Questions with no finite estimate are left out
-    and counted, as are the extreme students (from the skill metrics)."""
-    extreme_students, extreme_questions = extremes(data.responses)
-    alignment, keep = _alignment_2pl(fit, data, extreme_questions)
-    crb_a, crb_b = item_bounds(data.discrimination, data.difficulty, data.shape[0],
-                               aligned=keep)
-    students = ~extreme_students
-
-    def scaled(se: np.ndarray | None, factor: float, mask: np.ndarray) -> np.ndarray | None:
-        return None if se is None else se[mask] * factor
-
-    parts = {
-        "skill": _summary(alignment.skill(fit.skill[students]), data.skill[students],
-                          scaled(fit.skill_se, alignment.scale, students)),
-        "difficulty": _summary(alignment.difficulty(fit.difficulty[keep]), data.difficulty[keep],
-                               scaled(fit.difficulty_se, alignment.scale, keep)),
-        "discrimination": _summary(alignment.discrimination(fit.discrimination[keep]),
-                                   data.discrimination[keep],
-                                   scaled(fit.discrimination_se, 1.0 / alignment.scale, keep)),
-    }
-    bounds = {"difficulty": float(np.sqrt(np.mean(crb_b[keep] ** 2))),
-              "discrimination": float(np.sqrt(np.mean(crb_a[keep] ** 2)))}
-    return _recovery_row(parts, bounds, alignment.skill(fit.skill) - data.skill,
-                         (extreme_students, extreme_questions))
 
 
 def reference_gradient(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
@@ -318,7 +291,7 @@ def optimum_gap(
 ) -> tuple[float, float]:
     """``(max, rms)`` distance between a fit and the exact optimum of the reference objective,
     both aligned on the non-extreme questions, over the non-extreme students and questions
-    (``masks`` = :func:`irtbench.model.extremes`), skills and difficulties together."""
+    (``masks`` = :func:`irtbench.models.extremes`), skills and difficulties together."""
     extreme_students, extreme_questions = masks
     keep = ~extreme_questions
     est_skill, est_difficulty = align(skill, difficulty, keep)

@@ -2,7 +2,13 @@
 
 Every figure reads ``results.csv`` / ``curves.csv`` / ``errors.csv`` (never live objects), so any
 old run can be re-plotted with ``irtbench plot DIR``. Each estimator keeps one colour and one
-marker across all figures; bands and error bars span the seeds (mean +/- one standard deviation).
+marker across all figures and runs (its place in the registry: :func:`style`); bands and error
+bars span the seeds (mean +/- one standard deviation). Legends sit outside the axes, to the
+right of the figure; the lines of estimators at one size are spread a little along the size
+axis, so that two with identical results (``torch-adam`` and ``jax-adam`` solve the same
+objective) are both seen. One set of figures per model, each over that model's parameters
+(:attr:`~irtbench.models.base.Model.item_parameters`); a figure with nothing to draw is not
+written, and the report says why.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import pandas as pd  # noqa: E402
 
 from irtbench.estimators import estimators  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
+from irtbench.models import MODELS, get_model  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 from irtbench.threads import CONTENDED  # noqa: E402
@@ -34,15 +41,50 @@ FIGURES = {
     "memory": "Peak memory vs size",
 }
 
-_MARKERS = "osD^vP*Xhp<>"
-_COLORS = plt.get_cmap("tab10").colors
+_MARKERS = "osD^vP*Xhp<>d8H"
+#: tab10, then the dark shades of tab20b/tab20c: 18 colours told apart on screen and in print
+_COLORS = (*plt.get_cmap("tab10").colors,
+           *(plt.get_cmap("tab20b").colors[i] for i in (0, 4, 8, 12, 16)),
+           *(plt.get_cmap("tab20c").colors[i] for i in (0, 4, 8)))
 
 
 def style(name: str) -> dict[str, object]:
-    """A fixed colour and marker per estimator (registry order; others after, by name)."""
+    """A fixed colour and marker per estimator: its place in the registry (estimators are
+    only ever appended to it, so a colour never changes between runs); others after it."""
     known = estimators()
     index = known.index(name) if name in known else len(known) + sum(map(ord, name)) % 7
     return {"color": _COLORS[index % len(_COLORS)], "marker": _MARKERS[index % len(_MARKERS)]}
+
+
+def _legend(fig: plt.Figure, **options: object) -> None:
+    """One legend for the whole figure, outside the axes on the right (each label once)."""
+    entries: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(entries.values(), entries.keys(), loc="outside right upper", fontsize=8,
+                   **options)
+
+
+def _parts(table: pd.DataFrame, prefix: str) -> list[str]:
+    """The parts (the model's item parameters, then ``skill``) that have a ``prefix*`` value in
+    ``table``, the difficulty first."""
+    model = get_model(table.model.iloc[0]) if "model" in table and len(table) else get_model(
+        MODELS[0])
+    return [part for part in (*model.item_parameters, "skill")
+            if f"{prefix}{part}" in table and table[f"{prefix}{part}"].notna().any()]
+
+
+def _unit(table: pd.DataFrame, part: str) -> str:
+    model = get_model(table.model.iloc[0]) if "model" in table and len(table) else get_model(
+        MODELS[0])
+    unit = model.units.get(part, "")
+    return f" ({unit})" if unit else ""
+
+
+def _plural(part: str) -> str:
+    return {"difficulty": "difficulties"}.get(part, part + "s")
 
 
 def _ok(table: pd.DataFrame) -> pd.DataFrame:
@@ -51,8 +93,13 @@ def _ok(table: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+def _figure(*grid: int, **options: object) -> tuple[plt.Figure, np.ndarray]:
+    """A figure with room on the right for the legend (constrained layout)."""
+    fig, axes = plt.subplots(*grid, layout="constrained", squeeze=False, **options)
+    return fig, axes
+
+
 def _finish(fig: plt.Figure, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig.tight_layout()
     written = []
     for fmt in formats:
         target = path.with_suffix(f".{fmt}")
@@ -68,7 +115,8 @@ def _lines(ax: plt.Axes, table: pd.DataFrame, y: str, *, by_device: bool = False
     seeds with +/- one standard deviation (``spread="sd"``), or the median with the seeds'
     range (``spread="range"``, for quantities that cannot be negative)."""
     keys = ["estimator", "missing"] + (["device"] if by_device else [])
-    for key, group in table.groupby(keys, sort=True):
+    groups = list(table.groupby(keys, sort=True))
+    for rank, (key, group) in enumerate(groups):
         name, missing = key[0], key[1]
         stats = group.groupby("responses")[y].agg(["mean", "std", "median", "min", "max"])
         if spread == "range":
@@ -79,8 +127,11 @@ def _lines(ax: plt.Axes, table: pd.DataFrame, y: str, *, by_device: bool = False
         label = name + (f", {missing:.0%} missing" if missing else "")
         label += f" ({key[2]})" if by_device else ""
         dashed = by_device and str(key[2]).startswith(("cuda", "gpu"))
-        ax.errorbar(stats.index, centre, yerr=error, label=label, capsize=3,
-                    linestyle="--" if dashed or missing else "-", **style(name))
+        # spread the lines by up to +/-4% along the (log) size axis: identical ones stay visible
+        dodge = 1.0 + 0.08 * ((rank + 0.5) / len(groups) - 0.5)
+        ax.errorbar(stats.index * dodge, centre, yerr=error, label=label, capsize=3,
+                    linestyle="--" if dashed or missing else "-", markersize=5, alpha=0.9,
+                    **style(name))
 
 
 def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
@@ -93,36 +144,31 @@ def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
     ax.grid(alpha=0.3)
 
 
-def _is_2pl(table: pd.DataFrame) -> bool:
-    return "model" in table and (table.model == "2pl").any()
-
-
 def plot_recovery(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
-    other = ("discrimination", "discriminations") if _is_2pl(table) else ("skill", "skills")
-    panels = [("rmse_difficulty", "RMSE of difficulties (logits)"),
-              (f"rmse_{other[0]}", f"RMSE of {other[1]}"),
-              ("crb_ratio_difficulty", "difficulties: RMSE / Cramér–Rao bound"),
-              (f"crb_ratio_{other[0]}", f"{other[1]}: RMSE / Cramér–Rao bound")]
-    for ax, (column, title) in zip(axes.flat, panels):
-        _lines(ax, table, column)
-        _size_axis(ax, table)
-        ax.set_title(title)
-        if column.startswith("rmse"):
-            ax.set_yscale("log")
-            ax.set_ylabel("discrimination" if column.endswith("discrimination") else "logits")
-        else:
-            ax.axhline(1.0, color="black", linewidth=1, linestyle=":")
-            ax.set_ylabel("ratio (1 = efficient)")
-    axes[0, 0].legend(fontsize=8)
-    aligned = "affine-aligned 2PL" if _is_2pl(table) else "aligned"
-    fig.suptitle(FIGURES["recovery"] + f" (mean ± sd over seeds; {aligned}; extreme students "
+    """RMSE (top) and RMSE / Cramér–Rao bound (bottom) of every part with a bound."""
+    parts = _parts(table, "crb_ratio_") or ["difficulty"]
+    fig, axes = _figure(2, len(parts), figsize=(4.6 * len(parts) + 2.5, 8), sharex=True)
+    for column, part in enumerate(parts):
+        for ax, metric in zip(axes[:, column], ("rmse", "crb_ratio")):
+            _lines(ax, table, f"{metric}_{part}")
+            _size_axis(ax, table)
+            if metric == "rmse":
+                ax.set_title(f"RMSE of {_plural(part)}")
+                ax.set_yscale("log")
+                ax.set_ylabel(f"RMSE{_unit(table, part)}")
+            else:
+                ax.set_title(f"{_plural(part)}: RMSE / Cramér–Rao bound")
+                ax.axhline(1.0, color="black", linewidth=1, linestyle=":")
+                ax.set_ylabel("ratio (1 = efficient)")
+    _legend(fig)
+    fig.suptitle(FIGURES["recovery"] + " (mean ± sd over seeds; aligned; extreme students "
                  "excluded)")
     return _finish(fig, path, formats)
 
 
 def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = _figure(1, 2, figsize=(14, 4.8))
+    axes = axes[0]
     for ax, column, label in ((axes[0], "seconds", "fit time (s)"),
                               (axes[1], "responses_per_second", "responses × iterations / s")):
         _lines(ax, table, column, by_device=True, spread="range")
@@ -131,7 +177,7 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
         ax.set_ylabel(label)
     axes[0].set_title("time of the whole fit, compilation excluded (median, range over seeds)")
     axes[1].set_title("throughput (median and range over seeds)")
-    axes[0].legend(fontsize=8)
+    _legend(fig)
     return _finish(fig, path, formats)
 
 
@@ -149,43 +195,37 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     """RMSE against the truth (difficulties, skills) and, for the estimators of the reference
     objective, the RMS gap to its exact optimum, against seconds into the fit."""
     size = _trace_size(curves)
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
-    if size is None:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no fit in this folder recorded snapshots", ha="center")
-        return _finish(fig, path, formats)
+    if size is None:  # nothing to draw: no file (the report says why)
+        return []
     n, m = size
     here = curves[(curves.n_students == n) & (curves.n_questions == m) & (curves.missing == 0)
                   ].dropna(subset=["rmse_difficulty"])
     rows = table[(table.n_students == n) & (table.n_questions == m) & (table.missing == 0)]
-    panels = ((axes[0], "rmse_difficulty", f"difficulties, {size_label(n, m)}",
+    panels = [("rmse_difficulty", f"difficulties, {size_label(n, m)}",
                "RMSE against the truth (logits)"),
-              (axes[1], "rmse_skill", f"skills, {size_label(n, m)}",
-               "RMSE against the truth (logits)"),
-              (axes[2], "gap_rms", "distance to the exact optimum of the reference objective",
-               "RMS gap (logits)"))
+              ("rmse_skill", f"skills, {size_label(n, m)}", "RMSE against the truth (logits)")]
+    if "gap_rms" in here and here.gap_rms.notna().any():  # estimators of the reference objective
+        panels.append(("gap_rms", "distance to the exact optimum of the reference objective",
+                       "RMS gap (logits)"))
+    fig, axes = _figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
+    panels = [(ax, *panel) for ax, panel in zip(axes[0], panels)]
     for ax, column, title, ylabel in panels:
         data = here.dropna(subset=[column]) if column in here else here.iloc[:0]
         for name, group in data.groupby("estimator"):
             for number, (_seed, run) in enumerate(group.groupby("seed")):
                 ax.plot(run.seconds, run[column].clip(lower=1e-9), linewidth=1.3, alpha=0.8,
                         markersize=3, label=name if number == 0 else None, **style(name))
-        if column != "gap_rms":
-            bound = rows[column.replace("rmse", "crb")].mean()
+        bound = rows[column.replace("rmse", "crb")].mean() if column != "gap_rms" else np.nan
+        if np.isfinite(bound):
             ax.axhline(bound, color="black", linestyle=":", linewidth=1,
-                       label=f"Cramér–Rao bound ({bound:.3f})")
-        elif data.empty:
-            ax.text(0.5, 0.5, "no estimator of the reference objective here", ha="center",
-                    transform=ax.transAxes)
+                       label=f"Cramér–Rao bound, {column.split('_')[1]} ({bound:.3f})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("seconds into the fit")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    if "gap_rms" in here and here.gap_rms.notna().any():
-        axes[2].legend(fontsize=8)
+    _legend(fig)
     fig.suptitle(FIGURES["time_to_accuracy"]
                  + " (one line per seed; seconds assume equal time per iteration)")
     return _finish(fig, path, formats)
@@ -199,46 +239,50 @@ def _error_size(errors: pd.DataFrame) -> tuple[int, int]:
 
 def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                 formats: Iterable[str]) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    if errors.empty:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no errors.csv in this folder", ha="center")
-        return _finish(fig, path, formats)
+    if errors.empty:  # nothing to draw: no file (the report says why)
+        return []
     n, m = _error_size(errors)
     here = errors[(errors.n_students == n) & (errors.n_questions == m) & (errors.missing == 0)
                   & ~errors.extreme]
     rows = table[(table.n_students == n) & (table.n_questions == m) & (table.missing == 0)]
-    kinds = ("difficulty", "discrimination") if _is_2pl(table) else ("skill", "difficulty")
-    for ax, kind in zip(axes, kinds):
+    kinds = [kind for kind in (*_parts(rows, "crb_"), *_parts(rows, "rmse_"))
+             if kind in set(here.kind)]
+    kinds = list(dict.fromkeys(kinds))
+    if not kinds:
+        return []
+    fig, axes = _figure(1, len(kinds), figsize=(5.6 * len(kinds) + 2.5, 4.8))
+    for ax, kind in zip(axes[0], kinds):
         values = here[here.kind == kind]
-        if values.empty:
-            continue
         limit = np.quantile(np.abs(values.error), 0.995)
         bins = np.linspace(-limit, limit, 41)
         for name, group in values.groupby("estimator"):
             ax.hist(group.error, bins=bins, density=True, histtype="step", linewidth=1.6,
                     label=name, color=style(name)["color"])
-        bound = rows[f"crb_{kind}"].mean()
-        grid = np.linspace(-limit, limit, 200)
-        ax.plot(grid, np.exp(-0.5 * (grid / bound) ** 2) / (bound * np.sqrt(2 * np.pi)),
-                color="black", linestyle=":", label=f"N(0, CRB²), CRB = {bound:.3f}")
-        ax.set_xlabel(f"{kind} error" + ("" if kind == "discrimination" else " (logits)"))
+        bound = rows[f"crb_{kind}"].mean() if f"crb_{kind}" in rows else np.nan
+        if np.isfinite(bound):
+            grid = np.linspace(-limit, limit, 200)
+            ax.plot(grid, np.exp(-0.5 * (grid / bound) ** 2) / (bound * np.sqrt(2 * np.pi)),
+                    color="black", linestyle=":", label=f"N(0, CRB²), CRB of each part")
+        ax.set_xlabel(f"{kind} error{_unit(rows, kind)}")
         ax.set_ylabel("density")
         ax.set_title(f"{kind}, {size_label(n, m)}, all seeds, extreme students excluded")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    _legend(fig)
     return _finish(fig, path, formats)
 
 
 def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    with_se = table.dropna(subset=["coverage_skill"])
-    names = sorted(with_se.estimator.unique())
-    sizes = with_se.drop_duplicates("responses").sort_values("responses")
-    offsets = np.linspace(-0.25, 0.25, max(len(sizes), 1))
-    for ax, kind in zip(axes, ("skill", "difficulty")):
+    parts = _parts(table, "coverage_")
+    if not parts:  # no estimator here gives SEs: no file (the report says why)
+        return []
+    fig, axes = _figure(1, len(parts), figsize=(5.6 * len(parts) + 2, 4.8), sharey=True)
+    for ax, kind in zip(axes[0], parts):
         column = f"coverage_{kind}"
-        plural = "skills" if kind == "skill" else "difficulties"
+        plural = _plural(kind)
+        with_se = table.dropna(subset=[column])
+        names = sorted(with_se.estimator.unique())
+        sizes = with_se.drop_duplicates("responses").sort_values("responses")
+        offsets = np.linspace(-0.25, 0.25, max(len(sizes), 1))
         for offset, (_, size) in zip(offsets, sizes.iterrows()):
             cells = with_se[with_se.responses == size.responses]
             stats = cells.groupby("estimator")[column].agg(["mean", "std"]).reindex(names)
@@ -248,13 +292,14 @@ def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
         ax.set_xticks(range(len(names)), names, rotation=20)
         ax.set_title(f"{plural}: share of truths inside estimate ± {Z95:.2f} SE (mean ± sd)")
         ax.grid(alpha=0.3, axis="y")
-    axes[0].set_ylabel("coverage (nominal 0.95)")
-    axes[0].legend(fontsize=8, title="size")
+    axes[0, 0].set_ylabel("coverage (nominal 0.95)")
+    _legend(fig, title="size")
     return _finish(fig, path, formats)
 
 
 def plot_memory(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, axes = _figure(1, 1, figsize=(9.5, 4.8))
+    ax = axes[0, 0]
     floor = 0.01  # MiB: an RSS growth below a page or two is drawn at the floor of the log axis
     measured = table.dropna(subset=["peak_memory_bytes"]).assign(
         peak_memory_mib=lambda t: np.maximum(t.peak_memory_bytes / 2**20, floor))
@@ -264,7 +309,7 @@ def plot_memory(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list
     ax.set_ylabel("peak memory of the fit (MiB; median, range over seeds)")
     methods = ", ".join(sorted(measured.memory_method.dropna().unique()))
     ax.set_title(f"Peak memory vs size ({methods})", fontsize=10)
-    ax.legend(fontsize=8)
+    _legend(fig)
     return _finish(fig, path, formats)
 
 
@@ -281,8 +326,8 @@ def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path
         columns=["estimator", "model", "n_students", "n_questions", "missing", "kind", "error",
                  "extreme"])
     written = []
-    models = table.model.unique() if "model" in table else ["rasch"]
-    for model in sorted(models, key=lambda m: m != "rasch"):  # the Rasch set first, unsuffixed
+    models = table.model.unique() if "model" in table else [MODELS[0]]
+    for model in sorted(models, key=MODELS.index):  # the Rasch set first, unsuffixed
 
         def of_model(frame: pd.DataFrame, model: str = model) -> pd.DataFrame:
             return frame[frame.model == model] if "model" in frame else frame
@@ -300,8 +345,18 @@ def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path
 
 
 def figure_suffix(model: str) -> str:
-    """File-name suffix of a model's figure set: none for the Rasch model, ``-2pl`` for the 2PL."""
-    return "" if model == "rasch" else f"-{model}"
+    """File-name suffix of a model's figure set: none for the Rasch model, ``-2pl`` for the 2PL
+    and so on."""
+    return "" if model == MODELS[0] else f"-{model}"
+
+
+#: why a figure may be left out of a folder
+MISSING_FIGURE = {
+    "time_to_accuracy": "no fit of this model here recorded snapshots of its estimates along "
+                        "the fit",
+    "errors": "no errors.csv rows for this model",
+    "coverage": "no estimator here gives standard errors",
+}
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -377,12 +432,16 @@ def write_report(folder: Path | str) -> Path:
         lines += [f"- {r.status}: {r.estimator} {r.n_students}x{r.n_questions} seed {r.seed}: {r.reason}"
                   for r in problems.itertuples()]
         lines.append("")
-    for model in ("rasch", "2pl"):
+    fitted = set(with_model(table).model)
+    for model in (m for m in MODELS if m in fitted):
         for name, title in FIGURES.items():
             file = f"{name}{figure_suffix(model)}.png"
+            title = title if model == MODELS[0] else f"{title} — {get_model(model).title}"
             if (folder / file).is_file():
-                title = title if model == "rasch" else f"{title} — 2PL"
                 lines += [f"## {title}", "", f"![{title}]({file})", ""]
+            else:
+                lines += [f"## {title}", "", f"Not drawn: {MISSING_FIGURE.get(name, 'no data')}.",
+                          ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -1,16 +1,16 @@
-"""Simulated response data from the Rasch or the 2PL model: :func:`simulate` (dense) and
-:func:`simulate_sparse` (observed triples only, Rasch), each returning a :class:`Dataset` with
-the truth."""
+"""Simulated response data from any of irtbench's models (:mod:`irtbench.models`):
+:func:`simulate` (dense) and :func:`simulate_sparse` (observed triples only, Rasch), each
+returning a :class:`Dataset` with the truth."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from irtbench.model import probabilities, sigmoid
+from irtbench.models import MODELS, get_model, item_attribute, sigmoid
 from irtbench.responses import MISSING, Responses, SparseResponses, is_compact, row_blocks
-from irtbench.twopl import MODELS
 
 __all__ = ["DISTRIBUTIONS", "Dataset", "simulate", "simulate_sparse"]
 
@@ -27,8 +27,10 @@ class Dataset:
         difficulty: true difficulties, float64, shape ``(n_questions,)``.
         seed: the seed that generated it.
         missing: the requested fraction of responses missing at random.
-        model: ``"rasch"`` or ``"2pl"``.
-        discrimination: true discriminations (2PL), None for the Rasch model.
+        model: a name of :data:`irtbench.models.MODELS` (``"rasch"``, ``"2pl"``, ``"3pl"``).
+        extra_items: the model's other item parameters by name (``discrimination`` for the
+            2PL; ``discrimination`` and ``guessing`` for the 3PL), each also an attribute
+            (``data.discrimination``; None where the model has no such parameter).
     """
 
     responses: Responses
@@ -37,11 +39,19 @@ class Dataset:
     seed: int | None = None
     missing: float = 0.0
     model: str = "rasch"
-    discrimination: np.ndarray | None = None
+    extra_items: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.responses.shape  # type: ignore[return-value]
+
+    @property
+    def items(self) -> dict[str, np.ndarray]:
+        """Every item parameter of the model by name, the difficulty first."""
+        return {"difficulty": self.difficulty, **self.extra_items}
+
+    def __getattr__(self, name: str) -> np.ndarray | None:
+        return item_attribute(self, name)
 
 
 def simulate_sparse(
@@ -102,10 +112,10 @@ def simulate(
     difficulty_scale: float | None = None,
     compact: bool = False,
     model: str = "rasch",
-    discrimination_sd: float = 0.3,
+    **item_settings: float,
 ) -> Dataset:
     r"""Simulate responses from the Rasch model, as the seed notebook does (with its bug fixed),
-    or from the 2PL model.
+    or from another of :data:`irtbench.models.MODELS` (the 2PL, the 3PL).
 
     .. math::
         \theta_i \sim D_\theta,\quad b_j \sim D_b,\quad
@@ -135,9 +145,12 @@ def simulate(
         skill_scale, difficulty_scale: half-width (uniform) or standard deviation (normal).
         compact: return the responses as ``int8`` with ``-1`` for missing (the same draws),
             written a block at a time, so that no float32 matrix of that size ever exists.
-        model: ``"rasch"`` or ``"2pl"``; the Rasch model's draws are the same as before the
-            2PL existed (its discriminations are drawn after the difficulties).
-        discrimination_sd: :math:`\sigma_a`, the SD of the log-discriminations (2PL).
+        model: a name of :data:`~irtbench.models.MODELS`; the other item parameters are
+            drawn after the difficulties (:meth:`~irtbench.models.base.Model.draw_items`), so
+            the Rasch model's draws are the same as before the other models existed.
+        **item_settings: the model's draws of its other item parameters, e.g.
+            ``discrimination_sd`` (:math:`\sigma_a`, 0.3; 2PL and 3PL), ``guessing_mean`` and
+            ``guessing_weight`` (3PL: the floors' Beta, :mod:`irtbench.models.threepl`).
 
     Returns:
         A :class:`Dataset`.
@@ -155,27 +168,27 @@ def simulate(
     if not 0.0 <= missing < 1.0:
         raise ValueError(f"missing must be a fraction in [0, 1), got {missing!r}")
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {MODELS}")
-    if not discrimination_sd >= 0:
-        raise ValueError(f"discrimination_sd must be >= 0, got {discrimination_sd!r}")
-    rasch = model == "rasch"
-    default_distribution, default_scale = ("uniform", 3.0) if rasch else ("normal", 1.0)
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    spec = get_model(model)
+    if not item_settings.get("discrimination_sd", 0.0) >= 0:
+        raise ValueError(f"discrimination_sd must be >= 0, got {item_settings['discrimination_sd']!r}")
+    default_distribution, default_scale = spec.skill_distribution
     rng = np.random.default_rng(seed)
     skill = _draw(rng, skill_distribution or default_distribution,
                   default_scale if skill_scale is None else skill_scale, n_students)
     difficulty = _draw(rng, difficulty_distribution or default_distribution,
                        default_scale if difficulty_scale is None else difficulty_scale,
                        n_questions)
-    discrimination = None if rasch else rng.lognormal(0.0, discrimination_sd, n_questions)
+    extra_items = spec.draw_items(rng, n_questions, **item_settings)
+    items = {"difficulty": difficulty, **extra_items}
     responses = np.empty((n_students, n_questions), dtype=np.int8 if compact else np.float32)
     for rows in row_blocks(responses.shape):
-        p = (probabilities(skill[rows], difficulty) if rasch
-             else sigmoid(discrimination * (skill[rows, None] - difficulty)))
+        p = spec.probabilities(skill[rows], items)
         responses[rows] = rng.random(p.shape) < p
     if missing > 0:
         _hide_at_random(responses, missing, rng)
     return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing), model=model,
-                   discrimination=discrimination)
+                   extra_items=extra_items)
 
 
 def _hide_at_random(responses: np.ndarray, missing: float, rng: np.random.Generator) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import irtbench
-from irtbench.model import sigmoid
-from irtbench.twopl import (
+from irtbench.models import sigmoid
+from irtbench.models.twopl import (
     affine_alignment,
     item_bounds,
     marginal_information,
@@ -62,8 +62,8 @@ def test_simulate_2pl_draws_discriminations_and_keeps_the_rasch_draws():
     assert rasch.model == "rasch" and rasch.discrimination is None
     again = irtbench.simulate(50, 10, seed=3, model="rasch", skill_distribution="uniform")
     np.testing.assert_array_equal(rasch.responses, again.responses)
-    with pytest.raises(ValueError, match="unknown model '3pl'"):
-        irtbench.simulate(5, 5, model="3pl")
+    with pytest.raises(ValueError, match="unknown model '4pl'"):
+        irtbench.simulate(5, 5, model="4pl")
 
 
 def test_marginal_information_is_the_hessian_of_the_expected_log_likelihood():
@@ -98,7 +98,7 @@ def test_monte_carlo_information_matches_enumeration():
     """Above ENUMERATE_UP_TO items the information is a Monte Carlo mean over 20000 simulated
     patterns: on 10 items (1024 patterns, enumerable) its diagonal is within 5% of the exact one
     (the Monte Carlo relative error of a mean of squared scores is about sqrt(2/20000) = 1%)."""
-    from irtbench import twopl
+    from irtbench.models import twopl
 
     rng = np.random.default_rng(0)
     a, b = rng.lognormal(0, 0.3, 10), rng.normal(size=10)
@@ -181,9 +181,9 @@ def test_2pl_fits_report_discriminations_and_refuse_where_they_cannot():
     with pytest.raises(ValueError, match="estimator 'cml' fits the rasch model.*2pl estimators: "
                                          ".*mml-em"):
         irtbench.fit(data.responses, "cml", model="2pl")
-    with pytest.raises(ValueError, match="option model='3pl' must be one of rasch, 2pl"):
-        irtbench.fit(data.responses, "mml-em", model="3pl")
-    with pytest.raises(ValueError, match="has no discriminations: fit it with model='2pl'"):
+    with pytest.raises(ValueError, match="option model='4pl' must be one of rasch, 2pl, 3pl"):
+        irtbench.fit(data.responses, "mml-em", model="4pl")
+    with pytest.raises(ValueError, match="has no discrimination: fit it with model='2pl'"):
         irtbench.recovery(rasch, data)
 
 
@@ -305,7 +305,7 @@ def test_the_default_sweep_fits_the_2pl_with_the_fast_estimators_only():
 def test_runaway_items_are_flagged_and_the_fit_is_not_converged():
     """At 100x20 the Adam 2PL walks some discriminations off (the baseline had a = 298): every
     2PL fit counts the items past the stated limits and is not converged when there are any."""
-    from irtbench.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, runaway_items
+    from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, runaway_items
 
     data = irtbench.simulate(100, 20, seed=0, model="2pl")
     fit = irtbench.fit(data.responses, "torch-adam", device="cpu", model="2pl")
@@ -394,7 +394,7 @@ def test_the_2pl_on_sparse_triples_equals_the_dense_fit_with_missing_cells(name)
 def test_the_known_skill_bound_is_a_lower_bound_close_to_the_marginal_one_for_long_tests():
     """Above DENSE_UP_TO items the bounds are each item's with the skills known: never above
     the marginal bound of all items together, and within 5% of it (root mean) at 500 items."""
-    from irtbench import twopl
+    from irtbench.models import twopl
 
     rng = np.random.default_rng(3)
     a, b = rng.lognormal(0, 0.3, 500), rng.normal(size=500)

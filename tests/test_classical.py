@@ -19,7 +19,7 @@ from irtbench.estimators.mml_em import e_step, gauss_hermite
 from irtbench.estimators.torch_adam import DeviceResponses, reference_loss
 from irtbench.harness import sweep
 from irtbench.metrics import reference_gradient
-from irtbench.model import extremes, find_extremes
+from irtbench.models import extremes, find_extremes
 
 DATA = Path(__file__).parent / "data"
 F64 = torch.float64

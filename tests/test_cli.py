@@ -97,5 +97,5 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     assert questions.discrimination_se.between(0.01, 2).all()
     assert table[table.kind == "student"].discrimination.isna().all()
     with pytest.raises(SystemExit) as refused:  # argparse's choices: usage line, exit 2
-        main(["fit", str(path), "--model", "3pl", "--out", str(tmp_path / "x.csv")])
-    assert refused.value.code == 2 and "invalid choice: '3pl'" in capsys.readouterr().err
+        main(["fit", str(path), "--model", "4pl", "--out", str(tmp_path / "x.csv")])
+    assert refused.value.code == 2 and "invalid choice: '4pl'" in capsys.readouterr().err

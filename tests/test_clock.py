@@ -116,7 +116,7 @@ def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
     assert not private, f"{module} uses private modules {sorted(private)}"
 
 
-@pytest.mark.parametrize("module", ["irtbench.responses", "irtbench.model", "irtbench.simulate",
+@pytest.mark.parametrize("module", ["irtbench.responses", "irtbench.models", "irtbench.simulate",
                                     "irtbench.csvio", "irtbench.devices", "irtbench.metrics",
                                     "irtbench.results", "irtbench.version"])
 def test_low_layers_do_not_import_the_package_root_or_the_estimators(module):

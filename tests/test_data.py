@@ -8,7 +8,7 @@ import pytest
 from conftest import binomial_band
 
 import irtbench
-from irtbench.model import probabilities
+from irtbench.models import probabilities
 from irtbench.responses import parse_size, validate_responses
 
 

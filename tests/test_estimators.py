@@ -11,7 +11,7 @@ from conftest import binomial_band, crb_ratio_limit
 import irtbench
 from irtbench.estimators.base import COMMON_OPTIONS
 from irtbench.metrics import align
-from irtbench.model import extremes
+from irtbench.models import extremes
 
 #: Options that keep each estimator fast enough for the default test run (CPU, small budgets).
 #: Every registered estimator must appear here: a new estimator gets the generic checks for free.

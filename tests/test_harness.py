@@ -77,7 +77,7 @@ SIZES = [(40, 10), (60, 12)]
 def tiny_sweep(out, oracle, **kwargs):
     options = {"torch-adam:epochs": 30, **kwargs.pop("options", {})}
     return harness.sweep(SIZES, ["torch-adam", oracle], seeds=2, device="cpu", out=out,
-                         options=options, progress=False, **kwargs)
+                         options=options, progress=False, models=("rasch",), **kwargs)
 
 
 def test_tiny_sweep_writes_every_documented_column(tmp_path, oracle):
@@ -145,7 +145,7 @@ def test_resume_refuses_a_folder_from_another_environment(tmp_path, oracle):
 def test_failures_become_rows_and_the_sweep_goes_on(tmp_path, oracle, behaviour, status, reason):
     table = harness.sweep([(60, 12)], [oracle, "torch-adam"], seeds=1, device="cpu",
                           out=tmp_path, options={f"{oracle}:behaviour": behaviour, "epochs": 20},
-                          time_budget=0.5, progress=False)
+                          time_budget=0.5, progress=False, models=("rasch",))
     bad = table[table.estimator == oracle].iloc[0]
     assert bad.status == status
     assert reason in bad.reason

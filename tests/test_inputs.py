@@ -144,7 +144,7 @@ def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
     summaries."""
     require(name)
     data = irtbench.simulate(150, 8, seed=2)
-    students, questions = irtbench.model.extremes(data.responses)
+    students, questions = irtbench.models.extremes(data.responses)
     assert students.any()
     fit = irtbench.fit(data.responses, estimator=name, **FAST_OPTIONS[name])
     np.testing.assert_array_equal(fit.extreme_students, students)

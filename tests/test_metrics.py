@@ -10,7 +10,7 @@ import pytest
 import irtbench
 from irtbench.estimators import Fit
 from irtbench.metrics import align, cramer_rao_bound
-from irtbench.model import extremes, information, log_likelihood, probabilities, sigmoid
+from irtbench.models import extremes, information, log_likelihood, probabilities, sigmoid
 
 
 def make_fit(skill, difficulty, skill_se=None, difficulty_se=None) -> Fit:

@@ -14,7 +14,7 @@ import pytest
 import irtbench
 from irtbench import harness
 from irtbench import responses as response_formats
-from irtbench.model import extremes, information
+from irtbench.models import extremes, information
 from irtbench.responses import (
     SparseResponses,
     to_compact,

@@ -109,7 +109,7 @@ def test_missing_data_recovery_uses_the_observed_information():
 def test_standard_errors_are_inf_exactly_for_extreme_students():
     data = irtbench.simulate(200, 8, seed=4)
     fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu", epochs=50)
-    extreme, _ = irtbench.model.extremes(data.responses)
+    extreme, _ = irtbench.models.extremes(data.responses)
     assert extreme.any()
     assert np.all(np.isinf(fit.skill_se[extreme]))
     assert np.all(np.isfinite(fit.skill_se[~extreme])) and np.all(fit.skill_se[~extreme] > 0)

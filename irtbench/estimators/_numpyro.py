@@ -8,7 +8,7 @@ and ``numpyro-vi``.
 
 The skills' prior mean of 0 fixes the origin of the scale; estimates are compared after
 alignment anyway. The likelihood enters as one ``numpyro.factor`` over the observed responses
-(masked dense matrix), the same sum as :func:`irtbench.model.log_likelihood`.
+(masked dense matrix), the same sum as :func:`irtbench.models.log_likelihood`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from irtbench.estimators.base import Diagnostic, Estimator, Result, State, Stopwatch
-from irtbench.model import find_extremes
+from irtbench.models import find_extremes
 from irtbench.responses import Responses, answers_of, observed_of
 
 
@@ -114,6 +114,7 @@ class PeerEstimator(Estimator[State]):
             fit.n_iter,
             compute_seconds,
             {**fit.diagnostics, "log_likelihood": fit.log_likelihood},
-            discrimination=per_question(fit.discrimination, np.nan),
-            discrimination_se=per_question(fit.discrimination_se, np.nan),
+            items={} if fit.discrimination is None else
+            {"discrimination": per_question(fit.discrimination, np.nan)},
+            item_se={"discrimination": per_question(fit.discrimination_se, np.nan)},
         )

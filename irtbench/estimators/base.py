@@ -36,8 +36,7 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 import numpy as np
 
 from irtbench import devices
-from irtbench.model import Extremes, find_extremes
-from irtbench.twopl import MODELS, runaway_items
+from irtbench.models import MODELS, Extremes, find_extremes, get_model, item_attribute
 from irtbench.responses import (
     Responses,
     is_sparse,
@@ -94,20 +93,25 @@ class Fit:
         n_iter: iterations (epochs, Newton steps, samples) actually run.
         diagnostics: method-specific scalars (convergence flags, r-hat, ...).
         extreme_students, extreme_questions: the students and questions whose responses are
-            all right or all wrong (:func:`~irtbench.model.find_extremes`), flagged for every
+            all right or all wrong (:func:`~irtbench.models.find_extremes`), flagged for every
             estimator: maximum-likelihood ones give them +/-inf or, for the fixed-epoch Adam
             fits, the iterate where they stopped, with SE ``inf``; posterior-based ones (EAP,
             MAP under a proper prior, VI, NUTS) their finite posterior summaries. Summaries and
             metrics leave them out.
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
-            chosen by the estimator, for the time-to-accuracy figure); empty when it has none.
-        model: ``"rasch"`` or ``"2pl"``.
-        discrimination, discrimination_se: the 2PL's discriminations and their SEs (None
-            under the Rasch model); NaN for questions with no finite estimate.
-        runaway_questions: under the 2PL, the questions whose estimates ran away
-            (:func:`irtbench.twopl.runaway_items`: a discrimination or difficulty past the
-            limits, or an SE that says the data do not identify it); a fit with any is not
-            ``converged``. None under the Rasch model.
+            chosen by the estimator, for the time-to-accuracy figure), with a fourth item, the
+            other item parameters by name, under the 2PL and 3PL; empty when it has none.
+        model: a name of :data:`irtbench.models.MODELS`.
+        extra_items, extra_se: the model's other item parameters and their SEs by name
+            (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``), NaN
+            for questions with no finite estimate; each is also an attribute
+            (``fit.discrimination``, ``fit.discrimination_se``; None where the model has no
+            such parameter). :attr:`items` and :attr:`item_se` give them all, the difficulty
+            first.
+        runaway_questions: the questions whose estimates ran away
+            (:meth:`~irtbench.models.base.Model.runaway`: under the 2PL and 3PL a
+            discrimination or difficulty past the limits, or an SE that says the data do not
+            identify it); a fit with any is not ``converged``. None under the Rasch model.
     """
 
     skill: np.ndarray
@@ -123,22 +127,37 @@ class Fit:
     options: dict[str, Option]
     n_iter: int
     diagnostics: dict[str, Diagnostic] = field(default_factory=dict)
-    trace: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    trace: list[tuple] = field(default_factory=list)
     extreme_students: np.ndarray | None = None
     extreme_questions: np.ndarray | None = None
     model: str = "rasch"
-    discrimination: np.ndarray | None = None
-    discrimination_se: np.ndarray | None = None
+    extra_items: dict[str, np.ndarray] = field(default_factory=dict)
+    extra_se: dict[str, np.ndarray | None] = field(default_factory=dict)
     runaway_questions: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
         return float(self.losses[-1]) if len(self.losses) else float("nan")
 
+    @property
+    def items(self) -> dict[str, np.ndarray]:
+        """Every item parameter's estimates by name, the difficulty first."""
+        return {"difficulty": self.difficulty, **self.extra_items}
+
+    @property
+    def item_se(self) -> dict[str, np.ndarray | None]:
+        """Every item parameter's SEs by name (None where the method has none)."""
+        return {"difficulty": self.difficulty_se,
+                **{name: self.extra_se.get(name) for name in self.extra_items}}
+
+    def __getattr__(self, name: str) -> np.ndarray | None:
+        return item_attribute(self, name)
+
 
 class Snapshot(NamedTuple):
     """One point of a fit's trace: its iteration and a function that returns the per-student
-    skills and per-question difficulties there as host arrays (called after the clock)."""
+    skills and per-question difficulties there as host arrays (called after the clock), and,
+    for a model with more item parameters, a third item: those by name."""
 
     iteration: int
     values: Callable[[], tuple[np.ndarray, np.ndarray]]
@@ -157,8 +176,9 @@ class Result(NamedTuple):
     compute_seconds: float
     diagnostics: Mapping[str, Diagnostic] = {}
     trace: Sequence[Snapshot] = ()
-    discrimination: np.ndarray | None = None
-    discrimination_se: np.ndarray | None = None
+    #: the model's item parameters besides the difficulty, and their SEs, by name
+    items: Mapping[str, np.ndarray] = {}
+    item_se: Mapping[str, np.ndarray | None] = {}
 
 
 @dataclass
@@ -384,15 +404,15 @@ class Estimator(ABC, Generic[StateT]):
         return self.result_of(prepared, result, seconds)
 
     def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
-        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``. A 2PL fit with items
-        that ran away (:func:`~irtbench.twopl.runaway_items`) counts them in
+        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``. A fit with items that
+        ran away (:meth:`~irtbench.models.base.Model.runaway`) counts them in
         ``diagnostics["n_runaway"]`` and is not ``converged``."""
         diagnostics = dict(result.diagnostics)
-        runaway = None
-        if result.discrimination is not None:
-            runaway = runaway_items(result.discrimination, result.difficulty,
-                                    result.discrimination_se, result.difficulty_se,
-                                    prepared.found.questions)
+        model = str(prepared.state.options["model"])
+        items = {"difficulty": result.difficulty, **result.items}
+        item_se = {"difficulty": result.difficulty_se, **result.item_se}
+        runaway = get_model(model).runaway(items, item_se, prepared.found.questions)
+        if runaway is not None:
             diagnostics["n_runaway"] = int(runaway.sum())
             if runaway.any():
                 diagnostics["converged"] = False
@@ -413,9 +433,9 @@ class Estimator(ABC, Generic[StateT]):
             trace=[(k, *values()) for k, values in result.trace],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
-            model=str(prepared.state.options["model"]),
-            discrimination=result.discrimination,
-            discrimination_se=result.discrimination_se,
+            model=model,
+            extra_items=dict(result.items),
+            extra_se={name: result.item_se.get(name) for name in result.items},
             runaway_questions=runaway,
         )
 
@@ -448,7 +468,7 @@ class Estimator(ABC, Generic[StateT]):
 def require_estimable(responses: Responses) -> Extremes:
     """The one rule for hopeless data, the same for every estimator: ``ValueError`` when, once
     the students and questions whose responses are all right or all wrong are removed (again and
-    again, :func:`~irtbench.model.find_extremes`), fewer than two students or two questions
+    again, :func:`~irtbench.models.find_extremes`), fewer than two students or two questions
     remain, so that no difference of skill or difficulty has a finite maximum-likelihood
     estimate (nor, for the marginal and Bayesian estimators, an estimate the data inform).
 
@@ -519,7 +539,8 @@ def get_estimator(name: str) -> type[Estimator]:
 
 
 def fit(responses: object, estimator: str = "torch-adam", **options: Option) -> Fit:
-    """Fit the Rasch model (or, with ``model="2pl"``, the 2PL) to ``responses`` with the estimator registered as ``estimator``.
+    """Fit the Rasch model (or, with ``model="2pl"`` or ``"3pl"``, that model) to ``responses``
+    with the estimator registered as ``estimator``.
 
     Args:
         responses: ``(n_students, n_questions)`` array-like of 0/1 with NaN for missing,

@@ -54,7 +54,7 @@ from irtbench.estimators import _torch
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.model import find_extremes
+from irtbench.models import find_extremes
 
 if TYPE_CHECKING:
     import torch

@@ -37,8 +37,8 @@ from irtbench.estimators.base import (
     host,
     register,
 )
-from irtbench.model import asymptotic_se
-from irtbench.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models import asymptotic_se
+from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -272,16 +272,17 @@ class JaxAdam(_jax.JaxEstimator):
         compute_seconds = clock.stop()
         n = state.n_students
         skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
+        every = len(losses) // len(trace["skill"])
+        snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
         if "log_discrimination" in params:
             discrimination = np.exp(host(params["log_discrimination"]))
             skill_se, difficulty_se, discrimination_se = joint_standard_errors(
                 state.responses, skill, difficulty, discrimination)
             return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
-                          compute_seconds, self.diagnostics(state, params),
-                          discrimination=discrimination, discrimination_se=discrimination_se)
+                          compute_seconds, self.diagnostics(state, params), snapshots,
+                          items={"discrimination": discrimination},
+                          item_se={"discrimination": discrimination_se})
         skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
-        every = len(losses) // len(trace["skill"])
-        snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
         return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
                       compute_seconds, self.diagnostics(state, params), snapshots)
 
@@ -293,5 +294,8 @@ class JaxAdam(_jax.JaxEstimator):
 def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:
     """Row ``k`` of the stacked trace, sliced only after the clock (each slice of a device
     array is a dispatched operation: 20 of them cost tens of milliseconds)."""
-    return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n],
-                                        host(trace["difficulty"][k])))
+    if "log_discrimination" not in trace:
+        return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n],
+                                            host(trace["difficulty"][k])))
+    return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n], host(trace["difficulty"][k]),
+                                        {"discrimination": np.exp(host(trace["log_discrimination"][k]))}))

@@ -21,7 +21,7 @@ penalty: the minimiser is the JML estimate with centred difficulties, for every
 far the iterative fits stop from it.
 
 **Extremes.** Students and questions with all responses right or all wrong (found repeatedly,
-:func:`irtbench.model.find_extremes`, inside the timed fit) are removed before estimation; their estimates are
+:func:`irtbench.models.find_extremes`, inside the timed fit) are removed before estimation; their estimates are
 :math:`\pm\infty` (skill :math:`+\infty` for all right, difficulty :math:`-\infty` for a question
 everybody got right) and their SEs ``inf``. With no missing responses, students with the same
 raw score share their estimate and are fitted once (see
@@ -47,7 +47,7 @@ from irtbench.estimators import _torch
 from irtbench.estimators.base import Fit, Option, Result, Snapshot, Stopwatch, host, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, newton_block, skill_newton
-from irtbench.model import Extremes, find_extremes
+from irtbench.models import Extremes, find_extremes
 
 if TYPE_CHECKING:
     import torch

@@ -52,8 +52,8 @@ from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkp
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical import em2pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench import twopl
-from irtbench.model import Extremes, find_extremes
+from irtbench.models import twopl
+from irtbench.models import Extremes, find_extremes
 from irtbench.responses import most_answers
 
 if TYPE_CHECKING:
@@ -265,7 +265,8 @@ class MarginalEM(_torch.TorchEstimator):
                       em.n_iter, clock.stop(),
                       {"converged": em.converged, "log_likelihood": -float(em.losses[-1]),
                        "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
-                      discrimination=em.discrimination, discrimination_se=em.discrimination_se)
+                      items={"discrimination": em.discrimination},
+                      item_se={"discrimination": em.discrimination_se})
 
 
 def _snapshot(iteration: int, found: Extremes, design: _design.Design, skill: torch.Tensor,

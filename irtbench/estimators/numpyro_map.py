@@ -35,7 +35,7 @@ import numpy as np
 
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
-from irtbench.model import information
+from irtbench.models import information
 from irtbench.responses import Responses, answers_of, observed_of
 
 if TYPE_CHECKING:

@@ -154,5 +154,6 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
             host(flat["skill"].mean(0)), host(flat["difficulty"].mean(0)),
             host(flat["skill"].std(0)), host(flat["difficulty"].std(0)),
             host(extra["potential_energy"]), int(flat["skill"].shape[0]), compute_seconds,
-            diagnostics, discrimination=discrimination, discrimination_se=discrimination_sd,
+            diagnostics, items={"discrimination": discrimination},
+            item_se={"discrimination": discrimination_sd},
         )

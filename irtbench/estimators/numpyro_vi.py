@@ -96,8 +96,9 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
                 host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"]),
                 host(params["skill_auto_scale"]), host(params["difficulty_auto_scale"]),
                 losses, len(losses), compute_seconds, {}, trace,
-                discrimination=discrimination,
-                discrimination_se=discrimination * host(params["log_discrimination_auto_scale"]),
+                items={"discrimination": discrimination},
+                item_se={"discrimination":
+                         discrimination * host(params["log_discrimination_auto_scale"])},
             )
         sigma = float(state.svi.guide.median(params)["sigma"])
         return Result(

@@ -62,9 +62,9 @@ from irtbench.estimators.base import (
     progress_enabled,
     register,
 )
-from irtbench.model import asymptotic_se
+from irtbench.models import asymptotic_se
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
-from irtbench.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
 
 if TYPE_CHECKING:
     import torch
@@ -158,7 +158,7 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
     for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
     :math:`a = e^{\log a}` and the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`,
     which pins the scale as the notebook's term pins the origin. ``prior_log_a_sd`` adds the
-    prior :math:`\log a_j \sim N(0, \sigma^2)` (:func:`~irtbench.twopl.log_a_prior`).
+    prior :math:`\log a_j \sim N(0, \sigma^2)` (:func:`~irtbench.models.twopl.log_a_prior`).
 
     With ``backward=True`` each piece is differentiated as soon as it is summed (gradients
     accumulate in the parameters' ``.grad``), so only one block's graph is alive at a time; the
@@ -445,7 +445,7 @@ class TorchAdam(_torch.TorchEstimator):
                         skill, difficulty, answers, data.weight, float(data.n_observed), alpha)
             optimizer.step()
             if epoch + 1 in snapshots:  # a device-side copy of n_students + n_questions floats
-                trace.append(_snapshot(epoch + 1, skill, difficulty))
+                trace.append(_snapshot(epoch + 1, skill, difficulty, log_discrimination))
         _torch.synchronize(device)
         compute_seconds = clock.stop()
         skill_host, difficulty_host = host(skill), host(difficulty)
@@ -454,14 +454,20 @@ class TorchAdam(_torch.TorchEstimator):
             skill_se, difficulty_se, discrimination_se = joint_standard_errors(
                 state.responses, skill_host, difficulty_host, discrimination)
             return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                          epochs, compute_seconds, discrimination=discrimination,
-                          discrimination_se=discrimination_se)
+                          epochs, compute_seconds, trace=trace,
+                          items={"discrimination": discrimination},
+                          item_se={"discrimination": discrimination_se})
         skill_se, difficulty_se = asymptotic_se(state.responses, skill_host, difficulty_host)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
                       epochs, compute_seconds, trace=trace)
 
 
-def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor) -> Snapshot:
+def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,
+              log_discrimination: torch.Tensor | None = None) -> Snapshot:
     """A device-side copy of the parameters, brought to the host after the clock."""
     skill, difficulty = skill.detach().clone(), difficulty.detach().clone()
-    return Snapshot(iteration, lambda: (host(skill), host(difficulty)))
+    if log_discrimination is None:
+        return Snapshot(iteration, lambda: (host(skill), host(difficulty)))
+    log_a = log_discrimination.detach().clone()
+    return Snapshot(iteration, lambda: (host(skill), host(difficulty),
+                                        {"discrimination": np.exp(host(log_a))}))

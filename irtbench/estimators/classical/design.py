@@ -4,7 +4,7 @@ r"""The data as the classical estimators see them, in torch float64 on the fit's
 student goes through their raw score :math:`r_i = \sum_j y_{ij}` (it is sufficient for
 :math:`\theta_i`), so students with the same score share every estimate (JML, ML, WLE, EAP).
 :func:`build_design` then collapses them into at most ``n_questions + 1`` groups, weighted by
-their counts, from the counts that :func:`irtbench.model.find_extremes` already took: no further
+their counts, from the counts that :func:`irtbench.models.find_extremes` already took: no further
 pass over the matrix, nothing of its size on the device. With missing responses only the
 pattern of observed entries matters besides the scores: every student is a group of one and the
 boolean mask goes to the device. Sparse triples keep their indices (:class:`SparseDesign`).
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 import numpy as np
 
-from irtbench.model import Extremes
+from irtbench.models import Extremes
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@ r"""Marginal maximum likelihood (or, with priors, Bayes modal estimation) of the
 Bock–Aitkin EM (``mml-em`` with ``model="2pl"``), in torch float64 on the fit's device.
 
 The skills are integrated out under :math:`\theta \sim N(0, 1)`, which fixes the 2PL's
-location and scale, on the fixed quadrature of :func:`irtbench.twopl.quadrature` (``nodes``
+location and scale, on the fixed quadrature of :func:`irtbench.models.twopl.quadrature` (``nodes``
 equally spaced on [-6, 6], mirt's rule). In the slope-intercept form
 :math:`x_j(\theta) = \text{logit } p_j(\theta) = a_j\theta + d_j`:
 
@@ -55,9 +55,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.model import Extremes
+from irtbench.models import Extremes
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
-from irtbench.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
+from irtbench.models.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
 
 if TYPE_CHECKING:
     import torch
@@ -464,11 +464,11 @@ def _change(new: Items, old: Items, free: torch.Tensor | None = None) -> float:
 
 class Runaways:
     r"""The items whose estimates ran away during the EM: past
-    :data:`~irtbench.twopl.RUNAWAY_DISCRIMINATION` or beyond
-    :math:`\pm`:data:`~irtbench.twopl.RUNAWAY_DIFFICULTY` (or not finite). EM would walk them
+    :data:`~irtbench.models.twopl.RUNAWAY_DISCRIMINATION` or beyond
+    :math:`\pm`:data:`~irtbench.models.twopl.RUNAWAY_DIFFICULTY` (or not finite). EM would walk them
     off to infinity for ever, never meeting ``tol``: each is held where it first crossed
     (``hold``), left out of the M-step and of the convergence test (``free``), and flagged by
-    the fit (:func:`irtbench.twopl.runaway_items`). An item the data do not pin down carries no
+    the fit (:func:`irtbench.models.twopl.runaway_items`). An item the data do not pin down carries no
     information about the skills there, so the others are not moved by where it is held."""
 
     def __init__(self, items: Items) -> None:
@@ -479,7 +479,7 @@ class Runaways:
     def hold(self, new: Items, old: Items) -> Items:
         import torch
 
-        from irtbench.twopl import past_limits
+        from irtbench.models.twopl import past_limits
 
         a = new.a
         crossed = past_limits(a, new.difficulty) & self.free

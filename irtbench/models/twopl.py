@@ -33,15 +33,20 @@ the expected marginal log-likelihood on a tiny case.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-from irtbench.model import find_extremes, sigmoid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from irtbench.extremes import find_extremes
+from irtbench.models.base import FIXED, LOCATION, SLOPE, Alignment, Items, Model, sigmoid
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
+if TYPE_CHECKING:
+    from irtbench.simulate import Dataset
+
 __all__ = [
-    "MODELS",
+    "TwoPL",
     "Alignment",
     "affine_alignment",
     "default_nodes",
@@ -53,9 +58,6 @@ __all__ = [
     "past_limits",
     "runaway_items",
 ]
-
-#: the models irtbench fits
-MODELS = ("rasch", "2pl")
 
 #: up to this many questions :func:`marginal_information` enumerates every response pattern
 ENUMERATE_UP_TO = 12
@@ -90,25 +92,58 @@ def node_logits(discrimination: np.ndarray, difficulty: np.ndarray, z: np.ndarra
     return np.asarray(discrimination)[:, None] * (z[None, :] - np.asarray(difficulty)[:, None])
 
 
+class Curves:
+    r"""The item response curves of a test, for the bounds: :meth:`at` gives each item's
+    probability :math:`p_j(z)` at points :math:`z` and its derivatives with respect to the
+    item's parameters in the slope-intercept form :math:`(a_j, d_j, \dots)`,
+    :math:`d_j = -a_jb_j` (the 2PL: :math:`p = \sigma(az + d)`, :math:`\partial p/\partial
+    (a, d) = p(1 - p)(z, 1)`). A model with more item parameters (the 3PL's floor) subclasses
+    it, appending its own after :math:`(a, d)`."""
+
+    n_parameters = 2
+
+    def __init__(self, discrimination: np.ndarray, difficulty: np.ndarray) -> None:
+        self.a = np.asarray(discrimination, dtype=np.float64)
+        self.b = np.asarray(difficulty, dtype=np.float64)
+
+    def at(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(p, dp)``: ``(J, Q)`` probabilities and ``(J, Q, K)`` derivatives."""
+        p = sigmoid(node_logits(self.a, self.b, z))
+        slope = p * (1.0 - p)
+        return p, np.stack([slope * z[None, :], slope], axis=2)
+
+    def to_difficulty(self) -> np.ndarray:
+        r"""Each item's Jacobian ``(J, K, K)`` from :math:`(a, d, \dots)` to
+        :math:`(a, b, \dots)`: :math:`\partial b/\partial a = -b/a`,
+        :math:`\partial b/\partial d = -1/a`, the rest the identity."""
+        jacobian = np.tile(np.eye(self.n_parameters), (len(self.a), 1, 1))
+        jacobian[:, 1, 0], jacobian[:, 1, 1] = -self.b / self.a, -1.0 / self.a
+        return jacobian
+
+
+def curve_scores(answers: np.ndarray, curves: Curves, nodes: int) -> np.ndarray:
+    r"""Scores (Fisher's identity) of each complete 0/1 row's quadrature marginal
+    log-likelihood with respect to every item's parameters, ``(n, J K)`` item by item:
+    :math:`s_{jk}(y) = \sum_q \pi_q(y)\,\frac{y_j - p_{jq}}{p_{jq}(1 - p_{jq})}
+    \frac{\partial p_{jq}}{\partial \eta_{jk}}`."""
+    z, w = quadrature(nodes)
+    p, dp = curves.at(z)
+    y = np.asarray(answers, dtype=np.float64)
+    log_joint = y @ np.log(p) + (1.0 - y) @ np.log1p(-p) + np.log(w)[None, :]  # (n, Q)
+    posterior = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    u = dp / (p * (1.0 - p))[:, :, None]  # (J, Q, K)
+    with_y = np.einsum("iq,jqk->ijk", posterior, u)
+    without = np.einsum("iq,jqk->ijk", posterior, u * p[:, :, None])
+    return (y[:, :, None] * with_y - without).reshape(len(y), -1)
+
+
 def pattern_scores(answers: np.ndarray, discrimination: np.ndarray, difficulty: np.ndarray,
                    nodes: int = 61) -> np.ndarray:
     r"""Scores :math:`s(y_i)` of each row's marginal log-likelihood with respect to
     :math:`(a_1, d_1, \dots, a_J, d_J)` (slope-intercept form), shape ``(n, 2J)``; complete
     0/1 rows. See the module docstring."""
-    z, w = quadrature(nodes)
-    p = sigmoid(node_logits(discrimination, difficulty, z))  # (J, Q)
-    y = np.asarray(answers, dtype=np.float64)
-    log_joint = y @ np.log(p) + (1.0 - y) @ np.log1p(-p) + np.log(w)[None, :]  # (n, Q)
-    posterior = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
-    posterior /= posterior.sum(axis=1, keepdims=True)
-    # residual (y_j - p_j(z_q)) averaged over the posterior, with and without z_q
-    expected_p = posterior @ p.T  # (n, J)
-    expected_zp = (posterior * z[None, :]) @ p.T
-    mean_z = posterior @ z  # (n,)
-    scores = np.empty((y.shape[0], 2 * y.shape[1]))
-    scores[:, 0::2] = y * mean_z[:, None] - expected_zp
-    scores[:, 1::2] = y - expected_p
-    return scores
+    return curve_scores(answers, Curves(discrimination, difficulty), nodes)
 
 
 def _all_patterns(n_questions: int) -> np.ndarray:
@@ -116,133 +151,158 @@ def _all_patterns(n_questions: int) -> np.ndarray:
     return ((codes >> np.arange(n_questions)[None, :]) & 1).astype(np.float64)
 
 
-def marginal_information(discrimination: np.ndarray, difficulty: np.ndarray, *,
-                         nodes: int | None = None, samples: int = 20000, seed: int = 0
-                         ) -> np.ndarray:
-    r"""One student's marginal Fisher information about :math:`(a_1, d_1, \dots, a_J, d_J)`,
-    :math:`E[s s^\top]` over response patterns (module docstring): exact over all
-    :math:`2^J` patterns up to ``ENUMERATE_UP_TO`` questions, else the mean over ``samples``
-    patterns simulated (skills :math:`N(0, 1)`, generator ``seed``), accumulated a block of
-    patterns at a time. ``nodes``: the quadrature (default :func:`default_nodes`, fine
-    enough for the test's posteriors). ``(2J, 2J)``."""
-    discrimination = np.asarray(discrimination, dtype=np.float64)
-    difficulty = np.asarray(difficulty, dtype=np.float64)
-    n_questions = len(difficulty)
+def curves_information(curves: Curves, *, nodes: int | None = None, samples: int = 20000,
+                       seed: int = 0) -> np.ndarray:
+    r"""One student's marginal Fisher information about every item's parameters,
+    :math:`E[s s^\top]` over response patterns under :math:`\theta \sim N(0, 1)`: exact over
+    all :math:`2^J` patterns up to ``ENUMERATE_UP_TO`` questions, else the mean over
+    ``samples`` patterns simulated (generator ``seed``), a block of patterns at a time.
+    ``(J K, J K)``."""
+    n_questions = len(curves.a)
+    size = curves.n_parameters * n_questions
     nodes = nodes or default_nodes(n_questions)
     if n_questions <= ENUMERATE_UP_TO:
         patterns = _all_patterns(n_questions)
         z, w = quadrature(nodes)
-        p = sigmoid(node_logits(discrimination, difficulty, z))
+        p, _ = curves.at(z)
         log_prob = patterns @ np.log(p) + (1.0 - patterns) @ np.log1p(-p) + np.log(w)
         weight = np.exp(log_prob).sum(axis=1)  # marginal probability of each pattern
-        scores = pattern_scores(patterns, discrimination, difficulty, nodes)
+        scores = curve_scores(patterns, curves, nodes)
         return (scores * weight[:, None]).T @ scores
     rng = np.random.default_rng(seed)
     skill = rng.standard_normal(samples)
-    information = np.zeros((2 * n_questions, 2 * n_questions))
-    for rows in row_blocks((samples, 2 * n_questions)):
-        probs = sigmoid(discrimination[None, :] * (skill[rows, None] - difficulty[None, :]))
-        patterns = (rng.random(probs.shape) < probs).astype(np.float64)
-        scores = pattern_scores(patterns, discrimination, difficulty, nodes)
+    information = np.zeros((size, size))
+    for rows in row_blocks((samples, size)):
+        probs, _ = curves.at(skill[rows])  # (J, n)
+        patterns = (rng.random(probs.T.shape) < probs.T).astype(np.float64)
+        scores = curve_scores(patterns, curves, nodes)
         information += scores.T @ scores
     return information / samples
 
 
-def item_covariance(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
-                    nodes: int | None = None, samples: int = 20000, seed: int = 0) -> np.ndarray:
-    r"""The Cramér–Rao bound on the covariance of :math:`(a_1, b_1, \dots, a_J, b_J)` for
-    ``n_students`` students: :math:`(N I_1)^{-1}` from :func:`marginal_information`, carried
-    from :math:`(a, d)` to :math:`b = -d/a` by the delta method. ``(2J, 2J)``.
+def marginal_information(discrimination: np.ndarray, difficulty: np.ndarray, *,
+                         nodes: int | None = None, samples: int = 20000, seed: int = 0
+                         ) -> np.ndarray:
+    r"""One student's marginal Fisher information about :math:`(a_1, d_1, \dots, a_J, d_J)`
+    (:func:`curves_information` of the 2PL's curves). ``(2J, 2J)``."""
+    return curves_information(Curves(discrimination, difficulty), nodes=nodes, samples=samples,
+                              seed=seed)
 
-    Where :math:`I_1` is a Monte Carlo mean of :math:`n` outer products of :math:`p = 2J`
+
+def curves_covariance(curves: Curves, n_students: int, *, nodes: int | None = None,
+                      samples: int = 20000, seed: int = 0) -> np.ndarray:
+    r"""The Cramér–Rao bound on the covariance of :math:`(a_1, b_1, \dots)` (item by item, each
+    item's parameters together) for ``n_students`` students: :math:`(N I_1)^{-1}` from
+    :func:`curves_information`, carried from :math:`d` to :math:`b = -d/a` by the delta method.
+
+    Where :math:`I_1` is a Monte Carlo mean of :math:`n` outer products of :math:`p = JK`
     scores, its inverse is biased up by about :math:`n/(n - p - 1)` (exactly so for Gaussian
     scores: the mean of an inverse Wishart matrix), which would inflate the bound (by 5% in
-    SD at 1000 items and 20000 patterns, by 2.2x at 8000 items): the inverse is multiplied by
-    :math:`(n - p - 1)/n`, which removes that bias to first order."""
-    a = np.asarray(discrimination, dtype=np.float64)
-    b = np.asarray(difficulty, dtype=np.float64)
-    covariance = np.linalg.inv(n_students * marginal_information(
-        a, b, nodes=nodes, samples=samples, seed=seed))
-    if len(a) > ENUMERATE_UP_TO:
-        covariance *= (samples - 2 * len(a) - 1) / samples
-    # (a, d) -> (a, b = -d/a): db/da = d/a^2 = -b/a, db/dd = -1/a
+    SD at 1000 2PL items and 20000 patterns, by 2.2x at 8000 items): the inverse is multiplied
+    by :math:`(n - p - 1)/n`, which removes that bias to first order."""
+    covariance = np.linalg.inv(n_students * curves_information(
+        curves, nodes=nodes, samples=samples, seed=seed))
+    size = len(covariance)
+    if len(curves.a) > ENUMERATE_UP_TO:
+        covariance *= (samples - size - 1) / samples
+    k = curves.n_parameters
     jacobian = np.zeros_like(covariance)
-    index = np.arange(len(a))
-    jacobian[2 * index, 2 * index] = 1.0
-    jacobian[2 * index + 1, 2 * index] = -b / a
-    jacobian[2 * index + 1, 2 * index + 1] = -1.0 / a
+    for j, block in enumerate(curves.to_difficulty()):
+        jacobian[k * j:k * (j + 1), k * j:k * (j + 1)] = block
     return jacobian @ covariance @ jacobian.T
+
+
+def item_covariance(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
+                    nodes: int | None = None, samples: int = 20000, seed: int = 0) -> np.ndarray:
+    r"""The 2PL's :func:`curves_covariance` of :math:`(a_1, b_1, \dots, a_J, b_J)`.
+    ``(2J, 2J)``."""
+    return curves_covariance(Curves(discrimination, difficulty), n_students, nodes=nodes,
+                             samples=samples, seed=seed)
+
+
+def known_skill_curves_covariance(curves: Curves, n_students: int, *, nodes: int = 121
+                                  ) -> np.ndarray:
+    r"""Each item's Cramér–Rao bound with the skills *known*, ``(J, K, K)`` in
+    :math:`(a_j, b_j, \dots)`: the inverse of
+    :math:`N\,E_\theta[\nabla p_j \nabla p_j^\top / (p_j(1 - p_j))]` under
+    :math:`\theta \sim N(0, 1)` (quadrature), carried to :math:`b`. Knowing the skills can only
+    help, so this is a lower bound of the marginal one (:func:`curves_covariance`), and a close
+    one when the test is long: each student's skill is then pinned down and little information
+    about an item is lost to its uncertainty (``benchmarks/twopl_bounds.py`` measures how
+    close)."""
+    z, w = quadrature(nodes)
+    p, dp = curves.at(z)
+    weight = n_students * w[None, :] / (p * (1.0 - p))  # (J, Q)
+    info = np.einsum("jq,jqk,jql->jkl", weight, dp, dp)
+    jacobian = curves.to_difficulty()
+    return jacobian @ np.linalg.inv(info) @ np.swapaxes(jacobian, 1, 2)
 
 
 def known_skill_covariance(discrimination: np.ndarray, difficulty: np.ndarray,
                            n_students: int, *, nodes: int = 121) -> np.ndarray:
-    r"""Each item's Cramér–Rao bound with the skills *known*, ``(J, 2, 2)`` in :math:`(a_j,
-    b_j)`: the inverse of :math:`N\,E_\theta[p_j(1 - p_j)(\theta - b_j, -a_j)(\theta - b_j,
-    -a_j)^\top]` under :math:`\theta \sim N(0, 1)` (quadrature). Knowing the skills can only
-    help, so this is a lower bound of the marginal one (:func:`item_covariance`), and a close
-    one when the test is long: each student's skill is then pinned to within
-    :math:`1/\sqrt{\sum_j a_j^2 p_j(1 - p_j)}` and little information about an item is lost
-    to its uncertainty (``benchmarks/twopl_bounds.py`` measures how close)."""
-    a = np.asarray(discrimination, dtype=np.float64)[:, None]
-    b = np.asarray(difficulty, dtype=np.float64)[:, None]
-    z, w = quadrature(nodes)
-    p = sigmoid(a * (z[None, :] - b))
-    weight = n_students * w[None, :] * p * (1 - p)  # (J, Q)
-    d_a, d_b = z[None, :] - b, -a  # the logit's derivatives
-    info = np.empty((len(a), 2, 2))
-    info[:, 0, 0] = (weight * d_a * d_a).sum(1)
-    info[:, 0, 1] = info[:, 1, 0] = (weight * d_a * d_b).sum(1)
-    info[:, 1, 1] = (weight * d_b * d_b).sum(1)
-    return np.linalg.inv(info)
+    r"""The 2PL's :func:`known_skill_curves_covariance`, ``(J, 2, 2)`` in :math:`(a_j, b_j)`."""
+    return known_skill_curves_covariance(Curves(discrimination, difficulty), n_students,
+                                         nodes=nodes)
 
 
-def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
-                aligned: np.ndarray | None = None, nodes: int | None = None,
-                samples: int = 20000, seed: int = 0, known_skills: bool | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Cramér–Rao bounds (standard deviations) of each :math:`a_j` and :math:`b_j`: up to
-    ``DENSE_UP_TO`` questions the marginal bound of all items together
-    (:func:`item_covariance`); above, each item's bound with the skills known
-    (:func:`known_skill_covariance`, a lower bound of the marginal one and close to it for such
-    long tests), which costs :math:`O(J)` instead of a :math:`2J \times 2J` inverse;
-    ``known_skills`` True or False chooses one of the two whatever the length.
+def curves_bounds(curves: Curves, n_students: int, *, aligned: np.ndarray | None = None,
+                  nodes: int | None = None, samples: int = 20000, seed: int = 0,
+                  known_skills: bool | None = None) -> np.ndarray:
+    r"""Cramér–Rao bounds (standard deviations) of each item's parameters, ``(K, J)`` in the
+    order :math:`(a, b, \dots)`: up to ``DENSE_UP_TO`` questions the marginal bound of all
+    items together (:func:`curves_covariance`); above, each item's bound with the skills
+    known (:func:`known_skill_curves_covariance`, a lower bound of the marginal one and close
+    to it for such long tests), which costs :math:`O(J)` instead of a :math:`JK \times JK`
+    inverse; ``known_skills`` True or False chooses one of the two whatever the length.
 
     With ``aligned`` (a mask of questions), the bounds of those questions' errors *after*
     :func:`affine_alignment` onto the truth: to first order the alignment removes the errors'
     projection on the two directions a change of scale and origin moves them along
     (:math:`\delta b_j = \delta s\, b_j + \delta t`, :math:`\delta\log a_j = -\delta s`),
     among them the common shift and stretch that the sample of skills induces, so the
-    covariance becomes :math:`(I - H)\Sigma(I - H)^\top` with :math:`H` that least-squares
-    projection in :math:`(b, \log a)`; ``None`` for questions outside the mask. These are the
+    covariance of :math:`(b, \log a)` becomes :math:`(I - H)\Sigma(I - H)^\top` with
+    :math:`H` that least-squares projection; parameters the alignment does not move (the
+    3PL's floor) keep their bounds. NaN for questions outside the mask. These are the
     bounds aligned errors are compared with."""
-    a = np.asarray(discrimination, dtype=np.float64)
-    b = np.asarray(difficulty, dtype=np.float64)
+    a, b, k = curves.a, curves.b, curves.n_parameters
     dense = len(a) <= DENSE_UP_TO if known_skills is None else not known_skills
     if dense:
-        full = item_covariance(a, b, n_students, nodes=nodes, samples=samples, seed=seed)
-        blocks = np.stack([full[0::2, 0::2].diagonal(), full[0::2, 1::2].diagonal(),
-                           full[1::2, 1::2].diagonal()], axis=1)
+        full = curves_covariance(curves, n_students, nodes=nodes, samples=samples, seed=seed)
+        blocks = np.stack([full[k * j:k * (j + 1), k * j:k * (j + 1)] for j in range(len(a))])
     else:
-        covariance = known_skill_covariance(a, b, n_students)
-        blocks = np.stack([covariance[:, 0, 0], covariance[:, 0, 1], covariance[:, 1, 1]], 1)
+        blocks = known_skill_curves_covariance(curves, n_students)
+    bounds = np.sqrt(np.stack([blocks[:, i, i] for i in range(k)]))
     if aligned is None:
-        return np.sqrt(blocks[:, 0]), np.sqrt(blocks[:, 2])
+        return bounds
     index = np.flatnonzero(aligned)
     # the errors in (b, log a), d log a = da / a; the design of the two directions
     design = np.zeros((2 * len(index), 2))
     design[: len(index), 0], design[: len(index), 1] = b[index], 1.0
     design[len(index):, 0] = -1.0
     if dense:
-        rows = np.concatenate([2 * index + 1, 2 * index])  # b's, then a's
+        rows = np.concatenate([k * index + 1, k * index])  # b's, then a's
         scale = np.concatenate([np.ones(len(index)), 1.0 / a[index]])
         sigma = full[np.ix_(rows, rows)] * np.outer(scale, scale)
         residual = np.eye(2 * len(index)) - design @ np.linalg.pinv(design)
         diagonal = np.diag(residual @ sigma @ residual.T)
     else:
-        diagonal = _projected_block_diagonal(blocks[index], a[index], design)
-    bound_a, bound_b = np.full(len(a), np.nan), np.full(len(a), np.nan)
-    bound_b[index] = np.sqrt(np.maximum(diagonal[: len(index)], 0.0))
-    bound_a[index] = np.sqrt(np.maximum(diagonal[len(index):], 0.0)) * a[index]
+        ab = np.stack([blocks[index, 0, 0], blocks[index, 0, 1], blocks[index, 1, 1]], axis=1)
+        diagonal = _projected_block_diagonal(ab, a[index], design)
+    projected = np.full_like(bounds, np.nan)
+    projected[2:, index] = bounds[2:, index]
+    projected[1, index] = np.sqrt(np.maximum(diagonal[: len(index)], 0.0))
+    projected[0, index] = np.sqrt(np.maximum(diagonal[len(index):], 0.0)) * a[index]
+    return projected
+
+
+def item_bounds(discrimination: np.ndarray, difficulty: np.ndarray, n_students: int, *,
+                aligned: np.ndarray | None = None, nodes: int | None = None,
+                samples: int = 20000, seed: int = 0, known_skills: bool | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    r"""The 2PL's :func:`curves_bounds`: ``(bound_a, bound_b)``, each ``(J,)``."""
+    bound_a, bound_b = curves_bounds(Curves(discrimination, difficulty), n_students,
+                                     aligned=aligned, nodes=nodes, samples=samples, seed=seed,
+                                     known_skills=known_skills)
     return bound_a, bound_b
 
 
@@ -365,23 +425,6 @@ def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
     return bad & ~np.asarray(extreme, bool)
 
 
-class Alignment(NamedTuple):
-    r"""An affine map of the latent scale, :math:`\theta \to s\theta + t`
-    (:math:`b \to sb + t`, :math:`a \to a/s`)."""
-
-    scale: float
-    shift: float
-
-    def skill(self, skill: np.ndarray) -> np.ndarray:
-        return self.scale * np.asarray(skill, dtype=np.float64) + self.shift
-
-    def difficulty(self, difficulty: np.ndarray) -> np.ndarray:
-        return self.scale * np.asarray(difficulty, dtype=np.float64) + self.shift
-
-    def discrimination(self, discrimination: np.ndarray) -> np.ndarray:
-        return np.asarray(discrimination, dtype=np.float64) / self.scale
-
-
 def affine_alignment(difficulty: np.ndarray, true_difficulty: np.ndarray,
                      discrimination: np.ndarray, true_discrimination: np.ndarray) -> Alignment:
     r"""The map of the estimate's scale onto the truth's that best matches the item parameters:
@@ -405,3 +448,48 @@ def affine_alignment(difficulty: np.ndarray, true_difficulty: np.ndarray,
         if np.abs(step).max() < 1e-12:
             break
     return Alignment(float(scale), float(shift))
+
+
+class TwoPL(Model):
+    r"""The 2PL, :math:`P(Y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`: a difficulty and a
+    discrimination per question; the scale is free up to :math:`\theta \to s\theta + t`
+    (:func:`affine_alignment` removes it)."""
+
+    name = "2pl"
+    title = "2PL"
+    item_parameters = ("difficulty", "discrimination")
+    kinds = {"skill": LOCATION, "difficulty": LOCATION, "discrimination": SLOPE}
+    units = {"skill": "logits", "difficulty": "logits", "discrimination": ""}
+    formula = "P = sigmoid(discrimination * (skill - difficulty))"
+
+    def draw_items(self, rng: np.random.Generator, n_questions: int, *,
+                   discrimination_sd: float = 0.3, **settings: float) -> dict[str, np.ndarray]:
+        r""":math:`a_j \sim \mathrm{LogNormal}(0, \sigma_a^2)`, ``discrimination_sd`` =
+        :math:`\sigma_a` (0.3: discriminations mostly 0.55-1.8)."""
+        return {"discrimination": rng.lognormal(0.0, discrimination_sd, n_questions)}
+
+    def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
+        a, b = np.asarray(items["discrimination"]), np.asarray(items["difficulty"])
+        return sigmoid(a[None, :] * (np.asarray(skill, np.float64)[:, None] - b[None, :]))
+
+    def usable(self, items: Items) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return super().usable(items) & (np.asarray(items["discrimination"]) > 0)
+
+    def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
+        return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
+                                estimate["discrimination"][keep], truth["discrimination"][keep])
+
+    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+        """Root-mean bounds of the aligned difficulties and discriminations from the marginal
+        information at the truth (:func:`item_bounds`); the skills (EAP or JML, different
+        targets) have none here."""
+        crb_a, crb_b = item_bounds(data.discrimination, data.difficulty, data.shape[0],
+                                   aligned=keep)
+        return {"difficulty": float(np.sqrt(np.mean(crb_b[keep] ** 2))),
+                "discrimination": float(np.sqrt(np.mean(crb_a[keep] ** 2)))}
+
+    def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
+                extreme: np.ndarray) -> np.ndarray:
+        return runaway_items(items["discrimination"], items["difficulty"],
+                             item_se.get("discrimination"), item_se.get("difficulty"), extreme)

@@ -1,0 +1,151 @@
+r"""What every model of irtbench is: the :class:`Model` protocol, the :class:`Alignment` that
+removes a model's indeterminacy, and the logistic function.
+
+A model is described once, in its own file (``rasch.py``, ``twopl.py``, ``threepl.py``), by a
+subclass of :class:`Model`: its item parameters by name, how each moves when the latent scale
+moves, how to draw them, its probabilities and log-likelihood in numpy, the alignment of an
+estimate onto the truth and the Cramér–Rao bounds of the aligned errors, and the limits past
+which an estimate has run away. Simulation, :class:`~irtbench.estimators.base.Fit`, the
+metrics, the sweep's evaluation, the result columns, the figures, the report and
+``irtbench check`` loop over :attr:`Model.item_parameters` instead of naming them; the estimators
+keep their own kernels and declare the models they fit.
+
+**Indeterminacy.** Every model here is unchanged by a map of the latent scale,
+:math:`\theta \to s\theta + t`, under which each parameter moves by its kind: a *location*
+(skills, difficulties) :math:`x \to sx + t`, a *slope* (discriminations) :math:`x \to x/s`, and a
+*fixed* parameter (the 3PL's guessing floor, a probability) does not move. The Rasch model fixes
+:math:`s = 1` (only the shift is free). Estimates are compared with the truth only after the
+:class:`Alignment` that maps them onto the truth's scale.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from irtbench.responses import Responses
+    from irtbench.simulate import Dataset
+
+__all__ = ["FIXED", "LOCATION", "SLOPE", "Alignment", "Items", "Model", "sigmoid"]
+
+#: the kinds of parameter, by how they move under :math:`\theta \to s\theta + t`
+LOCATION, SLOPE, FIXED = "location", "slope", "fixed"
+
+#: item parameters by name, each ``(n_questions,)`` float64
+Items = Mapping[str, np.ndarray]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, computed as ``(1 + tanh(x/2)) / 2`` (no overflow for any x)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+class Alignment(NamedTuple):
+    r"""A map of the latent scale, :math:`\theta \to s\theta + t`: locations (skills,
+    difficulties) :math:`x \to sx + t`, slopes :math:`a \to a/s`, fixed parameters unmoved; the
+    SEs of each scaled alike (without the shift)."""
+
+    scale: float
+    shift: float
+
+    def move(self, kind: str, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        if kind == LOCATION:
+            return self.scale * values + self.shift
+        return values / self.scale if kind == SLOPE else values
+
+    def se_factor(self, kind: str) -> float:
+        """What the map multiplies an SE of a parameter of that kind by."""
+        return {LOCATION: self.scale, SLOPE: 1.0 / self.scale}.get(kind, 1.0)
+
+    def skill(self, skill: np.ndarray) -> np.ndarray:
+        return self.move(LOCATION, skill)
+
+    def difficulty(self, difficulty: np.ndarray) -> np.ndarray:
+        return self.move(LOCATION, difficulty)
+
+    def discrimination(self, discrimination: np.ndarray) -> np.ndarray:
+        return self.move(SLOPE, discrimination)
+
+
+class Model(ABC):
+    """One IRT model, described once (see the module docstring).
+
+    Class attributes:
+        name: the registry key (``"rasch"``, ``"2pl"``, ``"3pl"``), the value of every
+            estimator's ``model`` option.
+        title: how figures and reports name it.
+        item_parameters: the item parameters by name, ``"difficulty"`` first.
+        kinds: each item parameter's kind (:data:`LOCATION`, :data:`SLOPE`, :data:`FIXED`).
+        units: each parameter's unit in figures (``"logits"``, ``""`` ...), skills included.
+        skill_distribution: the default ``(distribution, scale)`` of simulated skills and
+            difficulties.
+        formula: the model in one line (help texts).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    item_parameters: ClassVar[tuple[str, ...]]
+    kinds: ClassVar[dict[str, str]]
+    units: ClassVar[dict[str, str]]
+    skill_distribution: ClassVar[tuple[str, float]] = ("normal", 1.0)
+    formula: ClassVar[str] = ""
+
+    @property
+    def extra_parameters(self) -> tuple[str, ...]:
+        """The item parameters besides the difficulty."""
+        return tuple(p for p in self.item_parameters if p != "difficulty")
+
+    # -- simulation ---------------------------------------------------------------------------
+    def draw_items(self, rng: np.random.Generator, n_questions: int,
+                   **settings: float) -> dict[str, np.ndarray]:
+        """The item parameters besides the difficulty, drawn after it (so that adding a model
+        changes no other model's draws); none by default."""
+        return {}
+
+    @abstractmethod
+    def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
+        """:math:`P(Y_{ij} = 1)`, ``(n_students, n_questions)``, float64."""
+
+    def log_likelihood(self, responses: Responses, skill: np.ndarray, items: Items) -> float:
+        """The log-likelihood of dense responses (NaN or -1 missing), a block of rows at a time."""
+        from irtbench.responses import answers_of, observed_of, row_blocks
+
+        total = 0.0
+        for rows in row_blocks(responses.shape):
+            block = responses[rows]
+            p = self.probabilities(np.asarray(skill)[rows], items)
+            y = answers_of(block, np.float64)
+            with np.errstate(divide="ignore"):
+                terms = y * np.log(p) + (1.0 - y) * np.log1p(-p)
+            total += float(np.where(observed_of(block), terms, 0.0).sum())
+        return total
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def usable(self, items: Items) -> np.ndarray:
+        """The questions whose estimates an alignment can use (finite, in range)."""
+        keep = np.ones(len(items["difficulty"]), dtype=bool)
+        for name in self.item_parameters:
+            keep &= np.isfinite(np.asarray(items[name], dtype=np.float64))
+        return keep
+
+    @abstractmethod
+    def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
+        """The :class:`Alignment` of an estimate onto the truth, fitted on the ``keep``
+        questions."""
+
+    @abstractmethod
+    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+        """Root-mean Cramér–Rao bounds of the aligned errors, by part (``"skill"`` and the item
+        parameters) over the ``keep`` questions (and the students with finite estimates); a
+        part left out has no bound here."""
+
+    def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
+                extreme: np.ndarray) -> np.ndarray | None:
+        """The questions (outside ``extreme``) whose estimates ran away, or None for a model
+        whose ML estimates run away only where the data are extreme (the Rasch model)."""
+        return None
