@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from numpyro.infer import SVI
     from numpyro.infer.svi import SVIState
 
+from irtbench.models.threepl import floor_prior_of  # noqa: E402
+
 #: defaults shared by the Bayesian estimators (documented in each estimator's docstring)
 DIFFICULTY_SCALE = 10.0
 SIGMA_PRIOR_SCALE = 5.0
@@ -37,12 +39,16 @@ SIGMA_PRIOR_SCALE = 5.0
 LOG_DISCRIMINATION_SCALE = 1.0
 
 
-def model_options(options: dict, **rasch: float) -> dict[str, float]:
-    """The model's keyword arguments for ``options``: ``rasch`` plus, for the 2PL, the prior
-    SD of log a."""
-    if options["model"] == "2pl":
-        return {**rasch, "log_discrimination_scale": LOG_DISCRIMINATION_SCALE}
-    return rasch
+def model_options(options: dict, **rasch: float) -> dict[str, object]:
+    """The model's keyword arguments for ``options``: ``rasch`` plus, for the 2PL and 3PL, the
+    prior SD of log a, and for the 3PL the floors' Beta prior (the options
+    ``prior_guessing_mean`` and ``prior_guessing_weight``, as ``mml-em``'s)."""
+    if options["model"] == "rasch":
+        return rasch
+    more: dict[str, object] = {"log_discrimination_scale": LOG_DISCRIMINATION_SCALE}
+    if options["model"] == "3pl":
+        more["floor_prior"] = floor_prior_of(options)
+    return {**rasch, **more}
 
 
 def skill_scale_of(options: dict) -> float | None:
@@ -53,11 +59,14 @@ def skill_scale_of(options: dict) -> float | None:
 
 def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None,
                 difficulty_scale: float, sigma_prior_scale: float,
-                log_discrimination_scale: float | None = None) -> None:
+                log_discrimination_scale: float | None = None,
+                floor_prior: tuple[float, float] | None = None) -> None:
     r"""NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``.
     With ``log_discrimination_scale`` it is the 2PL: :math:`\log a_j \sim N(0, s_a^2)` and
     logits :math:`a_j(\theta_i - b_j)` (call it with ``skill_scale=1``: the skills' N(0, 1)
-    then fixes the 2PL's scale)."""
+    then fixes the 2PL's scale); with ``floor_prior`` too, the 3PL: floors
+    :math:`c_j \sim \mathrm{Beta}(\alpha, \beta)` and
+    :math:`p = c_j + (1 - c_j)\sigma(\text{logit})`."""
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -76,7 +85,14 @@ def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | Non
             log_discrimination = numpyro.sample(
                 "log_discrimination", dist.Normal(0.0, log_discrimination_scale))
         logits = logits * jnp.exp(log_discrimination)[None, :]
-    terms = y * logits - jax.nn.softplus(logits)
+    if floor_prior is None:
+        terms = y * logits - jax.nn.softplus(logits)
+    else:
+        with numpyro.plate("questions", n_questions):
+            floor = numpyro.sample("guessing", dist.Beta(*floor_prior))[None, :]
+        log_not_floor = jnp.log1p(-floor)
+        log_p = jnp.logaddexp(jnp.log(floor), log_not_floor + jax.nn.log_sigmoid(logits))
+        terms = y * log_p + (1 - y) * (log_not_floor + jax.nn.log_sigmoid(-logits))
     numpyro.factor("responses", jnp.sum(terms) if weight is None else jnp.sum(weight * terms))
 
 

@@ -38,7 +38,16 @@ from irtbench.estimators.base import (
     register,
 )
 from irtbench.models import asymptotic_se
-from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models import get_model
+from irtbench.models.threepl import (
+    GUESSING_MEAN,
+    GUESSING_WEIGHT,
+    check_guessing_prior,
+    floor_prior_of,
+    floor_prior_term,
+    start_logit_floor,
+)
+from irtbench.models.twopl import check_item_priors, log_a_prior
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -52,33 +61,50 @@ Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
                    question: jax.Array | None, *, n_observed: int, alpha: float,
-                   prior_log_a_sd: float | None = None) -> jax.Array:
+                   prior_log_a_sd: float | None = None,
+                   floor_prior: tuple[float, float] | None = None) -> jax.Array:
     r"""The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
     from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
     epoch reads one byte per response) or the gathered logits of sparse triples. With
     ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)` and
     the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}` and, given ``prior_log_a_sd``,
-    the prior :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``."""
+    the prior :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``. With
+    ``params["logit_floor"]`` (the 3PL) each response's term is the floored likelihood of
+    :func:`~irtbench.estimators.torch_adam.floored_nll` and ``floor_prior`` the floors'
+    Beta prior."""
     import jax
     import jax.numpy as jnp
 
     skill, difficulty = params["skill"], params["difficulty"]
-    log_discrimination = params.get("log_discrimination")
+    log_discrimination, logit_floor = params.get("log_discrimination"), params.get("logit_floor")
+
+    def nll(logits: jax.Array, y: jax.Array, floor: jax.Array | None) -> jax.Array:
+        if floor is None:
+            return jax.nn.softplus(logits) - y * logits
+        log_not_floor = jax.nn.log_sigmoid(-floor)
+        log_p = jnp.logaddexp(jax.nn.log_sigmoid(floor),
+                              log_not_floor + jax.nn.log_sigmoid(logits))
+        return -(y * log_p + (1 - y) * (log_not_floor + jax.nn.log_sigmoid(-logits)))
+
     if student is None:
         logits = skill[:, None] - difficulty[None, :]
         if log_discrimination is not None:
             logits = logits * jnp.exp(log_discrimination)[None, :]
         y = (answers == 1).astype(logits.dtype)
-        terms = jnp.where(answers >= 0, jax.nn.softplus(logits) - y * logits, 0.0)
+        floor = None if logit_floor is None else logit_floor[None, :]
+        terms = jnp.where(answers >= 0, nll(logits, y, floor), 0.0)
     else:
         logits = skill[student] - difficulty[question]
         if log_discrimination is not None:
             logits = logits * jnp.exp(log_discrimination)[question]
-        terms = jax.nn.softplus(logits) - answers * logits
+        terms = nll(logits, answers, None if logit_floor is None else logit_floor[question])
     penalty = alpha * jnp.mean(difficulty) ** 2
     if log_discrimination is not None:
         penalty += alpha * jnp.mean(log_discrimination) ** 2
         penalty += log_a_prior(log_discrimination, prior_log_a_sd, n_observed)
+    if logit_floor is not None:
+        penalty += floor_prior_term(jax.nn.log_sigmoid(logit_floor),
+                                    jax.nn.log_sigmoid(-logit_floor), floor_prior, n_observed)
     return jnp.sum(terms) / n_observed + penalty
 
 
@@ -142,11 +168,12 @@ def make_train(epochs: int, lr: float,
                value_and_grad: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
                shape: tuple[int, int],
                shardings: dict[str, jax.sharding.Sharding] | None = None, *,
-               two_pl: bool = False
+               item_starts: dict[str, float] | None = None
                ) -> Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]]:
     """A jitted ``train(*data) -> (params, losses, trace)`` running ``epochs`` Adam steps with
     ``value_and_grad(params, *data) -> (loss, grads)`` from zero parameters of ``shape``
-    (float32; with ``two_pl`` also ``log_discrimination``, from a = 1).
+    (float32; ``item_starts`` names the model's other per-question parameters with their
+    start: ``log_discrimination`` from 0 (a = 1), the 3PL's ``logit_floor``).
 
     The epochs run as an outer ``lax.scan`` over ``snapshot_count(epochs)`` stretches of an
     inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace.
@@ -162,8 +189,8 @@ def make_train(epochs: int, lr: float,
     def train(*data: jax.Array) -> tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
         params = {"skill": jnp.zeros(shape[0], jnp.float32),
                   "difficulty": jnp.zeros(shape[1], jnp.float32)}
-        if two_pl:
-            params["log_discrimination"] = jnp.zeros(shape[1], jnp.float32)
+        for name, start in (item_starts or {}).items():
+            params[name] = jnp.full(shape[1], start, jnp.float32)
         if shardings is not None:
             params = {k: jax.lax.with_sharding_constraint(v, shardings[k]) for k, v in params.items()}
 
@@ -201,7 +228,8 @@ class JaxAdam(_jax.JaxEstimator):
     """Joint maximum likelihood by full-batch Adam in JAX (the reference objective, jitted).
 
     Options:
-        epochs (1000), lr (0.01), alpha (1e-2), prior_log_a_sd (None): as ``torch-adam``.
+        epochs (1000), lr (0.01), alpha (1e-2), prior_log_a_sd (None), prior_guessing_mean
+        (0.25), prior_guessing_weight (20): as ``torch-adam``.
         device: ``"auto"`` (JAX's GPU when present, else CPU), ``"cpu"``, ``"cuda"``/``"gpu"``.
         seed: accepted for the common interface; the fit is deterministic (zero start).
 
@@ -214,30 +242,37 @@ class JaxAdam(_jax.JaxEstimator):
     """
 
     name = "jax-adam"
-    models = ("rasch", "2pl")
+    models = ("rasch", "2pl", "3pl")
+    default_sweep_models = ("rasch", "2pl")
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
     defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0,
-                "prior_log_a_sd": None}
+                "prior_log_a_sd": None, "prior_guessing_mean": GUESSING_MEAN,
+                "prior_guessing_weight": GUESSING_WEIGHT}
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
-        check_item_priors(options, ("prior_log_a_sd",))
+        check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
+        check_guessing_prior(options)
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         import jax
 
         base = super().setup(responses, options, n_observed)
-        two_pl = options["model"] == "2pl"
+        model = options["model"]
+        starts = {} if model == "rasch" else {"log_discrimination": 0.0}
         terms = {"n_observed": n_observed, "alpha": float(options["alpha"])}
+        if model == "3pl":
+            starts["logit_floor"] = start_logit_floor(options)
+            terms["floor_prior"] = floor_prior_of(options)
         step = (jax.value_and_grad(partial(reference_loss, **terms,  # autodiff
-                                           prior_log_a_sd=options["prior_log_a_sd"])) if two_pl
+                                           prior_log_a_sd=options["prior_log_a_sd"])) if starts
                 else partial(reference_value_and_grad, **terms))
         train = make_train(int(options["epochs"]), float(options["lr"]), step, responses.shape,
-                           two_pl=two_pl)
+                           item_starts=starts)
         return AdamState(**vars(base), train=train, n_students=responses.shape[0],
                          placement=jax.sharding.SingleDeviceSharding(base.jax_device))
 
@@ -275,13 +310,12 @@ class JaxAdam(_jax.JaxEstimator):
         every = len(losses) // len(trace["skill"])
         snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
         if "log_discrimination" in params:
-            discrimination = np.exp(host(params["log_discrimination"]))
-            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-                state.responses, skill, difficulty, discrimination)
-            return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
-                          compute_seconds, self.diagnostics(state, params), snapshots,
-                          items={"discrimination": discrimination},
-                          item_se={"discrimination": discrimination_se})
+            items = _items(params)
+            skill_se, item_se = get_model(state.options["model"]).joint_errors(
+                state.responses, skill, {"difficulty": difficulty, **items})
+            return Result(skill, difficulty, skill_se, item_se.pop("difficulty"), host(losses),
+                          len(losses), compute_seconds, self.diagnostics(state, params),
+                          snapshots, items=items, item_se=item_se)
         skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
         return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
                       compute_seconds, self.diagnostics(state, params), snapshots)
@@ -298,4 +332,12 @@ def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Sn
         return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n],
                                             host(trace["difficulty"][k])))
     return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n], host(trace["difficulty"][k]),
-                                        {"discrimination": np.exp(host(trace["log_discrimination"][k]))}))
+                                        _items({name: values[k] for name, values in trace.items()})))
+
+
+def _items(params: dict[str, jax.Array]) -> dict[str, np.ndarray]:
+    """The model's other item parameters by name from the fit's unconstrained ones."""
+    items = {"discrimination": np.exp(host(params["log_discrimination"]))}
+    if "logit_floor" in params:
+        items["guessing"] = 1.0 / (1.0 + np.exp(-host(params["logit_floor"])))
+    return items

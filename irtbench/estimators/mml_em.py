@@ -50,11 +50,11 @@ import numpy as np
 from irtbench.estimators import _torch
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkpoints, register
 from irtbench.estimators.classical import design as _design
-from irtbench.estimators.classical import em2pl
+from irtbench.estimators.classical import em2pl, em3pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.models import twopl
+from irtbench.models import threepl, twopl
 from irtbench.models import Extremes, find_extremes
-from irtbench.responses import most_answers
+from irtbench.responses import Responses, is_sparse, most_answers
 
 if TYPE_CHECKING:
     import torch
@@ -163,6 +163,10 @@ class MarginalEM(_torch.TorchEstimator):
             few students answer, or nearly all answer alike, have no useful ML estimate (a
             slope running to 0 or infinity, a difficulty to +/-infinity); the priors keep them
             near the population of items.
+        prior_guessing_mean, prior_guessing_weight: 3PL only: the floors' prior
+            :math:`c_j \sim \mathrm{Beta}(w m + 1, w(1 - m) + 1)`, BILOG-MG's default for four
+            options (m = 0.25, w = 20: Beta(6, 16)); weight 0 is plain marginal ML
+            (:mod:`irtbench.models.threepl` says why the field uses one).
 
     Examples:
         >>> import irtbench
@@ -176,9 +180,11 @@ class MarginalEM(_torch.TorchEstimator):
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto",
-                "prior_log_a_sd": None, "prior_d_sd": None}
+                "prior_log_a_sd": None, "prior_d_sd": None,
+                "prior_guessing_mean": threepl.GUESSING_MEAN,
+                "prior_guessing_weight": threepl.GUESSING_WEIGHT}
     warm_up_options = {"max_iter": 2}
-    models = ("rasch", "2pl")
+    models = ("rasch", "2pl", "3pl")
     accepts_sparse = True
 
     def check_options(self, options: dict[str, Option]) -> None:
@@ -190,10 +196,20 @@ class MarginalEM(_torch.TorchEstimator):
         elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
             raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
         twopl.check_item_priors(options, ("prior_log_a_sd", "prior_d_sd"))
+        threepl.check_guessing_prior(options)
+
+    def setup(self, responses: Responses, options: dict[str, Option],
+              n_observed: int) -> _torch.TorchState:
+        if options["model"] == "3pl" and is_sparse(responses):
+            raise ValueError("mml-em fits the 3PL to a dense matrix; convert sparse triples with "
+                             "irtbench.responses.to_dense")
+        return super().setup(responses, options, n_observed)
 
     def run(self, state: _torch.TorchState) -> Result:
         if state.options["model"] == "2pl":
             return self.run_2pl(state)
+        if state.options["model"] == "3pl":
+            return self.run_3pl(state)
         import torch
 
         options = state.options
@@ -267,6 +283,28 @@ class MarginalEM(_torch.TorchEstimator):
                        "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
                       items={"discrimination": em.discrimination},
                       item_se={"discrimination": em.discrimination_se})
+
+
+    def run_3pl(self, state: _torch.TorchState) -> Result:
+        """The 3PL by Bock–Aitkin EM (:func:`~irtbench.estimators.classical.em3pl.fit_3pl`)."""
+        options = state.options
+        found = find_extremes(state.responses, judge_students=False)
+        clock = Stopwatch()
+        nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
+        prior = em3pl.Prior(*threepl.beta_parameters(float(options["prior_guessing_mean"]),
+                                                     float(options["prior_guessing_weight"])))
+        fitted = em3pl.fit_3pl(state.responses, found, state.torch_device, nodes=int(nodes),
+                               tol=float(options["tol"]), max_iter=int(options["max_iter"]),
+                               prior=prior)
+        _torch.synchronize(state.torch_device)
+        em = fitted.em
+        return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
+                      em.n_iter, clock.stop(),
+                      {"converged": em.converged, "log_posterior": -float(em.losses[-1]),
+                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
+                      items={"discrimination": em.discrimination, "guessing": fitted.guessing},
+                      item_se={"discrimination": em.discrimination_se,
+                               "guessing": fitted.guessing_se})
 
 
 def _snapshot(iteration: int, found: Extremes, design: _design.Design, skill: torch.Tensor,

@@ -9,7 +9,9 @@ over skills, difficulties and sigma, the number of divergent transitions, and th
 second of sampling.
 
 ``model="2pl"``: skills N(0, 1) (fixing the 2PL's scale), :math:`\log a_j \sim N(0, 1)`;
-discriminations are the posterior means and SDs of :math:`a = e^{\log a}`.
+discriminations are the posterior means and SDs of :math:`a = e^{\log a}`. ``model="3pl"``: the
+same plus floors :math:`c_j \sim \mathrm{Beta}(6, 16)` (options ``prior_guessing_mean``,
+``prior_guessing_weight``, as ``mml-em``'s), their posterior means and SDs.
 
 Timing: the sampler is compiled by a first, 2 + 2 step chain on placeholder data of the same
 shapes (``compile_seconds``); the timed run reuses the compiled kernel (``jit_model_args=True``).
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irtbench.models.threepl import GUESSING_MEAN, GUESSING_WEIGHT, check_guessing_prior
 from irtbench.estimators import _jax, _numpyro
 from irtbench.estimators.base import Option, Result, Stopwatch, host, register
 from irtbench.responses import Responses
@@ -58,7 +61,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-nuts"
-    models = ("rasch", "2pl")
+    models = ("rasch", "2pl", "3pl")
     default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
     # sweep past 10 minutes on 2 cores
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
@@ -73,6 +76,8 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         "max_responses": 200_000,
         "device": "auto",
         "seed": 0,
+        "prior_guessing_mean": GUESSING_MEAN,
+        "prior_guessing_weight": GUESSING_WEIGHT,
     }
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:
@@ -84,6 +89,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
+        check_guessing_prior(options)
         if not 0 < options["target_accept_prob"] < 1:
             raise ValueError(f"option target_accept_prob={options['target_accept_prob']!r} "
                              "must be in (0, 1)")
@@ -146,14 +152,16 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         }
         if "sigma" in samples:
             diagnostics["sigma"] = float(np.mean(samples["sigma"]))
-        discrimination = discrimination_sd = None
-        if "log_discrimination" in flat:  # the 2PL: posterior mean and SD of a = exp(log a)
+        items, item_se = {}, {}
+        if "log_discrimination" in flat:  # posterior mean and SD of a = exp(log a) (2PL, 3PL)
             draws = np.exp(host(flat["log_discrimination"]))
-            discrimination, discrimination_sd = draws.mean(0), draws.std(0)
+            items["discrimination"], item_se["discrimination"] = draws.mean(0), draws.std(0)
+        if "guessing" in flat:  # the 3PL's floors
+            draws = host(flat["guessing"])
+            items["guessing"], item_se["guessing"] = draws.mean(0), draws.std(0)
         return Result(
             host(flat["skill"].mean(0)), host(flat["difficulty"].mean(0)),
             host(flat["skill"].std(0)), host(flat["difficulty"].std(0)),
             host(extra["potential_energy"]), int(flat["skill"].shape[0]), compute_seconds,
-            diagnostics, items={"discrimination": discrimination},
-            item_se={"discrimination": discrimination_sd},
+            diagnostics, items=items, item_se=item_se,
         )

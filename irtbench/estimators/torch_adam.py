@@ -62,9 +62,17 @@ from irtbench.estimators.base import (
     progress_enabled,
     register,
 )
-from irtbench.models import asymptotic_se
+from irtbench.models import asymptotic_se, get_model
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
-from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models.threepl import (
+    GUESSING_MEAN,
+    GUESSING_WEIGHT,
+    check_guessing_prior,
+    floor_prior_of,
+    floor_prior_term,
+    start_logit_floor,
+)
+from irtbench.models.twopl import check_item_priors, log_a_prior
 
 if TYPE_CHECKING:
     import torch
@@ -110,15 +118,18 @@ class DeviceResponses:
         return cls(n_observed, y=y, weight=weight)
 
     def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor,
-               discrimination: torch.Tensor | None = None) -> Iterator[Piece]:
+               discrimination: torch.Tensor | None = None,
+               logit_floor: torch.Tensor | None = None) -> Iterator[Piece]:
         r"""The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
         or one block of int8 rows at a time; logits :math:`\theta_i - b_j`, or
-        :math:`a_j(\theta_i - b_j)` given the 2PL's ``discrimination``."""
+        :math:`a_j(\theta_i - b_j)` given the 2PL's ``discrimination``; with the 3PL's
+        ``logit_floor`` (:math:`\operatorname{logit} c_j`) each piece carries it too."""
         if self.student is not None:
             logits = skill[self.student] - difficulty[self.question]
             if discrimination is not None:
                 logits = logits * discrimination[self.question]
-            yield Piece(None, logits, self.y, None)
+            floor = None if logit_floor is None else logit_floor[self.question]
+            yield Piece(None, logits, self.y, None, floor)
             return
         blocks = ([(slice(None), self.y, self.weight)] if self.codes is None else
                   ((rows, *_torch.decode(self.codes[rows], skill.dtype))
@@ -127,7 +138,8 @@ class DeviceResponses:
             logits = skill[rows, None] - difficulty[None, :]
             if discrimination is not None:
                 logits = logits * discrimination[None, :]
-            yield Piece(rows, logits, y, weight)
+            yield Piece(rows, logits, y, weight,
+                        None if logit_floor is None else logit_floor[None, :])
 
 
 class Piece(NamedTuple):
@@ -139,6 +151,7 @@ class Piece(NamedTuple):
     logits: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor | None
+    logit_floor: torch.Tensor | None = None
 
 
 def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
@@ -150,23 +163,45 @@ def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | N
     return F.binary_cross_entropy_with_logits(logits, y, weight=weight, reduction="sum")
 
 
+def floored_nll(logits: torch.Tensor, logit_floor: torch.Tensor, y: torch.Tensor,
+                weight: torch.Tensor | None) -> torch.Tensor:
+    r"""The 3PL's negative log-likelihood over the observed responses, with
+    :math:`p = c + (1 - c)\sigma(x)`, :math:`c = \sigma(g)`, in log space:
+    :math:`\log p = \operatorname{logaddexp}(\log\sigma(g), \log\sigma(-g) + \log\sigma(x))`,
+    :math:`\log(1 - p) = \log\sigma(-g) + \log\sigma(-x)`."""
+    import torch
+    import torch.nn.functional as F
+
+    log_not_floor = F.logsigmoid(-logit_floor)
+    log_p = torch.logaddexp(F.logsigmoid(logit_floor), log_not_floor + F.logsigmoid(logits))
+    terms = -(y * log_p + (1 - y) * (log_not_floor + F.logsigmoid(-logits)))
+    return (terms if weight is None else terms * weight).sum()
+
+
 def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
                    alpha: float, *, backward: bool = False,
                    log_discrimination: torch.Tensor | None = None,
-                   prior_log_a_sd: float | None = None) -> torch.Tensor:
+                   prior_log_a_sd: float | None = None,
+                   logit_floor: torch.Tensor | None = None,
+                   floor_prior: tuple[float, float] | None = None) -> torch.Tensor:
     r"""The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
     for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
     :math:`a = e^{\log a}` and the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`,
     which pins the scale as the notebook's term pins the origin. ``prior_log_a_sd`` adds the
     prior :math:`\log a_j \sim N(0, \sigma^2)` (:func:`~irtbench.models.twopl.log_a_prior`).
+    For the 3PL (``logit_floor`` given too) each response's term is :func:`floored_nll`'s and
+    the floors' Beta prior ``floor_prior`` joins the penalty
+    (:func:`~irtbench.models.threepl.floor_prior_term`).
 
     With ``backward=True`` each piece is differentiated as soon as it is summed (gradients
     accumulate in the parameters' ``.grad``), so only one block's graph is alive at a time; the
     returned loss is then detached."""
     total = None
     discrimination = None if log_discrimination is None else log_discrimination.exp()
-    for piece in data.pieces(skill, difficulty, discrimination):
-        term = observed_nll(piece.logits, piece.y, piece.weight) / data.n_observed
+    for piece in data.pieces(skill, difficulty, discrimination, logit_floor):
+        term = (observed_nll(piece.logits, piece.y, piece.weight) if logit_floor is None else
+                floored_nll(piece.logits, piece.logit_floor, piece.y, piece.weight))
+        term = term / data.n_observed
         if backward:  # the 2PL's exp(log a) is shared by the pieces: keep its graph
             term.backward(retain_graph=discrimination is not None)
             term = term.detach()
@@ -175,6 +210,12 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
     if log_discrimination is not None:
         penalty = penalty + alpha * log_discrimination.mean() ** 2
         penalty = penalty + log_a_prior(log_discrimination, prior_log_a_sd, data.n_observed)
+    if logit_floor is not None:
+        import torch.nn.functional as F
+
+        penalty = penalty + floor_prior_term(F.logsigmoid(logit_floor),
+                                             F.logsigmoid(-logit_floor), floor_prior,
+                                             data.n_observed)
     if backward:
         penalty.backward()
         penalty = penalty.detach()
@@ -293,6 +334,8 @@ class TorchAdam(_torch.TorchEstimator):
             or ``"auto"`` (:meth:`auto_kernel`: compiled on CUDA and for float32 matrices from
             ``COMPILE_FROM`` responses on a CPU, closed elsewhere); the 2PL uses autograd.
         progress: tqdm bar over epochs; None = only when stderr is a terminal.
+        prior_guessing_mean, prior_guessing_weight: 3PL only: the floors' Beta prior, as
+            ``mml-em``'s (Beta(6, 16) by default; weight 0: none).
         prior_log_a_sd: 2PL only: adds the prior :math:`\log a_j \sim N(0, \sigma^2)` to
             the objective (Bayes modal joint estimation; None, the default: plain joint ML).
             Joint ML's slopes run away on short tests (a = 298 at 100x20); 0.5 (BILOG-MG's
@@ -309,7 +352,8 @@ class TorchAdam(_torch.TorchEstimator):
     """
 
     name = "torch-adam"
-    models = ("rasch", "2pl")
+    models = ("rasch", "2pl", "3pl")
+    default_sweep_models = ("rasch", "2pl")
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
     solves_reference_objective = True
     accepts_sparse = True
@@ -324,6 +368,8 @@ class TorchAdam(_torch.TorchEstimator):
         "kernel": "auto",
         "progress": None,
         "prior_log_a_sd": None,
+        "prior_guessing_mean": GUESSING_MEAN,
+        "prior_guessing_weight": GUESSING_WEIGHT,
     }
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
@@ -337,7 +383,8 @@ class TorchAdam(_torch.TorchEstimator):
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
-        check_item_priors(options, ("prior_log_a_sd",))
+        check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
+        check_guessing_prior(options)
         if options["storage"] not in ("auto", "float32", "int8"):
             raise ValueError(f"option storage={options['storage']!r} must be 'auto', 'float32' "
                              "or 'int8'")
@@ -349,10 +396,10 @@ class TorchAdam(_torch.TorchEstimator):
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
         kernel = str(options["kernel"])
-        if options["model"] == "2pl":
+        if options["model"] != "rasch":
             if kernel not in ("auto", "autograd"):
-                raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the 2PL is "
-                                 "fitted with kernel='autograd'")
+                raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the "
+                                 f"{options['model']} is fitted with kernel='autograd'")
             kernel = "autograd"
         if kernel == "auto":
             kernel = self.auto_kernel(responses, base.torch_device.type)
@@ -416,10 +463,15 @@ class TorchAdam(_torch.TorchEstimator):
         skill = torch.zeros(n_students, device=device, requires_grad=True)
         difficulty = torch.zeros(n_questions, device=device, requires_grad=True)
         parameters = [skill, difficulty]
-        log_discrimination = None
-        if options["model"] == "2pl":  # a = exp(log a), from a = 1
+        log_discrimination = logit_floor = floor_prior = None
+        if options["model"] != "rasch":  # a = exp(log a), from a = 1
             log_discrimination = torch.zeros(n_questions, device=device, requires_grad=True)
             parameters.append(log_discrimination)
+        if options["model"] == "3pl":  # c = sigmoid(g), from the prior's mean
+            floor_prior = floor_prior_of(options)
+            logit_floor = torch.full((n_questions,), start_logit_floor(options), device=device,
+                                     requires_grad=True)
+            parameters.append(logit_floor)
         # the notebook's Adam; fused (one kernel per step, the same update) off the autograd path
         optimizer = torch.optim.Adam(parameters, lr=options["lr"],
                                      fused=state.kernel != "autograd" or None)
@@ -437,7 +489,8 @@ class TorchAdam(_torch.TorchEstimator):
                 losses[epoch] = reference_loss(
                     skill, difficulty, data, alpha, backward=True,
                     log_discrimination=log_discrimination,
-                    prior_log_a_sd=options["prior_log_a_sd"])
+                    prior_log_a_sd=options["prior_log_a_sd"],
+                    logit_floor=logit_floor, floor_prior=floor_prior)
             else:
                 answers = data.codes if data.codes is not None else data.y
                 with torch.no_grad():
@@ -445,29 +498,39 @@ class TorchAdam(_torch.TorchEstimator):
                         skill, difficulty, answers, data.weight, float(data.n_observed), alpha)
             optimizer.step()
             if epoch + 1 in snapshots:  # a device-side copy of n_students + n_questions floats
-                trace.append(_snapshot(epoch + 1, skill, difficulty, log_discrimination))
+                trace.append(_snapshot(epoch + 1, skill, difficulty, log_discrimination,
+                                       logit_floor))
         _torch.synchronize(device)
         compute_seconds = clock.stop()
         skill_host, difficulty_host = host(skill), host(difficulty)
         if log_discrimination is not None:
-            discrimination = np.exp(host(log_discrimination))
-            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-                state.responses, skill_host, difficulty_host, discrimination)
-            return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                          epochs, compute_seconds, trace=trace,
-                          items={"discrimination": discrimination},
-                          item_se={"discrimination": discrimination_se})
+            items = {"discrimination": np.exp(host(log_discrimination))}
+            if logit_floor is not None:
+                items["guessing"] = 1.0 / (1.0 + np.exp(-host(logit_floor)))
+            skill_se, item_se = get_model(options["model"]).joint_errors(
+                state.responses, skill_host, {"difficulty": difficulty_host, **items})
+            return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
+                          host(losses), epochs, compute_seconds, trace=trace, items=items,
+                          item_se=item_se)
         skill_se, difficulty_se = asymptotic_se(state.responses, skill_host, difficulty_host)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
                       epochs, compute_seconds, trace=trace)
 
 
 def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,
-              log_discrimination: torch.Tensor | None = None) -> Snapshot:
+              log_discrimination: torch.Tensor | None = None,
+              logit_floor: torch.Tensor | None = None) -> Snapshot:
     """A device-side copy of the parameters, brought to the host after the clock."""
     skill, difficulty = skill.detach().clone(), difficulty.detach().clone()
     if log_discrimination is None:
         return Snapshot(iteration, lambda: (host(skill), host(difficulty)))
     log_a = log_discrimination.detach().clone()
-    return Snapshot(iteration, lambda: (host(skill), host(difficulty),
-                                        {"discrimination": np.exp(host(log_a))}))
+    g = None if logit_floor is None else logit_floor.detach().clone()
+
+    def values() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        items = {"discrimination": np.exp(host(log_a))}
+        if g is not None:
+            items["guessing"] = 1.0 / (1.0 + np.exp(-host(g)))
+        return host(skill), host(difficulty), items
+
+    return Snapshot(iteration, values)

@@ -125,6 +125,12 @@ class Model(ABC):
             total += float(np.where(observed_of(block), terms, 0.0).sum())
         return total
 
+    @abstractmethod
+    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Asymptotic SEs of a joint (JML) estimate, each parameter with the others known:
+        ``(skill_se, {item parameter: se})``, ``inf`` where no finite estimate exists."""
+
     # -- evaluation ---------------------------------------------------------------------------
     def usable(self, items: Items) -> np.ndarray:
         """The questions whose estimates an alignment can use (finite, in range)."""

@@ -124,6 +124,11 @@ class Rasch(Model):
     def log_likelihood(self, responses: Responses, skill: np.ndarray, items: Items) -> float:
         return log_likelihood(responses, skill, items["difficulty"])
 
+    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        skill_se, difficulty_se = asymptotic_se(responses, skill, items["difficulty"])
+        return skill_se, {"difficulty": difficulty_se}
+
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
         """The shift that gives the estimate the truth's mean difficulty over ``keep``."""
         shift = float(np.mean(np.asarray(truth["difficulty"], np.float64)[keep])

@@ -112,6 +112,11 @@ class Curves:
         slope = p * (1.0 - p)
         return p, np.stack([slope * z[None, :], slope], axis=2)
 
+    def prior_information(self) -> np.ndarray:
+        """Information about each item's parameters from outside the data, ``(J, K)``, added to
+        the data's before inverting (none for the 2PL)."""
+        return np.zeros((len(self.a), self.n_parameters))
+
     def to_difficulty(self) -> np.ndarray:
         r"""Each item's Jacobian ``(J, K, K)`` from :math:`(a, d, \dots)` to
         :math:`(a, b, \dots)`: :math:`\partial b/\partial a = -b/a`,
@@ -200,8 +205,9 @@ def curves_covariance(curves: Curves, n_students: int, *, nodes: int | None = No
     scores: the mean of an inverse Wishart matrix), which would inflate the bound (by 5% in
     SD at 1000 2PL items and 20000 patterns, by 2.2x at 8000 items): the inverse is multiplied
     by :math:`(n - p - 1)/n`, which removes that bias to first order."""
-    covariance = np.linalg.inv(n_students * curves_information(
-        curves, nodes=nodes, samples=samples, seed=seed))
+    information = n_students * curves_information(curves, nodes=nodes, samples=samples, seed=seed)
+    information[np.diag_indices_from(information)] += curves.prior_information().ravel()
+    covariance = np.linalg.inv(information)
     size = len(covariance)
     if len(curves.a) > ENUMERATE_UP_TO:
         covariance *= (samples - size - 1) / samples
@@ -234,6 +240,8 @@ def known_skill_curves_covariance(curves: Curves, n_students: int, *, nodes: int
     p, dp = curves.at(z)
     weight = n_students * w[None, :] / (p * (1.0 - p))  # (J, Q)
     info = np.einsum("jq,jqk,jql->jkl", weight, dp, dp)
+    info[:, np.arange(curves.n_parameters), np.arange(curves.n_parameters)] += (
+        curves.prior_information())
     jacobian = curves.to_difficulty()
     return jacobian @ np.linalg.inv(info) @ np.swapaxes(jacobian, 1, 2)
 
@@ -379,18 +387,19 @@ def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa:
     return (log_discrimination**2).sum() / (2.0 * float(sd) ** 2 * n_observed)
 
 
-def check_item_priors(options: dict, keys: tuple[str, ...]) -> None:
-    """Refuse a prior SD that is not a positive number or None, or one given to the Rasch model
-    (whose items these priors are not)."""
+def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, ...] = ("2pl",)
+                      ) -> None:
+    """Refuse a prior SD that is not a positive number or None, or one given to a model
+    outside ``models`` (those whose items the estimator gives these priors)."""
     for key in keys:
         value = options[key]
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ValueError(f"option {key}={value!r} must be a positive number or None")
-        if options["model"] != "2pl":
-            raise ValueError(f"option {key} is a prior of the 2PL's items; the Rasch model "
-                             "has none")
+        if options["model"] not in models:
+            raise ValueError(f"option {key} is a prior of the {' and '.join(models)} items; "
+                             f"not of the {options['model']} model's here")
 
 
 #: a 2PL item estimate past these limits has run away (the data do not identify it): a
@@ -475,6 +484,12 @@ class TwoPL(Model):
     def usable(self, items: Items) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             return super().usable(items) & (np.asarray(items["discrimination"]) > 0)
+
+    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+            responses, skill, items["difficulty"], items["discrimination"])
+        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
         return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 FULL_XPD_PER_PARAMETER = 5
 #: entries of a block of rows decoded at a time (float64: 32 MB)
 BLOCK_ENTRIES = 1 << 22
+
+
+ItemsT = TypeVar("ItemsT", bound=tuple)
 
 
 class Items(NamedTuple):
@@ -490,39 +493,45 @@ class Runaways:
         return Items(torch.where(keep_old, old.a, a), torch.where(keep_old, old.d, new.d))
 
 
-def squarem(update: Callable[[Items], Items], items: Items,
+def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
             log_likelihood: Callable[[], float], *, tol: float, max_iter: int,
-            free: torch.Tensor | None = None) -> tuple[Items, bool, int]:
+            free: torch.Tensor | None = None,
+            change: Callable[[ItemsT, ItemsT, torch.Tensor | None], float] | None = None
+            ) -> tuple[ItemsT, bool, int]:
     r"""EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3): from :math:`x_0`, two EM
     updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
     with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
     :math:`\alpha = \min(-\lVert r\rVert/\lVert v\rVert, -1)`, and one EM update from
     there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept.
-    It has EM's fixed points and cuts the iterations several times over. ``update`` runs one
+    It has EM's fixed points and cuts the iterations several times over. ``items`` is any
+    named tuple of per-item tensors (the 2PL's :class:`Items`, the 3PL's); ``update`` runs one
     EM iteration (E-step at its argument, whose objective ``log_likelihood()`` then returns,
-    and M-step); it stops when an EM update moves no parameter of the ``free`` items (a mask,
-    which ``update`` may narrow; default all) more than ``tol``. Returns the estimate, whether
-    it converged and the number of EM updates run."""
+    and M-step); it stops when ``change`` (default :func:`_change`) says an EM update moved no
+    parameter of the ``free`` items (a mask, which ``update`` may narrow; default all) more
+    than ``tol``. Returns the estimate, whether it converged and the number of EM updates
+    run."""
     import torch
 
+    change = change or _change
+    kind = type(items)
     count = 0
     while count < max_iter:
         x1 = update(items)
         count += 1
-        if _change(x1, items, free) < tol:
+        if change(x1, items, free) < tol:
             return x1, True, count
         x2 = update(x1)
         count += 1
         log_likelihood_1 = log_likelihood()
-        if _change(x2, x1, free) < tol:
+        if change(x2, x1, free) < tol:
             return x2, True, count
-        r = torch.cat([x1.a - items.a, x1.d - items.d])
-        v = torch.cat([x2.a - x1.a, x2.d - x1.d]) - r
+        r = torch.cat([p1 - p0 for p0, p1 in zip(items, x1)])
+        v = torch.cat([p2 - p1 for p1, p2 in zip(x1, x2)]) - r
         alpha = min(-float(r.norm() / v.norm()), -1.0) if float(v.norm()) > 0 else -1.0
-        jump = Items(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
-                       for x0, p1, p2 in zip(items, x1, x2)))
+        jump = kind(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
+                      for x0, p1, p2 in zip(items, x1, x2)))
         if free is not None:  # held items stay where they are held
-            jump = Items(torch.where(free, jump.a, x2.a), torch.where(free, jump.d, x2.d))
+            jump = kind(*(torch.where(free, j, p2) for j, p2 in zip(jump, x2)))
         items = update(jump)
         count += 1
         if not (log_likelihood() >= log_likelihood_1 and bool(torch.isfinite(items.a).all())):
