@@ -262,7 +262,7 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
         if np.isfinite(bound):
             grid = np.linspace(-limit, limit, 200)
             ax.plot(grid, np.exp(-0.5 * (grid / bound) ** 2) / (bound * np.sqrt(2 * np.pi)),
-                    color="black", linestyle=":", label=f"N(0, CRB²), CRB of each part")
+                    color="black", linestyle=":", label="N(0, CRB²), CRB of each part")
         ax.set_xlabel(f"{kind} error{_unit(rows, kind)}")
         ax.set_ylabel("density")
         ax.set_title(f"{kind}, {size_label(n, m)}, all seeds, extreme students excluded")

@@ -150,7 +150,7 @@ def test_sharded_jax_fit_on_four_devices_equals_one_device():
 def test_cells_that_will_not_fit_are_skipped_with_the_estimate(monkeypatch, tmp_path):
     monkeypatch.setattr(harness.devices, "free_memory", lambda device: 60e6)
     table = harness.sweep([(100, 20)], ["torch-adam", "jml-newton"], seeds=1, device="cpu",
-                          out=tmp_path, progress=False, options={"epochs": 5})
+                          out=tmp_path, progress=False, options={"epochs": 5}, models=("rasch",))
     rows = table.set_index("estimator")
     assert rows.loc["torch-adam", "status"] == "ok"  # 16 B x 2000 + 50 MB < 0.9 x 60 MB
     assert rows.loc["torch-adam", "memory_estimate_bytes"] == pytest.approx(50e6 + 16 * 2000)
@@ -161,7 +161,7 @@ def test_cells_that_will_not_fit_are_skipped_with_the_estimate(monkeypatch, tmp_
 def test_data_too_large_for_memory_skips_every_estimator_of_that_size(monkeypatch, tmp_path):
     monkeypatch.setattr(harness.devices, "free_memory", lambda device: 1e3)
     table = harness.sweep([(100, 20)], ["torch-adam", "jml-newton"], seeds=1, device="cpu",
-                          out=tmp_path, progress=False)
+                          out=tmp_path, progress=False, models=("rasch",))
     assert (table.status == "skipped").all()
     assert table.reason.str.contains("simulated responses alone need").all()
     assert len(irtbench.results.read_results(tmp_path)) == 2

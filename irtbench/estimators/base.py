@@ -36,6 +36,14 @@ from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 import numpy as np
 
 from irtbench import devices
+from irtbench.estimators.options import (
+    COMMON,
+    Option,
+    Spec,
+    docstring_section,
+    resolve,
+    unchecked,
+)
 from irtbench.models import MODELS, Extremes, find_extremes, get_model, item_attribute
 from irtbench.responses import (
     Responses,
@@ -57,14 +65,12 @@ __all__ = [
     "fit",
 ]
 
-#: an estimator option's value
-Option = Union[int, float, str, bool, None]
 #: a diagnostic's value (scalars only: they become result columns)
 Diagnostic = Union[int, float, bool, str]
 
 
 #: the options every estimator takes, with their defaults (an estimator's own override them)
-COMMON_OPTIONS: dict[str, Option] = {"model": "rasch", "device": "cpu"}
+COMMON_OPTIONS: dict[str, Option] = {name: spec.default for name, spec in COMMON.items()}
 
 
 class BackendNotInstalled(ImportError):
@@ -233,7 +239,9 @@ class Estimator(ABC, Generic[StateT]):
     * ``backend``: ``"torch"``, ``"jax"``, ``"numpyro"``;
     * ``requirements``: importable modules the backend needs;
     * ``extra``: the pip extra that installs them (``pip install irtbench[extra]``);
-    * ``defaults``: every option with its default value;
+    * ``spec``: every option of its own, each a :class:`~irtbench.estimators.options.Spec`
+      (default, constraint, one line of doc), declared once; ``defaults`` (name -> default)
+      and the docstring's "Options" section are made from it;
 
     and implement :meth:`setup` (untimed: a typed state, nothing computed) and :meth:`run`
     (the timed fit, see the module docstring), optionally :meth:`compile` (JIT, timed apart).
@@ -244,6 +252,7 @@ class Estimator(ABC, Generic[StateT]):
     backend: ClassVar[str]
     requirements: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    spec: ClassVar[dict[str, Spec]] = {}
     defaults: ClassVar[dict[str, Option]] = {}
     summary: ClassVar[str] = ""
     #: whether the estimator minimises the reference objective (the harness then records its
@@ -263,6 +272,21 @@ class Estimator(ABC, Generic[StateT]):
     models: ClassVar[tuple[str, ...]] = ("rasch",)
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defaults" in cls.__dict__ and "spec" not in cls.__dict__:  # a plain dict of
+            # defaults (an estimator written before the declarations): each option unchecked
+            cls.spec = {name: unchecked(value, "") for name, value in cls.defaults.items()}
+        if "spec" in cls.__dict__:
+            cls.defaults = {name: option.default for name, option in cls.spec.items()}
+            if cls.__doc__:
+                cls.__doc__ = cls.__doc__.rstrip() + "\n" + docstring_section(cls.all_options())
+
+    @classmethod
+    def all_options(cls) -> dict[str, Spec]:
+        """The common options and the estimator's own (which override their defaults)."""
+        return {**COMMON, **cls.spec}
 
     def __init__(self, **options: Option) -> None:
         self.options = options
@@ -326,18 +350,12 @@ class Estimator(ABC, Generic[StateT]):
         notebook's Rasch objective)."""
         return self.solves_reference_objective and self.options.get("model", "rasch") == "rasch"
 
-    def resolved_options(self) -> dict[str, Option]:
-        """The defaults updated with the stored options; unknown names raise ``ValueError``.
-        Every estimator takes the common options ``model`` (``"rasch"`` by default) and
-        ``device`` (``"cpu"`` unless the estimator's defaults say otherwise)."""
-        defaults = {**COMMON_OPTIONS, **self.defaults}
-        unknown = sorted(set(self.options) - set(defaults))
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {', '.join(map(repr, unknown))} for estimator {self.name!r}; "
-                f"valid options: {', '.join(sorted(defaults))}"
-            )
-        options = {**defaults, **self.options}
+    def resolved_options(self) -> Mapping[str, Option]:
+        """The defaults updated with the stored options, once, as an immutable mapping
+        (:func:`~irtbench.estimators.options.resolve`: an unknown name is refused with the
+        nearest valid ones, a value outside its constraint with the constraint); then the
+        model and the checks across options (:meth:`check_options`)."""
+        options = resolve(self.name, self.all_options(), self.options)
         self.check_model(options["model"])
         self.check_options(options)
         return options
@@ -351,20 +369,9 @@ class Estimator(ABC, Generic[StateT]):
             raise ValueError(f"estimator {self.name!r} fits the {' and '.join(self.models)} "
                              f"model(s), not {model!r}; {model} estimators: {takers}")
 
-    def check_options(self, options: dict[str, Option]) -> None:
-        """Raise ``ValueError`` for an option value out of range (subclasses extend this)."""
-        for key in ("epochs", "max_iter", "num_warmup", "num_samples", "num_chains", "num_steps",
-                    "max_steps"):
-            if key in options:
-                _require(options, key, lambda v: isinstance(v, (int, np.integer)) and v >= 1,
-                         "a positive integer")
-        for key in ("lr", "tol", "difficulty_scale", "sigma_prior_scale"):
-            if key in options:
-                _require(options, key, lambda v: isinstance(v, (int, float)) and v > 0,
-                         "a positive number")
-        if "alpha" in options:
-            _require(options, "alpha", lambda v: isinstance(v, (int, float)) and v >= 0,
-                     "a non-negative number")
+    def check_options(self, options: Mapping[str, Option]) -> None:
+        """Raise ``ValueError`` where options are inconsistent with each other or with the model
+        (each value's own constraint is its :class:`Spec`'s); subclasses extend this."""
 
     def prepare(self, responses: object) -> Prepared:
         """Everything untimed before the clock starts: options resolved, responses validated
@@ -498,13 +505,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _require(options: dict[str, Option], key: str, test: Callable[[Option], bool],
-             what: str) -> None:
-    value = options[key]
-    if isinstance(value, bool) or not test(value):
-        raise ValueError(f"option {key}={value!r} must be {what}")
 
 
 def progress_enabled(progress: Option) -> bool:

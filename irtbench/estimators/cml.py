@@ -50,8 +50,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _torch
-from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, register
+from irtbench.estimators.base import Result, Snapshot, Stopwatch, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
 from irtbench.models import find_extremes
@@ -242,14 +243,6 @@ def newton_cml(patterns: list[_Pattern], item_totals: torch.Tensor, start: torch
 class ConditionalML(_torch.TorchEstimator):
     """Conditional maximum likelihood (CML) of the difficulties; skills by ML or WLE given them.
 
-    Options:
-        tol: stop when the largest Newton step is below this (1e-6 logits; the error left is
-            about its square).
-        max_iter: cap on Newton iterations (100).
-        person: ``"ml"`` (extreme students +/-inf) or ``"wle"`` (Warm, finite for all).
-        max_patterns: most distinct patterns of missing responses accepted (100).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
     Examples:
         >>> import irtbench
         >>> data = irtbench.simulate(500, 20, seed=0)
@@ -261,17 +254,16 @@ class ConditionalML(_torch.TorchEstimator):
     name = "cml"
     memory_model = (1.0, 2.0, 150e6)  # as jml-newton
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
-    defaults = {"tol": 1e-6, "max_iter": 100, "person": "ml", "max_patterns": 100,
-                "device": "auto"}
+    spec = {
+        "tol": option.positive(1e-6, "stop when the largest Newton step is below this (logits;"
+                                " the error left is about its square)"),
+        "max_iter": option.positive_int(100, "cap on Newton iterations"),
+        "person": option.choice("ml", "the skills: 'ml' (extreme students +/-inf) or 'wle' "
+                                 "(Warm, finite for all)", "ml", "wle"),
+        "max_patterns": option.positive_int(100, "most distinct patterns of missing responses"),
+        "device": option.DEVICE,
+    }
     # warm-up: a whole fit (0.4 s at 10^7), so that the next meets the same J x J buffers
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        if options["person"] not in ("ml", "wle"):
-            raise ValueError(f"option person={options['person']!r} must be 'ml' or 'wle'")
-        if not isinstance(options["max_patterns"], int) or options["max_patterns"] < 1:
-            raise ValueError(f"option max_patterns={options['max_patterns']!r} must be a "
-                             "positive integer")
 
     def run(self, state: _torch.TorchState) -> Result:
 

@@ -23,7 +23,7 @@ class GirthCML(PeerEstimator):
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's conditional ML of the Rasch model, ML skills"
-    defaults: dict = {}
+    spec: dict = {}
     models = ("rasch",)
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators._peers import PeerEstimator, PeerFit, common_slope_as_rasch
 from irtbench.estimators.base import register
 
@@ -34,7 +35,8 @@ class GirthMML(PeerEstimator):
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's marginal ML (onepl_mml as Rasch with estimated SD, twopl_mml)"
-    defaults = {"nodes": None}
+    spec = {"nodes": option.positive_int(None, "girth's quadrature_n; None: girth's default",
+                                          none_ok=True)}
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         import girth

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _jax
 from irtbench.estimators.base import (
     Option,
@@ -40,9 +41,6 @@ from irtbench.estimators.base import (
 from irtbench.models import asymptotic_se
 from irtbench.models import get_model
 from irtbench.models.threepl import (
-    GUESSING_MEAN,
-    GUESSING_WEIGHT,
-    check_guessing_prior,
     floor_prior_of,
     floor_prior_term,
     start_logit_floor,
@@ -227,12 +225,6 @@ class AdamState(_jax.JaxState):
 class JaxAdam(_jax.JaxEstimator):
     """Joint maximum likelihood by full-batch Adam in JAX (the reference objective, jitted).
 
-    Options:
-        epochs (1000), lr (0.01), alpha (1e-2), prior_log_a_sd (None), prior_guessing_mean
-        (0.25), prior_guessing_weight (20): as ``torch-adam``.
-        device: ``"auto"`` (JAX's GPU when present, else CPU), ``"cpu"``, ``"cuda"``/``"gpu"``.
-        seed: accepted for the common interface; the fit is deterministic (zero start).
-
     Examples:
         >>> import irtbench
         >>> data = irtbench.simulate(200, 20, seed=0)
@@ -248,14 +240,11 @@ class JaxAdam(_jax.JaxEstimator):
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
-    defaults = {"epochs": 1000, "lr": 0.01, "alpha": 1e-2, "device": "auto", "seed": 0,
-                "prior_log_a_sd": None, "prior_guessing_mean": GUESSING_MEAN,
-                "prior_guessing_weight": GUESSING_WEIGHT}
+    spec = option.ADAM  # torch-adam's, declared once
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
-        check_guessing_prior(options)
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from irtbench.estimators import options as option
 from irtbench.estimators.base import Option, register
 from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train, reference_value_and_grad
 from irtbench.responses import Responses
@@ -50,13 +51,8 @@ class JaxAdamSharded(JaxAdam):
     summary = "jax-adam with students (rows, skills) sharded across devices by jax.sharding"
     accepts_sparse = False
     in_default_sweep = False
-    defaults = {**JaxAdam.defaults, "n_devices": 0}
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        n = options["n_devices"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"option n_devices={n!r} must be 0 (all) or a positive integer")
+    spec = {**JaxAdam.spec,
+            "n_devices": option.non_negative_int(0, "devices to shard the rows over (0: all)")}
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:

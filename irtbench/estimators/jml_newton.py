@@ -43,8 +43,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _torch
-from irtbench.estimators.base import Fit, Option, Result, Snapshot, Stopwatch, host, register
+from irtbench.estimators.base import Fit, Result, Snapshot, Stopwatch, host, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, newton_block, skill_newton
 from irtbench.models import Extremes, find_extremes
@@ -118,12 +119,6 @@ def snapshots_of(found: Extremes, design: _design.AnyDesign, *, everyone: bool =
 class JmlNewton(_torch.TorchEstimator):
     """Joint maximum likelihood by alternating Newton–Raphson steps (classical JMLE).
 
-    Options:
-        tol: stop when the largest parameter step is below this (1e-6 logits).
-        max_iter: cap on iterations (500).
-        correction: multiply the difficulties by (J-1)/J (Wright–Douglas) and refit the skills.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
     Examples:
         >>> import irtbench
         >>> data = irtbench.simulate(500, 40, seed=0)
@@ -135,18 +130,19 @@ class JmlNewton(_torch.TorchEstimator):
     name = "jml-newton"
     memory_model = (1.0, 2.0, 150e6)  # float32 blocks of the extremes' pass; a bool mask if missing
     summary = "JML by alternating Newton-Raphson to convergence (classical JMLE, float64)"
-    defaults = {"tol": 1e-6, "max_iter": 500, "correction": False, "device": "auto"}
+    spec = {
+        "tol": option.positive(1e-6, "stop when the largest parameter step is below this"),
+        "max_iter": option.positive_int(500, "cap on iterations"),
+        "correction": option.flag(False, "multiply the difficulties by (J-1)/J "
+                                   "(Wright-Douglas) and refit the skills"),
+        "device": option.DEVICE,
+    }
     warm_up_options = {"max_iter": 2}
     solves_reference_objective = True
     accepts_sparse = True
 
     def minimises_reference_objective(self) -> bool:
         return not self.options.get("correction", False)  # corrected: deliberately elsewhere
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        if not isinstance(options["correction"], bool):
-            raise ValueError(f"option correction={options['correction']!r} must be True or False")
 
     def run(self, state: _torch.TorchState) -> Result:
         options = state.options

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators._peers import PeerEstimator, PeerFit, common_slope_as_rasch
 from irtbench.estimators.base import register
 
@@ -33,7 +34,13 @@ class MirtEM(PeerEstimator):
     backend = "mirt"
     requirements = ("mirt",)
     summary = "peer: Python mirt's marginal ML by EM (Rust), EAP skills by mirt.fscores"
-    defaults = {"nodes": 61, "tol": 1e-4, "max_iter": 500}
+    spec = {
+        "nodes": option.positive_int(61, "mirt's n_quadpts (R mirt's default for one "
+                                      "dimension; Python mirt's 21 is too coarse, module "
+                                      "docstring)"),
+        "tol": option.positive(1e-4, "mirt's convergence tolerance"),
+        "max_iter": option.positive_int(500, "mirt's cap on EM iterations"),
+    }
     warm_up_options = {"max_iter": 2}
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _torch
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkpoints, register
 from irtbench.estimators.classical import design as _design
@@ -142,31 +143,14 @@ def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre:
     return Posterior(mean, sd, expected_p, expected_w, variance_p, mean_square, total)
 
 
+#: the Rasch model's adaptive Gauss-Hermite nodes per student when ``nodes`` is None
+RASCH_NODES = 11
+
+
 @register
 class MarginalEM(_torch.TorchEstimator):
     r"""Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM; with
     ``model="2pl"`` the 2PL under N(0, 1) skills (:mod:`irtbench.estimators.classical.em2pl`).
-
-    Options:
-        nodes: quadrature nodes: None = 11 adaptive Gauss–Hermite nodes per student (Rasch),
-            fixed nodes on [-6, 6] (2PL), 61 up to 225 answers per student and more for longer
-            tests (:func:`~irtbench.estimators.classical.em2pl.default_nodes` of the most
-            answers any student gave: on sparse data the length of a student's own test, which
-            sets how narrow the posteriors get, not the number of questions).
-        tol: stop when the largest change of a difficulty or of sigma is below this (1e-6).
-        max_iter: cap on EM iterations (1000).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        prior_log_a_sd, prior_d_sd: 2PL only: Bayes modal estimation with the priors
-            :math:`\log a_j \sim N(0, \sigma^2)` (BILOG-MG's slope prior; its default SD is
-            0.5) and :math:`d_j \sim N(0, \sigma^2)` on the intercept :math:`d_j = -a_jb_j`
-            (mirt's normal prior on ``d``); None (the default): plain marginal ML. Items that
-            few students answer, or nearly all answer alike, have no useful ML estimate (a
-            slope running to 0 or infinity, a difficulty to +/-infinity); the priors keep them
-            near the population of items.
-        prior_guessing_mean, prior_guessing_weight: 3PL only: the floors' prior
-            :math:`c_j \sim \mathrm{Beta}(w m + 1, w(1 - m) + 1)`, BILOG-MG's default for four
-            options (m = 0.25, w = 20: Beta(6, 16)); weight 0 is plain marginal ML
-            (:mod:`irtbench.models.threepl` says why the field uses one).
 
     Examples:
         >>> import irtbench
@@ -179,24 +163,26 @@ class MarginalEM(_torch.TorchEstimator):
     name = "mml-em"
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
-    defaults = {"nodes": None, "tol": 1e-6, "max_iter": 1000, "device": "auto",
-                "prior_log_a_sd": None, "prior_d_sd": None,
-                "prior_guessing_mean": threepl.GUESSING_MEAN,
-                "prior_guessing_weight": threepl.GUESSING_WEIGHT}
+    spec = {
+        "nodes": option.positive_int(None, "quadrature nodes; None: 11 adaptive Gauss-Hermite "
+                                      "nodes per student (Rasch), or default_nodes of the most "
+                                      "answers a student gave on [-6, 6] (2PL, 3PL)",
+                                      none_ok=True, low=5, high=201),
+        "tol": option.positive(1e-6, "stop when no item parameter (or sigma) moves more"),
+        "max_iter": option.positive_int(1000, "cap on EM iterations"),
+        "device": option.DEVICE,
+        "prior_log_a_sd": option.PRIOR_LOG_A_SD,
+        "prior_d_sd": option.positive(None, "2PL: prior SD of the intercept d = -ab (mirt's "
+                                       "normal prior on d); None: none", none_ok=True),
+        **option.GUESSING_PRIOR,
+    }
     warm_up_options = {"max_iter": 2}
     models = ("rasch", "2pl", "3pl")
     accepts_sparse = True
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
-        nodes = options["nodes"]
-        if nodes is None:
-            if options["model"] == "rasch":
-                options["nodes"] = 11
-        elif not isinstance(nodes, int) or isinstance(nodes, bool) or not 5 <= nodes <= 201:
-            raise ValueError(f"option nodes={nodes!r} must be an integer from 5 to 201")
         twopl.check_item_priors(options, ("prior_log_a_sd", "prior_d_sd"))
-        threepl.check_guessing_prior(options)
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> _torch.TorchState:
@@ -216,7 +202,7 @@ class MarginalEM(_torch.TorchEstimator):
         found = find_extremes(state.responses, judge_students=False)
         design = _design.build_design(state.responses, found, state.torch_device)
         clock = Stopwatch()
-        z, log_w = gauss_hermite(int(options["nodes"]), design.scores)
+        z, log_w = gauss_hermite(int(options["nodes"] or RASCH_NODES), design.scores)
         difficulty = torch.log((design.item_counts - design.item_totals) / design.item_totals)
         sigma = torch.tensor(1.0, dtype=torch.float64, device=design.scores.device)
         centre, _ = log_odds_start(design)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
 from irtbench.models import information
@@ -123,15 +124,6 @@ def _log_posterior_gradient(skill: jax.Array, difficulty: jax.Array, y: jax.Arra
 class NumpyroMap(_numpyro.NumpyroEstimator):
     """Posterior mode by NumPyro SVI + ``AutoDelta``, with an empirical-Bayes skill scale.
 
-    Options:
-        skill_scale: ``"empirical"`` (default, see the module docstring) or a fixed sigma > 0.
-        difficulty_scale: prior SD of the difficulties (10).
-        lr: Adam learning rate (0.05).
-        max_steps: cap on SVI steps per stage (20000).
-        tol: convergence: largest gradient of the log posterior per observed response (1e-4).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``/``"gpu"``.
-        seed: the PRNG key of SVI's initialisation.
-
     Examples:
         >>> import irtbench
         >>> data = irtbench.simulate(300, 30, seed=0)
@@ -143,21 +135,19 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
     name = "numpyro-map"
     summary = "posterior mode: SVI + AutoDelta, empirical-Bayes skill scale"
     warm_up_options = {"max_steps": 100}
-    defaults = {
-        "skill_scale": "empirical",
-        "difficulty_scale": _numpyro.DIFFICULTY_SCALE,
-        "lr": 0.05,
-        "max_steps": 20000,
-        "tol": 1e-4,
-        "device": "auto",
-        "seed": 0,
+    spec = {
+        "skill_scale": option.Spec("empirical", "'empirical' (module docstring) or a fixed "
+                                    "sigma", lambda v: v == "empirical" or (
+                                        isinstance(v, (int, float)) and not isinstance(v, bool)
+                                        and v > 0), "'empirical' or a positive number"),
+        "difficulty_scale": option.DIFFICULTY_SCALE,
+        "lr": option.positive(0.05, "Adam's learning rate"),
+        "max_steps": option.positive_int(20000, "cap on SVI steps per stage"),
+        "tol": option.positive(1e-4, "convergence: largest gradient of the log posterior per "
+                                "observed response"),
+        "device": option.DEVICE,
+        "seed": option.SEED,
     }
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        scale = options["skill_scale"]
-        if scale != "empirical" and not (isinstance(scale, (int, float)) and scale > 0):
-            raise ValueError(f"option skill_scale={scale!r} must be 'empirical' or a positive number")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> MapState:

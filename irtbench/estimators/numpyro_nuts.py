@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.models.threepl import GUESSING_MEAN, GUESSING_WEIGHT, check_guessing_prior
+from irtbench.estimators import options as option
 from irtbench.estimators import _jax, _numpyro
 from irtbench.estimators.base import Option, Result, Stopwatch, host, register
 from irtbench.responses import Responses
@@ -50,14 +50,6 @@ class NutsState(_jax.JaxState):
 class NumpyroNUTS(_numpyro.NumpyroEstimator):
     """Posterior means and SDs by NUTS, with r-hat, ESS and divergences.
 
-    Options:
-        num_warmup (500), num_samples (500), num_chains (1): as ``numpyro.infer.MCMC``; chains
-            run in parallel when JAX has a device for each, else sequentially.
-        target_accept_prob: NUTS's step-size adaptation target (0.8).
-        difficulty_scale (10), sigma_prior_scale (5): the priors, as ``numpyro-vi``.
-        max_responses: larger matrices are skipped by the harness (200000).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``/``"gpu"``.
-        seed: the PRNG key of the chains.
     """
 
     name = "numpyro-nuts"
@@ -66,18 +58,19 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
     # sweep past 10 minutes on 2 cores
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"
     warm_up_options = {"num_warmup": 4, "num_samples": 4}  # split r-hat needs 4 draws
-    defaults = {
-        "num_warmup": 500,
-        "num_samples": 500,
-        "num_chains": 1,
-        "target_accept_prob": 0.8,
-        "difficulty_scale": _numpyro.DIFFICULTY_SCALE,
-        "sigma_prior_scale": _numpyro.SIGMA_PRIOR_SCALE,
-        "max_responses": 200_000,
-        "device": "auto",
-        "seed": 0,
-        "prior_guessing_mean": GUESSING_MEAN,
-        "prior_guessing_weight": GUESSING_WEIGHT,
+    spec = {
+        "num_warmup": option.positive_int(500, "warm-up draws per chain (numpyro.infer.MCMC)"),
+        "num_samples": option.positive_int(500, "kept draws per chain"),
+        "num_chains": option.positive_int(1, "chains: in parallel when JAX has a device for "
+                                           "each, else one after another"),
+        "target_accept_prob": option.fraction(0.8, "NUTS's step-size adaptation target"),
+        "difficulty_scale": option.DIFFICULTY_SCALE,
+        "sigma_prior_scale": option.SIGMA_PRIOR_SCALE,
+        "max_responses": option.positive_int(200_000, "larger matrices are skipped by the "
+                                              "sweep (minutes of NUTS on a CPU)"),
+        "device": option.DEVICE,
+        "seed": option.SEED,
+        **option.GUESSING_PRIOR,
     }
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:
@@ -86,13 +79,6 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
             return True, (f"{n_students * n_questions} responses > max_responses={limit}: NUTS "
                           "would take minutes per fit here")
         return False, ""
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        check_guessing_prior(options)
-        if not 0 < options["target_accept_prob"] < 1:
-            raise ValueError(f"option target_accept_prob={options['target_accept_prob']!r} "
-                             "must be in (0, 1)")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> NutsState:

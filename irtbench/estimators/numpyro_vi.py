@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
 from irtbench.responses import Responses
@@ -30,13 +31,6 @@ CHUNK_STEPS = 100
 class NumpyroVI(_numpyro.NumpyroEstimator):
     """Mean-field variational Bayes (``AutoNormal``) with a learned skill scale.
 
-    Options:
-        num_steps: SVI steps (4000, rounded up to a multiple of 100).
-        lr: initial Adam learning rate (0.05).
-        difficulty_scale: prior SD of the difficulties (10).
-        sigma_prior_scale: scale of the HalfNormal prior on the skills' SD (5).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``/``"gpu"``.
-        seed: PRNG key of the ELBO's Monte Carlo draws and the initialisation.
     """
 
     name = "numpyro-vi"
@@ -45,13 +39,13 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
     # sweep past 10 minutes on 2 cores
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
     warm_up_options = {"num_steps": 100}
-    defaults = {
-        "num_steps": 4000,
-        "lr": 0.05,
-        "difficulty_scale": _numpyro.DIFFICULTY_SCALE,
-        "sigma_prior_scale": _numpyro.SIGMA_PRIOR_SCALE,
-        "device": "auto",
-        "seed": 0,
+    spec = {
+        "num_steps": option.positive_int(4000, "SVI steps (rounded up to a multiple of 100)"),
+        "lr": option.positive(0.05, "initial Adam learning rate"),
+        "difficulty_scale": option.DIFFICULTY_SCALE,
+        "sigma_prior_scale": option.SIGMA_PRIOR_SCALE,
+        "device": option.DEVICE,
+        "seed": option.SEED,
     }
 
     def setup(self, responses: Responses, options: dict[str, Option],

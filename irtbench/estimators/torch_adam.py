@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from tqdm.auto import trange
 
+from irtbench.estimators import options as option
 from irtbench.estimators import _torch
 from irtbench.estimators.base import (
     Option,
@@ -65,9 +66,6 @@ from irtbench.estimators.base import (
 from irtbench.models import asymptotic_se, get_model
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
 from irtbench.models.threepl import (
-    GUESSING_MEAN,
-    GUESSING_WEIGHT,
-    check_guessing_prior,
     floor_prior_of,
     floor_prior_term,
     start_logit_floor,
@@ -320,27 +318,6 @@ class AdamState(_torch.TorchState):
 class TorchAdam(_torch.TorchEstimator):
     r"""Joint maximum likelihood by full-batch Adam: the seed notebook's reference estimator.
 
-    Options:
-        epochs: number of full-batch Adam steps (1000).
-        lr: Adam learning rate (0.01).
-        alpha: weight of the penalty ``mean(difficulty)^2`` (1e-2).
-        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        seed: seeds torch (the fit itself is deterministic: zero start, full batch).
-        storage: ``"auto"`` (int8 above ``COMPACT_ABOVE`` responses), ``"float32"`` or ``"int8"``.
-        kernel: ``"autograd"`` (the objective differentiated by autograd, piece by piece, as
-            in the notebook), ``"closed"`` (:func:`closed_form_step`: the same gradient written
-            out, no graph), ``"compiled"`` (:func:`fused_step` under ``torch.compile`` over the
-            dense matrix as stored: one pass per epoch; compiled in ``compile``, timed apart)
-            or ``"auto"`` (:meth:`auto_kernel`: compiled on CUDA and for float32 matrices from
-            ``COMPILE_FROM`` responses on a CPU, closed elsewhere); the 2PL uses autograd.
-        progress: tqdm bar over epochs; None = only when stderr is a terminal.
-        prior_guessing_mean, prior_guessing_weight: 3PL only: the floors' Beta prior, as
-            ``mml-em``'s (Beta(6, 16) by default; weight 0: none).
-        prior_log_a_sd: 2PL only: adds the prior :math:`\log a_j \sim N(0, \sigma^2)` to
-            the objective (Bayes modal joint estimation; None, the default: plain joint ML).
-            Joint ML's slopes run away on short tests (a = 298 at 100x20); 0.5 (BILOG-MG's
-            slope prior, as ``mml-em``'s option of that name) keeps them near the items' own.
-
     Examples:
         >>> import irtbench
         >>> data = irtbench.simulate(300, 30, seed=1)
@@ -358,18 +335,15 @@ class TorchAdam(_torch.TorchEstimator):
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
-    defaults = {
-        "epochs": 1000,
-        "lr": 0.01,
-        "alpha": 1e-2,
-        "device": "auto",
-        "seed": 0,
-        "storage": "auto",
-        "kernel": "auto",
-        "progress": None,
-        "prior_log_a_sd": None,
-        "prior_guessing_mean": GUESSING_MEAN,
-        "prior_guessing_weight": GUESSING_WEIGHT,
+    spec = {
+        **option.ADAM,
+        "storage": option.choice("auto", "'auto' (int8 above COMPACT_ABOVE responses), "
+                                  "'float32' or 'int8'", "auto", "float32", "int8"),
+        "kernel": option.choice("auto", "'autograd' (the notebook's), 'closed' (the gradient "
+                                 "written out), 'compiled' (one fused pass per epoch) or "
+                                 "'auto' (auto_kernel); the 2PL and 3PL use autograd",
+                                 "auto", "autograd", "closed", "compiled"),
+        "progress": option.PROGRESS,
     }
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
@@ -384,13 +358,6 @@ class TorchAdam(_torch.TorchEstimator):
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)
         check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
-        check_guessing_prior(options)
-        if options["storage"] not in ("auto", "float32", "int8"):
-            raise ValueError(f"option storage={options['storage']!r} must be 'auto', 'float32' "
-                             "or 'int8'")
-        if options["kernel"] not in ("auto", "autograd", "closed", "compiled"):
-            raise ValueError(f"option kernel={options['kernel']!r} must be 'auto', 'autograd', "
-                             "'closed' or 'compiled'")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:

@@ -8,6 +8,8 @@ this package and the estimators' kernels branches on a model's name: the rest lo
 
 from __future__ import annotations
 
+import numpy as np
+
 from irtbench.extremes import Extremes, extremes, find_extremes
 from irtbench.models.base import Alignment, Model, sigmoid
 from irtbench.models.rasch import (

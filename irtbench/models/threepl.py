@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from irtbench.simulate import Dataset
 
 __all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "beta_parameters",
-           "check_guessing_prior", "floor_prior_of", "floor_prior_term", "joint_standard_errors",
+           "floor_prior_of", "floor_prior_term", "joint_standard_errors",
            "start_logit_floor"]
 
 #: BILOG-MG's default floor prior for four options: Beta(20 m + 1, 20 (1 - m) + 1), m = 1/4
@@ -63,15 +63,6 @@ def beta_parameters(mean: float, weight: float) -> tuple[float, float]:
     return weight * mean + 1.0, weight * (1.0 - mean) + 1.0
 
 
-def check_guessing_prior(options: dict) -> None:
-    """Refuse a floor prior outside ``0 < mean < 1``, ``weight >= 0``."""
-    mean, weight = options["prior_guessing_mean"], options["prior_guessing_weight"]
-    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not 0 < mean < 1:
-        raise ValueError(f"option prior_guessing_mean={mean!r} must be a number in (0, 1)")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        raise ValueError(f"option prior_guessing_weight={weight!r} must be a number >= 0")
-
-
 def floor_prior_of(options: Mapping) -> tuple[float, float]:
     """The Beta(alpha, beta) of an estimator's ``prior_guessing_mean`` and
     ``prior_guessing_weight`` options."""
@@ -80,7 +71,7 @@ def floor_prior_of(options: Mapping) -> tuple[float, float]:
 
 
 def start_logit_floor(options: Mapping) -> float:
-    """Where the Adam fits start every :math:`\operatorname{logit} c_j`: the prior's mean."""
+    r"""Where the Adam fits start every :math:`\operatorname{logit} c_j`: the prior's mean."""
     mean = float(options["prior_guessing_mean"])
     return float(np.log(mean / (1.0 - mean)))
 

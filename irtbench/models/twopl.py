@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from irtbench.extremes import find_extremes
-from irtbench.models.base import FIXED, LOCATION, SLOPE, Alignment, Items, Model, sigmoid
+from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, sigmoid
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
 if TYPE_CHECKING:
@@ -389,15 +389,10 @@ def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa:
 
 def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, ...] = ("2pl",)
                       ) -> None:
-    """Refuse a prior SD that is not a positive number or None, or one given to a model
-    outside ``models`` (those whose items the estimator gives these priors)."""
+    """Refuse a prior given to a model outside ``models`` (those whose items the estimator
+    gives these priors; each value's own constraint is its option's declaration)."""
     for key in keys:
-        value = options[key]
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"option {key}={value!r} must be a positive number or None")
-        if options["model"] not in models:
+        if options[key] is not None and options["model"] not in models:
             raise ValueError(f"option {key} is a prior of the {' and '.join(models)} items; "
                              f"not of the {options['model']} model's here")
 
