@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from irtbench.models import ITEM_PARAMETERS, MODELS
+from irtbench.models import ITEM_PARAMETERS, model_suffix
 from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
 from irtbench.threads import CONTENDED
 
@@ -58,11 +58,6 @@ CHECKED_METRICS = {
     for part in ("skill", *ITEM_PARAMETERS)
     for metric, worse in (("rmse", "higher"), ("crb_ratio", "higher"), ("coverage", "away"))
 }
-
-def model_label(model: str) -> str:
-    """How a cell's model is named after its size: nothing for the Rasch model."""
-    return "" if model == MODELS[0] else f" {model}"
-
 
 _PLATFORM_KEYS = ("device_name", "cpu", "python", "numpy", "torch", "jax", "numpyro")
 _DATA_FINGERPRINT = ("n_observed", "crb_difficulty")
@@ -202,7 +197,7 @@ def _time_warnings(merged: pd.DataFrame) -> list[str]:
         contention = getattr(r, "contention_new", float("nan"))
         load = "" if np.isnan(contention) else f", contention {contention:.0%}"
         warnings.append(f"{r.estimator} {r.n_students}x{r.n_questions}"
-                        f"{model_label(r.model)} seed {r.seed}: "
+                        f"{model_suffix(r.model)} seed {r.seed}: "
                         f"{r.seconds_new:.3g} s against {r.seconds_base:.3g} s in the baseline "
                         f"({r.seconds_new / r.seconds_base:.1f}x{load})")
     return warnings
@@ -216,7 +211,7 @@ def _throughput_warnings(merged: pd.DataFrame, mode: str) -> list[str]:
              [["responses_per_second_new", "responses_per_second_base"]].median())
     slow = ratio[ratio.responses_per_second_new
                  < THROUGHPUT_WARNING * ratio.responses_per_second_base]
-    return [f"{name} {n}x{m}{model_label(model)}: "
+    return [f"{name} {n}x{m}{model_suffix(model)}: "
             f"{row.responses_per_second_new:.3g} responses/s against "
             f"{row.responses_per_second_base:.3g} in the baseline (timing is checked by "
             "pytest-benchmark, not here)" for (name, model, n, m), row in slow.iterrows()]

@@ -24,6 +24,7 @@ from irtbench.metrics import align
 from irtbench.models import extremes
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
+from irtbench.estimators.options import markdown as options_markdown
 from irtbench.models import MODELS, get_model
 from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
 from irtbench.version import __version__
@@ -60,7 +61,18 @@ def _threads(text: str) -> int | None:
 
 
 # -- irtbench list ---------------------------------------------------------------------------
+def option_tables(names: Sequence[str]) -> str:
+    """The Markdown option tables of ``names``, from their declarations (the README's)."""
+    return "\n\n".join(options_markdown(name, get_estimator(name).spec) for name in names)
+
+
 def command_list(args: argparse.Namespace) -> int:
+    if args.options is not None:
+        names = _comma_list(args.options, str, "--options") if args.options else estimators()
+        for name in names:
+            get_estimator(name)  # an unknown name: one line listing the valid ones
+        print(option_tables(names))
+        return EXIT_OK
     rows = []
     for name in estimators():
         cls = get_estimator(name)
@@ -185,36 +197,17 @@ def command_run(args: argparse.Namespace) -> int:
     sizes = harness.QUICK_SIZES if args.quick else harness.DEFAULT_SIZES
     if args.sizes:
         sizes = _comma_list(args.sizes, parse_size, "--sizes")
-    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    if seeds < 1:
-        raise UsageError(f"--seeds {seeds}: the number of seeds must be at least 1")
-    if args.time_budget < 0:
-        raise UsageError(f"--time-budget {args.time_budget:g}: seconds must be >= 0 "
-                         "(0 = no limit)")
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else harness.DEFAULT_SEEDS)
     models = _comma_list(args.model, str, "--model")
-    for model in models:
-        if model not in MODELS:
-            raise UsageError(f"--model {args.model}: each model must be one of "
-                             f"{', '.join(MODELS)}")
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
-    for name in names or ():  # unknown names, and estimators of none of the models, fail now
-        if not set(get_estimator(name).models) & set(models):
-            raise UsageError(f"--estimators {name}: it fits the "
-                             f"{' and '.join(get_estimator(name).models)} model(s), not "
-                             f"{args.model}")
     missing = _comma_list(args.missing, float, "--missing")
-    for fraction in missing:
-        if not 0.0 <= fraction < 1.0:
-            raise UsageError(f"--missing {args.missing}: each fraction must be in [0, 1)")
+    # the values themselves are checked once, by harness.sweep, before any work
     devices.resolve(args.device, devices.cuda_device_count(), "torch")  # fails at once, naming
     # the problem, without CUDA
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     threads = _threads(args.threads)
-    harness.check_parallelism(threads=threads, jobs=args.jobs, repeat=args.repeat,
-                              scheduler=args.scheduler, isolate=not args.in_process)
-    print(f"results go to {out}/ (results.csv is written fit by fit)", file=sys.stderr)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
@@ -224,6 +217,8 @@ def command_run(args: argparse.Namespace) -> int:
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
             repeat=args.repeat, scheduler=args.scheduler,
+            on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
+                                   file=sys.stderr),
         )
     except KeyboardInterrupt:
         print(f"interrupted: {len(rows)} finished row(s) kept in {out}/results.csv; "
@@ -299,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
         "whether that backend is "
         "installed (and the pip extra that installs it), and the devices it can use here.",
     )
+    listing.add_argument("--options", nargs="?", const="", default=None, metavar="NAMES",
+                         help="print the options of the comma-separated estimators (all when "
+                         "no name is given) as Markdown tables: name, default, constraint, "
+                         "meaning, from each estimator's declarations")
     listing.set_defaults(handler=command_list)
 
     fitting = commands.add_parser(
@@ -347,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                          + ",".join(f"{n}x{m}" for n, m in harness.DEFAULT_SIZES) + ")")
     running.add_argument("--estimators", help="comma-separated names (default: every installed "
                          "estimator; see 'irtbench list')")
-    running.add_argument("--seeds", type=int, help="number of seeds per size (default: 3; 1 with "
-                         "--quick)")
+    running.add_argument("--seeds", type=int, help="number of seeds per size (default: "
+                         f"{harness.DEFAULT_SEEDS}; 1 with --quick)")
     running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
                          "missing at random (default: %(default)s)")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
@@ -361,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="complete an existing results folder, skipping its finished cells")
     running.add_argument("--force", action="store_true",
                          help="with --resume, accept a folder made in another environment")
-    running.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+    running.add_argument("--time-budget", type=float, default=harness.DEFAULT_TIME_BUDGET,
+                         metavar="SECONDS",
                          help="stop a fit after this long and record it as a timeout "
                          "(default: %(default)s; 0 = no limit)")
     running.add_argument("--option", "-o", action="append", default=[], metavar="[NAME:]KEY=VALUE",

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from irtbench.estimators import estimators  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
-from irtbench.models import MODELS, get_model  # noqa: E402
+from irtbench.models import MODELS, get_model, model_suffix  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 from irtbench.threads import CONTENDED  # noqa: E402
@@ -347,7 +347,7 @@ def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path
 def figure_suffix(model: str) -> str:
     """File-name suffix of a model's figure set: none for the Rasch model, ``-2pl`` for the 2PL
     and so on."""
-    return "" if model == MODELS[0] else f"-{model}"
+    return model_suffix(model, "-")
 
 
 #: why a figure may be left out of a folder
@@ -436,7 +436,7 @@ def write_report(folder: Path | str) -> Path:
     for model in (m for m in MODELS if m in fitted):
         for name, title in FIGURES.items():
             file = f"{name}{figure_suffix(model)}.png"
-            title = title if model == MODELS[0] else f"{title} — {get_model(model).title}"
+            title += model_suffix(model, " — ", title=True)
             if (folder / file).is_file():
                 lines += [f"## {title}", "", f"![{title}]({file})", ""]
             else:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import irtbench
 from irtbench.cli import main
 
 
@@ -99,3 +102,27 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:  # argparse's choices: usage line, exit 2
         main(["fit", str(path), "--model", "4pl", "--out", str(tmp_path / "x.csv")])
     assert refused.value.code == 2 and "invalid choice: '4pl'" in capsys.readouterr().err
+
+
+def test_the_readme_option_tables_are_the_declared_options():
+    """The README's tables are what ``irtbench list --options`` prints from the declarations."""
+    from irtbench.cli import option_tables
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    start, end = readme.index("<!-- options:start -->"), readme.index("<!-- options:end -->")
+    written = readme[start + len("<!-- options:start -->"):end].strip()
+    assert written == option_tables(irtbench.estimators()).strip(), (
+        "README option tables are stale: regenerate them with `irtbench list --options`")
+
+
+def test_a_misspelled_option_is_refused_with_the_nearest_name(tmp_path, capsys):
+    data = irtbench.simulate(30, 5, seed=0)
+    path = tmp_path / "answers.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(5)), comments="")
+    assert main(["fit", str(path), "-o", "epoch=3", "--out", str(tmp_path / "e.csv")]) == 2
+    assert "did you mean 'epochs'?" in capsys.readouterr().err
+    assert main(["run", "--sizes", "20x5", "--estimators", "torch-adam", "-o", "lr_=0.1",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "unknown option 'lr_' for any estimator of this run; did you mean 'lr'?" in (
+        capsys.readouterr().err)

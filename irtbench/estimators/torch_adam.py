@@ -348,12 +348,15 @@ class TorchAdam(_torch.TorchEstimator):
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
         """int8 storage: 1 byte per response + 250 MB of blocks; float32: 16 (20 with missing)
-        bytes per response + 50 MB (the module docstring says why)."""
+        bytes per response + 50 MB (the module docstring says why); the 2PL's and 3PL's
+        autograd graph holds about four more float32 per response (a(theta - b), the floor's
+        terms and their gradients): 32 (36) bytes."""
         size = n_students * n_questions
-        storage = {**self.defaults, **self.options}["storage"]
-        if stored_as(storage, size) == "int8":
+        chosen = {**self.defaults, **self.options}
+        if stored_as(chosen["storage"], size) == "int8":
             return 1.0 * size + 250e6
-        return (20.0 if missing else 16.0) * size + 50e6
+        extra = 0.0 if chosen.get("model", "rasch") == "rasch" else 16.0
+        return (20.0 if missing else 16.0) * size + extra * size + 50e6
 
     def check_options(self, options: dict[str, Option]) -> None:
         super().check_options(options)

@@ -48,7 +48,9 @@ from irtbench import devices  # noqa: F401 - tests patch harness.devices.free_me
 from irtbench.estimators import estimators, get_estimator
 from irtbench.harness.cells import (
     DEFAULT_MODELS,
+    DEFAULT_SEEDS,
     DEFAULT_SIZES,
+    DEFAULT_TIME_BUDGET,
     LOUD_ESTIMATE,
     QUICK_SIZES,
     Cell,
@@ -83,7 +85,7 @@ from irtbench.results import (
     read_results,
 )
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_SIZES", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
            "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
            "run_cell_isolated", "run_dask_task", "summarize", "sweep", "time_limit"]
 
@@ -92,17 +94,18 @@ def sweep(
     sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
     estimator_names: Sequence[str] | None = None,
     *,
-    seeds: int | Sequence[int] = 3,
+    seeds: int | Sequence[int] = DEFAULT_SEEDS,
     missing: Sequence[float] = (0.0,),
     models: Sequence[str] = DEFAULT_MODELS,
     device: str = "auto",
     out: Path | str | None = None,
     resume: bool = False,
     force: bool = False,
-    time_budget: float | None = None,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
     options: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     after_row: Callable[[dict[str, Any]], None] | None = None,
+    on_start: Callable[[], None] | None = None,
     isolate: bool = True,
     threads: int | None = None,
     jobs: int = 1,
@@ -124,11 +127,14 @@ def sweep(
         out: results folder; rows are appended to ``out/results.csv`` as they finish.
         resume: complete an existing folder, skipping its cells (refused if it was made in
             another environment, unless ``force``).
-        time_budget: seconds after which a fit is stopped and recorded as ``timeout``.
+        time_budget: seconds after which a fit is stopped and recorded as ``timeout``
+            (``DEFAULT_TIME_BUDGET``, 600; 0 or None: no limit).
         options: estimator options, ``{"epochs": 200}`` for all that have it or
             ``{"torch-adam:epochs": 200}`` for one.
         progress: tqdm bar over cells (None: when stderr is a terminal).
         after_row: called with each finished row (after it is on disk).
+        on_start: called once every argument is checked and the folder is ready, before the
+            first cell.
         isolate: each cell in a worker process of its own (:func:`run_cell_isolated`); False
             runs them in this process (for debugging: one traceback, one debugger).
         threads: the threads (and cores) of every fit (None: the cores of its share that other
@@ -168,6 +174,8 @@ def sweep(
     if folder is not None:
         env = environment(device, threads=threads, jobs=jobs, scheduler=scheduler)
         done = prepare_folder(folder, env, resume=resume, force=force)
+    if on_start is not None:  # everything checked, the folder ready: the work begins
+        on_start()
     columns = result_columns()
     cells = [cell for cell in _cells(sizes, names, seed_list, missing, models,
                                      by_default=estimator_names is None) if cell not in done]

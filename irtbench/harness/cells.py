@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from irtbench import devices
 from irtbench.estimators import Estimator, estimators, get_estimator
 from irtbench.harness.memory import MEMORY_HEADROOM, _gb
-from irtbench.models import MODELS
+from irtbench.models import model_suffix
 from irtbench.responses import COMPACT_ABOVE, observed_count, size_label
 from irtbench.results import (
     COLUMNS,
@@ -31,6 +31,10 @@ DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
 #: the models a sweep simulates and fits unless told (the 3PL on demand)
 DEFAULT_MODELS = ("rasch", "2pl")
 QUICK_SIZES = ((100, 20), (200, 50))
+#: seconds after which a fit is stopped and recorded as a timeout, unless told
+DEFAULT_TIME_BUDGET = 600.0
+#: seeds per cell unless told (the CLI's --quick: 1)
+DEFAULT_SEEDS = 3
 
 
 class Cell(NamedTuple):
@@ -45,7 +49,7 @@ class Cell(NamedTuple):
 
     def label(self) -> str:
         missing = f" missing={self.missing:g}" if self.missing else ""
-        model = "" if self.model == MODELS[0] else f" {self.model}"
+        model = model_suffix(self.model)
         return (f"{self.estimator}{model} {size_label(self.n_students, self.n_questions)}"
                 f"{missing} seed={self.seed}")
 

@@ -35,6 +35,7 @@ __all__ = [
     "information",
     "item_attribute",
     "log_likelihood",
+    "model_suffix",
     "probabilities",
     "sigmoid",
 ]
@@ -47,6 +48,15 @@ MODELS: tuple[str, ...] = tuple(_REGISTRY)
 #: every model's item parameters in order, each once (``"difficulty"`` first)
 ITEM_PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(
     name for model in _REGISTRY.values() for name in model.item_parameters))
+
+
+def model_suffix(model: str, separator: str = " ", *, title: bool = False) -> str:
+    """How a label names a model after the rest: nothing for the first (the Rasch model, which
+    labels from before the other models named implicitly), else ``separator`` and its name
+    (``title``: its title, ``2PL``)."""
+    if model == MODELS[0]:
+        return ""
+    return separator + (get_model(model).title if title else model)
 
 
 def get_model(name: str) -> Model:

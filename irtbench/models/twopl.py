@@ -138,9 +138,10 @@ def curve_scores(answers: np.ndarray, curves: Curves, nodes: int) -> np.ndarray:
     posterior = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
     posterior /= posterior.sum(axis=1, keepdims=True)
     u = dp / (p * (1.0 - p))[:, :, None]  # (J, Q, K)
-    with_y = np.einsum("iq,jqk->ijk", posterior, u)
-    without = np.einsum("iq,jqk->ijk", posterior, u * p[:, :, None])
-    return (y[:, :, None] * with_y - without).reshape(len(y), -1)
+    scores = np.empty((len(y), y.shape[1], curves.n_parameters))
+    for k in range(curves.n_parameters):  # two matrix products per parameter (BLAS)
+        scores[:, :, k] = y * (posterior @ u[:, :, k].T) - posterior @ (u[:, :, k] * p).T
+    return scores.reshape(len(y), -1)
 
 
 def pattern_scores(answers: np.ndarray, discrimination: np.ndarray, difficulty: np.ndarray,
