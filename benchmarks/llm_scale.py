@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--cases", default="tiny,small,sparse,girth148")
     parser.add_argument("--out", type=Path, default=Path("results/targets/llm_scale.csv"))
     parser.add_argument("--limit", type=float, default=1800.0, help="seconds per fit")
+    parser.add_argument("--estimators", help="comma-separated: only these estimators' fits")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -107,6 +108,8 @@ def main() -> None:
     rows = []
     for case in args.cases.split(","):
         for spec in CASES[case]:
+            if args.estimators and spec[3] not in args.estimators.split(","):
+                continue
             try:
                 done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
                                       capture_output=True, text=True, timeout=args.limit)
