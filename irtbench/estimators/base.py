@@ -64,7 +64,8 @@ Option = Union[int, float, str, bool, None]
 Diagnostic = Union[int, float, bool, str]
 
 
-#: the options every estimator takes, with their defaults (an estimator's own override them)
+#: the options every estimator takes, with their defaults (an estimator's own override them;
+#: ``model``'s is the first of the estimator's ``models``)
 COMMON_OPTIONS: dict[str, Option] = {"model": "rasch", "device": "cpu"}
 
 
@@ -239,7 +240,8 @@ class Estimator(ABC, Generic[StateT]):
     memory_model: ClassVar[tuple[float, float, float] | None] = None
     #: options that make :meth:`warm_up` short (few iterations), applied over the fit's own
     warm_up_options: ClassVar[dict[str, Option]] = {}
-    #: the models it fits (option ``model``, common to every estimator; ``"rasch"`` first)
+    #: the models it fits (option ``model``, common to every estimator; the first, ``"rasch"``
+    #: where it fits the Rasch model, is the default)
     models: ClassVar[tuple[str, ...]] = ("rasch",)
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
@@ -304,13 +306,15 @@ class Estimator(ABC, Generic[StateT]):
     def minimises_reference_objective(self) -> bool:
         """True when this estimator, with its options, minimises the reference objective (the
         notebook's Rasch objective)."""
-        return self.solves_reference_objective and self.options.get("model", "rasch") == "rasch"
+        model = self.options.get("model", self.models[0])
+        return self.solves_reference_objective and model == "rasch"
 
     def resolved_options(self) -> dict[str, Option]:
         """The defaults updated with the stored options; unknown names raise ``ValueError``.
-        Every estimator takes the common options ``model`` (``"rasch"`` by default) and
-        ``device`` (``"cpu"`` unless the estimator's defaults say otherwise)."""
-        defaults = {**COMMON_OPTIONS, **self.defaults}
+        Every estimator takes the common options ``model`` (by default the first of its
+        ``models``: ``"rasch"``, or ``"2pl"`` for an estimator of the 2PL alone) and ``device``
+        (``"cpu"`` unless the estimator's defaults say otherwise)."""
+        defaults = {**COMMON_OPTIONS, "model": self.models[0], **self.defaults}
         unknown = sorted(set(self.options) - set(defaults))
         if unknown:
             raise ValueError(
