@@ -2,12 +2,16 @@
 #   make run    set up .venv and run the main job (the default benchmark sweep)
 #   make test   set up .venv and run the test suite
 # On a GPU machine pick a torch build for it, e.g.  make test TORCH='torch>=2.4'
+#   make py-irt-venv   py-irt's own environment (.venv-pyirt; it pins pandas < 3), for the
+#                      py-irt peer (its tests skip without it; 51 s here from local wheels)
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
+PYIRT_VENV ?= .venv-pyirt
+PYIRT  ?= py-irt==0.7.1
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean py-irt-venv
 
 setup: $(VENV)/.installed
 
@@ -15,6 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $@
+
+py-irt-venv: $(PYIRT_VENV)/.installed
+
+$(PYIRT_VENV)/.installed:
+	$(PYTHON) -m venv $(PYIRT_VENV)
+	$(PYIRT_VENV)/bin/python -m pip install --quiet "$(TORCH)" "$(PYIRT)"
 	touch $@
 
 run: setup
@@ -30,4 +41,4 @@ bench: setup
 	$(BIN)/python -m pytest $(BENCH) --benchmark-only
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) $(PYIRT_VENV) .pytest_cache .benchmarks

@@ -191,8 +191,9 @@ def held_to(threads: int | None, cores: Sequence[int] | None = None) -> Iterator
 @dataclass
 class Usage:
     r"""What a stretch of work had of the machine, measured around it (``with Usage(cores) as
-    usage: ...``): ``wall_seconds``, ``cpu_seconds`` (this process's CPU time, every thread),
-    and ``contention``, the share of ``cores``' time that other processes used,
+    usage: ...``): ``wall_seconds``, ``cpu_seconds`` (this process's CPU time, every thread,
+    plus that of the child processes it started and waited for inside, as the ``py-irt`` peer's
+    interpreter), and ``contention``, the share of ``cores``' time that other processes used,
 
     .. math:: \max\Big(0, \frac{\text{busy}(\text{cores}) - \text{cpu}_\text{self}}
         {\text{wall} \cdot |\text{cores}|}\Big)
@@ -206,13 +207,13 @@ class Usage:
 
     def __enter__(self) -> Usage:
         self._ticks = _core_ticks()
-        self._cpu = time.process_time()
+        self._cpu = _cpu_time()
         self._wall = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall_seconds = time.perf_counter() - self._wall
-        self.cpu_seconds = time.process_time() - self._cpu
+        self.cpu_seconds = _cpu_time() - self._cpu
         after = _core_ticks()
         if not all(core in after and core in self._ticks for core in self.cores):
             return
@@ -220,6 +221,16 @@ class Usage:
         available = self.wall_seconds * len(self.cores)
         if available > 0:
             self.contention = min(1.0, max(0.0, (busy - self.cpu_seconds) / available))
+
+
+def _cpu_time() -> float:
+    """CPU seconds of this process (every thread) and of its waited-for children."""
+    try:
+        import resource
+    except ImportError:  # not a Unix: no children's account
+        return time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def policy(threads: int | None, jobs: int = 1) -> dict[str, object]:

@@ -28,7 +28,12 @@ FAST_OPTIONS: dict[str, dict] = {
     "mirt-em": {},
     "girth-mml": {},
     "girth-cml": {},
+    "py-irt": {"epochs": 100},
 }
+
+#: the backends that give no standard errors, and why
+NO_STANDARD_ERRORS = {"girth": "girth gives no standard errors (only a bootstrap)",
+                      "py-irt": "py-irt exports no standard errors (only posterior means)"}
 
 #: a few hundred parameters (300 skills + 30 difficulties), small enough for NUTS in CI
 N_STUDENTS, N_QUESTIONS = 300, 30
@@ -86,6 +91,9 @@ def test_recovery_within_the_cramer_rao_tolerance(name):
     """Rule: the aligned difficulty RMSE / CRB stays below sqrt(chi2_J(0.999) / J), the level an
     efficient estimator exceeds once in a thousand simulations (1.41 for J = 30)."""
     require(name)
+    if "rasch" not in irtbench.get_estimator(name).models:
+        pytest.skip(f"{name} fits the 2PL only: its fit of these Rasch data is not held to the "
+                    "Rasch model's bound (its recovery is tested in its own module)")
     metrics = irtbench.recovery(fitted(name), DATA)
     assert metrics["crb_ratio_difficulty"] < crb_ratio_limit(N_QUESTIONS)
     assert metrics["crb_ratio_skill"] < crb_ratio_limit(N_STUDENTS - metrics["n_extreme"])
@@ -97,8 +105,9 @@ def test_interval_coverage_is_consistent_with_95_percent(name):
     """Pooled over the ~330 non-extreme skills and difficulties, the share of true values inside
     estimate +/- 1.96 SE must lie within the 0.998 binomial band around 0.95 (+/- 0.037)."""
     require(name)
-    if irtbench.get_estimator(name).backend == "girth":
-        pytest.skip("girth gives no standard errors (only a bootstrap)")
+    backend = irtbench.get_estimator(name).backend
+    if backend in NO_STANDARD_ERRORS:
+        pytest.skip(NO_STANDARD_ERRORS[backend])
     fit = fitted(name)
     if fit.skill_se is None:
         pytest.fail(f"{name} gives no standard errors")

@@ -1,5 +1,5 @@
 """Estimators of the Rasch and 2PL models, one per file (the field's packages wrapped as peers
-in ``mirt_em``, ``girth_mml``, ``girth_cml``), all behind :class:`~irtbench.estimators.base.Estimator`.
+in ``mirt_em``, ``girth_mml``, ``girth_cml`` and, in an interpreter of its own, ``py_irt``), all behind :class:`~irtbench.estimators.base.Estimator`.
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
 The sweep machinery and the CLI use this package's names only (the registry, the interface and
@@ -18,6 +18,7 @@ from irtbench.estimators import (  # noqa: F401  (each registers itself)
     numpyro_map,
     numpyro_nuts,
     numpyro_vi,
+    py_irt,
     torch_adam,
 )
 from irtbench.estimators.base import (

@@ -30,7 +30,8 @@ from irtbench.responses import Responses, answers_of, observed_of
 class PeerFit(NamedTuple):
     """A package's estimates for the kept questions (``discrimination`` None under the Rasch
     model; SEs None where the package gives none; ``n_iter`` 0 and ``log_likelihood`` NaN
-    where it does not report them, as girth)."""
+    where it does not report them, as girth; ``losses`` the package's objective per iteration
+    where it reports one, else None: the fit's losses are then ``[-log_likelihood]``)."""
 
     skill: np.ndarray
     skill_se: np.ndarray | None
@@ -41,6 +42,7 @@ class PeerFit(NamedTuple):
     n_iter: int
     log_likelihood: float
     diagnostics: dict[str, Diagnostic]
+    losses: np.ndarray | None = None
 
 
 def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = None) -> PeerFit:
@@ -55,7 +57,7 @@ def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = N
         diagnostics["sigma_se"] = float(slope_se)
     return PeerFit(scaled(fit.skill), scaled(fit.skill_se), scaled(fit.difficulty),
                    scaled(fit.difficulty_se), None, None, fit.n_iter, fit.log_likelihood,
-                   diagnostics)
+                   diagnostics, fit.losses)
 
 
 def as_float(responses: Responses) -> np.ndarray:
@@ -64,8 +66,9 @@ def as_float(responses: Responses) -> np.ndarray:
 
 
 class PeerEstimator(Estimator[State]):
-    """Base of the wrappers: CPU, dense matrices, both models; subclasses implement
-    :meth:`estimate` on the kept questions' float64 matrix (NaN = missing)."""
+    """Base of the wrappers: CPU, dense matrices, both models (unless a subclass says
+    otherwise); subclasses implement :meth:`estimate` on the kept questions' float64 matrix
+    (NaN = missing)."""
 
     extra = "peers"
     models = ("rasch", "2pl")
@@ -110,7 +113,8 @@ class PeerEstimator(Estimator[State]):
             per_question(fit.difficulty, limits),
             None if fit.skill_se is None else np.asarray(fit.skill_se, dtype=np.float64),
             per_question(fit.difficulty_se, np.inf),
-            np.array([-fit.log_likelihood]),
+            np.array([-fit.log_likelihood]) if fit.losses is None
+            else np.asarray(fit.losses, dtype=np.float64),
             fit.n_iter,
             compute_seconds,
             {**fit.diagnostics, "log_likelihood": fit.log_likelihood},

@@ -268,7 +268,8 @@ class Estimator(ABC, Generic[StateT]):
     memory_model: ClassVar[tuple[float, float, float] | None] = None
     #: options that make :meth:`warm_up` short (few iterations), applied over the fit's own
     warm_up_options: ClassVar[dict[str, Option]] = {}
-    #: the models it fits (option ``model``, common to every estimator; ``"rasch"`` first)
+    #: the models it fits (option ``model``, common to every estimator; the first, ``"rasch"``
+    #: where it fits the Rasch model, is the default)
     models: ClassVar[tuple[str, ...]] = ("rasch",)
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
@@ -285,8 +286,11 @@ class Estimator(ABC, Generic[StateT]):
 
     @classmethod
     def all_options(cls) -> dict[str, Spec]:
-        """The common options and the estimator's own (which override their defaults)."""
-        return {**COMMON, **cls.spec}
+        """The common options and the estimator's own (which override their defaults);
+        ``model``'s default is the first of the estimator's ``models`` (``"rasch"``, or
+        ``"2pl"`` for an estimator of the 2PL alone)."""
+        model = unchecked(cls.models[0], COMMON["model"].doc)
+        return {**COMMON, "model": model, **cls.spec}
 
     def __init__(self, **options: Option) -> None:
         self.options = options
@@ -348,7 +352,8 @@ class Estimator(ABC, Generic[StateT]):
     def minimises_reference_objective(self) -> bool:
         """True when this estimator, with its options, minimises the reference objective (the
         notebook's Rasch objective)."""
-        return self.solves_reference_objective and self.options.get("model", "rasch") == "rasch"
+        model = self.options.get("model", self.models[0])
+        return self.solves_reference_objective and model == "rasch"
 
     def resolved_options(self) -> Mapping[str, Option]:
         """The defaults updated with the stored options, once, as an immutable mapping

@@ -1,0 +1,211 @@
+r"""``py-irt``: py-irt's variational 2PL (``py_irt.training.IrtModelTrainer``), as a peer run in
+an interpreter of its own.
+
+py-irt (0.7.1) pins ``pandas < 3`` and cannot be installed beside irtbench (pandas 3), so it
+lives in a virtual environment of its own, made by (``make py-irt-venv``)::
+
+    python3 -m venv .venv-pyirt && .venv-pyirt/bin/pip install torch==2.13.0 py-irt==0.7.1
+
+Each fit writes the observed triples (student, question, response) of the kept questions to a
+temporary ``.npz``, runs :mod:`irtbench.estimators._py_irt_runner` (numpy, torch, pyro and
+py_irt only) with that interpreter, and reads the estimates back. The interpreter: option
+``python``; else the environment variable ``IRTBENCH_PY_IRT_PYTHON``; else
+``.venv-pyirt/bin/python`` in the repository root, then in the current directory. Without it
+(or without py_irt in it) the estimator is unavailable, and says how to make it.
+
+**What py-irt fits** (``model_type="2pl"``, ``py_irt/models/two_param_logistic.py``): the
+suite's 2PL, :math:`P(Y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`, in a Bayesian model whose
+priors (py-irt's ``"vague"``, its default) are :math:`\theta_i \sim N(0, 1)` (the suite's scale),
+:math:`b_j \sim N(0, 0.1^2)` and :math:`a_j \sim \mathrm{LogNormal}(0, 0.1^2)`: despite the name,
+priors that hold every difficulty within about +/-0.2 of 0 and every discrimination within
+about 20% of 1 (two prior SDs), against which 300 responses an item pull only so far. Its
+guide is mean field, :math:`\theta_i \sim N(\mu_i, s_i^2)`, :math:`b_j \sim N(m_j, t_j^2)`
+(:math:`t_j` starts at 10), :math:`a_j \sim \mathrm{LogNormal}(\nu_j, u_j^2)` (:math:`u_j` starts
+at 1e-6), fitted by maximising a one-sample ELBO (``Trace_ELBO``) with Adam (``lr``, decayed by
+``lr_decay`` per epoch) on every response at once, for ``epochs`` epochs with no convergence
+test. The estimates are py-irt's final export (``last_params``, what its CLI saves as
+``parameters.json``): skills :math:`\mu_i` and difficulties :math:`m_j`, the variational means,
+and discriminations :math:`e^{\nu_j}`, the variational *median* of :math:`a_j`. They are
+posterior summaries under those priors, **not maximum-likelihood estimates**: on
+``simulate(300, 40, model="2pl")`` (difficulties of SD 1) the difficulties come out at about a
+third of their true scale and the discriminations' spread at a third of theirs (measured,
+README). The suite's affine alignment of the 2PL undoes a common stretch, not the shrinkage of
+each item toward the prior, which shows in the recovery and in the distance to the marginal ML
+estimate. Option ``priors="hierarchical"`` selects py-irt's other priors, learned locations
+and scales (:math:`b_j \sim N(\mu_b, 1/u_b)` with :math:`\mu_b \sim N(0, 10^{12})`,
+:math:`u_b \sim \mathrm{Gamma}(1, 1)`, the same for the skills and the log-discriminations),
+under which the skills' N(0, 1) no longer fixes the scale (the recovery's affine alignment
+takes it out).
+
+**The Rasch model is not offered.** py-irt's ``"1pl"`` is :math:`\sigma(\theta_i - b_j)` with
+:math:`\theta_i \sim N(0, 1)`: the skills' SD fixed at 1, the model that the suite declines for
+mirt's "1PL" and girth's ``rasch_mml`` (on skills of another spread it shrinks or stretches the
+difficulties), and with no common slope to map it onto the Rasch model with an estimated SD.
+
+**SEs**: none (py-irt exports no uncertainty). Questions everybody got right or wrong are left
+out of py-irt's fit and reported at -/+inf (:mod:`irtbench.estimators._peers`); every student
+keeps a finite posterior mean.
+
+**Threads and clock.** The child runs on the caller's cores (it inherits the affinity that the
+thread policy pinned, and irtbench's OpenMP wait policy through the environment) with
+``torch.set_num_threads`` set to the caller's ``torch.get_num_threads()``. The suite's clock
+(``Fit.seconds``) times everything: the temporary files, the interpreter's start, its imports
+of torch, pyro and py_irt, the fit, the results read back and the interpreter's exit.
+``diagnostics`` split it: ``py_irt_process_seconds`` (the child, start to exit, measured by
+the caller), and inside it ``py_irt_startup_seconds`` (from the start of the child to its
+imports done, about 2.8 s here), ``py_irt_setup_seconds`` (py-irt's dataset and trainer built
+from the triples) and ``py_irt_train_seconds`` (py-irt's ``train`` call alone: the tensors
+made from its lists, every epoch, the exports); the rest of the process is reading and writing
+the ``.npz`` files and the interpreter's exit (about 0.6 s after torch and pyro). ``losses`` are
+the one-sample negative ELBO of every epoch, as py-irt's loop gets them (recorded by wrapping
+pyro's ``SVI.step``); ``n_iter`` is ``epochs``.
+
+Options (defaults: py-irt's ``IrtConfig``): ``epochs`` (2000), ``lr`` (0.1), ``lr_decay``
+(0.9999), ``priors`` (``"vague"``), ``seed`` (0: pyro's RNG, for the ELBO's draws) and
+``python`` (None: found as above).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from irtbench.estimators import options as option
+from irtbench.estimators._peers import PeerEstimator, PeerFit
+from irtbench.estimators.base import BackendNotInstalled, Option, register
+
+#: the command that makes py-irt's own environment (also ``make py-irt-venv``)
+INSTALL_COMMAND = ("python3 -m venv .venv-pyirt && "
+                   ".venv-pyirt/bin/pip install torch==2.13.0 py-irt==0.7.1")
+#: the environment variable naming py-irt's interpreter
+PYTHON_VARIABLE = "IRTBENCH_PY_IRT_PYTHON"
+RUNNER = Path(__file__).with_name("_py_irt_runner.py")
+REPOSITORY = Path(__file__).resolve().parents[2]
+PRIORS = ("vague", "hierarchical")
+
+
+def interpreter(python: Option = None) -> Path:
+    """py-irt's interpreter: ``python`` if given, else ``$IRTBENCH_PY_IRT_PYTHON``, else
+    ``.venv-pyirt/bin/python`` in the repository root if it exists, else in the current
+    directory (which may not exist either: :func:`problem` says so)."""
+    if python:
+        return Path(str(python))
+    if os.environ.get(PYTHON_VARIABLE):
+        return Path(os.environ[PYTHON_VARIABLE])
+    local = Path(".venv-pyirt", "bin", "python")
+    return REPOSITORY / local if (REPOSITORY / local).exists() else Path.cwd() / local
+
+
+@functools.cache
+def problem(python: Path) -> str | None:
+    """Why ``python`` cannot run py-irt (None when it can): absent, or without py_irt."""
+    if not python.exists():
+        return (f"py-irt's interpreter {python} (not found; another can be named by "
+                f"${PYTHON_VARIABLE} or option python)")
+    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('py_irt') is None)"
+    try:
+        done = subprocess.run([str(python), "-I", "-c", check], check=False,
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"py-irt's interpreter {python} ({error})"
+    return None if done.returncode == 0 else f"py_irt (not importable by {python})"
+
+
+def caller_threads() -> int:
+    """The caller's thread count: torch's where torch is loaded (the thread policy set it),
+    else the cores this process may run on (the policy pinned it to as many)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def monotonic() -> float:
+    """The system-wide monotonic clock that the child reads too."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+@register
+class PyIrt(PeerEstimator):
+    """py-irt's variational 2PL in its own interpreter; see the module docstring for what it
+    fits and how its clock is split."""
+
+    name = "py-irt"
+    backend = "py-irt"
+    extra = None
+    models = ("2pl",)
+    summary = ("peer: py-irt's variational Bayes 2PL (pyro SVI, its priors; own venv, "
+               "subprocess)")
+    spec = {
+        "epochs": option.positive_int(2000, "SVI epochs (py-irt's default)"),
+        "lr": option.positive(0.1, "Adam's learning rate (py-irt's)"),
+        "lr_decay": option.Spec(0.9999, "the learning rate's decay per epoch (py-irt's)",
+                                lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                and 0 < v <= 1, "a number in (0, 1]"),
+        "priors": option.choice("vague", "py-irt's priors: 'vague' (its default) or "
+                                "'hierarchical'", *PRIORS),
+        "seed": option.SEED,
+        "python": option.unchecked(None, "py-irt's interpreter (None: $IRTBENCH_PY_IRT_PYTHON "
+                                   "or .venv-pyirt/bin/python)"),
+    }
+    warm_up_options = {"epochs": 2}
+
+    @classmethod
+    def install_command(cls) -> str:
+        return INSTALL_COMMAND
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """What the default interpreter (:func:`interpreter`) lacks: itself, or py_irt."""
+        found = problem(interpreter())
+        return [] if found is None else [found]
+
+    def require_backend(self) -> None:  # type: ignore[override]
+        """The interpreter this fit will use (option ``python`` or the default) must run
+        py_irt."""
+        found = problem(interpreter(self.options.get("python")))
+        if found is not None:
+            raise BackendNotInstalled(f"estimator {self.name!r} needs {found}, which is not "
+                                      f"installed; install it with: {INSTALL_COMMAND}")
+
+    def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
+        observed = ~np.isnan(responses)
+        subjects, items = np.nonzero(observed)
+        with tempfile.TemporaryDirectory(prefix="irtbench-py-irt-") as folder:
+            source, target = Path(folder, "in.npz"), Path(folder, "out.npz")
+            np.savez(source, subjects=subjects.astype(np.int64), items=items.astype(np.int64),
+                     responses=responses[observed].astype(np.float32),
+                     n_subjects=responses.shape[0], n_items=responses.shape[1],
+                     model_type="2pl", epochs=int(options["epochs"]), lr=float(options["lr"]),
+                     lr_decay=float(options["lr_decay"]), priors=str(options["priors"]),
+                     seed=int(options["seed"]), threads=caller_threads())
+            python = str(interpreter(options["python"]))
+            spawned = monotonic()
+            done = subprocess.run([python, "-I", str(RUNNER), str(source), str(target),
+                                   repr(spawned)], check=False, capture_output=True, text=True)
+            process_seconds = monotonic() - spawned
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines() or ["(no output on stderr)"]
+                raise RuntimeError(f"py-irt's runner failed (exit {done.returncode}): {lines[-1]}")
+            with np.load(target) as out:
+                result = {key: out[key] for key in out.files}
+        losses = result["losses"]
+        diagnostics = {
+            "py_irt_process_seconds": process_seconds,
+            "py_irt_startup_seconds": float(result["startup_seconds"]),
+            "py_irt_setup_seconds": float(result["setup_seconds"]),
+            "py_irt_train_seconds": float(result["train_seconds"]),
+            "py_irt_threads": int(result["threads"]),
+            "py_irt_version": str(result["py_irt_version"]),
+            "py_irt_torch_version": str(result["torch_version"]),
+        }
+        return PeerFit(result["ability"], None, result["diff"], None, result["disc"], None,
+                       len(losses), float("nan"), diagnostics, losses=losses)
+
