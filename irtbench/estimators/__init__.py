@@ -1,4 +1,4 @@
-"""Estimators of the Rasch and 2PL models, one per file (the field's packages wrapped as peers
+"""Estimators of the Rasch, 2PL and 3PL models, one per file (the field's packages wrapped as peers
 in ``mirt_em``, ``girth_mml``, ``girth_cml`` and, in an interpreter of its own, ``py_irt``), all behind :class:`~irtbench.estimators.base.Estimator`.
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.

@@ -22,21 +22,37 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     from irtbench.responses import Responses
-    from irtbench.simulate import Dataset
 
-__all__ = ["FIXED", "LOCATION", "SLOPE", "Alignment", "Items", "Model", "sigmoid"]
+__all__ = ["FIXED", "LOCATION", "SLOPE", "Alignment", "Items", "Model", "Truth", "sigmoid"]
 
 #: the kinds of parameter, by how they move under :math:`\theta \to s\theta + t`
 LOCATION, SLOPE, FIXED = "location", "slope", "fixed"
 
 #: item parameters by name, each ``(n_questions,)`` float64
 Items = Mapping[str, np.ndarray]
+
+
+class Truth(Protocol):
+    """What a model's bounds read of simulated data (an :class:`irtbench.Dataset`): the
+    responses, the true skills and the true item parameters, by name and as attributes."""
+
+    responses: Any
+    skill: np.ndarray
+    difficulty: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    def items(self) -> dict[str, np.ndarray]: ...
+
+    def __getattr__(self, name: str) -> Any: ...
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -145,7 +161,7 @@ class Model(ABC):
         questions."""
 
     @abstractmethod
-    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+    def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         """Root-mean Cramér–Rao bounds of the aligned errors, by part (``"skill"`` and the item
         parameters) over the ``keep`` questions (and the students with finite estimates); a
         part left out has no bound here."""

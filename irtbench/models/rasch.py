@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from typing import TYPE_CHECKING
 
 from irtbench.extremes import Extremes, find_extremes
-from irtbench.models.base import LOCATION, Alignment, Items, Model, sigmoid
+from irtbench.models.base import LOCATION, Alignment, Items, Model, Truth, sigmoid
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
-
-if TYPE_CHECKING:
-    from irtbench.simulate import Dataset
 
 __all__ = ["Rasch", "asymptotic_se", "information", "log_likelihood", "probabilities"]
 
@@ -135,7 +131,7 @@ class Rasch(Model):
                       - np.mean(np.asarray(estimate["difficulty"], np.float64)[keep]))
         return Alignment(1.0, shift)
 
-    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+    def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         r"""Root-mean bounds :math:`\sqrt{\operatorname{mean} 1/I}` of the skills and
         difficulties at the truth, each with the others known, over the non-extreme students
         and questions (:func:`information`)."""

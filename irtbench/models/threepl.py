@@ -39,13 +39,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.models.base import FIXED, LOCATION, SLOPE, Alignment, Items, Model, sigmoid
+from irtbench.models.base import FIXED, LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
 from irtbench.models.twopl import Curves as TwoPLCurves
 from irtbench.models.twopl import affine_alignment, curves_bounds, node_logits, runaway_items
 
 if TYPE_CHECKING:
     from irtbench.responses import Responses
-    from irtbench.simulate import Dataset
 
 __all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "beta_parameters",
            "floor_prior_of", "floor_prior_term", "joint_standard_errors",
@@ -213,7 +212,7 @@ class ThreePL(Model):
         return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
                                 estimate["discrimination"][keep], truth["discrimination"][keep])
 
-    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+    def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         """Root-mean marginal bounds of the aligned difficulties and discriminations and of the
         floors, at the truth (module docstring); the skills have none here."""
         curves = Curves(data.discrimination, data.difficulty, data.guessing)

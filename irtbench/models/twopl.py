@@ -36,14 +36,10 @@ from __future__ import annotations
 import numpy as np
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from irtbench.extremes import find_extremes
-from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, sigmoid
+from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
-
-if TYPE_CHECKING:
-    from irtbench.simulate import Dataset
 
 __all__ = [
     "TwoPL",
@@ -491,7 +487,7 @@ class TwoPL(Model):
         return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
                                 estimate["discrimination"][keep], truth["discrimination"][keep])
 
-    def bounds(self, data: Dataset, keep: np.ndarray) -> dict[str, float]:
+    def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         """Root-mean bounds of the aligned difficulties and discriminations from the marginal
         information at the truth (:func:`item_bounds`); the skills (EAP or JML, different
         targets) have none here."""
