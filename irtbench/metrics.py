@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.models import ITEM_PARAMETERS, Alignment, extremes, get_model, information, sigmoid
+from irtbench.models import ITEM_PARAMETERS, Alignment, extremes, get_model, sigmoid
+from irtbench.models.rasch import root_mean_bounds
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
 if TYPE_CHECKING:
     from irtbench.estimators.base import Fit
     from irtbench.simulate import Dataset
 
-__all__ = ["align", "aligned_errors", "aligned_errors_by_part", "aligned_parts", "cramer_rao_bound", "recovery",
+__all__ = ["align", "aligned_errors_by_part", "aligned_parts", "cramer_rao_bound", "recovery",
            "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
@@ -90,16 +91,12 @@ def cramer_rao_bound(
         \mathrm{CRB}_b = \sqrt{\operatorname{mean}_j 1/I(b_j)}
 
     with :math:`I` from :func:`irtbench.models.information` over the observed responses; the
-    means run over non-extreme students and questions. An unbiased estimator's RMSE cannot be
+    means run over non-extreme students and questions (the Rasch model's
+    :func:`~irtbench.models.rasch.root_mean_bounds`). An unbiased estimator's RMSE cannot be
     below it (for each parameter with the others known), so ``rmse / crb`` near 1 means the
     estimator extracts all the information the data hold.
     """
-    info_skill, info_difficulty = information(responses, skill, difficulty)
-    extreme_students, extreme_questions = extremes(responses)
-    return (
-        float(np.sqrt(np.mean(1.0 / info_skill[~extreme_students]))),
-        float(np.sqrt(np.mean(1.0 / info_difficulty[~extreme_questions]))),
-    )
+    return root_mean_bounds(responses, skill, difficulty)
 
 
 def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> dict[str, float]:
@@ -119,20 +116,6 @@ def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> 
         "corr": corr,
         "coverage": coverage,
     }
-
-
-def aligned_errors(
-    skill: np.ndarray,
-    difficulty: np.ndarray,
-    data: Dataset,
-    masks: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Errors (estimate - truth) of every skill and difficulty after aligning both sides on the
-    non-extreme questions; ``masks`` = ``extremes(data.responses)``, computed when not given."""
-    _, extreme_questions = masks if masks is not None else extremes(data.responses)
-    est_skill, est_difficulty = align(skill, difficulty, ~extreme_questions)
-    true_skill, true_difficulty = align(data.skill, data.difficulty, ~extreme_questions)
-    return est_skill - true_skill, est_difficulty - true_difficulty
 
 
 def aligned_parts(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from irtbench.estimators import estimators  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
-from irtbench.models import MODELS, get_model, model_suffix  # noqa: E402
+from irtbench.models import MODELS, Model, get_model, model_suffix  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 from irtbench.threads import CONTENDED  # noqa: E402
@@ -67,19 +67,21 @@ def _legend(fig: plt.Figure, **options: object) -> None:
                    **options)
 
 
+def _model_of(table: pd.DataFrame) -> Model:
+    """The model of a figure's rows (one model per figure; the Rasch model for a folder from
+    before the model column)."""
+    return get_model(table.model.iloc[0] if "model" in table and len(table) else MODELS[0])
+
+
 def _parts(table: pd.DataFrame, prefix: str) -> list[str]:
     """The parts (the model's item parameters, then ``skill``) that have a ``prefix*`` value in
     ``table``, the difficulty first."""
-    model = get_model(table.model.iloc[0]) if "model" in table and len(table) else get_model(
-        MODELS[0])
-    return [part for part in (*model.item_parameters, "skill")
+    return [part for part in (*_model_of(table).item_parameters, "skill")
             if f"{prefix}{part}" in table and table[f"{prefix}{part}"].notna().any()]
 
 
 def _unit(table: pd.DataFrame, part: str) -> str:
-    model = get_model(table.model.iloc[0]) if "model" in table and len(table) else get_model(
-        MODELS[0])
-    unit = model.units.get(part, "")
+    unit = _model_of(table).units.get(part, "")
     return f" ({unit})" if unit else ""
 
 
@@ -183,11 +185,7 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
 
 def _trace_size(curves: pd.DataFrame) -> tuple[int, int] | None:
     traced = curves.dropna(subset=["rmse_difficulty"])
-    if traced.empty:
-        return None
-    counts = traced.groupby(["n_students", "n_questions"]).estimator.nunique()
-    best = counts[counts == counts.max()].index
-    return max(best, key=lambda nm: nm[0] * nm[1])
+    return None if traced.empty else _busiest_size(traced)
 
 
 def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
@@ -231,8 +229,9 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     return _finish(fig, path, formats)
 
 
-def _error_size(errors: pd.DataFrame) -> tuple[int, int]:
-    counts = errors.groupby(["n_students", "n_questions"]).estimator.nunique()
+def _busiest_size(rows: pd.DataFrame) -> tuple[int, int]:
+    """The largest size at which the most estimators have rows."""
+    counts = rows.groupby(["n_students", "n_questions"]).estimator.nunique()
     best = counts[counts == counts.max()].index
     return max(best, key=lambda nm: nm[0] * nm[1])
 
@@ -241,13 +240,11 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                 formats: Iterable[str]) -> list[Path]:
     if errors.empty:  # nothing to draw: no file (the report says why)
         return []
-    n, m = _error_size(errors)
+    n, m = _busiest_size(errors)
     here = errors[(errors.n_students == n) & (errors.n_questions == m) & (errors.missing == 0)
                   & ~errors.extreme]
     rows = table[(table.n_students == n) & (table.n_questions == m) & (table.missing == 0)]
-    kinds = [kind for kind in (*_parts(rows, "crb_"), *_parts(rows, "rmse_"))
-             if kind in set(here.kind)]
-    kinds = list(dict.fromkeys(kinds))
+    kinds = [kind for kind in _parts(rows, "rmse_") if kind in set(here.kind)]
     if not kinds:
         return []
     fig, axes = _figure(1, len(kinds), figsize=(5.6 * len(kinds) + 2.5, 4.8))

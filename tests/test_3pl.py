@@ -196,3 +196,16 @@ def test_a_3pl_sweep_and_cli_fit_write_the_floors(tmp_path, capsys):
 
     questions = pd.read_csv(tmp_path / "estimates.csv").query("kind == 'question'")
     assert questions.guessing.between(0, 1).all() and questions.guessing_se.notna().all()
+
+
+def test_the_models_log_likelihoods_nest():
+    """The 3PL with no floor is the 2PL, the 2PL with unit slopes the Rasch model (whose
+    log-likelihood is its own, written apart), missing responses left out."""
+    data = irtbench.simulate(60, 7, seed=5, missing=0.2)
+    items = {"difficulty": data.difficulty, "discrimination": np.ones(7), "guessing": np.zeros(7)}
+    values = [get_model(name).log_likelihood(data.responses, data.skill, items)
+              for name in ("rasch", "2pl", "3pl")]
+    np.testing.assert_allclose(values, values[0], rtol=1e-12)
+    with_floor = get_model("3pl").log_likelihood(data.responses, data.skill,
+                                                 {**items, "guessing": np.full(7, 0.2)})
+    assert with_floor != pytest.approx(values[0])

@@ -41,6 +41,7 @@ from irtbench.estimators.base import (
 from irtbench.models import asymptotic_se
 from irtbench.models import get_model
 from irtbench.models.threepl import (
+    adam_items,
     floor_prior_of,
     floor_prior_term,
     start_logit_floor,
@@ -326,7 +327,5 @@ def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Sn
 
 def _items(params: dict[str, jax.Array]) -> dict[str, np.ndarray]:
     """The model's other item parameters by name from the fit's unconstrained ones."""
-    items = {"discrimination": np.exp(host(params["log_discrimination"]))}
-    if "logit_floor" in params:
-        items["guessing"] = 1.0 / (1.0 + np.exp(-host(params["logit_floor"])))
-    return items
+    floor = params.get("logit_floor")
+    return adam_items(host(params["log_discrimination"]), None if floor is None else host(floor))

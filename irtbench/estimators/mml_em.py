@@ -292,8 +292,7 @@ class MarginalEM(_torch.TorchEstimator):
         found = find_extremes(state.responses, judge_students=False)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
-        prior = em3pl.Prior(*threepl.beta_parameters(float(options["prior_guessing_mean"]),
-                                                     float(options["prior_guessing_weight"])))
+        prior = em3pl.Prior(*threepl.floor_prior_of(options))
         fitted = em3pl.fit_3pl(state.responses, found, state.torch_device, nodes=int(nodes),
                                tol=float(options["tol"]), max_iter=int(options["max_iter"]),
                                prior=prior)

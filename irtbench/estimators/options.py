@@ -113,8 +113,8 @@ def resolve(estimator: str, spec: Mapping[str, Spec], given: Mapping[str, Option
         if name in spec and not spec[name].accepts(value):
             problems.append(f"option {name}={value!r} must be {spec[name].constraint()}")
     if problems:
-        valid = f" (valid options: {', '.join(sorted(spec))})" if len(given) > 0 and any(
-            p.startswith("unknown") for p in problems) else ""
+        unknown = any(problem.startswith("unknown") for problem in problems)
+        valid = f" (valid options: {', '.join(sorted(spec))})" if unknown else ""
         raise ValueError("; ".join(problems) + valid)
     return MappingProxyType({**{name: s.default for name, s in spec.items()}, **given})
 

@@ -66,6 +66,7 @@ from irtbench.estimators.base import (
 from irtbench.models import asymptotic_se, get_model
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
 from irtbench.models.threepl import (
+    adam_items,
     floor_prior_of,
     floor_prior_term,
     start_logit_floor,
@@ -474,9 +475,8 @@ class TorchAdam(_torch.TorchEstimator):
         compute_seconds = clock.stop()
         skill_host, difficulty_host = host(skill), host(difficulty)
         if log_discrimination is not None:
-            items = {"discrimination": np.exp(host(log_discrimination))}
-            if logit_floor is not None:
-                items["guessing"] = 1.0 / (1.0 + np.exp(-host(logit_floor)))
+            items = adam_items(host(log_discrimination),
+                               None if logit_floor is None else host(logit_floor))
             skill_se, item_se = get_model(options["model"]).joint_errors(
                 state.responses, skill_host, {"difficulty": difficulty_host, **items})
             return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
@@ -498,9 +498,7 @@ def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,
     g = None if logit_floor is None else logit_floor.detach().clone()
 
     def values() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        items = {"discrimination": np.exp(host(log_a))}
-        if g is not None:
-            items["guessing"] = 1.0 / (1.0 + np.exp(-host(g)))
-        return host(skill), host(difficulty), items
+        return host(skill), host(difficulty), adam_items(host(log_a),
+                                                         None if g is None else host(g))
 
     return Snapshot(iteration, values)

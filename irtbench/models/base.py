@@ -111,11 +111,6 @@ class Model(ABC):
     skill_distribution: ClassVar[tuple[str, float]] = ("normal", 1.0)
     formula: ClassVar[str] = ""
 
-    @property
-    def extra_parameters(self) -> tuple[str, ...]:
-        """The item parameters besides the difficulty."""
-        return tuple(p for p in self.item_parameters if p != "difficulty")
-
     # -- simulation ---------------------------------------------------------------------------
     def draw_items(self, rng: np.random.Generator, n_questions: int,
                    **settings: float) -> dict[str, np.ndarray]:

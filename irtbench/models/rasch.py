@@ -17,7 +17,8 @@ from irtbench.extremes import Extremes, find_extremes
 from irtbench.models.base import LOCATION, Alignment, Items, Model, Truth, sigmoid
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
-__all__ = ["Rasch", "asymptotic_se", "information", "log_likelihood", "probabilities"]
+__all__ = ["Rasch", "asymptotic_se", "information", "log_likelihood", "probabilities",
+           "root_mean_bounds"]
 
 
 def probabilities(skill: np.ndarray, difficulty: np.ndarray) -> np.ndarray:
@@ -101,6 +102,24 @@ def asymptotic_se(
     return skill_se, difficulty_se
 
 
+def root_mean_bounds(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
+                     questions: np.ndarray | None = None) -> tuple[float, float]:
+    r"""Root-mean Cramér–Rao bounds of the skills and difficulties at the true parameters,
+    each with the others known:
+
+    .. math::
+        \mathrm{CRB}_\theta = \sqrt{\operatorname{mean}_i 1/I(\theta_i)},\qquad
+        \mathrm{CRB}_b = \sqrt{\operatorname{mean}_j 1/I(b_j)}
+
+    with :math:`I` from :func:`information` over the observed responses; the means run over
+    the non-extreme students and over ``questions`` (default: the non-extreme ones)."""
+    info_skill, info_difficulty = information(responses, skill, difficulty)
+    found = find_extremes(responses)
+    questions = ~found.questions if questions is None else questions
+    return (float(np.sqrt(np.mean(1.0 / info_skill[~found.students]))),
+            float(np.sqrt(np.mean(1.0 / info_difficulty[questions]))))
+
+
 class Rasch(Model):
     r"""The Rasch model, :math:`P(Y_{ij} = 1) = \sigma(\theta_i - b_j)`: one difficulty per
     question; only the origin is free (:math:`s = 1`), fixed in alignment by the mean
@@ -132,10 +151,6 @@ class Rasch(Model):
         return Alignment(1.0, shift)
 
     def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
-        r"""Root-mean bounds :math:`\sqrt{\operatorname{mean} 1/I}` of the skills and
-        difficulties at the truth, each with the others known, over the non-extreme students
-        and questions (:func:`information`)."""
-        info_skill, info_difficulty = information(data.responses, data.skill, data.difficulty)
-        students = ~find_extremes(data.responses).students
-        return {"skill": float(np.sqrt(np.mean(1.0 / info_skill[students]))),
-                "difficulty": float(np.sqrt(np.mean(1.0 / info_difficulty[keep])))}
+        """:func:`root_mean_bounds` of the skills and the ``keep`` questions' difficulties."""
+        skill, difficulty = root_mean_bounds(data.responses, data.skill, data.difficulty, keep)
+        return {"skill": skill, "difficulty": difficulty}

@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.models.base import FIXED, LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
+from irtbench.models.base import FIXED, Items, Truth, sigmoid
 from irtbench.models.twopl import Curves as TwoPLCurves
-from irtbench.models.twopl import affine_alignment, curves_bounds, node_logits, runaway_items
+from irtbench.models.twopl import TwoPL, node_logits
 
 if TYPE_CHECKING:
     from irtbench.responses import Responses
 
-__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "beta_parameters",
+__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "adam_items", "beta_parameters",
            "floor_prior_of", "floor_prior_term", "joint_standard_errors",
            "start_logit_floor"]
 
@@ -73,6 +73,17 @@ def start_logit_floor(options: Mapping) -> float:
     r"""Where the Adam fits start every :math:`\operatorname{logit} c_j`: the prior's mean."""
     mean = float(options["prior_guessing_mean"])
     return float(np.log(mean / (1.0 - mean)))
+
+
+def adam_items(log_discrimination: np.ndarray, logit_floor: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+    """The 2PL's (and, given ``logit_floor``, the 3PL's) item parameters besides the difficulty
+    from the Adam fits' unconstrained ones: :math:`a = e^{\\log a}`,
+    :math:`c = 1/(1 + e^{-g})`."""
+    items = {"discrimination": np.exp(log_discrimination)}
+    if logit_floor is not None:
+        items["guessing"] = 1.0 / (1.0 + np.exp(-logit_floor))
+    return items
 
 
 def floor_prior_term(log_floor, log_not_floor, prior: tuple[float, float] | None,  # noqa: ANN001
@@ -171,62 +182,43 @@ class Curves(TwoPLCurves):
         return p, np.stack([slope * z[None, :], slope, 1.0 - s], axis=2)
 
 
-class ThreePL(Model):
+class ThreePL(TwoPL):
     r"""The 3PL, :math:`P(Y_{ij} = 1) = c_j + (1 - c_j)\sigma(a_j(\theta_i - b_j))` (module
-    docstring)."""
+    docstring): the 2PL's description (its alignment, runaway rule and draws of a) plus the
+    floor."""
 
     name = "3pl"
     title = "3PL"
     item_parameters = ("difficulty", "discrimination", "guessing")
-    kinds = {"skill": LOCATION, "difficulty": LOCATION, "discrimination": SLOPE,
-             "guessing": FIXED}
-    units = {"skill": "logits", "difficulty": "logits", "discrimination": "",
-             "guessing": "probability"}
+    kinds = {**TwoPL.kinds, "guessing": FIXED}
+    units = {**TwoPL.units, "guessing": "probability"}
     formula = "P = guessing + (1 - guessing) * sigmoid(discrimination * (skill - difficulty))"
+    bound_order = (*TwoPL.bound_order, "guessing")
 
     def draw_items(self, rng: np.random.Generator, n_questions: int, *,
-                   discrimination_sd: float = 0.3, guessing_mean: float = GUESSING_MEAN,
-                   guessing_weight: float = GUESSING_WEIGHT, **settings: float
-                   ) -> dict[str, np.ndarray]:
-        r""":math:`a_j \sim \mathrm{LogNormal}(0, 0.3^2)` as the 2PL's, then
+                   guessing_mean: float = GUESSING_MEAN, guessing_weight: float = GUESSING_WEIGHT,
+                   **settings: float) -> dict[str, np.ndarray]:
+        r"""The 2PL's :math:`a_j \sim \mathrm{LogNormal}(0, 0.3^2)`, then
         :math:`c_j \sim \mathrm{Beta}(20 \cdot 0.25 + 1, 20 \cdot 0.75 + 1)` = Beta(6, 16)
         (mean 0.27, SD 0.09: :func:`beta_parameters` of ``guessing_mean``,
         ``guessing_weight``)."""
-        discrimination = rng.lognormal(0.0, discrimination_sd, n_questions)
+        items = super().draw_items(rng, n_questions, **settings)
         alpha, beta = beta_parameters(guessing_mean, guessing_weight)
-        return {"discrimination": discrimination, "guessing": rng.beta(alpha, beta, n_questions)}
+        return {**items, "guessing": rng.beta(alpha, beta, n_questions)}
 
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
-        a, b = np.asarray(items["discrimination"]), np.asarray(items["difficulty"])
-        c = np.asarray(items["guessing"])
-        s = sigmoid(a[None, :] * (np.asarray(skill, np.float64)[:, None] - b[None, :]))
-        return c[None, :] + (1.0 - c[None, :]) * s
+        c = np.asarray(items["guessing"])[None, :]
+        return c + (1.0 - c) * super().probabilities(skill, items)
 
     def usable(self, items: Items) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             c = np.asarray(items["guessing"])
-            return (super().usable(items) & (np.asarray(items["discrimination"]) > 0)
-                    & (c >= 0) & (c < 1))
+            return super().usable(items) & (c >= 0) & (c < 1)
 
-    def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
-        return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
-                                estimate["discrimination"][keep], truth["discrimination"][keep])
-
-    def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
-        """Root-mean marginal bounds of the aligned difficulties and discriminations and of the
-        floors, at the truth (module docstring); the skills have none here."""
-        curves = Curves(data.discrimination, data.difficulty, data.guessing)
-        bound_a, bound_b, bound_c = curves_bounds(curves, data.shape[0], aligned=keep)
-        return {name: float(np.sqrt(np.mean(bound[keep] ** 2))) for name, bound in
-                (("difficulty", bound_b), ("discrimination", bound_a), ("guessing", bound_c))}
+    def curves(self, data: Truth) -> Curves:
+        """With the floors; their prior's information joins the bound (module docstring)."""
+        return Curves(data.discrimination, data.difficulty, data.guessing)
 
     def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return joint_standard_errors(responses, skill, items)
-
-    def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
-                extreme: np.ndarray) -> np.ndarray:
-        """The 2PL's rule on :math:`a` and :math:`b` (a floor at 0 or near 1 is the prior's
-        business, not a runaway)."""
-        return runaway_items(items["discrimination"], items["difficulty"],
-                             item_se.get("discrimination"), item_se.get("difficulty"), extreme)

@@ -487,14 +487,20 @@ class TwoPL(Model):
         return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
                                 estimate["discrimination"][keep], truth["discrimination"][keep])
 
+    #: the bounds' rows (:func:`curves_bounds`) by parameter
+    bound_order = ("discrimination", "difficulty")
+
+    def curves(self, data: Truth) -> Curves:
+        """The true item response curves whose marginal information gives the bounds."""
+        return Curves(data.discrimination, data.difficulty)
+
     def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
-        """Root-mean bounds of the aligned difficulties and discriminations from the marginal
-        information at the truth (:func:`item_bounds`); the skills (EAP or JML, different
+        """Root-mean bounds of the aligned item parameters from the marginal information at
+        the truth (:func:`curves_bounds` of :meth:`curves`); the skills (EAP or JML, different
         targets) have none here."""
-        crb_a, crb_b = item_bounds(data.discrimination, data.difficulty, data.shape[0],
-                                   aligned=keep)
-        return {"difficulty": float(np.sqrt(np.mean(crb_b[keep] ** 2))),
-                "discrimination": float(np.sqrt(np.mean(crb_a[keep] ** 2)))}
+        rows = curves_bounds(self.curves(data), data.shape[0], aligned=keep)
+        return {name: float(np.sqrt(np.mean(bound[keep] ** 2)))
+                for name, bound in zip(self.bound_order, rows)}
 
     def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
                 extreme: np.ndarray) -> np.ndarray:

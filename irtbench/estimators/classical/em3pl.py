@@ -103,7 +103,7 @@ def e_step(data: DenseData, items: Items3, z: torch.Tensor, log_w: torch.Tensor)
     right, seen = z.new_zeros(p.shape), z.new_zeros(p.shape)
     total = 0.0
     for block in data.blocks():
-        observed = block.observed if block.observed is not None else None
+        observed = block.observed
         joint = block.y @ log_odds + log_w
         joint += (observed @ log_q) if observed is not None else log_q.sum(0)
         peak = joint.max(dim=1, keepdim=True).values
@@ -157,8 +157,9 @@ def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3
             if not bool(worse.any()):
                 break
             size = torch.where(worse, size / 2, size)
-        trial = Items3(*(x + size * step[:, k] for k, x in enumerate(items)))
-        after = expected_objective(post, trial, z, prior)
+        else:  # the last halving's step, not yet tried
+            trial = Items3(*(x + size * step[:, k] for k, x in enumerate(items)))
+            after = expected_objective(post, trial, z, prior)
         keep = (after >= before - 1e-12) & torch.isfinite(after)
         items = Items3(*(torch.where(keep, t, x) for t, x in zip(trial, items)))
     return items
