@@ -74,7 +74,7 @@ from irtbench.harness.parallel import (
 )
 from irtbench.harness.runner import check_cell, run_cell
 from irtbench.harness.summary import summarize
-from irtbench.models import MODELS
+from irtbench.models import get_model
 from irtbench.results import (
     CURVE_COLUMNS,
     CURVES_FILE,
@@ -152,8 +152,7 @@ def sweep(
     names = list(estimator_names) if estimator_names is not None else [
         name for name in estimators(available_only=True) if get_estimator(name).in_default_sweep]
     for model in models:
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+        get_model(model)  # an unknown name: ValueError naming the models
     for name in names:  # unknown names, and estimators of none of the models, fail before work
         if not set(get_estimator(name).models) & set(models):
             raise ValueError(f"estimator {name!r} fits the {' and '.join(get_estimator(name).models)}"
