@@ -50,6 +50,10 @@ def test_auto_threads_leave_a_busy_core_alone(busy_loop):
     cores = threads.allowed_cores()
     if len(cores) < 2:
         pytest.skip("one core: nothing to choose between")
+    others = threads.busy_shares([core for core in cores if core != busy_loop])
+    if any(share >= threads.BUSY_CORE for share in others.values()):  # pytest -n 2: the other
+        pytest.skip("other processes (another test worker) keep the other cores busy too: "
+                    "no idle core to choose")
     chosen = threads.choose_cores(None)
     assert busy_loop not in chosen and len(chosen) == len(cores) - 1
 
