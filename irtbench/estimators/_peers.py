@@ -93,7 +93,7 @@ class PeerEstimator(Estimator[State]):
 
     def run(self, state: State) -> Result:
         clock = Stopwatch()
-        found = find_extremes(state.responses, judge_students=False)
+        found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         keep = ~found.questions
         fit = self.estimate(as_float(np.asarray(state.responses)[:, keep]), state.options)
         compute_seconds = clock.stop()

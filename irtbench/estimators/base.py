@@ -4,16 +4,21 @@ and :func:`irtbench.fit`.
 
 **The clock.** :meth:`Estimator.fit` is the only place where a fit is timed:
 
-1. untimed, the same for every estimator: the options are resolved and the responses validated
-   (:func:`~irtbench.responses.validate_responses`) and counted; :meth:`Estimator.setup` turns
-   them into the estimator's typed :class:`State` (device chosen, nothing moved or computed);
+1. the options are resolved (untimed: no data touched); then, **timed**, the same for every
+   estimator: one pass over the responses validates and counts them
+   (:func:`~irtbench.responses.scan_responses`), the extremes come from its totals, and
+   :meth:`Estimator.setup` turns them into the estimator's typed :class:`State` (device chosen,
+   nothing moved or computed);
 2. :meth:`Estimator.compile` (optional) does one-time, shape-specific compilation (JIT);
    timed apart as ``Fit.compile_seconds``;
-3. :meth:`Estimator.run`, timed as ``Fit.seconds``: from the validated matrix in host memory to
-   every estimate (extremes at +/-inf included), standard error and diagnostic back in host
-   memory as numpy arrays, the device synchronised. Transfers, grouping, expanding and standard
-   errors are all inside. ``run`` measures the iterative part alone, with the data resident on
-   the device, as ``Result.compute_seconds`` (throughput uses it).
+3. :meth:`Estimator.run`, **timed**: from the validated matrix in host memory to every estimate
+   (extremes at +/-inf included), standard error and diagnostic back in host memory as numpy
+   arrays, the device synchronised. Transfers, grouping, expanding and standard errors are all
+   inside. ``run`` measures the iterative part alone, with the data resident on the device, as
+   ``Result.compute_seconds`` (throughput uses it).
+
+``Fit.seconds`` is steps 1 (its timed part) and 3: what a user waits for, from the matrix in host
+memory to every array back, less the compilation alone.
 
 The curve snapshots (``Fit.trace``, for the time-to-accuracy figure) are pure bookkeeping that a
 plain fit does not need: ``run`` keeps cheap device copies inside the loop (timed), and turning
@@ -45,12 +50,8 @@ from irtbench.estimators.options import (
     unchecked,
 )
 from irtbench.models import MODELS, Extremes, find_extremes, get_model, item_attribute
-from irtbench.responses import (
-    Responses,
-    is_sparse,
-    observed_count,
-    validate_responses,
-)
+from irtbench.responses import Responses, is_sparse
+from irtbench.responses import Scan, scan_responses
 
 __all__ = [
     "Fit",
@@ -190,25 +191,32 @@ class Result(NamedTuple):
 @dataclass
 class State:
     """What :meth:`Estimator.setup` gives :meth:`Estimator.run`: the validated responses (still
-    in host memory), the resolved options, the observed count and the canonical device name.
+    in host memory), the resolved options, the observed count and the canonical device name;
+    and, set by :meth:`Estimator.prepare` after the set-up, the responses'
+    :class:`~irtbench.responses.Scan` (totals per student and question) and their
+    :class:`~irtbench.models.Extremes`, so that no estimator walks the matrix again for them.
     Backends extend it with their own typed fields (the torch device, a compiled function)."""
 
     responses: Responses
     options: dict[str, Option]
     n_observed: int
     device: str
+    scan: Scan | None = field(default=None, kw_only=True)
+    found: Extremes | None = field(default=None, kw_only=True)
 
 
 StateT = TypeVar("StateT", bound=State)
 
 
 class Prepared(NamedTuple):
-    """What :meth:`Estimator.prepare` hands to the clock: the state, its compile time, and the
-    extremes the common entry point found (for ``Fit``'s flags)."""
+    """What :meth:`Estimator.prepare` hands to the clock: the state, its compile time, the
+    extremes the common entry point found (for ``Fit``'s flags), and the seconds the load took
+    (the pass over the responses, the extremes, the set-up: part of ``Fit.seconds``)."""
 
     state: State
     compile_seconds: float
     found: Extremes
+    load_seconds: float = 0.0
 
 
 def host(array: object) -> np.ndarray:
@@ -379,31 +387,38 @@ class Estimator(ABC, Generic[StateT]):
         (each value's own constraint is its :class:`Spec`'s); subclasses extend this."""
 
     def prepare(self, responses: object) -> Prepared:
-        """Everything untimed before the clock starts: options resolved, responses validated
-        and counted (the same for every estimator), the state set up and compiled."""
+        """Everything before :meth:`run`: the options resolved (untimed), then, timed as
+        ``Prepared.load_seconds`` (part of ``Fit.seconds``), the one pass over the responses
+        (:func:`~irtbench.responses.scan_responses`: validated and counted, the same for every
+        estimator), the extremes from its totals and the state set up; then, timed apart,
+        the compilation."""
         self.require_backend()
         options = self.resolved_options()
-        responses = validate_responses(responses)
         if is_sparse(responses) and not self.accepts_sparse:
             takers = ", ".join(n for n, c in _REGISTRY.items() if c.accepts_sparse)
             raise ValueError(
                 f"estimator {self.name!r} needs a dense response matrix; sparse triples are "
                 f"fitted by: {takers} (or convert with irtbench.responses.to_dense)"
             )
-        found = require_estimable(responses)
-        state = self.setup(responses, options, observed_count(responses))
+        start = time.perf_counter()
+        responses, scan = scan_responses(responses)
+        found = require_estimable(responses, scan)
+        state = self.setup(responses, options, scan.n_observed)
+        state.scan, state.found = scan, found
+        load_seconds = time.perf_counter() - start
         compile_seconds = 0.0
         if self.compiles(state):  # nothing to compile: exactly 0
             start = time.perf_counter()
             self.compile(state)
             compile_seconds = time.perf_counter() - start
-        return Prepared(state, compile_seconds, found)
+        return Prepared(state, compile_seconds, found, load_seconds)
 
     def fit(self, responses: object) -> Fit:
         """Fit the model to ``responses``: the one clock of irtbench (see the module docstring):
-        :meth:`prepare` untimed, then :meth:`run` timed, then :meth:`result_of` untimed (the
-        snapshots' host arrays). pytest-benchmark times the same :meth:`run` with
-        ``pedantic(estimator.run, setup=...)``.
+        :meth:`prepare` (its load timed, its compilation apart), then :meth:`run` timed, then
+        :meth:`result_of` untimed (the snapshots' host arrays). ``Fit.seconds`` is the load
+        plus the run. pytest-benchmark times the same :meth:`run` with
+        ``pedantic(estimator.run, setup=...)`` and adds the load of its set-up.
 
         Args:
             responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing, or
@@ -412,7 +427,7 @@ class Estimator(ABC, Generic[StateT]):
         prepared = self.prepare(responses)
         start = time.perf_counter()
         result = self.run(prepared.state)
-        seconds = time.perf_counter() - start
+        seconds = prepared.load_seconds + time.perf_counter() - start
         return self.result_of(prepared, result, seconds)
 
     def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
@@ -477,16 +492,16 @@ class Estimator(ABC, Generic[StateT]):
             )
 
 
-def require_estimable(responses: Responses) -> Extremes:
+def require_estimable(responses: Responses, scan: Scan | None = None) -> Extremes:
     """The one rule for hopeless data, the same for every estimator: ``ValueError`` when, once
     the students and questions whose responses are all right or all wrong are removed (again and
     again, :func:`~irtbench.models.find_extremes`), fewer than two students or two questions
     remain, so that no difference of skill or difficulty has a finite maximum-likelihood
     estimate (nor, for the marginal and Bayesian estimators, an estimate the data inform).
 
-    This pass belongs to the common entry point, outside the clock; the estimators that use the
-    extremes find them again inside their timed ``run``, on purpose: that work is theirs."""
-    found = find_extremes(responses)
+    The extremes come from the totals of ``scan`` (:func:`~irtbench.models.find_extremes`
+    reads only the rows and columns it removes); the estimators find them in their state."""
+    found = find_extremes(responses, scan=scan)
     kept_students, kept_questions = int((~found.students).sum()), int((~found.questions).sum())
     if kept_students < 2 or kept_questions < 2:
         raise ValueError(

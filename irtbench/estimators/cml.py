@@ -55,7 +55,6 @@ from irtbench.estimators import _torch
 from irtbench.estimators.base import Result, Snapshot, Stopwatch, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.models import find_extremes
 
 if TYPE_CHECKING:
     import torch
@@ -269,7 +268,7 @@ class ConditionalML(_torch.TorchEstimator):
 
         options, device = state.options, state.torch_device
         person = str(options["person"])
-        found = find_extremes(state.responses)
+        found = state.found
         design = _design.build_design(state.responses, found, device)
         everyone = person == "wle"  # WLE is finite for the extreme students too
         people = (_design.build_design(state.responses, found, device,

@@ -38,8 +38,8 @@ from irtbench.estimators.base import (
     host,
     register,
 )
-from irtbench.models import asymptotic_se
 from irtbench.models import get_model
+from irtbench.models.rasch import information, information_sums, standard_errors
 from irtbench.models.threepl import (
     adam_items,
     floor_prior_of,
@@ -306,13 +306,43 @@ class JaxAdam(_jax.JaxEstimator):
             return Result(skill, difficulty, skill_se, item_se.pop("difficulty"), host(losses),
                           len(losses), compute_seconds, self.diagnostics(state, params),
                           snapshots, items=items, item_se=item_se)
-        skill_se, difficulty_se = asymptotic_se(state.responses, skill, difficulty)
+        skill_se, difficulty_se = standard_errors(*self.information(state, params, placed),
+                                                  state.found)
         return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
                       compute_seconds, self.diagnostics(state, params), snapshots)
+
+    def information(self, state: AdamState, params: dict[str, jax.Array],
+                    placed: list[jax.Array | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The Rasch information at the estimate: from the raw scores when nothing is missing
+        (:func:`~irtbench.models.rasch.complete_information`, no pass over the data), else in
+        one compiled pass over the int8 codes on the device
+        (:func:`~irtbench.models.rasch.information_sums`, float32); sparse triples on the host."""
+        n = state.n_students
+        skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
+        if state.scan.complete or placed[1] is not None:
+            return information(state.responses, skill, difficulty, state.scan)
+        info_skill, info_difficulty = _device_information(params["skill"], params["difficulty"],
+                                                          placed[0])
+        return host(info_skill)[:n], host(info_difficulty)
 
     def diagnostics(self, state: AdamState, params: dict[str, jax.Array]) -> dict[str, int | str]:
         """Method-specific scalars of a fit (none here)."""
         return {}
+
+
+def _device_information(skill: jax.Array, difficulty: jax.Array, codes: jax.Array
+                        ) -> tuple[jax.Array, jax.Array]:
+    """:func:`~irtbench.models.rasch.information_sums` over int8 codes (-1 = missing), jitted
+    where the codes are."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def sums(skill: jax.Array, difficulty: jax.Array, codes: jax.Array
+             ) -> tuple[jax.Array, jax.Array]:
+        return information_sums(jnp, skill, difficulty, (codes >= 0).astype(skill.dtype))
+
+    return sums(skill, difficulty, codes)
 
 
 def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:

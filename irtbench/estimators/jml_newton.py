@@ -21,7 +21,7 @@ penalty: the minimiser is the JML estimate with centred difficulties, for every
 far the iterative fits stop from it.
 
 **Extremes.** Students and questions with all responses right or all wrong (found repeatedly,
-:func:`irtbench.models.find_extremes`, inside the timed fit) are removed before estimation; their estimates are
+:func:`irtbench.models.find_extremes`, in the timed load) are removed before estimation; their estimates are
 :math:`\pm\infty` (skill :math:`+\infty` for all right, difficulty :math:`-\infty` for a question
 everybody got right) and their SEs ``inf``. With no missing responses, students with the same
 raw score share their estimate and are fitted once (see
@@ -48,7 +48,7 @@ from irtbench.estimators import _torch
 from irtbench.estimators.base import Fit, Result, Snapshot, Stopwatch, host, register
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical.newton import log_odds_start, newton_block, skill_newton
-from irtbench.models import Extremes, find_extremes
+from irtbench.models import Extremes
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,7 @@ class JmlNewton(_torch.TorchEstimator):
 
     def run(self, state: _torch.TorchState) -> Result:
         options = state.options
-        found = find_extremes(state.responses)
+        found = state.found
         design = _design.build_design(state.responses, found, state.torch_device)
         clock = Stopwatch()
         trace, record = snapshots_of(found, design)

@@ -214,7 +214,7 @@ class MarginalEM(_torch.TorchEstimator):
         import torch
 
         options = state.options
-        found = find_extremes(state.responses, judge_students=False)
+        found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         design = _design.build_design(state.responses, found, state.torch_device)
         clock = Stopwatch()
         z, log_w = gauss_hermite(int(options["nodes"] or RASCH_NODES), design.scores)
@@ -270,7 +270,7 @@ class MarginalEM(_torch.TorchEstimator):
     def run_2pl(self, state: _torch.TorchState) -> Result:
         """The 2PL by Bock–Aitkin EM (:func:`~irtbench.estimators.classical.em2pl.fit_2pl`)."""
         options = state.options
-        found = find_extremes(state.responses, judge_students=False)
+        found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
         priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_d_sd"])
@@ -289,7 +289,7 @@ class MarginalEM(_torch.TorchEstimator):
     def run_3pl(self, state: _torch.TorchState) -> Result:
         """The 3PL by Bock–Aitkin EM (:func:`~irtbench.estimators.classical.em3pl.fit_3pl`)."""
         options = state.options
-        found = find_extremes(state.responses, judge_students=False)
+        found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
         prior = em3pl.Prior(*threepl.floor_prior_of(options))

@@ -63,7 +63,8 @@ from irtbench.estimators.base import (
     progress_enabled,
     register,
 )
-from irtbench.models import asymptotic_se, get_model
+from irtbench.models import get_model
+from irtbench.models.rasch import information, information_sums, standard_errors
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
 from irtbench.models.threepl import (
     adam_items,
@@ -482,9 +483,41 @@ class TorchAdam(_torch.TorchEstimator):
             return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
                           host(losses), epochs, compute_seconds, trace=trace, items=items,
                           item_se=item_se)
-        skill_se, difficulty_se = asymptotic_se(state.responses, skill_host, difficulty_host)
+        skill_se, difficulty_se = standard_errors(
+            *device_information(state, data, skill, difficulty), state.found)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
                       epochs, compute_seconds, trace=trace)
+
+
+def device_information(state: _torch.TorchState, data: DeviceResponses, skill: torch.Tensor,
+                       difficulty: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The Rasch information at the estimate: from the raw scores when nothing is missing
+    (:func:`~irtbench.models.rasch.complete_information`, no pass over the data), else in one
+    pass over the data where they are (:func:`~irtbench.models.rasch.information_sums` in
+    float64 on the fit's device: a block of int8 rows at a time, the float32 matrix with its
+    weight, or the gathered triples)."""
+    import torch
+
+    if state.scan.complete:
+        return information(state.responses, host(skill), host(difficulty), state.scan)
+    with torch.no_grad():
+        skill, difficulty = skill.detach().double(), difficulty.detach().double()
+        info_skill, info_difficulty = torch.zeros_like(skill), torch.zeros_like(difficulty)
+        if data.student is not None:
+            p = torch.sigmoid(skill[data.student] - difficulty[data.question])
+            w = p - p * p
+            info_skill.index_add_(0, data.student, w)
+            info_difficulty.index_add_(0, data.question, w)
+        else:
+            matrix = data.y if data.codes is None else data.codes
+            for rows in row_blocks(tuple(matrix.shape), gpu=matrix.is_cuda):
+                observed = (data.weight[rows] if data.codes is None else
+                            _torch.decode(data.codes[rows], torch.float64)[1])
+                row_sums, column_sums = information_sums(torch, skill[rows], difficulty,
+                                                         observed)
+                info_skill[rows] = row_sums
+                info_difficulty += column_sums
+    return host(info_skill), host(info_difficulty)
 
 
 def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,
