@@ -82,8 +82,20 @@ def codes_to_device(responses: np.ndarray, device: torch.device) -> torch.Tensor
     import torch
 
     codes = torch.empty(responses.shape, dtype=torch.int8, device=device)
+    return fill_codes(codes, responses)
+
+
+def fill_codes(codes: torch.Tensor, responses: np.ndarray) -> torch.Tensor:
+    """Write the compact form of ``responses`` into the int8 device tensor ``codes``: an int8
+    matrix in one copy, a float32 one a block of rows at a time (no float32 copy of the
+    matrix on the host)."""
+    import torch
+
+    if responses.dtype == np.int8 and responses.flags.c_contiguous:
+        codes.copy_(torch.from_numpy(responses))
+        return codes
     for rows in row_blocks(responses.shape):
-        codes[rows] = torch.from_numpy(np.ascontiguousarray(to_compact(responses[rows]))).to(device)
+        codes[rows] = torch.from_numpy(np.ascontiguousarray(to_compact(responses[rows]))).to(codes.device)
     return codes
 
 

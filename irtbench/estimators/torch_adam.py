@@ -53,6 +53,7 @@ from tqdm.auto import trange
 
 from irtbench.estimators import options as option
 from irtbench.estimators import _torch
+from irtbench.kernels import fused_epoch, graph_loop
 from irtbench.estimators.base import (
     Option,
     Result,
@@ -314,6 +315,9 @@ class AdamState(_torch.TorchState):
 
     kernel: str = "closed"
     step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+    #: the fused path's captured epochs and the device buffer of the int8 codes
+    loop: graph_loop.GraphedEpochs | None = None
+    codes: torch.Tensor | None = None
 
 
 @register
@@ -342,9 +346,11 @@ class TorchAdam(_torch.TorchEstimator):
         "storage": option.choice("auto", "'auto' (int8 above COMPACT_ABOVE responses), "
                                   "'float32' or 'int8'", "auto", "float32", "int8"),
         "kernel": option.choice("auto", "'autograd' (the notebook's), 'closed' (the gradient "
-                                 "written out), 'compiled' (one fused pass per epoch) or "
-                                 "'auto' (auto_kernel); the 2PL and 3PL use autograd",
-                                 "auto", "autograd", "closed", "compiled"),
+                                 "written out), 'compiled' (torch.compile's fused pass), "
+                                 "'fused' (a Triton pass over int8 codes, the epochs replayed "
+                                 "as a CUDA graph: Rasch and 2PL on CUDA) or 'auto' "
+                                 "(auto_kernel); the 3PL uses autograd",
+                                 "auto", "autograd", "closed", "compiled", "fused"),
         "progress": option.PROGRESS,
     }
 
@@ -367,24 +373,33 @@ class TorchAdam(_torch.TorchEstimator):
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
-        kernel = str(options["kernel"])
-        if options["model"] != "rasch":
-            if kernel not in ("auto", "autograd"):
-                raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the "
-                                 f"{options['model']} is fitted with kernel='autograd'")
-            kernel = "autograd"
+        kernel, model = str(options["kernel"]), str(options["model"])
         if kernel == "auto":
-            kernel = self.auto_kernel(responses, base.torch_device.type)
-        if kernel == "compiled" and is_sparse(responses):
-            raise ValueError("kernel='compiled' reads a dense matrix; sparse triples are fitted "
-                             "with kernel='closed' or 'autograd'")
+            kernel = self.auto_kernel(responses, base.torch_device.type, model)
+        elif kernel == "fused" and not fused_epoch.supports(model, base.torch_device.type):
+            raise ValueError(f"kernel='fused' needs Triton and a CUDA device and fits the "
+                             f"{' and '.join(fused_epoch.MODELS)}; here: {model} on "
+                             f"{base.device}{'' if fused_epoch.available() else ', no Triton'}")
+        elif model != "rasch" and kernel not in ("autograd", "fused"):
+            raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the {model} is "
+                             "fitted with kernel='autograd' (or 'fused' on CUDA)")
+        if kernel in ("compiled", "fused") and is_sparse(responses):
+            raise ValueError(f"kernel={kernel!r} reads a dense matrix; sparse triples are "
+                             "fitted with kernel='closed' or 'autograd'")
         return AdamState(**vars(base), kernel=kernel)
 
-    def auto_kernel(self, responses: Responses, device_type: str) -> str:
-        """``"compiled"`` for dense data on CUDA, and on a CPU for float32 data from
+    def auto_kernel(self, responses: Responses, device_type: str, model: str = "rasch") -> str:
+        """For dense data on CUDA, ``"fused"`` where the model has a fused kernel and Triton is
+        there (:func:`~irtbench.kernels.fused_epoch.supports`), else ``"compiled"`` (Rasch) or
+        ``"autograd"``; on a CPU, for the Rasch model, ``"compiled"`` for float32 data from
         ``COMPILE_FROM`` responses (Inductor's C++ is about 2x the eager closed form there;
-        its int8 decoding is not, and below that size its compile is not won back);
-        ``"closed"`` otherwise."""
+        its int8 decoding is not, and below that size its compile is not won back) and
+        ``"closed"`` otherwise; the 2PL and 3PL ``"autograd"``."""
+        dense_cuda = device_type == "cuda" and not is_sparse(responses)
+        if dense_cuda and fused_epoch.supports(model, device_type):
+            return "fused"
+        if model != "rasch":
+            return "autograd"
         if is_sparse(responses):
             return "closed"
         if device_type == "cuda":
@@ -397,9 +412,87 @@ class TorchAdam(_torch.TorchEstimator):
         return stored_as({**self.defaults, **self.options}["storage"], responses.size)
 
     def compiles(self, state: AdamState) -> bool:
-        return state.kernel == "compiled"
+        return state.kernel in ("compiled", "fused")
 
     def compile(self, state: AdamState) -> None:
+        """The fused path's capture (:meth:`capture`) or ``torch.compile`` of
+        :func:`fused_step` (:meth:`compile_step`). Where ``kernel="auto"`` chose the fused
+        path and its capture fails, a warning says why and the fit takes the next kernel
+        ``auto`` would choose."""
+        if state.kernel != "fused":
+            self.compile_step(state)
+            return
+        try:
+            self.capture(state)
+        except Exception as error:  # Triton's and CUDA's failures have no common type
+            if state.options["kernel"] == "fused":
+                raise
+            state.kernel = "compiled" if state.options["model"] == "rasch" else "autograd"
+            state.loop = state.codes = None
+            warnings.warn(f"the fused kernel failed ({type(error).__name__}: {error}); "
+                          f"torch-adam fits with kernel={state.kernel!r} instead",
+                          RuntimeWarning, stacklevel=2)
+            if state.kernel == "compiled":
+                self.compile_step(state)
+
+    def capture(self, state: AdamState) -> None:
+        """The fused path's one-time work for these shapes: the int8 codes' device buffer,
+        the kernel's partial sums, Triton's compilation and the CUDA graph of one epoch
+        (:class:`~irtbench.kernels.graph_loop.GraphedEpochs`), on zeros."""
+        import torch
+
+        options, device = state.options, state.torch_device
+        codes = torch.zeros(state.responses.shape, dtype=torch.int8, device=device)
+        two_pl = options["model"] == "2pl"
+        epoch = fused_epoch.FusedEpoch.allocate(
+            codes, float(state.n_observed), float(options["alpha"]), options["prior_log_a_sd"],
+            two_pl, reach=float(options["epochs"]) * float(options["lr"]))
+        n_students, n_questions = state.responses.shape
+        parameters = [torch.zeros(n_students, device=device),
+                      torch.zeros(n_questions, device=device)]
+        if two_pl:
+            parameters.append(torch.zeros(n_questions, device=device))
+
+        def gradients() -> tuple[torch.Tensor, list[torch.Tensor]]:
+            loss, *grads = fused_epoch.epoch_gradients(epoch, *parameters)
+            return loss, [g for g in grads if g is not None]
+
+        state.loop = graph_loop.GraphedEpochs(parameters, gradients, float(options["lr"]),
+                                              [0.0] * len(parameters))
+        state.loop.prepare(int(options["epochs"]))
+        state.codes = codes
+        _torch.synchronize(device)
+
+    def run_fused(self, state: AdamState) -> Result:
+        """The fused path: the codes into their device buffer, the captured epochs replayed,
+        the estimates and SEs back."""
+        options, device = state.options, state.torch_device
+        if state.loop is None:
+            self.capture(state)
+        _torch.fill_codes(state.codes, state.responses)
+        loop = state.loop
+        clock = Stopwatch()
+        trace: list[Snapshot] = []
+        losses = loop.run(checkpoints(loop.epochs),
+                          lambda epoch: trace.append(_snapshot(epoch, *loop.parameters)))
+        _torch.synchronize(device)
+        compute_seconds = clock.stop()
+        skill, difficulty = loop.parameters[0], loop.parameters[1]
+        skill_host, difficulty_host = host(skill), host(difficulty)
+        if options["model"] == "2pl":
+            items = adam_items(host(loop.parameters[2]), None)
+            skill_se, item_se = get_model("2pl").joint_errors(
+                state.responses, skill_host, {"difficulty": difficulty_host, **items})
+            return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
+                          host(losses), loop.epochs, compute_seconds, trace=trace, items=items,
+                          item_se=item_se)
+        data = DeviceResponses(state.n_observed, codes=state.codes)
+        skill_se, difficulty_se = standard_errors(
+            *device_information(state, data, skill, difficulty), state.found)
+        return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
+                      loop.epochs, compute_seconds, trace=trace)
+
+    def compile_step(self, state: AdamState) -> None:
         """``torch.compile`` of :func:`fused_step` for the data's shape and layout, run once on
         zeros. Where ``kernel="auto"`` chose it and compiling fails (no C++ compiler, say), a
         warning says so and the fit uses the closed form."""
@@ -424,6 +517,8 @@ class TorchAdam(_torch.TorchEstimator):
     def run(self, state: AdamState) -> Result:
         import torch
 
+        if state.kernel == "fused":
+            return self.run_fused(state)
         options, device = state.options, state.torch_device
         data = DeviceResponses.transfer(state.responses, state.n_observed, device,
                                         str(options["storage"]))
