@@ -201,8 +201,24 @@ def test_auto_chooses_the_compiled_kernel_only_where_it_pays():
     assert TorchAdam().auto_kernel(small, "cpu") == "closed"
     assert TorchAdam().auto_kernel(large, "cpu") == "compiled"
     assert TorchAdam(storage="int8").auto_kernel(large, "cpu") == "closed"
-    assert TorchAdam().auto_kernel(small, "cuda") == "compiled"
     assert TorchAdam().auto_kernel(to_sparse(small), "cuda") == "closed"
+    assert TorchAdam().auto_kernel(small, "cpu", "2pl") == "autograd"
+
+
+def test_auto_chooses_the_fused_kernel_on_cuda_where_triton_is(monkeypatch):
+    """On CUDA dense Rasch and 2PL data take the fused Triton kernel where Triton is, the 3PL
+    autograd; without Triton the Rasch model takes torch.compile's kernel."""
+    from irtbench.estimators.torch_adam import TorchAdam
+    from irtbench.kernels import fused_epoch
+
+    small = np.zeros((10, 10))
+    monkeypatch.setattr(fused_epoch, "available", lambda: True)
+    assert TorchAdam().auto_kernel(small, "cuda") == "fused"
+    assert TorchAdam().auto_kernel(small, "cuda", "2pl") == "fused"
+    assert TorchAdam().auto_kernel(small, "cuda", "3pl") == "autograd"
+    monkeypatch.setattr(fused_epoch, "available", lambda: False)
+    assert TorchAdam().auto_kernel(small, "cuda") == "compiled"
+    assert TorchAdam().auto_kernel(small, "cuda", "2pl") == "autograd"
 
 
 def test_a_failed_compile_falls_back_to_the_closed_form_with_a_warning(monkeypatch):

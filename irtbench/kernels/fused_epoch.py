@@ -151,9 +151,9 @@ class FusedEpoch:
     @classmethod
     def allocate(cls, codes: torch.Tensor, n_observed: float, alpha: float,
                  prior_log_a_sd: float | None, has_slope: bool, reach: float) -> FusedEpoch:
-        """Buffers for ``codes``; ``reach`` bounds how far any parameter can move from 0 in
+        r"""Buffers for ``codes``; ``reach`` bounds how far any parameter can move from 0 in
         the fit (Adam moves each by at most about ``lr`` an epoch: ``epochs * lr``). The Rasch
-        model's separable exponential is used while :math:`e^{\pm 2\,\mathrm{reach}}` stays
+        model's separable exponential is used while :math:`e^{2 \cdot reach}` stays
         within float32's normal range (reach <= :data:`SEPARABLE_REACH`)."""
         import torch
 
