@@ -46,7 +46,8 @@ from irtbench.models.threepl import (
     floor_prior_term,
     start_logit_floor,
 )
-from irtbench.models.twopl import check_item_priors, log_a_prior
+from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models.twopl import information_sums as twopl_information_sums
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -299,6 +300,16 @@ class JaxAdam(_jax.JaxEstimator):
         skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
         every = len(losses) // len(trace["skill"])
         snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
+        if state.options["model"] == "2pl" and placed[1] is None:  # dense: sums on the device
+            items = _items(params)
+            sums = _device_sums(twopl_information_sums, placed[0], params["skill"],
+                                params["difficulty"], jax.numpy.exp(params["log_discrimination"]))
+            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+                state.responses, skill, difficulty, items["discrimination"], state.found,
+                tuple(host(x)[:n] if k == 0 else host(x) for k, x in enumerate(sums)))
+            return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
+                          compute_seconds, self.diagnostics(state, params), snapshots,
+                          items=items, item_se={"discrimination": discrimination_se})
         if "log_discrimination" in params:
             items = _items(params)
             skill_se, item_se = get_model(state.options["model"]).joint_errors(
@@ -321,8 +332,8 @@ class JaxAdam(_jax.JaxEstimator):
         skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
         if state.scan.complete or placed[1] is not None:
             return information(state.responses, skill, difficulty, state.scan)
-        info_skill, info_difficulty = _device_information(params["skill"], params["difficulty"],
-                                                          placed[0])
+        info_skill, info_difficulty = _device_sums(information_sums, placed[0], params["skill"],
+                                                   params["difficulty"])
         return host(info_skill)[:n], host(info_difficulty)
 
     def diagnostics(self, state: AdamState, params: dict[str, jax.Array]) -> dict[str, int | str]:
@@ -330,19 +341,17 @@ class JaxAdam(_jax.JaxEstimator):
         return {}
 
 
-def _device_information(skill: jax.Array, difficulty: jax.Array, codes: jax.Array
-                        ) -> tuple[jax.Array, jax.Array]:
-    """:func:`~irtbench.models.rasch.information_sums` over int8 codes (-1 = missing), jitted
-    where the codes are."""
+def _device_sums(sums: Callable[..., tuple], codes: jax.Array, skill: jax.Array,
+                 *items: jax.Array) -> tuple[jax.Array, ...]:
+    """A model's information ``sums(jnp, skill, *items, observed)`` over int8 codes (-1 =
+    missing), jitted where the codes are (float32)."""
     import jax
     import jax.numpy as jnp
 
-    @jax.jit
-    def sums(skill: jax.Array, difficulty: jax.Array, codes: jax.Array
-             ) -> tuple[jax.Array, jax.Array]:
-        return information_sums(jnp, skill, difficulty, (codes >= 0).astype(skill.dtype))
+    def over_codes(codes: jax.Array, skill: jax.Array, *items: jax.Array) -> tuple:
+        return sums(jnp, skill, *items, (codes >= 0).astype(skill.dtype))
 
-    return sums(skill, difficulty, codes)
+    return jax.jit(over_codes)(codes, skill, *items)
 
 
 def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:

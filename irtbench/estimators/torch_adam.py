@@ -73,7 +73,8 @@ from irtbench.models.threepl import (
     floor_prior_term,
     start_logit_floor,
 )
-from irtbench.models.twopl import check_item_priors, log_a_prior
+from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
+from irtbench.models.twopl import information_sums as twopl_information_sums
 
 if TYPE_CHECKING:
     import torch
@@ -479,14 +480,17 @@ class TorchAdam(_torch.TorchEstimator):
         compute_seconds = clock.stop()
         skill, difficulty = loop.parameters[0], loop.parameters[1]
         skill_host, difficulty_host = host(skill), host(difficulty)
+        data = DeviceResponses(state.n_observed, codes=state.codes)
         if options["model"] == "2pl":
             items = adam_items(host(loop.parameters[2]), None)
-            skill_se, item_se = get_model("2pl").joint_errors(
-                state.responses, skill_host, {"difficulty": difficulty_host, **items})
-            return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
-                          host(losses), loop.epochs, compute_seconds, trace=trace, items=items,
-                          item_se=item_se)
-        data = DeviceResponses(state.n_observed, codes=state.codes)
+            sums = device_sums(data, twopl_information_sums, skill, difficulty,
+                               loop.parameters[2].exp())
+            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+                state.responses, skill_host, difficulty_host, items["discrimination"],
+                state.found, sums)
+            return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
+                          loop.epochs, compute_seconds, trace=trace, items=items,
+                          item_se={"discrimination": discrimination_se})
         skill_se, difficulty_se = standard_errors(
             *device_information(state, data, skill, difficulty), state.found)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
@@ -588,31 +592,35 @@ def device_information(state: _torch.TorchState, data: DeviceResponses, skill: t
                        difficulty: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The Rasch information at the estimate: from the raw scores when nothing is missing
     (:func:`~irtbench.models.rasch.complete_information`, no pass over the data), else in one
-    pass over the data where they are (:func:`~irtbench.models.rasch.information_sums` in
-    float64 on the fit's device: a block of int8 rows at a time, the float32 matrix with its
-    weight, or the gathered triples)."""
+    pass over the data where they are (:func:`device_sums` of
+    :func:`~irtbench.models.rasch.information_sums`)."""
+    if state.scan.complete or data.student is not None:  # sparse: bincounts on the host
+        return information(state.responses, host(skill), host(difficulty), state.scan)
+    return device_sums(data, information_sums, skill, difficulty)
+
+
+def device_sums(data: DeviceResponses, sums: Callable[..., tuple], skill: torch.Tensor,
+                *items: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """A model's information ``sums(torch, skill, *items, observed)`` (per student first, then
+    per question) over dense data on their device in float64: a block of int8 rows at a time,
+    or the float32 matrix's blocks with their weight; as host arrays."""
     import torch
 
-    if state.scan.complete:
-        return information(state.responses, host(skill), host(difficulty), state.scan)
     with torch.no_grad():
-        skill, difficulty = skill.detach().double(), difficulty.detach().double()
-        info_skill, info_difficulty = torch.zeros_like(skill), torch.zeros_like(difficulty)
-        if data.student is not None:
-            p = torch.sigmoid(skill[data.student] - difficulty[data.question])
-            w = p - p * p
-            info_skill.index_add_(0, data.student, w)
-            info_difficulty.index_add_(0, data.question, w)
-        else:
-            matrix = data.y if data.codes is None else data.codes
-            for rows in row_blocks(tuple(matrix.shape), gpu=matrix.is_cuda):
-                observed = (data.weight[rows] if data.codes is None else
-                            _torch.decode(data.codes[rows], torch.float64)[1])
-                row_sums, column_sums = information_sums(torch, skill[rows], difficulty,
-                                                         observed)
-                info_skill[rows] = row_sums
-                info_difficulty += column_sums
-    return host(info_skill), host(info_difficulty)
+        skill = skill.detach().double()
+        items = tuple(item.detach().double() for item in items)
+        matrix = data.y if data.codes is None else data.codes
+        totals = None
+        for rows in row_blocks(tuple(matrix.shape), gpu=matrix.is_cuda):
+            observed = (data.weight[rows] if data.codes is None else
+                        _torch.decode(data.codes[rows], torch.float64)[1])
+            parts = sums(torch, skill[rows], *items, observed)
+            if totals is None:
+                totals = [torch.empty_like(skill)] + [torch.zeros_like(p) for p in parts[1:]]
+            totals[0][rows] = parts[0]
+            for total, part in zip(totals[1:], parts[1:]):
+                total += part
+    return tuple(host(total) for total in totals)
 
 
 def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,

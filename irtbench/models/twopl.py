@@ -33,11 +33,13 @@ the expected marginal log-likelihood on a tiny case.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from collections.abc import Mapping
 
-from irtbench.extremes import find_extremes
+from irtbench.extremes import Extremes, find_extremes
 from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
@@ -331,21 +333,42 @@ def _projected_block_diagonal(blocks: np.ndarray, a: np.ndarray, design: np.ndar
             + np.sum((design @ middle) * design, axis=1))
 
 
+def information_sums(xp: Any, skill: Any, difficulty: Any, discrimination: Any,
+                     observed: Any | None = None) -> tuple[Any, Any, Any]:
+    r"""The joint 2PL information sums of a block of students, with :math:`w = p(1-p)` and
+    :math:`d_{ij} = \theta_i - b_j` over the observed entries (``observed`` 0/1, None: all):
+    per student :math:`\sum_j a_j^2 w_{ij}`; per question :math:`\sum_i w_{ij}` and
+    :math:`\sum_i d_{ij}^2 w_{ij}`. Written once for every backend (``xp``: ``numpy``,
+    ``torch`` or ``jax.numpy``); a non-finite deviation (an infinite skill) adds nothing."""
+    deviation = skill[:, None] - difficulty[None, :]
+    finite = xp.isfinite(deviation)
+    deviation = xp.where(finite, deviation, 0.0 * deviation[:1, :1])
+    p = 1.0 / (1.0 + xp.exp(-discrimination[None, :] * deviation))
+    w = xp.where(finite, p - p * p, 0.0 * p[:1, :1])
+    if observed is not None:
+        w = w * observed
+    return (xp.sum(w * (discrimination * discrimination)[None, :], axis=1), xp.sum(w, axis=0),
+            xp.sum(w * deviation * deviation, axis=0))
+
+
 def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
-                          discrimination: np.ndarray
+                          discrimination: np.ndarray, found: Extremes | None = None,
+                          sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Asymptotic SEs :math:`1/\sqrt{I}` of a joint (JML) 2PL estimate, each parameter with
     the others known: with :math:`w = p(1-p)` over observed responses,
     :math:`I(\theta_i) = \sum_j a_j^2 w_{ij}`, :math:`I(b_j) = a_j^2\sum_i w_{ij}`,
-    :math:`I(a_j) = \sum_i (\theta_i - b_j)^2 w_{ij}`. ``inf`` for the students and questions
-    with all responses right or all wrong (no finite estimate). Dense responses, a block of
-    rows at a time, or sparse triples. Returns ``(skill_se, difficulty_se, discrimination_se)``."""
+    :math:`I(a_j) = \sum_i (\theta_i - b_j)^2 w_{ij}` (:func:`information_sums`). ``inf`` for
+    the students and questions with all responses right or all wrong (no finite estimate).
+    Dense responses, a block of rows at a time, or sparse triples; or ``sums`` already taken
+    where the data are (an estimator's device). ``found``: the extremes, when known. Returns
+    ``(skill_se, difficulty_se, discrimination_se)``."""
     a = np.asarray(discrimination, np.float64)
     b = np.asarray(difficulty, np.float64)
     theta = np.asarray(skill, np.float64)
-    info_skill = np.zeros(len(theta))
-    sum_w, sum_w_dev2 = np.zeros(len(b)), np.zeros(len(b))
-    if is_sparse(responses):  # the same sums over the observed triples
+    if sums is not None:
+        info_skill, sum_w, sum_w_dev2 = (np.asarray(x, np.float64) for x in sums)
+    elif is_sparse(responses):  # the same sums over the observed triples
         student, question = responses.student, responses.question
         deviation = theta[student] - b[question]
         with np.errstate(invalid="ignore"):
@@ -354,16 +377,17 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
         info_skill = np.bincount(student, w * a[question] ** 2, len(theta))
         sum_w = np.bincount(question, w, len(b))
         sum_w_dev2 = np.bincount(question, np.where(w > 0, w * deviation**2, 0.0), len(b))
-    for rows in [] if is_sparse(responses) else row_blocks(responses.shape):
-        observed = observed_of(responses[rows])
-        deviation = theta[rows, None] - b[None, :]
-        with np.errstate(invalid="ignore"):
-            p = sigmoid(a * deviation)
-            w = np.where(observed & np.isfinite(deviation), p * (1 - p), 0.0)
-        info_skill[rows] = w @ (a * a)
-        sum_w += w.sum(axis=0)
-        sum_w_dev2 += np.where(w > 0, w * deviation**2, 0.0).sum(axis=0)
-    found = find_extremes(responses)
+    else:
+        info_skill = np.zeros(len(theta))
+        sum_w, sum_w_dev2 = np.zeros(len(b)), np.zeros(len(b))
+        for rows in row_blocks(responses.shape):
+            with np.errstate(invalid="ignore", over="ignore"):
+                row_sum, column_w, column_w_dev2 = information_sums(
+                    np, theta[rows], b, a, observed_of(responses[rows]))
+            info_skill[rows] = row_sum
+            sum_w += column_w
+            sum_w_dev2 += column_w_dev2
+    found = find_extremes(responses) if found is None else found
     with np.errstate(divide="ignore"):
         skill_se = 1.0 / np.sqrt(info_skill)
         difficulty_se = 1.0 / np.sqrt(a * a * sum_w)
@@ -477,10 +501,11 @@ class TwoPL(Model):
         with np.errstate(invalid="ignore"):
             return super().usable(items) & (np.asarray(items["discrimination"]) > 0)
 
-    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
+    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
+                     found: Extremes | None = None
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-            responses, skill, items["difficulty"], items["discrimination"])
+            responses, skill, items["difficulty"], items["discrimination"], found)
         return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
