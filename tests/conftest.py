@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-# JAX: run on the CPU, never grab a GPU's memory, in every test.
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# JAX: on the CPU where torch sees no GPU; where one is, JAX may use it too, so that the tests
+# that need CUDA run wherever torch and JAX see a GPU. Never grab a GPU's memory.
+if not _cuda_visible():
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 DATA = Path(__file__).parent / "data"

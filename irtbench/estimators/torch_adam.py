@@ -489,12 +489,13 @@ class TorchAdam(_torch.TorchEstimator):
                 state.responses, skill_host, difficulty_host, items["discrimination"],
                 state.found, sums)
             return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                          loop.epochs, compute_seconds, trace=trace, items=items,
+                          loop.epochs, compute_seconds, {"kernel": state.kernel}, trace=trace,
+                          items=items,
                           item_se={"discrimination": discrimination_se})
         skill_se, difficulty_se = standard_errors(
             *device_information(state, data, skill, difficulty), state.found)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                      loop.epochs, compute_seconds, trace=trace)
+                      loop.epochs, compute_seconds, {"kernel": state.kernel}, trace=trace)
 
     def compile_step(self, state: AdamState) -> None:
         """``torch.compile`` of :func:`fused_step` for the data's shape and layout, run once on
@@ -580,12 +581,13 @@ class TorchAdam(_torch.TorchEstimator):
             skill_se, item_se = get_model(options["model"]).joint_errors(
                 state.responses, skill_host, {"difficulty": difficulty_host, **items})
             return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
-                          host(losses), epochs, compute_seconds, trace=trace, items=items,
+                          host(losses), epochs, compute_seconds, {"kernel": state.kernel},
+                          trace=trace, items=items,
                           item_se=item_se)
         skill_se, difficulty_se = standard_errors(
             *device_information(state, data, skill, difficulty), state.found)
         return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                      epochs, compute_seconds, trace=trace)
+                      epochs, compute_seconds, {"kernel": state.kernel}, trace=trace)
 
 
 def device_information(state: _torch.TorchState, data: DeviceResponses, skill: torch.Tensor,
