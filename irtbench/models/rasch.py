@@ -91,7 +91,9 @@ def complete_information(skill: np.ndarray, difficulty: np.ndarray, scores: np.n
     from their group's mean, or not finite, are computed exactly. Cost: (score groups + those
     students) x questions, instead of students x questions."""
     skill, difficulty = np.asarray(skill, np.float64), np.asarray(difficulty, np.float64)
-    groups, inverse = np.unique(scores, return_inverse=True)
+    scores = np.asarray(scores, dtype=np.int64)  # raw scores: small integers, counted
+    present = np.bincount(scores) > 0
+    groups, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[scores]
     finite = np.isfinite(skill)
     counts = np.bincount(inverse[finite], minlength=len(groups)).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
