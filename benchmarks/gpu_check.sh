@@ -3,6 +3,7 @@
 # Triton already installed in whatever versions it has. No venv, no pip: the package is used
 # from this source tree (PYTHONPATH). Writes everything into one folder:
 #   bash benchmarks/gpu_check.sh [OUT]        (default: gpu-check-DATE-TIME; $OUT if set)
+#   STEPS="scale seed" bash benchmarks/gpu_check.sh OUT   (only those steps, in this file's order)
 # Budget: about 5 minutes; each step has its own time limit (their sum is 260 s), so a hang
 # costs that step only. Every test's name and outcome is written as it runs (pytest -v into
 # OUT/tests-*.txt) and, when a step ends in time, as JUnit XML (OUT/junit-*.xml); the failures
@@ -17,8 +18,10 @@ export JAX_PLATFORMS=""  # let JAX find its GPU (tests/conftest.py keeps it on t
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 
+STEPS=${STEPS:-versions tests-cuda scale seed tests-all}  # a shorter lease: fewer steps
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, output into OUT/NAME.txt
   local name=$1 limit=$2; shift 2
+  case " $STEPS " in *" $name "*) ;; *) echo "== $name skipped (STEPS)"; return 0 ;; esac
   echo "== $name (limit ${limit}s)"
   local start=$SECONDS
   timeout --kill-after=5 "$limit" "$@" > "$OUT/$name.txt" 2>&1
