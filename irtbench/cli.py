@@ -29,7 +29,7 @@ from irtbench.models import MODELS, get_model
 from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
 from irtbench.version import __version__
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NO_FIT = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -227,8 +227,11 @@ def command_run(args: argparse.Namespace) -> int:
         return 130
     print_summary(table)
     print(f"{len(rows)} fit(s) in {time.perf_counter() - start:.1f} s; results in {out}/")
-    if (table.status == "ok").any():
-        draw(out, args.svg)
+    if not (table.status == "ok").any():
+        print(f"no fit succeeded ({len(table)} cell(s) failed or were skipped); see the "
+              f"reasons above and in {out}/results.csv", file=sys.stderr)
+        return EXIT_NO_FIT
+    draw(out, args.svg)
     return EXIT_OK
 
 
@@ -281,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark and compare estimators of item response models ("
         + MODEL_FORMULAS + "), across PyTorch, JAX and NumPyro and against the field's own "
         "packages.",
-        epilog="Exit codes: 0 ok, 1 a check found a regression, 2 bad usage or unusable input. "
+        epilog="Exit codes: 0 ok, 1 a check found a regression, 2 bad usage or unusable input, "
+        "3 a run in which no fit succeeded. "
         "Run 'irtbench COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"irtbench {__version__}")

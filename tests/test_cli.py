@@ -126,3 +126,15 @@ def test_a_misspelled_option_is_refused_with_the_nearest_name(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 2
     assert "unknown option 'lr_' for any estimator of this run; did you mean 'lr'?" in (
         capsys.readouterr().err)
+
+
+def test_a_run_in_which_no_fit_succeeded_exits_3(tmp_path, capsys):
+    """Every cell past its time budget: the rows are kept, and the exit code says no fit
+    succeeded (documented in ``irtbench --help``)."""
+    from irtbench.cli import EXIT_NO_FIT, main
+
+    code = main(["run", "--sizes", "200x20", "--estimators", "torch-adam", "--model", "rasch",
+                 "--seeds", "1", "--time-budget", "1e-6", "--out", str(tmp_path / "run")])
+    assert code == EXIT_NO_FIT == 3
+    assert "no fit succeeded" in capsys.readouterr().err
+    assert (tmp_path / "run" / "results.csv").exists()

@@ -109,11 +109,15 @@ def test_an_interrupted_parallel_sweep_keeps_its_rows_and_resumes(tmp_path):
     assert len(table) == 6 and not table.duplicated(SAME[:6]).any()
 
 
-def test_a_dask_cluster_gives_the_rows_of_one_job(tmp_path):
+@pytest.mark.parametrize("daemon", [True, False])
+def test_a_dask_cluster_gives_the_rows_of_one_job(tmp_path, daemon):
+    """On dask workers as users start them (daemonic processes: ``dask worker ADDRESS``'s
+    default, where multiprocessing may start no child) and on non-daemonic ones, the rows of
+    one local job."""
     dask = pytest.importorskip("dask", reason="dask.distributed is not installed")
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
     local = harness.sweep(**CELLS, threads=1, out=tmp_path / "local")
-    with dask.config.set({"distributed.worker.daemon": False}), distributed.LocalCluster(
+    with dask.config.set({"distributed.worker.daemon": daemon}), distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         remote = harness.sweep(**CELLS, threads=1, scheduler=cluster.scheduler_address,
                                out=tmp_path / "dask")

@@ -78,9 +78,12 @@ def responses_to_device(responses: np.ndarray, device: torch.device
 
 def codes_to_device(responses: np.ndarray, device: torch.device) -> torch.Tensor:
     """The compact form (int8, -1 = missing) on ``device``, built a block of rows at a time (no
-    float32 copy of the matrix on the host)."""
+    float32 copy of the matrix on the host); a C-contiguous int8 matrix on the CPU is used in
+    place (no copy at all)."""
     import torch
 
+    if device.type == "cpu" and responses.dtype == np.int8 and responses.flags.c_contiguous:
+        return torch.from_numpy(responses)  # read only: the fit never writes its data
     codes = torch.empty(responses.shape, dtype=torch.int8, device=device)
     return fill_codes(codes, responses)
 

@@ -1,11 +1,24 @@
 """Each cell in a worker process of its own, pinned to its cores under the thread policy, with
-the time limits: a worker past its budget is killed (``timeout``); in-process runs use SIGALRM."""
+the time limits: a worker past its budget is killed (``timeout``); in-process runs use SIGALRM.
+
+Workers come from :mod:`multiprocessing` (a fork server), except inside a *daemonic* process
+(a dask worker started the usual way, ``dask worker ADDRESS``), which multiprocessing forbids
+to have children: there the worker is a plain child interpreter
+(:func:`run_cell_in_subprocess`, ``python -m irtbench.harness.isolation``), with the same
+thread policy, stages and time limits, the cell and its rows passed through pickle files."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pickle
+import queue
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
+from pathlib import Path
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
@@ -114,3 +127,85 @@ def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | 
                 "reason": "the worker was killed (SIGKILL: the system ran out of memory)"}, [], []
     return {**row, "status": "error",
             "reason": f"the worker died with exit code {worker.exitcode}"}, [], []
+
+
+def _limited_rows(row: dict, stage_messages: queue.Queue, time_budget: float | None
+                  ) -> CellRows | None:
+    """Read stages and the final rows from ``stage_messages`` (None: the worker ended) with the
+    time limits of :func:`run_cell_isolated`; a timeout row, or None when the worker ended."""
+    stage = "start"
+    while True:
+        try:
+            message = stage_messages.get(timeout=None if stage == "start" else time_budget or None)
+        except queue.Empty:
+            return {**row, "status": "timeout",
+                    "reason": f"the fit ran past the time budget of {time_budget:g} s"}, [], []
+        if message is None:
+            return None
+        stage = message
+
+
+def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
+                           time_budget: float | None = None, threads: int | None = None,
+                           repeat: int = 1) -> CellRows:
+    """:func:`run_cell_isolated` for a daemonic process: the worker is a child interpreter
+    started by :mod:`subprocess` (``python -m irtbench.harness.isolation IN OUT``), which
+    reports each stage as a line on its standard output and writes its rows to ``OUT``; the
+    same time limits (its start not limited, its warm-up and each fit limited) and the same
+    rows for a timeout or a death."""
+    row, refusal = check_cell(cell, estimator)
+    if refusal is not None:
+        return refusal, [], []
+    with tempfile.TemporaryDirectory(prefix="irtbench-cell-") as folder:
+        task, result = Path(folder) / "cell.pickle", Path(folder) / "rows.pickle"
+        task.write_bytes(pickle.dumps((cell, estimator, allowed_cores(), threads, repeat)))
+        child = subprocess.Popen([sys.executable, "-m", "irtbench.harness.isolation",
+                                  str(task), str(result)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+        stages: queue.Queue = queue.Queue()
+
+        def read() -> None:
+            for line in child.stdout:
+                if line.startswith("stage "):
+                    stages.put(line[6:].strip())
+            stages.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            limited = _limited_rows(row, stages, time_budget)
+        finally:
+            if child.poll() is None and not result.exists():
+                child.kill()
+            child.wait(timeout=30)
+        if limited is not None:
+            return limited
+        if result.exists():
+            return pickle.loads(result.read_bytes())
+    if child.returncode == -signal.SIGKILL:
+        return {**row, "status": "oom",
+                "reason": "the worker was killed (SIGKILL: the system ran out of memory)"}, [], []
+    return {**row, "status": "error",
+            "reason": f"the worker died with exit code {child.returncode}"}, [], []
+
+
+def _subprocess_worker(task: Path, result: Path) -> None:
+    """The child of :func:`run_cell_in_subprocess`: its stages as lines, its rows pickled."""
+    cell, estimator, cores, threads, repeat = pickle.loads(task.read_bytes())
+
+    def notify(stage: str) -> None:
+        print(f"stage {stage}", flush=True)
+
+    try:
+        with held_to(threads, cores) as chosen:
+            rows = run_cell(cell, _simulate_cell(cell), estimator, notify=notify,
+                            repeat=repeat, cores=chosen)
+    except Exception as error:  # noqa: BLE001 - a failure outside the fit is a row too
+        rows = ({**_cell_row(cell, estimator), "status": "error",
+                 "reason": _first_line(error)}, [], [])
+    partial = result.with_suffix(".partial")
+    partial.write_bytes(pickle.dumps(rows))
+    os.replace(partial, result)  # whole or absent
+
+
+if __name__ == "__main__":
+    _subprocess_worker(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -13,7 +13,11 @@ from typing import NamedTuple
 
 from irtbench.estimators import Estimator, Fit, reference_optimum
 from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
-from irtbench.harness.isolation import _kill_live_workers, run_cell_isolated
+from irtbench.harness.isolation import (
+    _kill_live_workers,
+    run_cell_in_subprocess,
+    run_cell_isolated,
+)
 from irtbench.harness.limits import _first_line
 from irtbench.harness.runner import CellRows, check_cell, run_cell
 from irtbench.threads import (
@@ -76,14 +80,14 @@ _ONE_CELL_AT_A_TIME = threading.Lock()
 
 def run_dask_task(task: CellTask) -> CellRows:
     """A task as a dask worker runs it: one at a time per worker process, each in a worker
-    process of its own (:func:`run_cell_isolated`) on the dask worker's cores."""
-    if multiprocessing.current_process().daemon:
-        return {**_cell_row(task.cell, task.estimator), "status": "error", "reason": (
-            "this dask worker is a daemonic process, which cannot start irtbench's worker "
-            "processes: start the dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")}, [], []
+    process of its own on the dask worker's cores: from multiprocessing
+    (:func:`run_cell_isolated`), or, in a daemonic dask worker (``dask worker ADDRESS``'s
+    default), a child interpreter (:func:`run_cell_in_subprocess`)."""
+    isolated = (run_cell_in_subprocess if multiprocessing.current_process().daemon
+                else run_cell_isolated)
     with _ONE_CELL_AT_A_TIME:
-        return run_cell_isolated(task.cell, task.estimator, time_budget=task.time_budget,
-                                 threads=task.threads, repeat=task.repeat)
+        return isolated(task.cell, task.estimator, time_budget=task.time_budget,
+                        threads=task.threads, repeat=task.repeat)
 
 
 def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, CellRows]]:
