@@ -30,7 +30,7 @@ from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 from irtbench.threads import CONTENDED  # noqa: E402
 
-__all__ = ["plot_all", "write_report", "FIGURES"]
+__all__ = ["plot_all", "plot_throughput", "write_report", "FIGURES"]
 
 FIGURES = {
     "recovery": "Recovery vs size: RMSE and Cramér–Rao ratio",
@@ -442,3 +442,32 @@ def write_report(folder: Path | str) -> Path:
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def plot_throughput(rows: pd.DataFrame, path: Path, formats: Iterable[str] = ("png",)
+                    ) -> list[Path]:
+    """Responses per second (of the iterations: ``responses x iterations / compute``) against
+    responses, one colour per estimator, filled markers on a GPU and hollow ones on a CPU, and
+    each device's bandwidth bound as a dashed line (one read of the int8 codes per epoch at
+    the copy bandwidth: ``bound_rate``). ``rows``: ``estimator``, ``device`` (``cpu``,
+    ``cuda``), ``responses``, ``responses_per_second`` and ``bound_rate``."""
+    fig, axes = _figure(1, 1, figsize=(7.5, 4.5))
+    ax = axes[0, 0]
+    for (name, device), group in rows.sort_values("responses").groupby(["estimator", "device"]):
+        look = style(str(name))
+        gpu = str(device).startswith("cuda")
+        ax.plot(group.responses, group.responses_per_second, linestyle="-" if gpu else ":",
+                color=look["color"], marker=look["marker"],
+                markerfacecolor=look["color"] if gpu else "none",
+                label=f"{name} ({'GPU' if gpu else 'CPU'})")
+    for device, group in rows.groupby("device"):
+        bound = float(group.bound_rate.median())
+        ax.axhline(bound, color="0.3", linestyle="--", linewidth=1)
+        ax.annotate(f"{'GPU' if str(device).startswith('cuda') else 'CPU'} bandwidth bound",
+                    (rows.responses.min(), bound), textcoords="offset points", xytext=(2, 3),
+                    fontsize=8, color="0.3")
+    ax.set(xscale="log", yscale="log", xlabel="responses (students x questions)",
+           ylabel="responses per second (iterations)", title="Throughput of the iterations against the bandwidth bound")
+    ax.grid(True, which="major", alpha=0.3)
+    _legend(fig)
+    return _finish(fig, path, formats)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from irtbench import plots
 from irtbench.cli import main
 
@@ -34,3 +36,30 @@ def test_plot_refuses_a_folder_without_results(tmp_path, capsys):
 def test_each_estimator_keeps_its_colour():
     assert plots.style("torch-adam") == plots.style("torch-adam")
     assert plots.style("torch-adam")["color"] != plots.style("jax-adam")["color"]
+
+
+def test_the_throughput_figure_draws_every_estimator_and_each_bound(tmp_path):
+    from irtbench.plots import plot_throughput
+
+    rows = pd.DataFrame({"estimator": ["torch-adam", "torch-adam", "jax-adam"],
+                         "device": ["cuda", "cuda", "cpu"], "responses": [1e6, 1e8, 1e6],
+                         "responses_per_second": [1e10, 1e11, 1e9],
+                         "bound_rate": [4e12, 4e12, 2e10]})
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    real_finish = plt.Figure.savefig
+
+    def savefig(fig, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        ax = fig.axes[0]
+        drawn["lines"] = [line.get_label() for line in ax.get_lines()]
+        return real_finish(fig, *args, **kwargs)
+
+    plt.Figure.savefig = savefig
+    try:
+        written = plot_throughput(rows, tmp_path / "throughput")
+    finally:
+        plt.Figure.savefig = real_finish
+    assert written[0].exists() and written[0].stat().st_size > 10_000
+    assert "torch-adam (GPU)" in drawn["lines"] and "jax-adam (CPU)" in drawn["lines"]
+    assert sum(label.startswith("_") for label in drawn["lines"]) == 2  # the two bound lines
