@@ -16,11 +16,14 @@ def benchmark_fit(benchmark: object, name: str, responses: np.ndarray, *, device
                   **options: object) -> irtbench.Fit:
     """Time ``name``'s fit of ``responses`` with ``benchmark``, on the clock of
     :meth:`irtbench.Estimator.fit`: pytest-benchmark times :meth:`~irtbench.Estimator.run`
-    (host matrix in, every estimate and SE back on the host) while validation, set-up and JIT
-    compilation (:meth:`~irtbench.Estimator.prepare`) happen in its untimed ``setup``; one
-    warm-up round precedes ``rounds`` timed ones. Returns the fit of the last round with
-    ``seconds`` = the median round (of the rounds that ran, when pytest-benchmark is switched
-    off, as it is under ``--benchmark-disable`` and pytest-xdist). Every round runs under the
+    (host matrix in, every estimate and SE back on the host) while the load (the one pass over
+    the responses, the extremes, the set-up) and JIT compilation
+    (:meth:`~irtbench.Estimator.prepare`) happen in its ``setup``, the load timed there
+    (``benchmark.extra_info["load_seconds"]``, the median) and added, as ``Fit.seconds`` adds
+    it; one warm-up round precedes ``rounds`` timed ones. Returns the fit of the last round
+    with ``seconds`` = the median run + the median load (of the rounds that ran, when
+    pytest-benchmark is switched off, as it is under ``--benchmark-disable`` and
+    pytest-xdist). Every round runs under the
     sweep's thread policy (:func:`irtbench.threads.held_to`: ``threads`` auto or a number,
     pinned); ``benchmark.extra_info["threads"]`` records the count."""
     estimator = irtbench.get_estimator(name)(**estimator_options(name, options, device))
@@ -42,4 +45,6 @@ def benchmark_fit(benchmark: object, name: str, responses: np.ndarray, *, device
     benchmark.extra_info["threads"] = len(cores)
     stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable or xdist
     median = stats.stats.median if stats is not None else float(np.median(seconds))
-    return estimator.result_of(prepared[-1], result, median)
+    load = float(np.median([p.load_seconds for p in prepared]))
+    benchmark.extra_info["load_seconds"] = load
+    return estimator.result_of(prepared[-1], result, median + load)

@@ -1,9 +1,10 @@
 """Speed of each estimator's fit, with its recovery metrics as ``extra_info``.
 
 The clock is :meth:`Estimator.fit`'s: :meth:`Estimator.run` is timed (host matrix in, every
-estimate and SE back on the host, device synchronised) while validation, set-up and JIT
-compilation (:meth:`Estimator.prepare`) happen in pytest-benchmark's untimed ``setup``; the
-first round is a warm-up round. Accuracy is recorded, not gated, here:
+estimate and SE back on the host, device synchronised) while the load (the pass over the
+responses, the extremes, the set-up) and JIT compilation (:meth:`Estimator.prepare`) happen in
+pytest-benchmark's ``setup``, the load timed there and added to ``Fit.seconds``
+(``extra_info["load_seconds"]``); the first round is a warm-up round. Accuracy is recorded, not gated, here:
 ``--benchmark-compare-fail`` gates time only; ``irtbench check`` gates accuracy.
 """
 
