@@ -171,8 +171,10 @@ class MarginalEM(_torch.TorchEstimator):
         "tol": option.positive(1e-6, "stop when no item parameter (or sigma) moves more"),
         "max_iter": option.positive_int(1000, "cap on EM iterations"),
         "device": option.DEVICE,
-        "prior_log_a_sd": option.positive(None, "2PL: prior SD of log a (BILOG-MG's slope prior "
-                                          "is 0.5); None: none", none_ok=True),
+        "prior_log_a_sd": option.positive(None, "2PL: SD s of BILOG-MG's slope prior, the "
+                                          "lognormal density of a (log a ~ N(0, s^2), its "
+                                          "Jacobian 1/a kept: the mode is taken in a; BILOG-MG's "
+                                          "s is 0.5); None: none", none_ok=True),
         "prior_d_sd": option.positive(None, "2PL: prior SD of the intercept d = -ab (mirt's "
                                        "normal prior on d); None: none", none_ok=True),
         **option.GUESSING_PRIOR,

@@ -46,12 +46,12 @@ __all__ = [
     "Alignment",
     "affine_alignment",
     "default_nodes",
+    "diverged",
     "item_bounds",
     "known_skill_covariance",
     "marginal_information",
     "pattern_scores",
     "quadrature",
-    "past_limits",
     "runaway_items",
 ]
 
@@ -394,35 +394,47 @@ def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, .
                              f"not of the {options['model']} model's here")
 
 
-#: a 2PL item estimate past these limits has run away (the data do not identify it): a
-#: discrimination above RUNAWAY_DISCRIMINATION, a difficulty beyond +/-RUNAWAY_DIFFICULTY (on
-#: a scale where the skills have SD about 1: past every student), or an SE of either above
-#: RUNAWAY_SE
-RUNAWAY_DISCRIMINATION = 8.0
-RUNAWAY_DIFFICULTY = 8.0
-RUNAWAY_SE = 4.0
+#: the bound past which a 2PL item's slope-intercept estimate :math:`(a, d)`, or the SE of its
+#: slope, says the estimate diverged (:func:`runaway_items`). On the N(0, 1) scale of the
+#: skills a slope of 50 takes an item from 12% to 88% right over 0.08 SD of skill: a step no
+#: sample of students resolves, so no finite optimum of the likelihood lies there, nor with an
+#: intercept beyond 50 (the curve at 0 or 1 for every student within 50/|a| SD of the mean)
+#: or an SE of the slope above 50 (the data cannot tell 0 from 100)
+RUNAWAY_LIMIT = 50.0
 
 
-def past_limits(discrimination, difficulty):  # noqa: ANN001, ANN201 - numpy or torch alike
-    """Where an estimate is past :data:`RUNAWAY_DISCRIMINATION` or beyond
-    +/-:data:`RUNAWAY_DIFFICULTY`, or not finite: written with operators only, so that numpy
-    arrays (the fits' results) and torch tensors (mml-em's EM while it runs) share one rule."""
-    inside = (discrimination <= RUNAWAY_DISCRIMINATION) & (abs(discrimination) < np.inf)
-    return ~(inside & (abs(difficulty) <= RUNAWAY_DIFFICULTY))
+def diverged(discrimination, intercept):  # noqa: ANN001, ANN201 - numpy or torch alike
+    r"""Where a slope-intercept estimate :math:`(a, d)` is past :data:`RUNAWAY_LIMIT` in either
+    parameter, or not finite: written with operators only, so that numpy arrays (the fits'
+    results) and torch tensors (mml-em's EM while it runs) share one rule."""
+    inside = (abs(discrimination) <= RUNAWAY_LIMIT) & (abs(intercept) <= RUNAWAY_LIMIT)
+    return ~inside  # NaN compares False: not finite is outside
 
 
 def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
-                  discrimination_se: np.ndarray | None, difficulty_se: np.ndarray | None,
-                  extreme: np.ndarray) -> np.ndarray:
-    """The questions (outside ``extreme``, whose ML estimate is infinite anyway) whose 2PL
-    estimates ran away: past :data:`RUNAWAY_DISCRIMINATION`, :data:`RUNAWAY_DIFFICULTY` or
-    :data:`RUNAWAY_SE`, or not finite."""
+                  discrimination_se: np.ndarray | None, extreme: np.ndarray) -> np.ndarray:
+    r"""The questions (outside ``extreme``, whose ML estimate is infinite anyway) whose 2PL
+    estimates ran away: diverged, the likelihood still rising along them, rather than at a
+    finite optimum.
+
+    The rule is on the slope-intercept parameters :math:`(a, d = -ab)`, which the likelihood
+    is smooth in, not on :math:`b = -d/a`, which passes any limit as :math:`a` crosses 0 (a
+    flat or downward item, :math:`a \le 0`, is a finite optimum: the slope is free in sign in
+    the model, see :class:`TwoPL`). A non-extreme item's likelihood can only keep rising
+    towards infinity along a ray on which :math:`|a| 	o \infty` (with :math:`a` bounded, an
+    intercept :math:`|d| 	o \infty` sends the curve to 0 or 1 for everybody and the
+    likelihood of its mixed answers to :math:`-\infty`), and along it the information about
+    the slope vanishes (the curve becomes a step: no student's answer is uncertain), so the SE
+    of :math:`a` grows without bound. An item has run away when it is not finite, when
+    :math:`|a|` or :math:`|d|` is past :data:`RUNAWAY_LIMIT` (:func:`diverged`; no finite
+    optimum lies there), or when the SE of :math:`a` is (the estimate stopped on the way out:
+    the data do not identify it). A large finite optimum (:math:`a = 8.4` at 150 x 35, SE
+    about 3) and a negative one are not runaways."""
     a, b = np.asarray(discrimination, np.float64), np.asarray(difficulty, np.float64)
     with np.errstate(invalid="ignore"):
-        bad = past_limits(a, b)
-        for se in (discrimination_se, difficulty_se):
-            if se is not None:
-                bad |= ~(np.asarray(se, np.float64) <= RUNAWAY_SE)
+        bad = diverged(a, -a * b)
+        if discrimination_se is not None:
+            bad |= ~(np.asarray(discrimination_se, np.float64) <= RUNAWAY_LIMIT)
     return bad & ~np.asarray(extreme, bool)
 
 
@@ -505,4 +517,4 @@ class TwoPL(Model):
     def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
                 extreme: np.ndarray) -> np.ndarray:
         return runaway_items(items["discrimination"], items["difficulty"],
-                             item_se.get("discrimination"), item_se.get("difficulty"), extreme)
+                             item_se.get("discrimination"), extreme)
