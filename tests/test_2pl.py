@@ -169,6 +169,38 @@ def test_affine_alignment_undoes_a_change_of_scale():
     np.testing.assert_allclose(alignment.discrimination(a * s), a)
 
 
+def test_items_with_non_positive_slopes_are_compared_not_dropped():
+    """The 2PL's slope is free in sign (mml-em): a downward item is usable, the alignment is
+    fitted on the positive slopes (a nearly flat downward item's b = -d/a, here 40, does not
+    move it), and the recovery metrics count the item's errors (it was silently left out)."""
+    import dataclasses
+
+    from irtbench.models import get_model
+
+    model = get_model("2pl")
+    rng = np.random.default_rng(1)
+    a, b = rng.lognormal(0, 0.3, 30), rng.normal(size=30)
+    s, t = 1.7, -0.4
+    estimate = {"difficulty": (b - t) / s, "discrimination": a * s}
+    estimate["discrimination"][:2], estimate["difficulty"][:2] = [-0.3, -0.01], [0.2, 40.0]
+    keep = model.usable(estimate)
+    assert keep.all()
+    alignment = model.align(estimate, {"difficulty": b, "discrimination": a}, keep)
+    assert alignment.scale == pytest.approx(s, rel=1e-9)
+    assert alignment.shift == pytest.approx(t, abs=1e-9)
+
+    data = irtbench.simulate(500, 10, seed=0, model="2pl")
+    fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    flipped = fit.discrimination.copy()
+    flipped[0] = -flipped[0]
+    downward = dataclasses.replace(fit, extra_items={"discrimination": flipped})
+    before, after = irtbench.recovery(fit, data), irtbench.recovery(downward, data)
+    # one item's error grows by about 2 a_0: over 10 items the mean square by (2 a_0)^2 / 10
+    added = after["rmse_discrimination"] ** 2 - before["rmse_discrimination"] ** 2
+    assert added > 0.5 * (2 * fit.discrimination[0]) ** 2 / 10
+    assert np.isfinite(after["rmse_difficulty"])
+
+
 @pytest.mark.parametrize("dataset", ["lsat7", "simulated"])
 def test_2pl_mml_em_equals_an_independent_marginal_ml_fit(dataset):
     """mml-em's 2PL against scipy's BFGS on the same quadrature marginal likelihood (61 nodes),

@@ -3,8 +3,19 @@ r"""The two-parameter logistic (2PL) model in numpy float64, independent of ever
 .. math::
     P(Y_{ij} = 1) = \sigma\big(a_j(\theta_i - b_j)\big)
 
-with discrimination :math:`a_j > 0` and difficulty :math:`b_j` of question *j*. The likelihood
-is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the scale must be
+with discrimination (slope) :math:`a_j` and difficulty :math:`b_j` of question *j*.
+
+**The slope's sign.** The model allows any real :math:`a_j`: an item that slopes downwards
+(a badly keyed one) has a finite negative ML slope,
+and a flat one a slope near 0, where :math:`b_j = -d_j/a_j` passes any limit while the
+slope-intercept parameters :math:`(a_j, d_j)` stay finite. ``mml-em`` (without a slope prior)
+estimates the slope free in sign; ``torch-adam``, ``jax-adam`` and the NumPyro fits estimate
+:math:`\log a_j` (:math:`a_j = e^{\log a_j} > 0`), so a downward item's slope goes towards 0
+there; a slope prior (the lognormal) keeps :math:`a_j > 0` by its support. Runaways are judged
+on :math:`(a, d)` (:func:`runaway_items`); the comparisons use every finite item, the
+alignment the positive ones (:meth:`TwoPL.align`).
+
+The likelihood is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the scale must be
 fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in marginal maximum
 likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a penalty in the joint
 fits. Estimates are compared with the truth after the best affine alignment
@@ -378,7 +389,10 @@ def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa:
     r"""The prior :math:`\log a_j \sim N(0, \sigma^2)` as a term of the Adam estimators' mean
     objective: :math:`\sum_j (\log a_j)^2 / (2\sigma^2 |O|)` (constants left out; divided by
     the number of observed responses like the log-likelihood it is added to), 0 when ``sd`` is
-    None. Operators only, so torch and JAX arrays alike."""
+    None. Operators only, so torch and JAX arrays alike. It is the normal density of
+    :math:`\log a`, in which these fits take their mode (they optimise :math:`\log a`): no
+    Jacobian, unlike ``mml-em``'s prior, the lognormal density of :math:`a` itself
+    (:class:`~irtbench.estimators.classical.em2pl.Priors`)."""
     if sd is None:
         return 0.0
     return (log_discrimination**2).sum() / (2.0 * float(sd) ** 2 * n_observed)
@@ -486,8 +500,9 @@ class TwoPL(Model):
         return sigmoid(a[None, :] * (np.asarray(skill, np.float64)[:, None] - b[None, :]))
 
     def usable(self, items: Items) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return super().usable(items) & (np.asarray(items["discrimination"]) > 0)
+        """Every item with finite estimates, whatever the sign of its slope (module
+        docstring): a downward or flat item is compared like the others, not dropped."""
+        return super().usable(items)
 
     def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -496,8 +511,20 @@ class TwoPL(Model):
         return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
-        return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
-                                estimate["discrimination"][keep], truth["discrimination"][keep])
+        """:func:`affine_alignment` fitted on the ``keep`` items whose slopes are positive in
+        both (the identity when there are none): the log-slopes it matches exist only there,
+        and an item with :math:`a \\le 0`, whose :math:`b = -d/a` passes any limit as
+        :math:`a` crosses 0, would pull the difficulties' fit anywhere. The other ``keep``
+        items are compared after the alignment like these (:meth:`usable`). (A positive but
+        nearly flat slope's far difficulty still enters the fit unweighted, as before.)"""
+        with np.errstate(invalid="ignore"):
+            fitted = (keep & (np.asarray(estimate["discrimination"]) > 0)
+                      & (np.asarray(truth["discrimination"]) > 0))
+        if not fitted.any():
+            return Alignment(1.0, 0.0)
+        return affine_alignment(estimate["difficulty"][fitted], truth["difficulty"][fitted],
+                                estimate["discrimination"][fitted],
+                                truth["discrimination"][fitted])
 
     #: the bounds' rows (:func:`curves_bounds`) by parameter
     bound_order = ("discrimination", "difficulty")
