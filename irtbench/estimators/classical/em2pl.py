@@ -439,6 +439,7 @@ def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Te
     def objective(x: Items) -> torch.Tensor:
         return expected_objective(x, r1, totals, n[:, 2] if shared else n, z, priors)
 
+    value = None
     for _ in range(steps):
         p = torch.addcmul(d[:, None], a[:, None], z[None, :]).sigmoid_()
         if shared:  # the node sums as two products with the weighted powers of z
@@ -459,7 +460,8 @@ def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Te
         step_d = (h_aa * g_d - h_ad * g_a) / det
         longest = torch.maximum(step_a.abs(), step_d.abs())
         shorten = longest.clamp(min=1.0)
-        a, d = ascend(objective, Items(a, d), (step_a / shorten, step_d / shorten))
+        (a, d), value = ascend(objective, Items(a, d), (step_a / shorten, step_d / shorten),
+                               before=value)
         if float(longest.max()) < 1e-10:
             break
     return a, d
@@ -484,16 +486,18 @@ HALVINGS = 30
 
 
 def ascend(objective: Callable[[ItemsT], torch.Tensor], items: ItemsT, step: tuple,
-           halvings: int = HALVINGS) -> ItemsT:
+           halvings: int = HALVINGS, before: torch.Tensor | None = None
+           ) -> tuple[ItemsT, torch.Tensor]:
     """``items + size * step``, each item's size halved from 1 (at most ``halvings`` times)
     until its ``objective`` does not decrease (nor is NaN, as outside its parameter space);
     an item still worse keeps its value. Every M-step then raises the expected objective
     (a generalised EM: the marginal objective never falls, and a Newton step that overshoots
-    cannot cycle)."""
+    cannot cycle). ``before``: the objective at ``items`` if known. Returns the new items and
+    their objective."""
     import torch
 
     kind = type(items)
-    before = objective(items)
+    before = objective(items) if before is None else before
     size = torch.ones_like(items[0])
     for _ in range(halvings + 1):
         trial = kind(*(x + size * s for x, s in zip(items, step)))
@@ -502,7 +506,8 @@ def ascend(objective: Callable[[ItemsT], torch.Tensor], items: ItemsT, step: tup
         if not bool(worse.any()):
             break
         size = torch.where(worse, size / 2, size)
-    return kind(*(torch.where(worse, x, t) for x, t in zip(items, trial)))
+    return (kind(*(torch.where(worse, x, t) for x, t in zip(items, trial))),
+            torch.where(worse, before, after))
 
 
 def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors

@@ -149,8 +149,8 @@ def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3
         gradient[:, 2] += ((prior.alpha - 1) * (1 - c) - (prior.beta - 1) * c)
         information[:, 2, 2] += (prior.alpha + prior.beta - 2) * c * (1 - c) + 1e-9
         step = torch.linalg.solve(information, gradient)
-        items = ascend(lambda x: expected_objective(post, x, z, prior), items, step.unbind(1),
-                       HALVINGS)
+        items, _ = ascend(lambda x: expected_objective(post, x, z, prior), items,
+                          step.unbind(1), HALVINGS)
     return items
 
 
