@@ -280,10 +280,12 @@ class MarginalEM(_torch.TorchEstimator):
                            nodes=int(nodes), tol=float(options["tol"]),
                            max_iter=int(options["max_iter"]), priors=priors)
         _torch.synchronize(state.torch_device)
+        diagnostics = {"converged": em.converged, "log_likelihood": em.log_likelihood,
+                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)}
+        if priors != em2pl.Priors():  # Bayes modal: the objective maximised
+            diagnostics["log_posterior"] = em.log_likelihood + em.log_prior
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
-                      em.n_iter, clock.stop(),
-                      {"converged": em.converged, "log_likelihood": -float(em.losses[-1]),
-                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
+                      em.n_iter, clock.stop(), diagnostics,
                       items={"discrimination": em.discrimination},
                       item_se={"discrimination": em.discrimination_se})
 

@@ -161,7 +161,9 @@ class EStep(NamedTuple):
 
 
 class EMResult(NamedTuple):
-    """What :func:`fit_2pl` gives back, per student and per question on the host."""
+    """What :func:`fit_2pl` gives back, per student and per question on the host; the
+    marginal log-likelihood and the log prior (constants left out, 0 without priors) at the
+    estimate (``losses`` are the objective at each iteration's start)."""
 
     skill: np.ndarray
     skill_se: np.ndarray
@@ -173,6 +175,8 @@ class EMResult(NamedTuple):
     n_iter: int
     converged: bool
     median_posterior_sd: float
+    log_likelihood: float = float("nan")
+    log_prior: float = 0.0
 
 
 class Block(NamedTuple):
@@ -711,4 +715,4 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
     difficulty[found.questions] = found.difficulty_limit[found.questions]
     return EMResult(skill.cpu().numpy(), skill_sd.cpu().numpy(), discrimination,
                     discrimination_se, difficulty, difficulty_se, np.asarray(losses), iteration,
-                    converged, median_sd)
+                    converged, median_sd, post.log_likelihood, priors.log_density(items))
