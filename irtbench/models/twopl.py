@@ -15,10 +15,10 @@ there; a slope prior (the lognormal) keeps :math:`a_j > 0` by its support. Runaw
 on :math:`(a, d)` (:func:`runaway_items`); the comparisons use every finite item, the
 alignment the positive ones (:meth:`TwoPL.align`).
 
-The likelihood is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the scale must be
-fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in marginal maximum
-likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a penalty in the joint
-fits. Estimates are compared with the truth after the best affine alignment
+The likelihood is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the
+scale must be fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in
+marginal maximum likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a
+penalty in the joint fits. Estimates are compared with the truth after the best affine alignment
 (:func:`affine_alignment`).
 
 **Marginal Fisher information** (for the Cramér–Rao bound of the item parameters). With the
