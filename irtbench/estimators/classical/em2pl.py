@@ -605,13 +605,12 @@ def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
     default: every parameter finite; the 2PL's slope prior also needs :math:`a > 0`) is
     stepped back towards :math:`x_2` (:math:`\alpha = -1`) by :math:`\alpha \leftarrow
     (\alpha - 1)/2`, as Varadhan and Roland do. It has EM's fixed points and cuts the
-    iterations several times over. ``items`` is any
-    named tuple of per-item tensors (the 2PL's :class:`Items`, the 3PL's); ``update`` runs one
-    EM iteration (E-step at its argument, whose objective ``log_likelihood()`` then returns,
-    and M-step); it stops when ``change`` (default :func:`_change`) says an EM update moved no
-    parameter of the ``free`` items (a mask, which ``update`` may narrow; default all) more
-    than ``tol``. Returns the estimate, whether it converged and the number of EM updates
-    run."""
+    iterations several times over. ``items`` is any named tuple of per-item tensors (the 2PL's
+    :class:`Items`, the 3PL's); ``update`` runs one EM iteration (E-step at its argument,
+    whose objective ``log_likelihood()`` then returns, and M-step); it stops when ``change``
+    (default :func:`_change`) says an EM update moved no parameter of the ``free`` items (a
+    mask, which ``update`` may narrow; default all) more than ``tol``. Returns the estimate,
+    whether it converged and the number of EM updates run."""
     import torch
 
     change = change or _change
