@@ -26,7 +26,7 @@ from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
 from irtbench.estimators.options import markdown as options_markdown
 from irtbench.models import MODELS, get_model
-from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, RUNAWAY_SE
+from irtbench.models.twopl import RUNAWAY_LIMIT
 from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NO_FIT = 0, 1, 2, 3
@@ -166,9 +166,9 @@ def command_fit(args: argparse.Namespace) -> int:
         runaway = estimates[estimates.runaway.fillna(False).astype(bool)]
         if len(runaway):
             names = ", ".join(runaway.label.head(5)) + (" ..." if len(runaway) > 5 else "")
-            print(f"warning: {len(runaway)} question(s) ran away ({names}: a discrimination "
-                  f"above {RUNAWAY_DISCRIMINATION:g}, a difficulty beyond "
-                  f"+/-{RUNAWAY_DIFFICULTY:g} or an SE above {RUNAWAY_SE:g}): the data do not "
+            print(f"warning: {len(runaway)} question(s) ran away ({names}: a slope a or "
+                  f"intercept d = -ab beyond +/-{RUNAWAY_LIMIT:g}, or an SE of a above "
+                  f"{RUNAWAY_LIMIT:g}): the likelihood keeps rising along them, the data do not "
                   "identify them; the fit is not converged. Priors help: mml-em -o "
                   "prior_log_a_sd=0.5 -o prior_d_sd=3", file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")

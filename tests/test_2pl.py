@@ -19,35 +19,82 @@ from irtbench.models.twopl import (
 )
 
 scipy_optimize = pytest.importorskip("scipy.optimize", reason="scipy is in the test extra")
+scipy_special = pytest.importorskip("scipy.special", reason="scipy is in the test extra")
 
 DATA = Path(__file__).parent / "data"
+
+#: how far mml-em's (a, d) may be from the mode it converged to: EM stops when an iteration
+#: moves no parameter more than tol = 1e-6, and is then about step / (1 - rate) from its fixed
+#: point, the rate being the largest fraction of missing information (below 0.99 for these
+#: tests' items): 1e-4
+EM_ATOL = 1e-4
 
 
 def lsat7() -> np.ndarray:
     return np.asarray(irtbench.load_responses(DATA / "lsat7.csv").responses)
 
 
-def marginal_ml_by_scipy(responses: np.ndarray, nodes: int = 61) -> tuple[np.ndarray, ...]:
-    """An independent marginal ML fit of the 2PL: the quadrature marginal log-likelihood written
-    out in numpy, maximised by scipy's BFGS over (log a, d) with its own finite-difference
-    gradients. Returns (a, b, log-likelihood)."""
-    z, w = quadrature(nodes)
+def spisa() -> np.ndarray:
+    return np.asarray(irtbench.load_responses(DATA / "spisa.csv").responses)
+
+
+def gauss_hermite(nodes: int = 61) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilists' Gauss-Hermite nodes and weights summing to 1: E g(theta), theta ~ N(0, 1)."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    return z, w / w.sum()
+
+
+def marginal_log_likelihood(y: np.ndarray, a: np.ndarray, d: np.ndarray, z: np.ndarray,
+                            w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The quadrature (nodes ``z``, weights ``w``) marginal log-likelihood of 0/1 rows ``y``
+    under the 2PL in slope-intercept form, written out in numpy, and its gradient in (a, d)
+    (Fisher's identity)."""
+    logits = a[:, None] * z[None, :] + d[:, None]  # (J, Q)
+    log_joint = (y @ scipy_special.log_expit(logits) + (1 - y) @ scipy_special.log_expit(-logits)
+                 + np.log(w))
+    p = scipy_special.expit(logits)
+    top = log_joint.max(axis=1, keepdims=True)
+    posterior = np.exp(log_joint - top)
+    total = posterior.sum(axis=1, keepdims=True)
+    posterior /= total
+    mass = posterior.sum(axis=0)
+    return (float(np.sum(top + np.log(total))), y.T @ (posterior @ z) - p @ (mass * z),
+            y.sum(axis=0) - p @ mass)
+
+
+def marginal_mode_by_scipy(responses: np.ndarray, z: np.ndarray, w: np.ndarray,
+                           log_a_sd: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""An independent fit of the 2PL by scipy's BFGS: :func:`marginal_log_likelihood` plus,
+    with ``log_a_sd``, the log of BILOG-MG's slope prior, the lognormal density of a,
+    :math:`-\log a - (\log a)^2/(2s^2)` (then over (log a, d): a > 0); without it over
+    (a, d), the slope free in sign. Returns (a, d, the maximised objective)."""
     y = responses.astype(np.float64)
     n_questions = y.shape[1]
 
-    def negative_log_likelihood(params: np.ndarray) -> float:
-        a, d = np.exp(params[:n_questions]), params[n_questions:]
-        p = sigmoid(a[:, None] * z[None, :] + d[:, None])  # (J, Q)
-        log_lik = y @ np.log(p) + (1 - y) @ np.log1p(-p) + np.log(w)
-        top = log_lik.max(axis=1)
-        return -float(np.sum(top + np.log(np.exp(log_lik - top[:, None]).sum(axis=1))))
+    def negative_objective(params: np.ndarray) -> tuple[float, np.ndarray]:
+        u, d = params[:n_questions], params[n_questions:]
+        a = np.exp(u) if log_a_sd else u
+        value, g_a, g_d = marginal_log_likelihood(y, a, d, z, w)
+        if log_a_sd:
+            value += float(np.sum(-u - u**2 / (2 * log_a_sd**2)))
+            g_a = a * (g_a - 1.0 / a - u / (log_a_sd**2 * a))  # d/d(log a)
+        return -value, -np.concatenate([g_a, g_d])
 
     means = y.mean(axis=0)
-    start = np.concatenate([np.zeros(n_questions), np.log(means / (1 - means))])
-    result = scipy_optimize.minimize(negative_log_likelihood, start, method="BFGS",
-                                     options={"gtol": 1e-8, "maxiter": 10000})
-    a, d = np.exp(result.x[:n_questions]), result.x[n_questions:]
-    return a, -d / a, -result.fun
+    start = np.concatenate([np.zeros(n_questions) if log_a_sd else np.ones(n_questions),
+                            np.log(means / (1 - means))])
+    result = scipy_optimize.minimize(negative_objective, start, jac=True, method="BFGS",
+                                     options={"gtol": 1e-7, "maxiter": 20000})
+    assert np.abs(result.jac).max() < 1e-5  # at the optimum, whatever BFGS's message says
+    u, d = result.x[:n_questions], result.x[n_questions:]
+    return (np.exp(u) if log_a_sd else u), d, -float(result.fun)
+
+
+def marginal_ml_by_scipy(responses: np.ndarray, nodes: int = 61) -> tuple[np.ndarray, ...]:
+    """:func:`marginal_mode_by_scipy` without a prior on mml-em's quadrature (``nodes`` on
+    [-6, 6]). Returns (a, b, log-likelihood)."""
+    a, d, log_likelihood = marginal_mode_by_scipy(responses, *quadrature(nodes))
+    return a, -d / a, log_likelihood
 
 
 def test_simulate_2pl_draws_discriminations_and_keeps_the_rasch_draws():
@@ -120,6 +167,38 @@ def test_affine_alignment_undoes_a_change_of_scale():
     assert alignment.scale == pytest.approx(s, rel=1e-9)
     assert alignment.shift == pytest.approx(t, abs=1e-9)
     np.testing.assert_allclose(alignment.discrimination(a * s), a)
+
+
+def test_items_with_non_positive_slopes_are_compared_not_dropped():
+    """The 2PL's slope is free in sign (mml-em): a downward item is usable, the alignment is
+    fitted on the positive slopes (a nearly flat downward item's b = -d/a, here 40, does not
+    move it), and the recovery metrics count the item's errors (it was silently left out)."""
+    import dataclasses
+
+    from irtbench.models import get_model
+
+    model = get_model("2pl")
+    rng = np.random.default_rng(1)
+    a, b = rng.lognormal(0, 0.3, 30), rng.normal(size=30)
+    s, t = 1.7, -0.4
+    estimate = {"difficulty": (b - t) / s, "discrimination": a * s}
+    estimate["discrimination"][:2], estimate["difficulty"][:2] = [-0.3, -0.01], [0.2, 40.0]
+    keep = model.usable(estimate)
+    assert keep.all()
+    alignment = model.align(estimate, {"difficulty": b, "discrimination": a}, keep)
+    assert alignment.scale == pytest.approx(s, rel=1e-9)
+    assert alignment.shift == pytest.approx(t, abs=1e-9)
+
+    data = irtbench.simulate(500, 10, seed=0, model="2pl")
+    fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    flipped = fit.discrimination.copy()
+    flipped[0] = -flipped[0]
+    downward = dataclasses.replace(fit, extra_items={"discrimination": flipped})
+    before, after = irtbench.recovery(fit, data), irtbench.recovery(downward, data)
+    # one item's error grows by about 2 a_0: over 10 items the mean square by (2 a_0)^2 / 10
+    added = after["rmse_discrimination"] ** 2 - before["rmse_discrimination"] ** 2
+    assert added > 0.5 * (2 * fit.discrimination[0]) ** 2 / 10
+    assert np.isfinite(after["rmse_difficulty"])
 
 
 @pytest.mark.parametrize("dataset", ["lsat7", "simulated"])
@@ -304,23 +383,99 @@ def test_the_default_sweep_fits_the_2pl_with_the_fast_estimators_only():
 
 def test_runaway_items_are_flagged_and_the_fit_is_not_converged():
     """At 100x20 the Adam 2PL walks some discriminations off (the baseline had a = 298): every
-    2PL fit counts the items past the stated limits and is not converged when there are any."""
-    from irtbench.models.twopl import RUNAWAY_DIFFICULTY, RUNAWAY_DISCRIMINATION, runaway_items
+    2PL fit counts the items whose slope-intercept estimates diverged and is not converged
+    when there are any."""
+    from irtbench.models.twopl import RUNAWAY_LIMIT, runaway_items
 
     data = irtbench.simulate(100, 20, seed=0, model="2pl")
     fit = irtbench.fit(data.responses, "torch-adam", device="cpu", model="2pl")
     flagged = fit.runaway_questions
-    beyond = (fit.discrimination > RUNAWAY_DISCRIMINATION) | (
-        np.abs(fit.difficulty) > RUNAWAY_DIFFICULTY)
-    assert (beyond & ~fit.extreme_questions <= flagged).all()
+    intercept = -fit.discrimination * fit.difficulty
+    beyond = (np.abs(fit.discrimination) > RUNAWAY_LIMIT) | (np.abs(intercept) > RUNAWAY_LIMIT)
+    assert beyond.any() and (beyond & ~fit.extreme_questions <= flagged).all()
     assert fit.diagnostics["n_runaway"] == flagged.sum()
-    if flagged.any():
-        assert fit.diagnostics["converged"] is False
-    # the rule itself: finite, in range and with small SEs is not a runaway
-    assert not runaway_items(np.array([1.0]), np.array([0.5]), np.array([0.2]),
-                             np.array([0.3]), np.array([False])).any()
-    assert runaway_items(np.array([0.13, 1.0, 300.0]), np.array([-35.0, 0.0, 0.1]), None,
-                         np.array([0.5, 9.0, 0.1]), np.zeros(3, bool)).all()
+    assert fit.diagnostics["converged"] is False
+    # the rule itself, on (a, d = -ab): finite and identified is not a runaway, whatever the
+    # sign of a or how far b = -d/a goes as a crosses 0 (the old rule, |b| > 8 or an SE of b
+    # above 4, flagged the first two); a slope past the limit, a non-finite estimate or an SE
+    # of a past the limit (the information says it is not identified) is
+    none = np.zeros(3, bool)
+    assert not runaway_items(np.array([1.0, 0.13, -0.22]), np.array([0.5, -35.0, 0.03]),
+                             np.array([0.2, 0.1, 0.08]), none).any()
+    assert not runaway_items(np.array([8.4]), np.array([0.03]), np.array([3.0]), none[:1]).any()
+    assert runaway_items(np.array([300.0, 20.0, np.nan]), np.array([0.1, 0.0, 0.0]),
+                         np.array([0.1, 1e3, 0.1]), none).all()
+    assert not runaway_items(np.array([np.nan]), np.array([np.inf]), None, ~none[:1]).any()
+
+
+def steep_item_responses(seed: int) -> np.ndarray:
+    """150 x 35 2PL responses: skills N(0, 1), slopes LogNormal(0, 0.3^2), difficulties
+    N(0, 1), but item 0 steep, a = 8.5 at b = 0."""
+    rng = np.random.default_rng(seed)
+    skill = rng.standard_normal(150)
+    a, b = rng.lognormal(0.0, 0.3, 35), rng.standard_normal(35)
+    a[0], b[0] = 8.5, 0.0
+    return (rng.random((150, 35)) < sigmoid(a * (skill[:, None] - b))).astype(np.float64)
+
+
+def test_a_steep_item_reaches_its_ml_slope_and_is_no_runaway():
+    """Seed 2's steep item has a finite ML slope of 8.43 (scipy, the same quadrature): mml-em
+    reaches it (it held the item at 8, where it first crossed the old limit, and ended 0.055
+    below the maximum of the log-likelihood) and neither flags it nor any other item."""
+    responses = steep_item_responses(2)
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl")
+    a, d, log_likelihood = marginal_mode_by_scipy(responses, *quadrature(61))
+    assert a[0] == pytest.approx(8.43, abs=0.01)
+    assert fit.discrimination[0] == pytest.approx(a[0], rel=1e-3)
+    assert fit.diagnostics["log_likelihood"] == pytest.approx(log_likelihood, abs=1e-4)
+    assert fit.diagnostics["converged"] and fit.diagnostics["n_runaway"] == 0
+
+
+def test_a_diverging_slope_is_a_runaway():
+    """Seed 7's steep item has no finite ML slope: an independent maximisation (scipy) walks
+    it past the runaway limit (to about 145; the likelihood is flat out there), and at mml-em's
+    estimate the SE of its slope is far past the limit too (the information about it is gone).
+    mml-em flags it, and only it, and is not converged."""
+    from irtbench.models.twopl import RUNAWAY_LIMIT
+
+    responses = steep_item_responses(7)
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl")
+    a, _, _ = marginal_mode_by_scipy(responses, *quadrature(61))
+    assert a[0] > RUNAWAY_LIMIT and fit.discrimination_se[0] > RUNAWAY_LIMIT
+    assert fit.runaway_questions.tolist() == [True] + [False] * 34
+    assert fit.diagnostics["converged"] is False
+
+
+def test_a_negative_ml_slope_is_a_finite_optimum_not_a_runaway():
+    """SPISA's Q23 (item-rest correlation -0.10) slopes downwards: its ML slope is -0.217, a
+    finite maximum (scipy over (a, d) free in sign). mml-em reaches every item's maximum and
+    flags none (it flagged Q23 and Q39, a = 0.045, for their b = -d/a beyond 8 or SE of b
+    above 4, held them there and ended 8e-4 below the maximum)."""
+    responses = spisa()
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl")
+    a, d, log_likelihood = marginal_mode_by_scipy(responses, *quadrature(61))
+    assert a[22] == pytest.approx(-0.217, abs=1e-3)
+    assert fit.diagnostics["converged"] and fit.diagnostics["n_runaway"] == 0
+    np.testing.assert_allclose(fit.discrimination, a, atol=EM_ATOL)
+    np.testing.assert_allclose(-fit.discrimination * fit.difficulty, d, atol=EM_ATOL)
+    assert fit.diagnostics["log_likelihood"] == pytest.approx(log_likelihood, abs=1e-4)
+
+
+def test_the_bayes_modal_2pl_maximises_its_stated_posterior_on_spisa():
+    """mml-em with ``prior_log_a_sd=0.5`` maximises the marginal log-likelihood plus the log
+    lognormal density of each slope (BILOG-MG's prior, its Jacobian included): an independent
+    maximisation of that posterior (scipy, 61 Gauss-Hermite nodes: another quadrature, whose
+    mode differs from mml-em's rule's by about 1e-8) gives the same mode. Q23, stuck at its
+    start a = 1 before, comes out a = 0.111, b = -0.050."""
+    responses = spisa()
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl", prior_log_a_sd=0.5)
+    a, d, log_posterior = marginal_mode_by_scipy(responses, *gauss_hermite(), log_a_sd=0.5)
+    assert fit.discrimination[22] == pytest.approx(0.111, abs=1e-3)
+    assert fit.difficulty[22] == pytest.approx(-0.050, abs=1e-3)
+    assert fit.diagnostics["converged"] and fit.diagnostics["n_runaway"] == 0
+    np.testing.assert_allclose(fit.discrimination, a, atol=EM_ATOL)
+    np.testing.assert_allclose(-fit.discrimination * fit.difficulty, d, atol=EM_ATOL)
+    assert fit.diagnostics["log_posterior"] == pytest.approx(log_posterior, abs=1e-4)
 
 
 def test_priors_keep_every_item_and_improve_recovery_at_100x20():

@@ -62,7 +62,8 @@ def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | Non
                 log_discrimination_scale: float | None = None,
                 floor_prior: tuple[float, float] | None = None) -> None:
     r"""NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``.
-    With ``log_discrimination_scale`` it is the 2PL: :math:`\log a_j \sim N(0, s_a^2)` and
+    With ``log_discrimination_scale`` it is the 2PL: :math:`\log a_j \sim N(0, s_a^2)` (so
+    :math:`a_j > 0`: a downward item's slope goes towards 0, see :mod:`irtbench.models.twopl`) and
     logits :math:`a_j(\theta_i - b_j)` (call it with ``skill_scale=1``: the skills' N(0, 1)
     then fixes the 2PL's scale); with ``floor_prior`` too, the 3PL: floors
     :math:`c_j \sim \mathrm{Beta}(\alpha, \beta)` and

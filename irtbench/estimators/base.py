@@ -117,8 +117,9 @@ class Fit:
             first.
         runaway_questions: the questions whose estimates ran away
             (:meth:`~irtbench.models.base.Model.runaway`: under the 2PL and 3PL a
-            discrimination or difficulty past the limits, or an SE that says the data do not
-            identify it); a fit with any is not ``converged``. None under the Rasch model.
+            slope-intercept estimate that diverged, past the bound of
+            :func:`~irtbench.models.twopl.runaway_items` or with an SE of the slope past it);
+            a fit with any is not ``converged``. None under the Rasch model.
     """
 
     skill: np.ndarray

@@ -66,10 +66,11 @@ def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: ja
     r"""The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
     from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
     epoch reads one byte per response) or the gathered logits of sparse triples. With
-    ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)` and
-    the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}` and, given ``prior_log_a_sd``,
-    the prior :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``. With
-    ``params["logit_floor"]`` (the 3PL) each response's term is the floored likelihood of
+    ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)`,
+    :math:`a_j = e^{\log a_j} > 0` as in ``torch-adam``, and the penalty gains
+    :math:`\alpha\,\overline{\log a}^{\,2}` and, given ``prior_log_a_sd``, the prior
+    :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``. With ``params["logit_floor"]``
+    (the 3PL) each response's term is the floored likelihood of
     :func:`~irtbench.estimators.torch_adam.floored_nll` and ``floor_prior`` the floors'
     Beta prior."""
     import jax

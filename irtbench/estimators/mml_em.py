@@ -171,8 +171,10 @@ class MarginalEM(_torch.TorchEstimator):
         "tol": option.positive(1e-6, "stop when no item parameter (or sigma) moves more"),
         "max_iter": option.positive_int(1000, "cap on EM iterations"),
         "device": option.DEVICE,
-        "prior_log_a_sd": option.positive(None, "2PL: prior SD of log a (BILOG-MG's slope prior "
-                                          "is 0.5); None: none", none_ok=True),
+        "prior_log_a_sd": option.positive(None, "2PL: SD s of BILOG-MG's slope prior, the "
+                                          "lognormal density of a (log a ~ N(0, s^2), its "
+                                          "Jacobian 1/a kept: the mode is taken in a; BILOG-MG's "
+                                          "s is 0.5); None: none", none_ok=True),
         "prior_d_sd": option.positive(None, "2PL: prior SD of the intercept d = -ab (mirt's "
                                        "normal prior on d); None: none", none_ok=True),
         **option.GUESSING_PRIOR,
@@ -278,10 +280,12 @@ class MarginalEM(_torch.TorchEstimator):
                            nodes=int(nodes), tol=float(options["tol"]),
                            max_iter=int(options["max_iter"]), priors=priors)
         _torch.synchronize(state.torch_device)
+        diagnostics = {"converged": em.converged, "log_likelihood": em.log_likelihood,
+                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)}
+        if priors != em2pl.Priors():  # Bayes modal: the objective maximised
+            diagnostics["log_posterior"] = em.log_likelihood + em.log_prior
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
-                      em.n_iter, clock.stop(),
-                      {"converged": em.converged, "log_likelihood": -float(em.losses[-1]),
-                       "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
+                      em.n_iter, clock.stop(), diagnostics,
                       items={"discrimination": em.discrimination},
                       item_se={"discrimination": em.discrimination_se})
 

@@ -188,9 +188,11 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
                    floor_prior: tuple[float, float] | None = None) -> torch.Tensor:
     r"""The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
     for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
-    :math:`a = e^{\log a}` and the penalty gains :math:`\alpha\,\overline{\log a}^{\,2}`,
-    which pins the scale as the notebook's term pins the origin. ``prior_log_a_sd`` adds the
-    prior :math:`\log a_j \sim N(0, \sigma^2)` (:func:`~irtbench.models.twopl.log_a_prior`).
+    :math:`a = e^{\log a}`, so the slopes are positive (a downward item's slope goes towards 0;
+    ``mml-em``'s is free in sign: :mod:`irtbench.models.twopl`), and the penalty gains
+    :math:`\alpha\,\overline{\log a}^{\,2}`, which pins the scale as the notebook's term pins the
+    origin. ``prior_log_a_sd`` adds the prior :math:`\log a_j \sim N(0, \sigma^2)`
+    (:func:`~irtbench.models.twopl.log_a_prior`).
     For the 3PL (``logit_floor`` given too) each response's term is :func:`floored_nll`'s and
     the floors' Beta prior ``floor_prior`` joins the penalty
     (:func:`~irtbench.models.threepl.floor_prior_term`).

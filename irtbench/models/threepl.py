@@ -3,7 +3,8 @@ r"""The three-parameter logistic (3PL) model in numpy float64, independent of ev
 .. math::
     P(Y_{ij} = 1) = c_j + (1 - c_j)\,\sigma\big(a_j(\theta_i - b_j)\big)
 
-with discrimination :math:`a_j > 0`, difficulty :math:`b_j` and a floor :math:`c_j \in [0, 1)`
+with discrimination :math:`a_j` (its sign as the 2PL's: free in ``mml-em``, positive in the
+Adam fits), difficulty :math:`b_j` and a floor :math:`c_j \in [0, 1)`
 (the "guessing" parameter: the chance that a student of very low skill answers right, near
 1/k for a multiple-choice item of k options; LLM benchmarks: four options, a floor near 0.25).
 The floor is a probability: the affine indeterminacy :math:`\theta \to s\theta + t` of the 2PL

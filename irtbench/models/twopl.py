@@ -3,11 +3,22 @@ r"""The two-parameter logistic (2PL) model in numpy float64, independent of ever
 .. math::
     P(Y_{ij} = 1) = \sigma\big(a_j(\theta_i - b_j)\big)
 
-with discrimination :math:`a_j > 0` and difficulty :math:`b_j` of question *j*. The likelihood
-is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the scale must be
-fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in marginal maximum
-likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a penalty in the joint
-fits. Estimates are compared with the truth after the best affine alignment
+with discrimination (slope) :math:`a_j` and difficulty :math:`b_j` of question *j*.
+
+**The slope's sign.** The model allows any real :math:`a_j`: an item that slopes downwards
+(a badly keyed one) has a finite negative ML slope,
+and a flat one a slope near 0, where :math:`b_j = -d_j/a_j` passes any limit while the
+slope-intercept parameters :math:`(a_j, d_j)` stay finite. ``mml-em`` (without a slope prior)
+estimates the slope free in sign; ``torch-adam``, ``jax-adam`` and the NumPyro fits estimate
+:math:`\log a_j` (:math:`a_j = e^{\log a_j} > 0`), so a downward item's slope goes towards 0
+there; a slope prior (the lognormal) keeps :math:`a_j > 0` by its support. Runaways are judged
+on :math:`(a, d)` (:func:`runaway_items`); the comparisons use every finite item, the
+alignment the positive ones (:meth:`TwoPL.align`).
+
+The likelihood is unchanged by :math:`\theta \to s\theta + t,\ b \to sb + t,\ a \to a/s`, so the
+scale must be fixed from outside: by the skill distribution, :math:`\theta \sim N(0, 1)`, in
+marginal maximum likelihood (and in :func:`irtbench.simulate` with ``model="2pl"``), by a
+penalty in the joint fits. Estimates are compared with the truth after the best affine alignment
 (:func:`affine_alignment`).
 
 **Marginal Fisher information** (for the Cramér–Rao bound of the item parameters). With the
@@ -48,12 +59,12 @@ __all__ = [
     "Alignment",
     "affine_alignment",
     "default_nodes",
+    "diverged",
     "item_bounds",
     "known_skill_covariance",
     "marginal_information",
     "pattern_scores",
     "quadrature",
-    "past_limits",
     "runaway_items",
 ]
 
@@ -402,7 +413,10 @@ def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa:
     r"""The prior :math:`\log a_j \sim N(0, \sigma^2)` as a term of the Adam estimators' mean
     objective: :math:`\sum_j (\log a_j)^2 / (2\sigma^2 |O|)` (constants left out; divided by
     the number of observed responses like the log-likelihood it is added to), 0 when ``sd`` is
-    None. Operators only, so torch and JAX arrays alike."""
+    None. Operators only, so torch and JAX arrays alike. It is the normal density of
+    :math:`\log a`, in which these fits take their mode (they optimise :math:`\log a`): no
+    Jacobian, unlike ``mml-em``'s prior, the lognormal density of :math:`a` itself
+    (:class:`~irtbench.estimators.classical.em2pl.Priors`)."""
     if sd is None:
         return 0.0
     return (log_discrimination**2).sum() / (2.0 * float(sd) ** 2 * n_observed)
@@ -418,35 +432,47 @@ def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, .
                              f"not of the {options['model']} model's here")
 
 
-#: a 2PL item estimate past these limits has run away (the data do not identify it): a
-#: discrimination above RUNAWAY_DISCRIMINATION, a difficulty beyond +/-RUNAWAY_DIFFICULTY (on
-#: a scale where the skills have SD about 1: past every student), or an SE of either above
-#: RUNAWAY_SE
-RUNAWAY_DISCRIMINATION = 8.0
-RUNAWAY_DIFFICULTY = 8.0
-RUNAWAY_SE = 4.0
+#: the bound past which a 2PL item's slope-intercept estimate :math:`(a, d)`, or the SE of its
+#: slope, says the estimate diverged (:func:`runaway_items`). On the N(0, 1) scale of the
+#: skills a slope of 50 takes an item from 12% to 88% right over 0.08 SD of skill: a step no
+#: sample of students resolves, so no finite optimum of the likelihood lies there, nor with an
+#: intercept beyond 50 (the curve at 0 or 1 for every student within 50/|a| SD of the mean)
+#: or an SE of the slope above 50 (the data cannot tell 0 from 100)
+RUNAWAY_LIMIT = 50.0
 
 
-def past_limits(discrimination, difficulty):  # noqa: ANN001, ANN201 - numpy or torch alike
-    """Where an estimate is past :data:`RUNAWAY_DISCRIMINATION` or beyond
-    +/-:data:`RUNAWAY_DIFFICULTY`, or not finite: written with operators only, so that numpy
-    arrays (the fits' results) and torch tensors (mml-em's EM while it runs) share one rule."""
-    inside = (discrimination <= RUNAWAY_DISCRIMINATION) & (abs(discrimination) < np.inf)
-    return ~(inside & (abs(difficulty) <= RUNAWAY_DIFFICULTY))
+def diverged(discrimination, intercept):  # noqa: ANN001, ANN201 - numpy or torch alike
+    r"""Where a slope-intercept estimate :math:`(a, d)` is past :data:`RUNAWAY_LIMIT` in either
+    parameter, or not finite: written with operators only, so that numpy arrays (the fits'
+    results) and torch tensors (mml-em's EM while it runs) share one rule."""
+    inside = (abs(discrimination) <= RUNAWAY_LIMIT) & (abs(intercept) <= RUNAWAY_LIMIT)
+    return ~inside  # NaN compares False: not finite is outside
 
 
 def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
-                  discrimination_se: np.ndarray | None, difficulty_se: np.ndarray | None,
-                  extreme: np.ndarray) -> np.ndarray:
-    """The questions (outside ``extreme``, whose ML estimate is infinite anyway) whose 2PL
-    estimates ran away: past :data:`RUNAWAY_DISCRIMINATION`, :data:`RUNAWAY_DIFFICULTY` or
-    :data:`RUNAWAY_SE`, or not finite."""
+                  discrimination_se: np.ndarray | None, extreme: np.ndarray) -> np.ndarray:
+    r"""The questions (outside ``extreme``, whose ML estimate is infinite anyway) whose 2PL
+    estimates ran away: diverged, the likelihood still rising along them, rather than at a
+    finite optimum.
+
+    The rule is on the slope-intercept parameters :math:`(a, d = -ab)`, which the likelihood
+    is smooth in, not on :math:`b = -d/a`, which passes any limit as :math:`a` crosses 0 (a
+    flat or downward item, :math:`a \le 0`, is a finite optimum: the slope is free in sign in
+    the model, see :class:`TwoPL`). A non-extreme item's likelihood can only keep rising
+    towards infinity along a ray on which :math:`|a| 	o \infty` (with :math:`a` bounded, an
+    intercept :math:`|d| 	o \infty` sends the curve to 0 or 1 for everybody and the
+    likelihood of its mixed answers to :math:`-\infty`), and along it the information about
+    the slope vanishes (the curve becomes a step: no student's answer is uncertain), so the SE
+    of :math:`a` grows without bound. An item has run away when it is not finite, when
+    :math:`|a|` or :math:`|d|` is past :data:`RUNAWAY_LIMIT` (:func:`diverged`; no finite
+    optimum lies there), or when the SE of :math:`a` is (the estimate stopped on the way out:
+    the data do not identify it). A large finite optimum (:math:`a = 8.4` at 150 x 35, SE
+    about 3) and a negative one are not runaways."""
     a, b = np.asarray(discrimination, np.float64), np.asarray(difficulty, np.float64)
     with np.errstate(invalid="ignore"):
-        bad = past_limits(a, b)
-        for se in (discrimination_se, difficulty_se):
-            if se is not None:
-                bad |= ~(np.asarray(se, np.float64) <= RUNAWAY_SE)
+        bad = diverged(a, -a * b)
+        if discrimination_se is not None:
+            bad |= ~(np.asarray(discrimination_se, np.float64) <= RUNAWAY_LIMIT)
     return bad & ~np.asarray(extreme, bool)
 
 
@@ -498,8 +524,9 @@ class TwoPL(Model):
         return sigmoid(a[None, :] * (np.asarray(skill, np.float64)[:, None] - b[None, :]))
 
     def usable(self, items: Items) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return super().usable(items) & (np.asarray(items["discrimination"]) > 0)
+        """Every item with finite estimates, whatever the sign of its slope (module
+        docstring): a downward or flat item is compared like the others, not dropped."""
+        return super().usable(items)
 
     def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
                      found: Extremes | None = None
@@ -509,8 +536,20 @@ class TwoPL(Model):
         return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
-        return affine_alignment(estimate["difficulty"][keep], truth["difficulty"][keep],
-                                estimate["discrimination"][keep], truth["discrimination"][keep])
+        """:func:`affine_alignment` fitted on the ``keep`` items whose slopes are positive in
+        both (the identity when there are none): the log-slopes it matches exist only there,
+        and an item with :math:`a \\le 0`, whose :math:`b = -d/a` passes any limit as
+        :math:`a` crosses 0, would pull the difficulties' fit anywhere. The other ``keep``
+        items are compared after the alignment like these (:meth:`usable`). (A positive but
+        nearly flat slope's far difficulty still enters the fit unweighted, as before.)"""
+        with np.errstate(invalid="ignore"):
+            fitted = (keep & (np.asarray(estimate["discrimination"]) > 0)
+                      & (np.asarray(truth["discrimination"]) > 0))
+        if not fitted.any():
+            return Alignment(1.0, 0.0)
+        return affine_alignment(estimate["difficulty"][fitted], truth["difficulty"][fitted],
+                                estimate["discrimination"][fitted],
+                                truth["discrimination"][fitted])
 
     #: the bounds' rows (:func:`curves_bounds`) by parameter
     bound_order = ("discrimination", "difficulty")
@@ -530,4 +569,4 @@ class TwoPL(Model):
     def runaway(self, items: Items, item_se: Mapping[str, np.ndarray | None],
                 extreme: np.ndarray) -> np.ndarray:
         return runaway_items(items["discrimination"], items["difficulty"],
-                             item_se.get("discrimination"), item_se.get("difficulty"), extreme)
+                             item_se.get("discrimination"), extreme)

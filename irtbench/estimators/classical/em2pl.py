@@ -20,15 +20,32 @@ shared by all questions when nothing is missing).
 **M-step.** Each item's expected complete-data log-likelihood
 :math:`\sum_q r_{jq}x_j(z_q) - n_{jq}\log(1 + e^{x_j(z_q)})`, plus its log prior, is maximised
 by Newton steps on :math:`(a_j, d_j)` (2x2, all items at once, a step longer than 1 scaled
-back) until the step is below 1e-10 or after 20 steps. EM (SQUAREM-accelerated) stops when the
-largest change of an :math:`a_j` or :math:`b_j = -d_j/a_j` is below ``tol``.
+back, each step halved where it would lower that objective (:func:`ascend`: so every M-step
+raises it, a generalised EM that cannot cycle, and, the slope prior's density being 0 at
+:math:`a \le 0`, the slopes stay positive under it); two steps per EM iteration. EM
+(SQUAREM-accelerated) stops when the largest change of the items' slope-intercept parameters
+(:func:`item_changes`: :math:`|\Delta a_j|` and :math:`|\Delta d_j|/\max(1, |a_j|)`) is below
+``tol``, not of :math:`b_j = -d_j/a_j`, which moves without bound as :math:`a_j` nears 0.
+
+**The slope is free in sign** without a slope prior: an item that slopes downwards (a badly
+keyed one, whose item-rest correlation is negative) has a finite negative ML slope, which the
+EM reaches like any other. An item whose estimate diverges (the likelihood still rising as
+:math:`|a_j| \to \infty`) is held once it passes the bound of
+:func:`~irtbench.models.twopl.diverged` (:class:`Runaways`).
 
 **Priors** (Bayes modal estimation, BILOG-MG's and mirt's remedy for items the data do not
-pin down): :math:`\log a_j \sim N(0, \sigma_a^2)` (a lognormal density in :math:`a_j`, as
-BILOG-MG's slope prior and mirt's ``lnorm``) and :math:`d_j \sim N(0, \sigma_d^2)` on the
-intercept (mirt's ``norm`` prior on ``d``: a normal prior on :math:`b = -d/a` instead lets
-:math:`a` grow to pull :math:`b` to 0, and is unstable without a strong slope prior); none by
-default (plain marginal ML).
+pin down): on the slope, BILOG-MG's lognormal *density of* :math:`a_j` (mirt's ``lnorm``),
+
+.. math::
+    \log p(a_j) = -\log a_j - \frac{(\log a_j)^2}{2\sigma_a^2} + \text{const},\quad a_j > 0,
+
+i.e. :math:`\log a_j \sim N(0, \sigma_a^2)` with the Jacobian :math:`1/a_j` of
+:math:`a \mapsto \log a` kept, so that the mode is taken in :math:`a` (the prior's own mode is
+:math:`e^{-\sigma_a^2}`, 0.78 for :math:`\sigma_a = 0.5`); and :math:`d_j \sim N(0, \sigma_d^2)`
+on the intercept (mirt's ``norm`` prior on ``d``: a normal prior on :math:`b = -d/a` instead
+lets :math:`a` grow to pull :math:`b` to 0, and is unstable without a strong slope prior); none
+by default (plain marginal ML). The EM maximises the marginal log-likelihood plus these log
+densities (:meth:`Priors.log_density`), the objective its ``losses`` record.
 
 **The data** are held on the device as int8 codes and decoded a block of rows at a time
 (1 byte per response: 427 million responses in 0.43 GB), or, for
@@ -84,33 +101,47 @@ class Items(NamedTuple):
 
 
 class Priors(NamedTuple):
-    r"""The SDs of the priors :math:`\log a \sim N(0, \sigma_a^2)` and
-    :math:`d \sim N(0, \sigma_d^2)` (the intercept :math:`d = -ab`); None: no prior on that
+    r"""The SDs of the priors on the slope, the lognormal density of :math:`a`
+    (:math:`\log a \sim N(0, \sigma_a^2)`, its Jacobian kept: module docstring), and on the
+    intercept, :math:`d \sim N(0, \sigma_d^2)` (:math:`d = -ab`); None: no prior on that
     parameter."""
 
     log_a_sd: float | None = None
     d_sd: float | None = None
 
-    def log_density(self, items: Items) -> float:
-        """The log prior of the items (constants left out)."""
-        total = 0.0
+    def item_log_density(self, items: Items) -> torch.Tensor:
+        r"""Each item's log prior (constants left out):
+        :math:`-\log a_j - (\log a_j)^2/(2\sigma_a^2) - d_j^2/(2\sigma_d^2)`; NaN at
+        :math:`a_j \le 0` under the slope prior (density 0)."""
+        total = items.a.new_zeros(items.a.shape)
         if self.log_a_sd is not None:
             log_a = items.a.log()
-            total -= float((log_a + log_a**2 / (2 * self.log_a_sd**2)).sum())
+            total = total - log_a - log_a**2 / (2 * self.log_a_sd**2)
         if self.d_sd is not None:
-            total -= float((items.d**2).sum()) / (2 * self.d_sd**2)
+            total = total - items.d**2 / (2 * self.d_sd**2)
         return total
 
+    def log_density(self, items: Items) -> float:
+        """The log prior of all the items (constants left out)."""
+        return float(self.item_log_density(items).sum())
+
     def curvature(self, items: Items) -> tuple[torch.Tensor, ...]:
-        r"""The gradient ``(g_a, g_d)`` of the log prior and its Gauss–Newton curvature
-        ``(h_aa, h_ad, h_dd)`` (positive: a Fisher information) in :math:`(a, d)`."""
+        r"""The gradient ``(g_a, g_d)`` of the log prior,
+        :math:`g_a = -(1 + \log a/\sigma_a^2)/a`, :math:`g_d = -d/\sigma_d^2`, and its
+        curvature ``(h_aa, h_ad, h_dd)`` (positive), :math:`h_{dd} = 1/\sigma_d^2` and
+        :math:`h_{aa} = \max(1/\sigma_a^2, (1 - \log a)/\sigma_a^2 - 1)/a^2`: the exact
+        :math:`-\partial^2_a \log p(a)` below the prior's mode :math:`e^{-\sigma_a^2}`, the
+        Gauss–Newton :math:`1/(\sigma_a a)^2` above it, where the exact one falls and changes
+        sign (at :math:`e^{1 - \sigma_a^2}`). Below the mode the Gauss–Newton term is too
+        small (by 3x at Q23's :math:`a = 0.11`), and Newton steps overshoot; where the
+        gradient is 0 (the mode) is the same either way."""
         a, d = items
         zero = a.new_zeros(a.shape)
         g_a, g_d, h_aa, h_ad, h_dd = zero, zero, zero, zero, zero
         if self.log_a_sd is not None:
             variance = self.log_a_sd**2
             g_a = g_a - 1.0 / a - a.log() / (variance * a)
-            h_aa = h_aa + 1.0 / (variance * a * a)
+            h_aa = h_aa + ((1.0 - a.log()) / variance - 1.0).clamp(min=1.0 / variance) / (a * a)
         if self.d_sd is not None:
             variance = self.d_sd**2
             g_d = g_d - d / variance
@@ -130,7 +161,9 @@ class EStep(NamedTuple):
 
 
 class EMResult(NamedTuple):
-    """What :func:`fit_2pl` gives back, per student and per question on the host."""
+    """What :func:`fit_2pl` gives back, per student and per question on the host; the
+    marginal log-likelihood and the log prior (constants left out, 0 without priors) at the
+    estimate (``losses`` are the objective at each iteration's start)."""
 
     skill: np.ndarray
     skill_se: np.ndarray
@@ -142,6 +175,8 @@ class EMResult(NamedTuple):
     n_iter: int
     converged: bool
     median_posterior_sd: float
+    log_likelihood: float = float("nan")
+    log_prior: float = 0.0
 
 
 class Block(NamedTuple):
@@ -400,11 +435,15 @@ def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, pri
 def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Tensor,
             n: torch.Tensor, z: torch.Tensor, powers: torch.Tensor, priors: Priors, *,
             shared: bool, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Newton steps for a chunk of items; ``n`` is the chunk's ``(items, Q)`` mass or, when
-    nothing is missing (``shared``), the mass every item shares times ``powers``
-    (``(Q, 3)``)."""
+    """Newton steps for a chunk of items, each step halved where it would lower the item's
+    :func:`expected_objective`; ``n`` is the chunk's ``(items, Q)`` mass or, when nothing is
+    missing (``shared``), the mass every item shares times ``powers`` (``(Q, 3)``)."""
     import torch
 
+    def objective(x: Items) -> torch.Tensor:
+        return expected_objective(x, r1, totals, n[:, 2] if shared else n, z, priors)
+
+    value = None
     for _ in range(steps):
         p = torch.addcmul(d[:, None], a[:, None], z[None, :]).sigmoid_()
         if shared:  # the node sums as two products with the weighted powers of z
@@ -423,11 +462,56 @@ def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Te
         det = h_aa * h_dd - h_ad * h_ad
         step_a = (h_dd * g_a - h_ad * g_d) / det
         step_d = (h_aa * g_d - h_ad * g_a) / det
-        longest = torch.maximum(step_a.abs(), step_d.abs()).clamp(min=1.0)
-        a, d = a + step_a / longest, d + step_d / longest
-        if float(torch.maximum(step_a.abs(), step_d.abs()).max()) < 1e-10:
+        longest = torch.maximum(step_a.abs(), step_d.abs())
+        shorten = longest.clamp(min=1.0)
+        (a, d), value = ascend(objective, Items(a, d), (step_a / shorten, step_d / shorten),
+                               before=value)
+        if float(longest.max()) < 1e-10:
             break
     return a, d
+
+
+def expected_objective(items: Items, r1: torch.Tensor, totals: torch.Tensor, n: torch.Tensor,
+                       z: torch.Tensor, priors: Priors) -> torch.Tensor:
+    r"""Each item's expected complete-data log-likelihood plus its log prior (module
+    docstring), :math:`a_j\sum_q r_{jq}z_q + d_j\sum_q r_{jq} - \sum_q n_{jq}\log(1 +
+    e^{a_jz_q + d_j}) + \log p(a_j, d_j)`, from ``r1`` and ``totals`` and the mass ``n``
+    (``(J, Q)``, or ``(Q,)`` shared by all); NaN where the prior's density is 0
+    (:math:`a_j \le 0` under the slope prior)."""
+    import torch.nn.functional as F
+
+    softplus = F.softplus(_logits(items, z))
+    mass = softplus @ n if n.dim() == 1 else (n * softplus).sum(1)
+    return items.a * r1 + items.d * totals - mass + priors.item_log_density(items)
+
+
+#: halvings of an M-step's step before an item keeps its value (a step of 2^-30: nothing)
+HALVINGS = 30
+
+
+def ascend(objective: Callable[[ItemsT], torch.Tensor], items: ItemsT, step: tuple,
+           halvings: int = HALVINGS, before: torch.Tensor | None = None
+           ) -> tuple[ItemsT, torch.Tensor]:
+    """``items + size * step``, each item's size halved from 1 (at most ``halvings`` times)
+    until its ``objective`` does not decrease (nor is NaN, as outside its parameter space);
+    an item still worse keeps its value. Every M-step then raises the expected objective
+    (a generalised EM: the marginal objective never falls, and a Newton step that overshoots
+    cannot cycle). ``before``: the objective at ``items`` if known. Returns the new items and
+    their objective."""
+    import torch
+
+    kind = type(items)
+    before = objective(items) if before is None else before
+    size = torch.ones_like(items[0])
+    for _ in range(halvings + 1):
+        trial = kind(*(x + size * s for x, s in zip(items, step)))
+        after = objective(trial)
+        worse = ~(after >= before - 1e-12) | ~torch.isfinite(after)
+        if not bool(worse.any()):
+            break
+        size = torch.where(worse, size / 2, size)
+    return (kind(*(torch.where(worse, x, t) for x, t in zip(items, trial))),
+            torch.where(worse, before, after))
 
 
 def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
@@ -455,24 +539,37 @@ def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
     return np.sqrt(np.maximum(var_a, 0.0)), np.sqrt(np.maximum(var_b, 0.0))
 
 
+def item_changes(new: tuple, old: tuple) -> torch.Tensor:
+    r"""Each item's change between two EM iterates of its slope-intercept parameters (the
+    first two fields of ``new`` and ``old``): :math:`\max(|\Delta a|, |\Delta d| /
+    \max(1, |a|))`. For a steep item the intercept's change over the slope is how far the
+    curve moved along the skills (:math:`\Delta b` when :math:`a` holds still); for a flat one
+    the intercept's own change, where :math:`b = -d/a` passes any limit as :math:`a` nears 0
+    and its change says nothing of convergence."""
+    import torch
+
+    (a_new, d_new), (a_old, d_old) = new[:2], old[:2]
+    return torch.maximum((a_new - a_old).abs(), (d_new - d_old).abs() / a_old.abs().clamp(min=1.0))
+
+
 def _change(new: Items, old: Items, free: torch.Tensor | None = None) -> float:
-    """Largest change of a discrimination or a difficulty (of the ``free`` items)."""
-    change_a, change_b = (new.a - old.a).abs(), (new.difficulty - old.difficulty).abs()
+    """Largest :func:`item_changes` of the ``free`` items."""
+    changes = item_changes(new, old)
     if free is not None:
-        change_a, change_b = change_a[free], change_b[free]
-    if change_a.numel() == 0:
-        return 0.0
-    return max(float(change_a.max()), float(change_b.max()))
+        changes = changes[free]
+    return float(changes.max()) if changes.numel() else 0.0
 
 
 class Runaways:
-    r"""The items whose estimates ran away during the EM: past
-    :data:`~irtbench.models.twopl.RUNAWAY_DISCRIMINATION` or beyond
-    :math:`\pm`:data:`~irtbench.models.twopl.RUNAWAY_DIFFICULTY` (or not finite). EM would walk them
+    r"""The items whose estimates diverged during the EM: a slope or intercept past
+    :data:`~irtbench.models.twopl.RUNAWAY_LIMIT` (or not finite,
+    :func:`~irtbench.models.twopl.diverged`), where no finite optimum lies. EM would walk them
     off to infinity for ever, never meeting ``tol``: each is held where it first crossed
     (``hold``), left out of the M-step and of the convergence test (``free``), and flagged by
-    the fit (:func:`irtbench.models.twopl.runaway_items`). An item the data do not pin down carries no
-    information about the skills there, so the others are not moved by where it is held."""
+    the fit (:func:`irtbench.models.twopl.runaway_items`). Such an item's curve is a step: it
+    tells the skills no more there than further out, so the others are not moved by where it
+    is held. The bound is far past every finite optimum (an ML slope of 8.4 is reached, not
+    held)."""
 
     def __init__(self, items: Items) -> None:
         import torch
@@ -482,10 +579,10 @@ class Runaways:
     def hold(self, new: Items, old: Items) -> Items:
         import torch
 
-        from irtbench.models.twopl import past_limits
+        from irtbench.models.twopl import diverged
 
         a = new.a
-        crossed = past_limits(a, new.difficulty) & self.free
+        crossed = diverged(a, new.d) & self.free
         if not bool(crossed.any()):
             return new
         self.free &= ~crossed
@@ -496,23 +593,28 @@ class Runaways:
 def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
             log_likelihood: Callable[[], float], *, tol: float, max_iter: int,
             free: torch.Tensor | None = None,
-            change: Callable[[ItemsT, ItemsT, torch.Tensor | None], float] | None = None
-            ) -> tuple[ItemsT, bool, int]:
+            change: Callable[[ItemsT, ItemsT, torch.Tensor | None], float] | None = None,
+            feasible: Callable[[ItemsT], bool] | None = None) -> tuple[ItemsT, bool, int]:
     r"""EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3): from :math:`x_0`, two EM
     updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
     with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
     :math:`\alpha = \min(-\lVert r\rVert/\lVert v\rVert, -1)`, and one EM update from
-    there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept.
-    It has EM's fixed points and cuts the iterations several times over. ``items`` is any
-    named tuple of per-item tensors (the 2PL's :class:`Items`, the 3PL's); ``update`` runs one
-    EM iteration (E-step at its argument, whose objective ``log_likelihood()`` then returns,
-    and M-step); it stops when ``change`` (default :func:`_change`) says an EM update moved no
-    parameter of the ``free`` items (a mask, which ``update`` may narrow; default all) more
-    than ``tol``. Returns the estimate, whether it converged and the number of EM updates
-    run."""
+    there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept
+    (and so is the ``free`` mask from before that update: an item held on the way from a
+    rejected :math:`x'` is not held). An :math:`x'` outside the parameter space (``feasible``,
+    default: every parameter finite; the 2PL's slope prior also needs :math:`a > 0`) is
+    stepped back towards :math:`x_2` (:math:`\alpha = -1`) by :math:`\alpha \leftarrow
+    (\alpha - 1)/2`, as Varadhan and Roland do. It has EM's fixed points and cuts the
+    iterations several times over. ``items`` is any named tuple of per-item tensors (the 2PL's
+    :class:`Items`, the 3PL's); ``update`` runs one EM iteration (E-step at its argument,
+    whose objective ``log_likelihood()`` then returns, and M-step); it stops when ``change``
+    (default :func:`_change`) says an EM update moved no parameter of the ``free`` items (a
+    mask, which ``update`` may narrow; default all) more than ``tol``. Returns the estimate,
+    whether it converged and the number of EM updates run."""
     import torch
 
     change = change or _change
+    feasible = feasible or _finite
     kind = type(items)
     count = 0
     while count < max_iter:
@@ -528,15 +630,41 @@ def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
         r = torch.cat([p1 - p0 for p0, p1 in zip(items, x1)])
         v = torch.cat([p2 - p1 for p1, p2 in zip(x1, x2)]) - r
         alpha = min(-float(r.norm() / v.norm()), -1.0) if float(v.norm()) > 0 else -1.0
-        jump = kind(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
-                      for x0, p1, p2 in zip(items, x1, x2)))
-        if free is not None:  # held items stay where they are held
-            jump = kind(*(torch.where(free, j, p2) for j, p2 in zip(jump, x2)))
+
+        def extrapolate(alpha: float) -> ItemsT:
+            jump = kind(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
+                          for x0, p1, p2 in zip(items, x1, x2)))
+            if free is not None:  # held items stay where they are held
+                jump = kind(*(torch.where(free, j, p2) for j, p2 in zip(jump, x2)))
+            return jump
+
+        jump = extrapolate(alpha)
+        for _ in range(BACKTRACKS):
+            if feasible(jump):
+                break
+            alpha = (alpha - 1.0) / 2.0
+            jump = extrapolate(alpha)
+        else:
+            jump = x2
+        held = None if free is None else free.clone()
         items = update(jump)
         count += 1
-        if not (log_likelihood() >= log_likelihood_1 and bool(torch.isfinite(items.a).all())):
+        if not (log_likelihood() >= log_likelihood_1 and feasible(items)):
             items = x2
+            if held is not None:
+                free.copy_(held)
     return items, False, count
+
+
+#: how many times SQUAREM halves its way back from an extrapolation outside the parameter space
+BACKTRACKS = 20
+
+
+def _finite(items: tuple) -> bool:
+    """Whether every parameter of every item is finite."""
+    import torch
+
+    return all(bool(torch.isfinite(values).all()) for values in items)
 
 
 def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
@@ -560,8 +688,12 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
         losses.append(-post.log_likelihood - priors.log_density(x))
         return runaways.hold(m_step(post, totals, x, z, priors, free=runaways.free), x)
 
+    def feasible(x: Items) -> bool:  # the slope prior's density is 0 at a <= 0
+        return _finite(x) and (priors.log_a_sd is None or bool((x.a > 0).all()))
+
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
-                                          max_iter=max_iter, free=runaways.free)
+                                          max_iter=max_iter, free=runaways.free,
+                                          feasible=feasible)
     post = data.e_step(items, z, log_w)
     skill = post.posterior @ z
     skill_sd = ((post.posterior @ (z * z)) - skill**2).clamp(min=0.0).sqrt()
@@ -582,4 +714,4 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
     difficulty[found.questions] = found.difficulty_limit[found.questions]
     return EMResult(skill.cpu().numpy(), skill_sd.cpu().numpy(), discrimination,
                     discrimination_se, difficulty, difficulty_se, np.asarray(losses), iteration,
-                    converged, median_sd)
+                    converged, median_sd, post.log_likelihood, priors.log_density(items))

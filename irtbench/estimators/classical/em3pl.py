@@ -23,10 +23,10 @@ weights), each EM iteration is
   does not decrease;
 
 accelerated by SQUAREM (:func:`~irtbench.estimators.classical.em2pl.squarem`), until no
-discrimination, difficulty or floor moves more than ``tol``. EAP skills and posterior SDs come
-from the last E-step; item SEs from the cross-product of the students' marginal scores (Fisher's
-identity) plus the prior's curvature, carried to :math:`(a, b, c)` by the delta method. Dense
-responses only.
+item's slope-intercept parameters or floor moves more than ``tol`` (as the 2PL's); the slope is
+free in sign, as the 2PL's. EAP skills and posterior SDs come from the last E-step; item SEs
+from the cross-product of the students' marginal scores (Fisher's identity) plus the prior's
+curvature, carried to :math:`(a, b, c)` by the delta method. Dense responses only.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.estimators.classical.em2pl import DenseData, EMResult, squarem
+from irtbench.estimators.classical.em2pl import (DenseData, EMResult, ascend, item_changes,
+                                                 squarem)
 from irtbench.models import Extremes
 from irtbench.models.twopl import quadrature
 
@@ -148,27 +149,16 @@ def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3
         gradient[:, 2] += ((prior.alpha - 1) * (1 - c) - (prior.beta - 1) * c)
         information[:, 2, 2] += (prior.alpha + prior.beta - 2) * c * (1 - c) + 1e-9
         step = torch.linalg.solve(information, gradient)
-        before = expected_objective(post, items, z, prior)
-        size = torch.ones_like(items.a)
-        for _ in range(HALVINGS):
-            trial = Items3(*(x + size * step[:, k] for k, x in enumerate(items)))
-            after = expected_objective(post, trial, z, prior)
-            worse = ~(after >= before - 1e-12) | ~torch.isfinite(after)
-            if not bool(worse.any()):
-                break
-            size = torch.where(worse, size / 2, size)
-        else:  # the last halving's step, not yet tried
-            trial = Items3(*(x + size * step[:, k] for k, x in enumerate(items)))
-            after = expected_objective(post, trial, z, prior)
-        keep = (after >= before - 1e-12) & torch.isfinite(after)
-        items = Items3(*(torch.where(keep, t, x) for t, x in zip(trial, items)))
+        items, _ = ascend(lambda x: expected_objective(post, x, z, prior), items,
+                          step.unbind(1), HALVINGS)
     return items
 
 
 def change(new: Items3, old: Items3, free: torch.Tensor | None = None) -> float:
-    """Largest change of a discrimination, difficulty or floor."""
-    return max(float((getattr(new, name) - getattr(old, name)).abs().max())
-               for name in ("a", "difficulty", "guessing"))
+    """Largest change of an item's slope-intercept parameters (the 2PL's
+    :func:`~irtbench.estimators.classical.em2pl.item_changes`) or floor."""
+    return max(float(item_changes(new, old).max()),
+               float((new.guessing - old.guessing).abs().max()))
 
 
 def score_products(data: DenseData, items: Items3, z: torch.Tensor, posterior: torch.Tensor
