@@ -92,12 +92,26 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 # -- irtbench fit ----------------------------------------------------------------------------
-def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
-    """One row per student and per question: kind, label, estimate, se, extreme. Estimates are
-    on one documented origin for every estimator: the mean difficulty of the non-extreme
-    questions is 0 (skills shifted alike); ``irtbench.fit`` returns each estimator's own."""
+#: ``irtbench fit --origin``: how the written estimates are identified (default the first)
+ORIGINS = {
+    "estimator": "each estimator's own identification, as irtbench.fit returns it and the "
+                 "field's packages report it (the marginal fits: skills of mean 0)",
+    "mean-difficulty": "one origin for every estimator: skills and difficulties shifted alike "
+                       "so that the mean difficulty of the non-extreme questions is 0",
+}
+
+
+def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
+                    ) -> pd.DataFrame:
+    """One row per student and per question: kind, label, estimate, se, extreme, the model's
+    other item parameters, and ``origin`` (a key of :data:`ORIGINS`: the estimator's own
+    identification, or skills and difficulties shifted alike so that the mean difficulty of
+    the non-extreme questions is 0; a common shift leaves every model's predictions as they
+    are)."""
     extreme_students, extreme_questions = extremes(table.responses)
-    skill, difficulty = align(result.skill, result.difficulty, ~extreme_questions)
+    skill, difficulty = result.skill, result.difficulty
+    if origin == "mean-difficulty":
+        skill, difficulty = align(skill, difficulty, ~extreme_questions)
 
     def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
               extreme: np.ndarray, **more: object) -> pd.DataFrame:
@@ -110,12 +124,25 @@ def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
         more |= {name: values, f"{name}_se": se if se is not None else np.nan}
     if result.runaway_questions is not None:
         more["runaway"] = result.runaway_questions
-    return pd.concat(
+    estimates = pd.concat(
         [block("student", table.students, skill, result.skill_se, extreme_students),
          block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
                **more)],
         ignore_index=True,
     )
+    estimates["origin"] = origin
+    return estimates
+
+
+def origin_line(result: Fit, origin: str, students: pd.DataFrame, questions: pd.DataFrame
+                ) -> str:
+    """The summary's line on how the printed and written estimates are identified."""
+    where = (f"mean skill {students.estimate.mean():.2f}, mean difficulty "
+             f"{questions.estimate.mean():.2f} over the non-extreme ones")
+    if origin == "estimator":
+        return (f"origin: {result.estimator}'s own identification, as irtbench.fit returns it "
+                f"({where}); --origin mean-difficulty shifts both to a mean difficulty of 0")
+    return f"origin: mean-difficulty, the same for every estimator ({where})"
 
 
 def _short(value: object) -> str:
@@ -135,7 +162,7 @@ def command_fit(args: argparse.Namespace) -> int:
         result = fit(table.responses, estimator=args.estimator, **options)
     except ValueError as error:  # what the file holds cannot be fitted: name the file
         raise ValueError(f"{args.file}: {error}") from None
-    estimates = estimates_table(table, result)
+    estimates = estimates_table(table, result, args.origin)
     write_csv(estimates, out)
 
     responses = table.responses
@@ -155,9 +182,9 @@ def command_fit(args: argparse.Namespace) -> int:
     if result.diagnostics:  # convergence flags; r-hat, ESS and divergences of NUTS
         print("diagnostics: " + ", ".join(f"{key} {_short(value)}"
                                           for key, value in result.diagnostics.items()))
-    print(f"{result.model} model; difficulty (mean 0 over the non-extreme questions): min "
-          f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
-          f"{students.estimate.std(ddof=0):.2f}")
+    print(origin_line(result, args.origin, students, questions))
+    print(f"{result.model} model; difficulty: min {questions.estimate.min():.2f}, max "
+          f"{questions.estimate.max():.2f}; skill sd {students.estimate.std(ddof=0):.2f}")
     for name in result.extra_items:
         values = questions[name]
         print(f"{name}: min {values.min():.2f}, median {values.median():.2f}, max "
@@ -198,7 +225,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.sizes:
         sizes = _comma_list(args.sizes, parse_size, "--sizes")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else harness.DEFAULT_SEEDS)
-    models = _comma_list(args.model, str, "--model")
+    models = _comma_list(args.model, str.lower, "--model")  # 2PL as 2pl
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
     missing = _comma_list(args.missing, float, "--missing")
     # the values themselves are checked once, by harness.sweep, before any work
@@ -310,10 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
         "wrong: no finite ML estimate); under the 2PL and 3PL also each question's other "
-        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway. Estimates "
-        "are on one origin for every estimator: the "
-        "mean difficulty of the non-extreme questions is 0. The file is written at once at the "
-        "end (nothing partial on failure); an existing file is kept unless --force.",
+        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway; and "
+        "origin, how the estimates are identified (--origin). The file is written at once at "
+        "the end (nothing partial on failure); an existing file is kept unless --force.",
     )
     fitting.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
     fitting.add_argument("--estimator", default="torch-adam",
@@ -322,9 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the estimates (default: %(default)s; an existing "
                          "file is kept unless --force)")
     fitting.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    fitting.add_argument("--model", choices=MODELS, default=None,
-                         help="the model (default: rasch): " + MODEL_FORMULAS
+    fitting.add_argument("--model", choices=MODELS, default=None, type=str.lower,
+                         help="the model, in any case (default: rasch): " + MODEL_FORMULAS
                          + "; 'irtbench list' shows which estimators fit which")
+    fitting.add_argument("--origin", choices=ORIGINS, default=next(iter(ORIGINS)),
+                         help="; ".join(f"{key}: {doc}" for key, doc in ORIGINS.items())
+                         + " (default: %(default)s)")
     fitting.add_argument("--device", default=None,
                          help="auto, cpu, cuda or cuda:N (default: the estimator's, auto)")
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
@@ -351,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
                          "missing at random (default: %(default)s)")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
-                         "and fit, of " + ", ".join(MODELS) + " (the 2PL and 3PL: skills N(0,1), "
+                         "and fit, of " + ", ".join(MODELS) + " in any case (the 2PL and 3PL: skills N(0,1), "
                          "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "
                          "each with the estimators that fit it (default: %(default)s)")
     running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")

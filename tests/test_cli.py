@@ -21,7 +21,7 @@ def test_fit_real_data_writes_estimates(verbagg_path, tmp_path, capsys):
     assert "316 students x 24 questions" in printed
     assert "9 student(s)" in printed  # VerbAgg: 4 all-no and 5 all-yes persons
     table = pd.read_csv(out)
-    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme"]
+    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme", "origin"]
     assert (table.kind == "student").sum() == 316 and (table.kind == "question").sum() == 24
     assert table.loc[table.kind == "question", "label"].iloc[0] == "S1WantCurse"
     assert table.extreme.sum() == 9
@@ -126,3 +126,33 @@ def test_a_misspelled_option_is_refused_with_the_nearest_name(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 2
     assert "unknown option 'lr_' for any estimator of this run; did you mean 'lr'?" in (
         capsys.readouterr().err)
+
+
+def test_fit_writes_lsat7s_2pl_as_the_fields_packages_report_it(tmp_path, capsys):
+    """LSAT7's 2PL by mml-em: the written difficulties are R mirt's and ltm's (-1.879, -0.748,
+    -1.057, -0.635, -2.521; skills N(0, 1)), not moved by 1.37 to a mean of 0 as before. The
+    tolerance: mirt's three printed decimals plus mml-em's convergence (its a and d match
+    mirt's to 1.5e-3, tests/test_2pl.py); measured, the largest difference is 5e-4."""
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(Path(__file__).parent / "data" / "lsat7.csv"), "--estimator",
+                 "mml-em", "--model", "2PL", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "origin: mml-em's own identification" in printed and "2pl model" in printed
+    table = pd.read_csv(out)
+    questions = table[table.kind == "question"]
+    np.testing.assert_allclose(questions.estimate, [-1.879, -0.748, -1.057, -0.635, -2.521],
+                               atol=2e-3)
+
+
+@pytest.mark.parametrize("spelling", ["2PL", "Rasch", "RASCH"])
+def test_model_names_are_taken_in_any_case(tmp_path, capsys, spelling):
+    data = irtbench.simulate(60, 6, seed=1)
+    path = tmp_path / "answers.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(6)), comments="")
+    assert main(["fit", str(path), "--estimator", "mml-em", "--model", spelling,
+                 "--out", str(tmp_path / "e.csv")]) == 0
+    assert f"{spelling.lower()} model" in capsys.readouterr().out
+    if spelling == "Rasch":
+        assert main(["run", "--sizes", "30x6", "--estimators", "jml-newton", "--seeds", "1",
+                     "--model", "Rasch", "--in-process", "--out", str(tmp_path / "run")]) == 0
