@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -149,6 +150,40 @@ def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+#: the item priors a runaway warning suggests, at the usual values (BILOG-MG's slope prior,
+#: log a ~ N(0, 0.5^2); a normal prior of SD 3 on the intercept d, as mirt's)
+ITEM_PRIORS = {"prior_log_a_sd": 0.5, "prior_d_sd": 3}
+
+
+def prior_advice(args: argparse.Namespace, result: Fit) -> str | None:
+    """The command that refits with item priors, for a fit whose items ran away: the fit's own
+    estimator with the priors it takes for this model and the user's options, else ``mml-em``
+    with its; only priors not already given and only a command whose options the estimator
+    accepts for this model (the 3PL refuses some). None when there is none to suggest (every
+    prior the estimator takes was given, or no estimator takes them for this model)."""
+    for name in dict.fromkeys([result.estimator, "mml-em"]):
+        own = name == result.estimator
+        given = dict(result.options) if own else {"model": result.model}
+        takes = [key for key in ITEM_PRIORS if key in get_estimator(name).spec]
+        if own and takes and all(given.get(key) is not None for key in takes):
+            return None  # the priors were given and items still ran away: no advice
+        proposal = {key: ITEM_PRIORS[key] for key in takes if given.get(key) is None}
+        if not proposal:
+            continue
+        try:
+            get_estimator(name)(**{**given, **proposal}).resolved_options()
+        except ValueError:  # not for this model
+            continue
+        words = ["irtbench", "fit", str(args.file), "--estimator", name, "--model", result.model]
+        if own:
+            words += [word for pair in args.option for word in ("-o", pair)]
+            words += ["--device", args.device] if args.device is not None else []
+        words += [word for key, value in proposal.items() for word in ("-o", f"{key}={value}")]
+        out = Path(args.out)
+        return shlex.join(words + ["--out", str(out.with_name(f"{out.stem}-prior{out.suffix}"))])
+    return None
+
+
 def command_fit(args: argparse.Namespace) -> int:
     out = check_output(args.out, force=args.force)
     options = parse_options(args.option)
@@ -196,8 +231,9 @@ def command_fit(args: argparse.Namespace) -> int:
             print(f"warning: {len(runaway)} question(s) ran away ({names}: a discrimination "
                   f"above {RUNAWAY_DISCRIMINATION:g}, a difficulty beyond "
                   f"+/-{RUNAWAY_DIFFICULTY:g} or an SE above {RUNAWAY_SE:g}): the data do not "
-                  "identify them; the fit is not converged. Priors help: mml-em -o "
-                  "prior_log_a_sd=0.5 -o prior_d_sd=3", file=sys.stderr)
+                  "identify them; the fit is not converged."
+                  + (f" Priors help: {advice}" if (advice := prior_advice(args, result)) else ""),
+                  file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import irtbench
 from irtbench.cli import main
+from irtbench.estimators import Fit
 
 
 def test_fit_real_data_writes_estimates(verbagg_path, tmp_path, capsys):
@@ -156,3 +158,49 @@ def test_model_names_are_taken_in_any_case(tmp_path, capsys, spelling):
     if spelling == "Rasch":
         assert main(["run", "--sizes", "30x6", "--estimators", "jml-newton", "--seeds", "1",
                      "--model", "Rasch", "--in-process", "--out", str(tmp_path / "run")]) == 0
+
+
+def _advice(estimator: str, model: str, *given: str) -> str | None:
+    """The runaway warning's advice for a fit of ``estimator`` with the options ``given``."""
+    import argparse
+
+    from irtbench.cli import parse_options, prior_advice
+
+    options = {"model": model, **parse_options(given)}
+    fitted = Fit(
+        np.zeros(2), np.zeros(2), None, None, np.zeros(1), 0.0, 0.0, 0.0, "cpu", estimator,
+        dict(irtbench.get_estimator(estimator)(**options).resolved_options()), 0, model=model)
+    args = argparse.Namespace(file="data.csv", option=list(given), device=None,
+                              out="estimates.csv")
+    return prior_advice(args, fitted)
+
+
+def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp_path, capsys):
+    """Issue 25: the advice was ``mml-em -o prior_log_a_sd=0.5 -o prior_d_sd=3`` (no
+    --estimator, no file), printed for the 3PL (whose mml-em refuses those priors) and after
+    the priors were given."""
+    data = irtbench.simulate(60, 12, seed=3, model="2pl")
+    path = tmp_path / "small.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(12)), comments="")
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(path), "--estimator", "mml-em", "--model", "2pl", "--out",
+                 str(out)]) == 0
+    warning = capsys.readouterr().err
+    assert "ran away" in warning  # 60 students: an item the data do not pin down
+    advice = warning.split("Priors help: ")[1].strip()
+    assert advice == (f"irtbench fit {path} --estimator mml-em --model 2pl -o "
+                      f"prior_log_a_sd=0.5 -o prior_d_sd=3 --out {tmp_path / 'e-prior.csv'}")
+    assert main(shlex.split(advice)[1:]) == 0  # it runs, and the priors hold the items
+    assert "ran away" not in capsys.readouterr().err
+    # the estimator's own priors, with the user's options kept
+    assert _advice("torch-adam", "3pl", "epochs=300") == (
+        "irtbench fit data.csv --estimator torch-adam --model 3pl -o epochs=300 "
+        "-o prior_log_a_sd=0.5 --out estimates-prior.csv")
+    assert _advice("mml-em", "3pl") is None  # mml-em's 3PL refuses the 2PL's item priors
+    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5", "prior_d_sd=3") is None  # given
+    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5") == (
+        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_log_a_sd=0.5 "
+        "-o prior_d_sd=3 --out estimates-prior.csv")
+    assert _advice("numpyro-vi", "2pl").startswith(
+        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_log_a_sd=0.5")
