@@ -10,6 +10,7 @@ import argparse
 import ast
 import shlex
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,29 @@ def option_tables(names: Sequence[str]) -> str:
     return "\n\n".join(options_markdown(name, get_estimator(name).spec) for name in names)
 
 
+#: the widest line ``irtbench list`` prints
+LIST_WIDTH = 100
+
+
+def wrapped_table(rows: list[dict[str, str]], width: int = LIST_WIDTH) -> str:
+    """``rows`` as left-aligned columns under their keys, the last column wrapped (continued
+    under itself) so that no line is wider than ``width``."""
+    keys = list(rows[0])
+    widths = [max(len(key), *(len(row[key]) for row in rows)) for key in keys[:-1]]
+    indent = sum(widths) + 2 * len(widths)
+    last = max(width - indent, 20)
+
+    def line(cells: list[str]) -> list[str]:
+        head = "".join(cell.ljust(w + 2) for cell, w in zip(cells, widths))
+        tail = textwrap.wrap(cells[-1], last, break_on_hyphens=False) or [""]
+        return [(head + tail[0]).rstrip()] + [" " * indent + more for more in tail[1:]]
+
+    lines = line(keys)
+    for row in rows:
+        lines += line([row[key] for key in keys])
+    return "\n".join(lines)
+
+
 def command_list(args: argparse.Namespace) -> int:
     if args.options is not None:
         names = _comma_list(args.options, str, "--options") if args.options else estimators()
@@ -74,21 +98,26 @@ def command_list(args: argparse.Namespace) -> int:
             get_estimator(name)  # an unknown name: one line listing the valid ones
         print(option_tables(names))
         return EXIT_OK
-    rows = []
+    rows, missing = [], []
     for name in estimators():
         cls = get_estimator(name)
         available = cls.available()
+        if not available:
+            missing.append(f"{name} is not installed; install it with: {cls.install_command()}")
         rows.append(
             {
                 "estimator": name,
                 "models": ",".join(cls.models),
                 "backend": cls.backend,
-                "installed": "yes" if available else f"no: {cls.install_command()}",
+                "installed": "yes" if available else "no*",
                 "devices": ",".join(cls.devices()) if available else "-",
                 "description": cls.summary,
             }
         )
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(wrapped_table(rows))
+    for note in missing:  # the install commands below the table, wrapped alike
+        print("\n".join(textwrap.wrap("* " + note, LIST_WIDTH, subsequent_indent="  ",
+                                       break_long_words=False, break_on_hyphens=False)))
     return EXIT_OK
 
 

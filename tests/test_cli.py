@@ -77,8 +77,24 @@ def test_console_script_help_and_exit_codes():
 
 def test_list_shows_the_models_each_estimator_fits(capsys):
     assert main(["list"]) == 0
-    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:] if not line.startswith(" ")}
     assert rows["mml-em"] == "rasch,2pl,3pl" and rows["cml"] == "rasch"
+
+
+def test_list_fits_100_columns(capsys, monkeypatch):
+    """It was about 230 characters wide (install commands and descriptions in one row): now
+    the descriptions wrap under themselves and a missing backend's install command goes below
+    the table, marked."""
+    from irtbench.estimators.torch_adam import TorchAdam
+
+    monkeypatch.setattr(TorchAdam, "available", classmethod(lambda cls: False))
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100, max(lines, key=len)
+    assert any(line.startswith("torch-adam") and " no* " in line for line in lines)
+    notes = " ".join(line.strip() for line in lines if line.startswith(("*", "  ")))
+    assert "torch-adam is not installed; install it with: pip install 'torch>=2.4'" in notes
 
 
 def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
