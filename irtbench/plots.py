@@ -236,6 +236,26 @@ def _busiest_size(rows: pd.DataFrame) -> tuple[int, int]:
     return max(best, key=lambda nm: nm[0] * nm[1])
 
 
+#: the histograms' line styles, in turn, so that close ones stay apart where they overlap
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _same_histograms(densities: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:
+    """The estimators' histograms with the identical ones drawn once: ``torch-adam`` and
+    ``jax-adam`` solve the same objective and their steps would hide each other, so they
+    become one line labelled ``torch-adam = jax-adam`` (every estimator stays in the
+    legend)."""
+    groups: list[tuple[list[str], np.ndarray]] = []
+    for name, density in densities.items():
+        for names, seen in groups:
+            if np.allclose(density, seen, rtol=1e-9, atol=1e-12):
+                names.append(name)
+                break
+        else:
+            groups.append(([name], density))
+    return groups
+
+
 def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                 formats: Iterable[str]) -> list[Path]:
     if errors.empty:  # nothing to draw: no file (the report says why)
@@ -252,9 +272,12 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
         values = here[here.kind == kind]
         limit = np.quantile(np.abs(values.error), 0.995)
         bins = np.linspace(-limit, limit, 41)
-        for name, group in values.groupby("estimator"):
-            ax.hist(group.error, bins=bins, density=True, histtype="step", linewidth=1.6,
-                    label=name, color=style(name)["color"])
+        densities = {name: np.histogram(group.error, bins=bins, density=True)[0]
+                     for name, group in values.groupby("estimator")}
+        for rank, (names, density) in enumerate(_same_histograms(densities)):
+            ax.stairs(density, bins, linewidth=1.6, label=" = ".join(names),
+                      color=style(names[0])["color"],
+                      linestyle=_LINESTYLES[rank % len(_LINESTYLES)])
         bound = rows[f"crb_{kind}"].mean() if f"crb_{kind}" in rows else np.nan
         if np.isfinite(bound):
             grid = np.linspace(-limit, limit, 200)
@@ -262,8 +285,10 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                     color="black", linestyle=":", label="N(0, CRB²), CRB of each part")
         ax.set_xlabel(f"{kind} error{_unit(rows, kind)}")
         ax.set_ylabel("density")
-        ax.set_title(f"{kind}, {size_label(n, m)}, all seeds, extreme students excluded")
+        ax.set_title(_plural(kind))
         ax.grid(alpha=0.3)
+    fig.suptitle(f"{FIGURES['errors']}: {size_label(n, m)}, all seeds, extreme students "
+                 "excluded; identical histograms drawn once (a = b)", fontsize=10)
     _legend(fig)
     return _finish(fig, path, formats)
 
@@ -287,8 +312,10 @@ def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
                         fmt="o", capsize=3, label=size_label(size.n_students, size.n_questions))
         ax.axhline(0.95, color="black", linestyle=":", linewidth=1)
         ax.set_xticks(range(len(names)), names, rotation=20)
-        ax.set_title(f"{plural}: share of truths inside estimate ± {Z95:.2f} SE (mean ± sd)")
+        ax.set_title(plural)
         ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"{FIGURES['coverage']}: share of truths inside estimate ± {Z95:.2f} SE "
+                 "(mean ± sd over seeds)", fontsize=10)
     axes[0, 0].set_ylabel("coverage (nominal 0.95)")
     _legend(fig, title="size")
     return _finish(fig, path, formats)
