@@ -177,8 +177,9 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
         _size_axis(ax, table)
         ax.set_yscale("log")
         ax.set_ylabel(label)
-    axes[0].set_title("time of the whole fit, compilation excluded (median, range over seeds)")
-    axes[1].set_title("throughput (median and range over seeds)")
+    axes[0].set_title("time of the whole fit, compilation excluded")
+    axes[1].set_title("throughput")
+    fig.suptitle(FIGURES["speed"] + " (median and range over seeds)", fontsize=10)
     _legend(fig)
     return _finish(fig, path, formats)
 
@@ -203,7 +204,7 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
                "RMSE against the truth (logits)"),
               ("rmse_skill", f"skills, {size_label(n, m)}", "RMSE against the truth (logits)")]
     if "gap_rms" in here and here.gap_rms.notna().any():  # estimators of the reference objective
-        panels.append(("gap_rms", "distance to the exact optimum of the reference objective",
+        panels.append(("gap_rms", "distance to the reference objective's optimum",
                        "RMS gap (logits)"))
     fig, axes = _figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
     panels = [(ax, *panel) for ax, panel in zip(axes[0], panels)]

@@ -112,7 +112,7 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     questions = table[table.kind == "question"]
     assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                   "discrimination", "discrimination_se", "runaway"]
+                                   "discrimination", "discrimination_se", "runaway", "origin"]
     assert not questions.runaway.any()
     assert questions.discrimination.between(0.2, 5).all()
     assert questions.discrimination_se.between(0.01, 2).all()
