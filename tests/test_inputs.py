@@ -46,7 +46,7 @@ def test_fit_checks_out_before_fitting(verbagg_path, tmp_path, capsys):
     one_line_exit_2(capsys, fit + [str(existing)], "exists; choose another --out")
     assert existing.read_text() == "keep me\n"
     assert main(fit + [str(existing), "--force"]) == 0
-    assert pd.read_csv(existing).shape == (316 + 24, 5)
+    assert pd.read_csv(existing).shape == (316 + 24, 6)
     assert [p.name for p in tmp_path.iterdir()] == ["estimates.csv"]  # no temporary left
 
 

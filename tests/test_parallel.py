@@ -138,7 +138,8 @@ def test_check_warns_of_slow_and_contended_cells_in_every_mode(tmp_path):
     table = pd.read_csv(base / RESULTS_FILE)
     slow = table.estimator == "cml"
     table.loc[slow, "seconds"] *= 1.01 * SLOWER_WARNING
-    table.loc[table.estimator == "jml-newton", "contention"] = 0.6
+    # the measured contention is the machine's (a busy one makes every cell contended): set it
+    table["contention"] = np.where(table.estimator == "jml-newton", 0.6, 0.0)
     table.to_csv(run / RESULTS_FILE, index=False)
     for mode in ("same", "cross"):
         result = check(run, base, mode=mode)
