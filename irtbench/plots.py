@@ -137,9 +137,13 @@ def _lines(ax: plt.Axes, table: pd.DataFrame, y: str, *, by_device: bool = False
 
 
 def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
+    """A log axis of sizes, ticked at each; one size (``--quick``) gets a factor of 2 of room
+    on each side (a log axis cannot span a single value)."""
+    sizes = table.drop_duplicates("responses").sort_values("responses")
+    if len(sizes) == 1:
+        ax.set_xlim(sizes.responses.iloc[0] / 2, sizes.responses.iloc[0] * 2)
     ax.set_xscale("log")
     ax.set_xlabel("responses (students × questions)")
-    sizes = table.drop_duplicates("responses").sort_values("responses")
     ax.set_xticks(sizes.responses, [size_label(n, m) for n, m in zip(sizes.n_students, sizes.n_questions)],
                   rotation=30, fontsize=8)
     ax.minorticks_off()
