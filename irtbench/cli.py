@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import shlex
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +68,29 @@ def option_tables(names: Sequence[str]) -> str:
     return "\n\n".join(options_markdown(name, get_estimator(name).spec) for name in names)
 
 
+#: the widest line ``irtbench list`` prints
+LIST_WIDTH = 100
+
+
+def wrapped_table(rows: list[dict[str, str]], width: int = LIST_WIDTH) -> str:
+    """``rows`` as left-aligned columns under their keys, the last column wrapped (continued
+    under itself) so that no line is wider than ``width``."""
+    keys = list(rows[0])
+    widths = [max(len(key), *(len(row[key]) for row in rows)) for key in keys[:-1]]
+    indent = sum(widths) + 2 * len(widths)
+    last = max(width - indent, 20)
+
+    def line(cells: list[str]) -> list[str]:
+        head = "".join(cell.ljust(w + 2) for cell, w in zip(cells, widths))
+        tail = textwrap.wrap(cells[-1], last, break_on_hyphens=False) or [""]
+        return [(head + tail[0]).rstrip()] + [" " * indent + more for more in tail[1:]]
+
+    lines = line(keys)
+    for row in rows:
+        lines += line([row[key] for key in keys])
+    return "\n".join(lines)
+
+
 def command_list(args: argparse.Namespace) -> int:
     if args.options is not None:
         names = _comma_list(args.options, str, "--options") if args.options else estimators()
@@ -73,31 +98,50 @@ def command_list(args: argparse.Namespace) -> int:
             get_estimator(name)  # an unknown name: one line listing the valid ones
         print(option_tables(names))
         return EXIT_OK
-    rows = []
+    rows, missing = [], []
     for name in estimators():
         cls = get_estimator(name)
         available = cls.available()
+        if not available:
+            missing.append(f"{name} is not installed; install it with: {cls.install_command()}")
         rows.append(
             {
                 "estimator": name,
                 "models": ",".join(cls.models),
                 "backend": cls.backend,
-                "installed": "yes" if available else f"no: {cls.install_command()}",
+                "installed": "yes" if available else "no*",
                 "devices": ",".join(cls.devices()) if available else "-",
                 "description": cls.summary,
             }
         )
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(wrapped_table(rows))
+    for note in missing:  # the install commands below the table, wrapped alike
+        print("\n".join(textwrap.wrap("* " + note, LIST_WIDTH, subsequent_indent="  ",
+                                       break_long_words=False, break_on_hyphens=False)))
     return EXIT_OK
 
 
 # -- irtbench fit ----------------------------------------------------------------------------
-def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
-    """One row per student and per question: kind, label, estimate, se, extreme. Estimates are
-    on one documented origin for every estimator: the mean difficulty of the non-extreme
-    questions is 0 (skills shifted alike); ``irtbench.fit`` returns each estimator's own."""
+#: ``irtbench fit --origin``: how the written estimates are identified (default the first)
+ORIGINS = {
+    "estimator": "each estimator's own identification, as irtbench.fit returns it and the "
+                 "field's packages report it (the marginal fits: skills of mean 0)",
+    "mean-difficulty": "one origin for every estimator: skills and difficulties shifted alike "
+                       "so that the mean difficulty of the non-extreme questions is 0",
+}
+
+
+def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
+                    ) -> pd.DataFrame:
+    """One row per student and per question: kind, label, estimate, se, extreme, the model's
+    other item parameters, and ``origin`` (a key of :data:`ORIGINS`: the estimator's own
+    identification, or skills and difficulties shifted alike so that the mean difficulty of
+    the non-extreme questions is 0; a common shift leaves every model's predictions as they
+    are)."""
     extreme_students, extreme_questions = extremes(table.responses)
-    skill, difficulty = align(result.skill, result.difficulty, ~extreme_questions)
+    skill, difficulty = result.skill, result.difficulty
+    if origin == "mean-difficulty":
+        skill, difficulty = align(skill, difficulty, ~extreme_questions)
 
     def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
               extreme: np.ndarray, **more: object) -> pd.DataFrame:
@@ -110,16 +154,63 @@ def estimates_table(table: ResponseTable, result: Fit) -> pd.DataFrame:
         more |= {name: values, f"{name}_se": se if se is not None else np.nan}
     if result.runaway_questions is not None:
         more["runaway"] = result.runaway_questions
-    return pd.concat(
+    estimates = pd.concat(
         [block("student", table.students, skill, result.skill_se, extreme_students),
          block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
                **more)],
         ignore_index=True,
     )
+    estimates["origin"] = origin
+    return estimates
+
+
+def origin_line(result: Fit, origin: str, students: pd.DataFrame, questions: pd.DataFrame
+                ) -> str:
+    """The summary's line on how the printed and written estimates are identified."""
+    where = (f"mean skill {students.estimate.mean():.2f}, mean difficulty "
+             f"{questions.estimate.mean():.2f} over the non-extreme ones")
+    if origin == "estimator":
+        return (f"origin: {result.estimator}'s own identification, as irtbench.fit returns it "
+                f"({where}); --origin mean-difficulty shifts both to a mean difficulty of 0")
+    return f"origin: mean-difficulty, the same for every estimator ({where})"
 
 
 def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+#: the item priors a runaway warning suggests, at the usual values (BILOG-MG's slope prior,
+#: log a ~ N(0, 0.5^2); a normal prior of SD 3 on the intercept d, as mirt's)
+ITEM_PRIORS = {"prior_log_a_sd": 0.5, "prior_d_sd": 3}
+
+
+def prior_advice(args: argparse.Namespace, result: Fit) -> str | None:
+    """The command that refits with item priors, for a fit whose items ran away: the fit's own
+    estimator with the priors it takes for this model and the user's options, else ``mml-em``
+    with its; only priors not already given and only a command whose options the estimator
+    accepts for this model (the 3PL refuses some). None when there is none to suggest (every
+    prior the estimator takes was given, or no estimator takes them for this model)."""
+    for name in dict.fromkeys([result.estimator, "mml-em"]):
+        own = name == result.estimator
+        given = dict(result.options) if own else {"model": result.model}
+        takes = [key for key in ITEM_PRIORS if key in get_estimator(name).spec]
+        if own and takes and all(given.get(key) is not None for key in takes):
+            return None  # the priors were given and items still ran away: no advice
+        proposal = {key: ITEM_PRIORS[key] for key in takes if given.get(key) is None}
+        if not proposal:
+            continue
+        try:
+            get_estimator(name)(**{**given, **proposal}).resolved_options()
+        except ValueError:  # not for this model
+            continue
+        words = ["irtbench", "fit", str(args.file), "--estimator", name, "--model", result.model]
+        if own:
+            words += [word for pair in args.option for word in ("-o", pair)]
+            words += ["--device", args.device] if args.device is not None else []
+        words += [word for key, value in proposal.items() for word in ("-o", f"{key}={value}")]
+        out = Path(args.out)
+        return shlex.join(words + ["--out", str(out.with_name(f"{out.stem}-prior{out.suffix}"))])
+    return None
 
 
 def command_fit(args: argparse.Namespace) -> int:
@@ -135,7 +226,7 @@ def command_fit(args: argparse.Namespace) -> int:
         result = fit(table.responses, estimator=args.estimator, **options)
     except ValueError as error:  # what the file holds cannot be fitted: name the file
         raise ValueError(f"{args.file}: {error}") from None
-    estimates = estimates_table(table, result)
+    estimates = estimates_table(table, result, args.origin)
     write_csv(estimates, out)
 
     responses = table.responses
@@ -155,9 +246,9 @@ def command_fit(args: argparse.Namespace) -> int:
     if result.diagnostics:  # convergence flags; r-hat, ESS and divergences of NUTS
         print("diagnostics: " + ", ".join(f"{key} {_short(value)}"
                                           for key, value in result.diagnostics.items()))
-    print(f"{result.model} model; difficulty (mean 0 over the non-extreme questions): min "
-          f"{questions.estimate.min():.2f}, max {questions.estimate.max():.2f}; skill sd "
-          f"{students.estimate.std(ddof=0):.2f}")
+    print(origin_line(result, args.origin, students, questions))
+    print(f"{result.model} model; difficulty: min {questions.estimate.min():.2f}, max "
+          f"{questions.estimate.max():.2f}; skill sd {students.estimate.std(ddof=0):.2f}")
     for name in result.extra_items:
         values = questions[name]
         print(f"{name}: min {values.min():.2f}, median {values.median():.2f}, max "
@@ -169,8 +260,9 @@ def command_fit(args: argparse.Namespace) -> int:
             print(f"warning: {len(runaway)} question(s) ran away ({names}: a slope a or "
                   f"intercept d = -ab beyond +/-{RUNAWAY_LIMIT:g}, or an SE of a above "
                   f"{RUNAWAY_LIMIT:g}): the likelihood keeps rising along them, the data do not "
-                  "identify them; the fit is not converged. Priors help: mml-em -o "
-                  "prior_log_a_sd=0.5 -o prior_d_sd=3", file=sys.stderr)
+                  "identify them; the fit is not converged."
+                  + (f" Priors help: {advice}" if (advice := prior_advice(args, result)) else ""),
+                  file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 
@@ -198,7 +290,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.sizes:
         sizes = _comma_list(args.sizes, parse_size, "--sizes")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else harness.DEFAULT_SEEDS)
-    models = _comma_list(args.model, str, "--model")
+    models = _comma_list(args.model, str.lower, "--model")  # 2PL as 2pl
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
     missing = _comma_list(args.missing, float, "--missing")
     # the values themselves are checked once, by harness.sweep, before any work
@@ -217,6 +309,7 @@ def command_run(args: argparse.Namespace) -> int:
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
             repeat=args.repeat, scheduler=args.scheduler,
+            leave_out=harness.QUICK_LEAVE_OUT if args.quick else (),
             on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
                                    file=sys.stderr),
         )
@@ -314,10 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
         "wrong: no finite ML estimate); under the 2PL and 3PL also each question's other "
-        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway. Estimates "
-        "are on one origin for every estimator: the "
-        "mean difficulty of the non-extreme questions is 0. The file is written at once at the "
-        "end (nothing partial on failure); an existing file is kept unless --force.",
+        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway; and "
+        "origin, how the estimates are identified (--origin). The file is written at once at "
+        "the end (nothing partial on failure); an existing file is kept unless --force.",
     )
     fitting.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
     fitting.add_argument("--estimator", default="torch-adam",
@@ -326,9 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the estimates (default: %(default)s; an existing "
                          "file is kept unless --force)")
     fitting.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    fitting.add_argument("--model", choices=MODELS, default=None,
-                         help="the model (default: rasch): " + MODEL_FORMULAS
+    fitting.add_argument("--model", choices=MODELS, default=None, type=str.lower,
+                         help="the model, in any case (default: rasch): " + MODEL_FORMULAS
                          + "; 'irtbench list' shows which estimators fit which")
+    fitting.add_argument("--origin", choices=ORIGINS, default=next(iter(ORIGINS)),
+                         help="; ".join(f"{key}: {doc}" for key, doc in ORIGINS.items())
+                         + " (default: %(default)s)")
     fitting.add_argument("--device", default=None,
                          help="auto, cpu, cuda or cuda:N (default: the estimator's, auto)")
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
@@ -345,7 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and --resume completes it. Prints a summary table.",
     )
     running.add_argument("--quick", action="store_true",
-                         help="a sub-minute smoke run: sizes 100x20,200x50, one seed")
+                         help="a smoke run of about 45 s on an idle 2-core machine: size "
+                         + ",".join(f"{n}x{m}" for n, m in harness.QUICK_SIZES)
+                         + ", one seed, the default estimators but "
+                         + " and ".join(harness.QUICK_LEAVE_OUT) + " (name them with "
+                         "--estimators)")
     running.add_argument("--sizes", help="comma-separated STUDENTSxQUESTIONS (default: "
                          + ",".join(f"{n}x{m}" for n, m in harness.DEFAULT_SIZES) + ")")
     running.add_argument("--estimators", help="comma-separated names (default: every installed "
@@ -355,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
                          "missing at random (default: %(default)s)")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
-                         "and fit, of " + ", ".join(MODELS) + " (the 2PL and 3PL: skills N(0,1), "
+                         "and fit, of " + ", ".join(MODELS) + " in any case (the 2PL and 3PL: skills N(0,1), "
                          "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "
                          "each with the estimators that fit it (default: %(default)s)")
     running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")

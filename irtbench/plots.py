@@ -137,9 +137,13 @@ def _lines(ax: plt.Axes, table: pd.DataFrame, y: str, *, by_device: bool = False
 
 
 def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
+    """A log axis of sizes, ticked at each; one size (``--quick``) gets a factor of 2 of room
+    on each side (a log axis cannot span a single value)."""
+    sizes = table.drop_duplicates("responses").sort_values("responses")
+    if len(sizes) == 1:
+        ax.set_xlim(sizes.responses.iloc[0] / 2, sizes.responses.iloc[0] * 2)
     ax.set_xscale("log")
     ax.set_xlabel("responses (students × questions)")
-    sizes = table.drop_duplicates("responses").sort_values("responses")
     ax.set_xticks(sizes.responses, [size_label(n, m) for n, m in zip(sizes.n_students, sizes.n_questions)],
                   rotation=30, fontsize=8)
     ax.minorticks_off()
@@ -177,8 +181,9 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
         _size_axis(ax, table)
         ax.set_yscale("log")
         ax.set_ylabel(label)
-    axes[0].set_title("time of the whole fit, compilation excluded (median, range over seeds)")
-    axes[1].set_title("throughput (median and range over seeds)")
+    axes[0].set_title("time of the whole fit, compilation excluded")
+    axes[1].set_title("throughput")
+    fig.suptitle(FIGURES["speed"] + " (median and range over seeds)", fontsize=10)
     _legend(fig)
     return _finish(fig, path, formats)
 
@@ -203,7 +208,7 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
                "RMSE against the truth (logits)"),
               ("rmse_skill", f"skills, {size_label(n, m)}", "RMSE against the truth (logits)")]
     if "gap_rms" in here and here.gap_rms.notna().any():  # estimators of the reference objective
-        panels.append(("gap_rms", "distance to the exact optimum of the reference objective",
+        panels.append(("gap_rms", "distance to the reference objective's optimum",
                        "RMS gap (logits)"))
     fig, axes = _figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
     panels = [(ax, *panel) for ax, panel in zip(axes[0], panels)]
@@ -236,6 +241,26 @@ def _busiest_size(rows: pd.DataFrame) -> tuple[int, int]:
     return max(best, key=lambda nm: nm[0] * nm[1])
 
 
+#: the histograms' line styles, in turn, so that close ones stay apart where they overlap
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _same_histograms(densities: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:
+    """The estimators' histograms with the identical ones drawn once: ``torch-adam`` and
+    ``jax-adam`` solve the same objective and their steps would hide each other, so they
+    become one line labelled ``torch-adam = jax-adam`` (every estimator stays in the
+    legend)."""
+    groups: list[tuple[list[str], np.ndarray]] = []
+    for name, density in densities.items():
+        for names, seen in groups:
+            if np.allclose(density, seen, rtol=1e-9, atol=1e-12):
+                names.append(name)
+                break
+        else:
+            groups.append(([name], density))
+    return groups
+
+
 def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                 formats: Iterable[str]) -> list[Path]:
     if errors.empty:  # nothing to draw: no file (the report says why)
@@ -252,9 +277,12 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
         values = here[here.kind == kind]
         limit = np.quantile(np.abs(values.error), 0.995)
         bins = np.linspace(-limit, limit, 41)
-        for name, group in values.groupby("estimator"):
-            ax.hist(group.error, bins=bins, density=True, histtype="step", linewidth=1.6,
-                    label=name, color=style(name)["color"])
+        densities = {name: np.histogram(group.error, bins=bins, density=True)[0]
+                     for name, group in values.groupby("estimator")}
+        for rank, (names, density) in enumerate(_same_histograms(densities)):
+            ax.stairs(density, bins, linewidth=1.6, label=" = ".join(names),
+                      color=style(names[0])["color"],
+                      linestyle=_LINESTYLES[rank % len(_LINESTYLES)])
         bound = rows[f"crb_{kind}"].mean() if f"crb_{kind}" in rows else np.nan
         if np.isfinite(bound):
             grid = np.linspace(-limit, limit, 200)
@@ -262,8 +290,10 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                     color="black", linestyle=":", label="N(0, CRB²), CRB of each part")
         ax.set_xlabel(f"{kind} error{_unit(rows, kind)}")
         ax.set_ylabel("density")
-        ax.set_title(f"{kind}, {size_label(n, m)}, all seeds, extreme students excluded")
+        ax.set_title(_plural(kind))
         ax.grid(alpha=0.3)
+    fig.suptitle(f"{FIGURES['errors']}: {size_label(n, m)}, all seeds, extreme students "
+                 "excluded; identical histograms drawn once (a = b)", fontsize=10)
     _legend(fig)
     return _finish(fig, path, formats)
 
@@ -287,8 +317,10 @@ def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
                         fmt="o", capsize=3, label=size_label(size.n_students, size.n_questions))
         ax.axhline(0.95, color="black", linestyle=":", linewidth=1)
         ax.set_xticks(range(len(names)), names, rotation=20)
-        ax.set_title(f"{plural}: share of truths inside estimate ± {Z95:.2f} SE (mean ± sd)")
+        ax.set_title(plural)
         ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"{FIGURES['coverage']}: share of truths inside estimate ± {Z95:.2f} SE "
+                 "(mean ± sd over seeds)", fontsize=10)
     axes[0, 0].set_ylabel("coverage (nominal 0.95)")
     _legend(fig, title="size")
     return _finish(fig, path, formats)

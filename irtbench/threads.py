@@ -20,9 +20,10 @@ fit (in its worker process, before the backends start their thread pools):
   after the pinning).
 
 What a fit had is measured around it (:class:`Usage`): its process's CPU time, and the share
-of its cores' time that *other* processes used (``contention``, from ``/proc/stat``'s per-core
-counters, which tick at ``USER_HZ``, 100 per second: a fit of a few tens of milliseconds gets a
-coarse figure).
+of its cores' time that *other* processes certainly used (``contention``, from ``/proc/stat``'s
+per-core counters, which tick at ``USER_HZ``, 100 per second; what the counters cannot resolve
+is not counted, so a stretch of a few tens of milliseconds, too short to tell, reads 0 rather
+than noise: :class:`Usage` gives the rule).
 """
 
 from __future__ import annotations
@@ -188,17 +189,32 @@ def held_to(threads: int | None, cores: Sequence[int] | None = None) -> Iterator
         yield chosen
 
 
+#: what ``/proc/stat``'s busy time of one core cannot resolve over a stretch, in ticks: less
+#: than one tick at each of the two readings
+RESOLUTION_TICKS = 2
+
+
 @dataclass
 class Usage:
     r"""What a stretch of work had of the machine, measured around it (``with Usage(cores) as
     usage: ...``): ``wall_seconds``, ``cpu_seconds`` (this process's CPU time, every thread,
     plus that of the child processes it started and waited for inside, as the ``py-irt`` peer's
-    interpreter), and ``contention``, the share of ``cores``' time that other processes used,
+    interpreter), and ``contention``, the share of ``cores``' time that other processes
+    certainly used:
 
-    .. math:: \max\Big(0, \frac{\text{busy}(\text{cores}) - \text{cpu}_\text{self}}
-        {\text{wall} \cdot |\text{cores}|}\Big)
+    .. math:: \max\Big(0, \frac{\text{busy}(\text{cores}) - \text{cpu}_\text{self}
+        - 2|\text{cores}|/\text{USER\_HZ}}{\text{wall} \cdot |\text{cores}|}\Big)
 
-    (NaN where ``/proc/stat`` is not available)."""
+    (NaN where ``/proc/stat`` is not available). The busy time is what ``/proc/stat``'s
+    per-core counters say, in ticks of 1/USER_HZ (10 ms), read at the start and at the end:
+    each reading of each core is short by up to one tick, so the busy time is known to
+    :data:`RESOLUTION_TICKS` ticks per core, while the process's own CPU time (every thread of
+    a multi-threaded fit, however many cores they kept busy) is exact to the nanosecond. The
+    rule subtracts the own CPU time and that resolution, so what is left is time other
+    processes took for sure. Before it did not subtract the resolution: on an idle machine a
+    fit of 20 ms on two cores whose counters happened to advance by one tick more than its
+    own 20 ms of CPU read 25%, contended; the fits that many ticks can resolve (a second on
+    two cores: to 1%) read as before."""
 
     cores: Sequence[int]
     wall_seconds: float = float("nan")
@@ -218,9 +234,11 @@ class Usage:
         if not all(core in after and core in self._ticks for core in self.cores):
             return
         busy = sum(after[core][0] - self._ticks[core][0] for core in self.cores) / _TICK
+        resolution = RESOLUTION_TICKS * len(self.cores) / _TICK
         available = self.wall_seconds * len(self.cores)
         if available > 0:
-            self.contention = min(1.0, max(0.0, (busy - self.cpu_seconds) / available))
+            others = busy - self.cpu_seconds - resolution
+            self.contention = min(1.0, max(0.0, others / available))
 
 
 def _cpu_time() -> float:

@@ -209,3 +209,21 @@ def test_the_models_log_likelihoods_nest():
     with_floor = get_model("3pl").log_likelihood(data.responses, data.skill,
                                                  {**items, "guessing": np.full(7, 0.2)})
     assert with_floor != pytest.approx(values[0])
+
+
+def test_mml_em_3pl_on_too_few_students_is_one_line_not_a_traceback(tmp_path, capsys):
+    """80 students x 12 items of the 3PL: items run away until an M-step's information is
+    singular, and torch.linalg.solve raised _LinAlgError (a traceback from the CLI). Now a
+    ValueError naming the problem; from the CLI one line and exit 2."""
+    from irtbench.cli import main
+
+    data = irtbench.simulate(80, 12, seed=3, model="3pl")
+    with pytest.raises(ValueError, match="mml-em's 3PL: the information of .* singular"):
+        irtbench.fit(data.responses, "mml-em", model="3pl")
+    path = tmp_path / "small.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(12)), comments="")
+    assert main(["fit", str(path), "--estimator", "mml-em", "--model", "3pl", "--out",
+                 str(tmp_path / "e.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "ran away" in err and err.count("\n") == 1 and "Traceback" not in err

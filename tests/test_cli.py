@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import irtbench
 from irtbench.cli import main
+from irtbench.estimators import Fit
 
 
 def test_fit_real_data_writes_estimates(verbagg_path, tmp_path, capsys):
@@ -21,7 +23,7 @@ def test_fit_real_data_writes_estimates(verbagg_path, tmp_path, capsys):
     assert "316 students x 24 questions" in printed
     assert "9 student(s)" in printed  # VerbAgg: 4 all-no and 5 all-yes persons
     table = pd.read_csv(out)
-    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme"]
+    assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme", "origin"]
     assert (table.kind == "student").sum() == 316 and (table.kind == "question").sum() == 24
     assert table.loc[table.kind == "question", "label"].iloc[0] == "S1WantCurse"
     assert table.extreme.sum() == 9
@@ -75,8 +77,24 @@ def test_console_script_help_and_exit_codes():
 
 def test_list_shows_the_models_each_estimator_fits(capsys):
     assert main(["list"]) == 0
-    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:] if not line.startswith(" ")}
     assert rows["mml-em"] == "rasch,2pl,3pl" and rows["cml"] == "rasch"
+
+
+def test_list_fits_100_columns(capsys, monkeypatch):
+    """It was about 230 characters wide (install commands and descriptions in one row): now
+    the descriptions wrap under themselves and a missing backend's install command goes below
+    the table, marked."""
+    from irtbench.estimators.torch_adam import TorchAdam
+
+    monkeypatch.setattr(TorchAdam, "available", classmethod(lambda cls: False))
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100, max(lines, key=len)
+    assert any(line.startswith("torch-adam") and " no* " in line for line in lines)
+    notes = " ".join(line.strip() for line in lines if line.startswith(("*", "  ")))
+    assert "torch-adam is not installed; install it with: pip install 'torch>=2.4'" in notes
 
 
 def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
@@ -94,7 +112,7 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     questions = table[table.kind == "question"]
     assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                   "discrimination", "discrimination_se", "runaway"]
+                                   "discrimination", "discrimination_se", "runaway", "origin"]
     assert not questions.runaway.any()
     assert questions.discrimination.between(0.2, 5).all()
     assert questions.discrimination_se.between(0.01, 2).all()
@@ -138,3 +156,79 @@ def test_a_run_in_which_no_fit_succeeded_exits_3(tmp_path, capsys):
     assert code == EXIT_NO_FIT == 3
     assert "no fit succeeded" in capsys.readouterr().err
     assert (tmp_path / "run" / "results.csv").exists()
+
+
+def test_fit_writes_lsat7s_2pl_as_the_fields_packages_report_it(tmp_path, capsys):
+    """LSAT7's 2PL by mml-em: the written difficulties are R mirt's and ltm's (-1.879, -0.748,
+    -1.057, -0.635, -2.521; skills N(0, 1)), not moved by 1.37 to a mean of 0 as before. The
+    tolerance: mirt's three printed decimals plus mml-em's convergence (its a and d match
+    mirt's to 1.5e-3, tests/test_2pl.py); measured, the largest difference is 5e-4."""
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(Path(__file__).parent / "data" / "lsat7.csv"), "--estimator",
+                 "mml-em", "--model", "2PL", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "origin: mml-em's own identification" in printed and "2pl model" in printed
+    table = pd.read_csv(out)
+    questions = table[table.kind == "question"]
+    np.testing.assert_allclose(questions.estimate, [-1.879, -0.748, -1.057, -0.635, -2.521],
+                               atol=2e-3)
+
+
+@pytest.mark.parametrize("spelling", ["2PL", "Rasch", "RASCH"])
+def test_model_names_are_taken_in_any_case(tmp_path, capsys, spelling):
+    data = irtbench.simulate(60, 6, seed=1)
+    path = tmp_path / "answers.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(6)), comments="")
+    assert main(["fit", str(path), "--estimator", "mml-em", "--model", spelling,
+                 "--out", str(tmp_path / "e.csv")]) == 0
+    assert f"{spelling.lower()} model" in capsys.readouterr().out
+    if spelling == "Rasch":
+        assert main(["run", "--sizes", "30x6", "--estimators", "jml-newton", "--seeds", "1",
+                     "--model", "Rasch", "--in-process", "--out", str(tmp_path / "run")]) == 0
+
+
+def _advice(estimator: str, model: str, *given: str) -> str | None:
+    """The runaway warning's advice for a fit of ``estimator`` with the options ``given``."""
+    import argparse
+
+    from irtbench.cli import parse_options, prior_advice
+
+    options = {"model": model, **parse_options(given)}
+    fitted = Fit(
+        np.zeros(2), np.zeros(2), None, None, np.zeros(1), 0.0, 0.0, 0.0, "cpu", estimator,
+        dict(irtbench.get_estimator(estimator)(**options).resolved_options()), 0, model=model)
+    args = argparse.Namespace(file="data.csv", option=list(given), device=None,
+                              out="estimates.csv")
+    return prior_advice(args, fitted)
+
+
+def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp_path, capsys):
+    """Issue 25: the advice was ``mml-em -o prior_log_a_sd=0.5 -o prior_d_sd=3`` (no
+    --estimator, no file), printed for the 3PL (whose mml-em refuses those priors) and after
+    the priors were given."""
+    data = irtbench.simulate(60, 12, seed=3, model="2pl")
+    path = tmp_path / "small.csv"
+    np.savetxt(path, data.responses, fmt="%d", delimiter=",",
+               header=",".join(f"q{j}" for j in range(12)), comments="")
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(path), "--estimator", "mml-em", "--model", "2pl", "--out",
+                 str(out)]) == 0
+    warning = capsys.readouterr().err
+    assert "ran away" in warning  # 60 students: an item the data do not pin down
+    advice = warning.split("Priors help: ")[1].strip()
+    assert advice == (f"irtbench fit {path} --estimator mml-em --model 2pl -o "
+                      f"prior_log_a_sd=0.5 -o prior_d_sd=3 --out {tmp_path / 'e-prior.csv'}")
+    assert main(shlex.split(advice)[1:]) == 0  # it runs, and the priors hold the items
+    assert "ran away" not in capsys.readouterr().err
+    # the estimator's own priors, with the user's options kept
+    assert _advice("torch-adam", "3pl", "epochs=300") == (
+        "irtbench fit data.csv --estimator torch-adam --model 3pl -o epochs=300 "
+        "-o prior_log_a_sd=0.5 --out estimates-prior.csv")
+    assert _advice("mml-em", "3pl") is None  # mml-em's 3PL refuses the 2PL's item priors
+    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5", "prior_d_sd=3") is None  # given
+    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5") == (
+        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_log_a_sd=0.5 "
+        "-o prior_d_sd=3 --out estimates-prior.csv")
+    assert _advice("numpyro-vi", "2pl").startswith(
+        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_log_a_sd=0.5")

@@ -69,7 +69,8 @@ def check_one_file(content: bytes, folder: Path) -> None:
     message = stderr.getvalue()
     if code == 0:
         written = pd.read_csv(out)
-        assert list(written.columns) == ["kind", "label", "estimate", "se", "extreme"]
+        assert list(written.columns) == ["kind", "label", "estimate", "se", "extreme",
+                                         "origin"]
     else:
         assert code == 2 and not out.exists(), message
         assert message.count("\n") == 1 and "Traceback" not in message, message

@@ -171,11 +171,28 @@ def test_cli_run_quick(tmp_path, capsys):
                  "-o", "epochs=20", "--device", "cpu"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "torch-adam" in printed and "100x20" in printed and "results in" in printed
-    table = pd.read_csv(out / "results.csv")  # two sizes, each of both models (the default)
-    assert len(table) == 4 and set(table.model) == {"rasch", "2pl"}
+    assert "torch-adam" in printed and "200x50" in printed and "results in" in printed
+    table = pd.read_csv(out / "results.csv")  # one size, each of both models (the default)
+    assert len(table) == 2 and set(table.model) == {"rasch", "2pl"}
     assert main(["run", "--quick", "--out", str(out)]) == 2  # exists: needs --resume
     assert "--resume" in capsys.readouterr().err
+
+
+def test_quick_is_one_size_without_the_slowest_cells(tmp_path, capsys, monkeypatch):
+    """--quick promised "under a minute" and took 85-104 s on an idle 2-core machine: now one
+    size and the default estimators but NUTS and VI (45 s measured there, harness.cells)."""
+    asked = {}
+
+    def sweep(sizes, names, **options):
+        asked.update(sizes=sizes, names=names, **options)
+        raise KeyboardInterrupt  # nothing to run: what the sweep was asked is the point
+
+    monkeypatch.setattr(harness, "sweep", sweep)
+    assert main(["run", "--quick", "--out", str(tmp_path / "run")]) == 130
+    assert asked["sizes"] == ((200, 50),) and asked["names"] is None and asked["seeds"] == 1
+    assert set(asked["leave_out"]) == {"numpyro-nuts", "numpyro-vi"}
+    main(["run", "--sizes", "30x6", "--out", str(tmp_path / "other")])
+    assert asked["leave_out"] == ()  # only --quick leaves them out
 
 
 def test_cli_run_rejects_bad_sizes(tmp_path, capsys):

@@ -46,7 +46,7 @@ def test_fit_checks_out_before_fitting(verbagg_path, tmp_path, capsys):
     one_line_exit_2(capsys, fit + [str(existing)], "exists; choose another --out")
     assert existing.read_text() == "keep me\n"
     assert main(fit + [str(existing), "--force"]) == 0
-    assert pd.read_csv(existing).shape == (316 + 24, 5)
+    assert pd.read_csv(existing).shape == (316 + 24, 6)
     assert [p.name for p in tmp_path.iterdir()] == ["estimates.csv"]  # no temporary left
 
 
@@ -64,13 +64,31 @@ def test_fit_summary_and_file_leave_the_extremes_out_on_one_origin(verbagg_path,
     out = tmp_path / "e.csv"
     with np.errstate(all="raise"):  # no RuntimeWarning on the way
         assert main(["fit", str(verbagg_path), "--estimator", name, "--device", "cpu",
-                     "--out", str(out), "-o", "epochs=50" if name == "torch-adam" else
-                     "device=cpu"]) == 0
+                     "--out", str(out), "--origin", "mean-difficulty", "-o",
+                     "epochs=50" if name == "torch-adam" else "device=cpu"]) == 0
     printed = capsys.readouterr().out
     assert "nan" not in printed and "skill sd" in printed
+    assert "origin: mean-difficulty, the same for every estimator" in printed
     table = pd.read_csv(out)
     questions = table[(table.kind == "question") & ~table.extreme]
-    assert abs(questions.estimate.mean()) < 1e-9
+    assert abs(questions.estimate.mean()) < 1e-9 and (table.origin == "mean-difficulty").all()
+
+
+@pytest.mark.parametrize("name", ["cml", "mml-em"])
+def test_fit_writes_the_estimators_own_identification_by_default(verbagg_path, tmp_path,
+                                                                 capsys, name):
+    """By default the file holds what ``irtbench.fit`` returns (issue 25: it used to re-centre
+    every estimator's difficulties to mean 0), and says so in its ``origin`` column and the
+    summary."""
+    out = tmp_path / "e.csv"
+    assert main(["fit", str(verbagg_path), "--estimator", name, "--out", str(out)]) == 0
+    assert f"origin: {name}'s own identification" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    fit = irtbench.fit(irtbench.load_responses(verbagg_path).responses, name)
+    np.testing.assert_array_equal(table.loc[table.kind == "question", "estimate"],
+                                  fit.difficulty)
+    np.testing.assert_array_equal(table.loc[table.kind == "student", "estimate"], fit.skill)
+    assert (table.origin == "estimator").all()
 
 
 @pytest.mark.parametrize("argv, message", [

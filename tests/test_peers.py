@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import irtbench
+from irtbench.cli import main
+from irtbench.estimators._peers import PackageFailure
 
 pytest.importorskip("mirt", reason="Python mirt is not installed (pip install 'irtbench[peers]')")
 pytest.importorskip("girth", reason="girth is not installed (pip install 'irtbench[peers]')")
@@ -88,3 +91,63 @@ def test_peers_take_the_common_options(name):
 
     env = environment()
     assert env["mirt"] and env["girth"]
+
+
+def lsat7_with_holes() -> np.ndarray:
+    """LSAT7 with 5% of its cells held out (as a fold of held-out cells leaves it)."""
+    responses = lsat7().astype(float)
+    responses[np.random.default_rng(0).random(responses.shape) < 0.05] = np.nan
+    return responses
+
+
+def test_girth_cml_refuses_missing_responses_in_one_line(tmp_path, capsys):
+    """girth's rasch_conditional sums its missing code (-99999) into the raw scores: on LSAT7
+    with cells held out it raised IndexError from inside girth (a traceback). Now a ValueError
+    naming the problem and the estimators that take missing responses; one line, exit 2."""
+    with pytest.raises(ValueError, match=r"'girth-cml' needs complete responses, and \d+ of "
+                                         r"5000 are missing: .*use cml"):
+        irtbench.fit(lsat7_with_holes(), "girth-cml")
+    path = tmp_path / "holes.csv"
+    pd.DataFrame(lsat7_with_holes(), columns=[f"Q{j}" for j in range(1, 6)]).to_csv(path,
+                                                                                    index=False)
+    assert main(["fit", str(path), "--estimator", "girth-cml", "--out",
+                 str(tmp_path / "e.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "needs complete responses" in err and err.count("\n") == 1
+    assert "Traceback" not in err and not (tmp_path / "e.csv").exists()
+
+
+def test_girth_peers_fit_lsat7_whole(tmp_path, capsys):
+    """The real 1000x5 test, complete, with its 320 extreme students: both girth peers fit it
+    from the command line (girth-mml's 2PL is mml-em's, to 1e-3)."""
+    for name, model in [("girth-cml", "rasch"), ("girth-mml", "rasch"), ("girth-mml", "2pl")]:
+        out = tmp_path / f"{name}-{model}.csv"
+        assert main(["fit", str(LSAT7), "--estimator", name, "--model", model,
+                     "--out", str(out)]) == 0
+    theirs = irtbench.fit(lsat7(), "girth-mml", model="2pl")
+    ours = irtbench.fit(lsat7(), "mml-em", model="2pl")
+    np.testing.assert_allclose(theirs.difficulty, ours.difficulty, atol=1e-3)
+
+
+def test_girth_mml_refuses_fewer_than_8_nodes():
+    """girth asserts quadrature_n > 7 (an AssertionError, a traceback): the option says so."""
+    with pytest.raises(ValueError, match="nodes=5 must be an integer from 8 up or None"):
+        irtbench.fit(lsat7(), "girth-mml", nodes=5)
+
+
+def test_an_error_inside_a_package_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    """Whatever else a package raises from inside its fit (here girth's IndexError, forced) is
+    reported as a ValueError naming the estimator, the package and its message."""
+    import girth
+
+    def broken(*args, **kwargs):
+        raise IndexError("index -199996 is out of bounds for axis 0 with size 6")
+
+    monkeypatch.setattr(girth, "onepl_mml", broken)
+    with pytest.raises(PackageFailure, match=r"'girth-mml': girth failed inside its fit on "
+                                             r"these 1000x5 responses \(IndexError: index"):
+        irtbench.fit(lsat7(), "girth-mml")
+    assert main(["fit", str(LSAT7), "--estimator", "girth-mml", "--out",
+                 str(tmp_path / "e.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "girth failed inside its fit" in err and err.count("\n") == 1

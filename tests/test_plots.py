@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from irtbench import plots
@@ -63,3 +64,48 @@ def test_the_throughput_figure_draws_every_estimator_and_each_bound(tmp_path):
     assert written[0].exists() and written[0].stat().st_size > 10_000
     assert "torch-adam (GPU)" in drawn["lines"] and "jax-adam (CPU)" in drawn["lines"]
     assert sum(label.startswith("_") for label in drawn["lines"]) == 2  # the two bound lines
+def _drawn_figures(tmp_path, monkeypatch) -> dict[str, object]:
+    """Every figure ``irtbench plot`` draws from a copy of the baseline, by file name."""
+    folder = tmp_path / "copy"
+    shutil.copytree(BASELINE, folder, ignore=shutil.ignore_patterns("*.png", "*.svg", "report.md"))
+    figures = {}
+    finish = plots._finish
+
+    def keep(fig, path, formats):
+        renderer = fig.canvas.get_renderer()  # Agg: laid out as saved
+        fig.draw(renderer)
+        fig.title_boxes = [(ax.get_title(), ax.title.get_window_extent(renderer),
+                            ax.get_window_extent(renderer)) for ax in fig.axes]
+        figures[path.name] = fig
+        return finish(fig, path, ())
+
+    monkeypatch.setattr(plots, "_finish", keep)
+    plots.plot_all(folder)
+    return figures
+
+
+def test_panel_titles_do_not_collide(tmp_path, monkeypatch):
+    """coverage-2pl's three long panel titles ran into each other (issue 25): every panel's
+    title now fits over its panel in every figure."""
+    for name, fig in _drawn_figures(tmp_path, monkeypatch).items():
+        for text, title, panel in fig.title_boxes:
+            assert title.x0 >= panel.x0 - 2 and title.x1 <= panel.x1 + 2, (name, text)
+
+
+def test_identical_error_histograms_are_drawn_once_and_named_together(tmp_path, monkeypatch):
+    """torch-adam's and jax-adam's errors are the same (the same objective), so one histogram
+    hid the other: no two drawn histograms are identical, and the legend names every
+    estimator of the size drawn."""
+    figures = _drawn_figures(tmp_path, monkeypatch)
+    for name in ("errors", "errors-2pl"):
+        fig = figures[name]
+        for ax in fig.axes:
+            steps = [artist.get_data()[0] for artist in ax.patches]
+            for i, one in enumerate(steps):
+                assert not any(np.array_equal(one, other) for other in steps[i + 1:]), name
+        legend = " ".join(text.get_text() for text in fig.legends[0].get_texts())
+        assert "jax-adam = torch-adam" in legend, legend
+    legend = " ".join(text.get_text() for text in figures["errors"].legends[0].get_texts())
+    for estimator in ("cml", "jml-newton", "mml-em", "numpyro-map", "numpyro-nuts",
+                      "numpyro-vi"):
+        assert estimator in legend

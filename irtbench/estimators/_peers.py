@@ -8,6 +8,15 @@ package, Rasch parameters mapped); it finds the questions everybody got right or
 its ``run``, leaves them out of the package's fit (the packages fail or return arbitrary values
 on them) and reports them at -/+inf, as irtbench's maximum-likelihood estimators do.
 
+**What a package cannot fit is refused in one line.** A wrapper whose package has no handling of
+missing responses says so (``complete_only``: girth's ``rasch_conditional`` sums girth's
+missing-value code -99999 into the raw scores and fails with an ``IndexError``); it is refused,
+untimed, with a ``ValueError`` that names the problem and an estimator that fits such data. An
+error raised from inside a package's fit on other data (an ``IndexError``, an
+``AssertionError``, a singular matrix) becomes a :class:`PackageFailure` (a ``ValueError``)
+naming the estimator, the package and the package's own message, so that the command line reports
+it in one line rather than a traceback from the package's internals.
+
 **Rasch with an estimated skill SD.** The packages' marginal "1PL" fits fix the skills at
 N(0, 1) and estimate one common discrimination :math:`a`:
 :math:`\sigma(a(z - b^*_j))` with :math:`z \sim N(0, 1)` is the Rasch model
@@ -18,13 +27,21 @@ so the wrappers report :math:`b_j = ab^*_j`, skills :math:`a\hat z_i`, and the s
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from irtbench.estimators.base import Diagnostic, Estimator, Result, State, Stopwatch
 from irtbench.models import find_extremes
 from irtbench.responses import Responses, answers_of, observed_of
+
+
+class PackageFailure(ValueError):
+    """A package's fit failed from inside the package on these responses (module docstring)."""
+
+
+#: what the packages raise from inside a fit on data they cannot handle
+PACKAGE_ERRORS = (IndexError, AssertionError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
 class PeerFit(NamedTuple):
@@ -75,9 +92,33 @@ class PeerEstimator(Estimator[State]):
     #: named on the command line only (the packages are slow on the default sweep's largest
     #: size); ``benchmarks/versus_peers.py`` compares them side by side
     in_default_sweep = False
+    #: None when the package takes missing responses; else why it does not and which
+    #: estimator does (the end of the refusal's sentence)
+    complete_only: ClassVar[str | None] = None
 
     def setup(self, responses: Responses, options: dict, n_observed: int) -> State:
+        """The state; ``ValueError`` when some responses are missing and the package cannot
+        take them (``complete_only``)."""
+        n_responses = int(np.prod(np.shape(responses)))
+        if self.complete_only is not None and n_observed < n_responses:
+            raise ValueError(
+                f"estimator {self.name!r} needs complete responses, and "
+                f"{n_responses - n_observed} of {n_responses} are missing: {self.complete_only}"
+            )
         return State(responses, options, n_observed, self.resolve_device())
+
+    def estimate_or_fail(self, responses: np.ndarray, options: dict) -> PeerFit:
+        """:meth:`estimate`, with an error from inside the package as a
+        :class:`PackageFailure` that names it (module docstring)."""
+        try:
+            return self.estimate(responses, options)
+        except PACKAGE_ERRORS as error:
+            message = str(error).splitlines()[0] if str(error) else "no message"
+            raise PackageFailure(
+                f"estimator {self.name!r}: {self.backend} failed inside its fit on these "
+                f"{responses.shape[0]}x{responses.shape[1]} responses "
+                f"({type(error).__name__}: {message})"
+            ) from error
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         raise NotImplementedError
@@ -95,7 +136,8 @@ class PeerEstimator(Estimator[State]):
         clock = Stopwatch()
         found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         keep = ~found.questions
-        fit = self.estimate(as_float(np.asarray(state.responses)[:, keep]), state.options)
+        fit = self.estimate_or_fail(as_float(np.asarray(state.responses)[:, keep]),
+                                    state.options)
         compute_seconds = clock.stop()
         n_questions = len(keep)
 

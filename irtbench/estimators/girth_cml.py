@@ -3,7 +3,10 @@
 
 Difficulties on girth's origin (sum zero); skills by maximum likelihood at those difficulties
 (``girth.ability_mle``), -/+inf for students with all responses wrong / right. No SEs. The
-Rasch model only.
+Rasch model only, and complete responses only: ``rasch_conditional`` has no handling of missing
+responses (it adds girth's missing-value code, -99999, into the raw scores and fails with an
+``IndexError``), so a matrix with any is refused in one line naming ``cml`` (booklet designs:
+each student conditioned on the questions they answered) and ``mml-em`` (any pattern).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class GirthCML(PeerEstimator):
     summary = "peer: girth's conditional ML of the Rasch model, ML skills"
     spec: dict = {}
     models = ("rasch",)
+    complete_only = ("girth's rasch_conditional has no handling of missing responses; use cml "
+                     "(conditional ML over each booklet's questions) or mml-em")
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         import girth

@@ -8,7 +8,8 @@
   (:mod:`irtbench.estimators._peers` says how it is mapped); skills by ``girth.ability_eap``.
 
 Missing responses are passed as girth's ``INVALID_RESPONSE``. Option ``nodes``: girth's
-``quadrature_n`` (None: girth's default).
+``quadrature_n`` (None: girth's default; girth refuses fewer than 8 nodes with an
+``AssertionError``, so the option's constraint says so).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class GirthMML(PeerEstimator):
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's marginal ML (onepl_mml as Rasch with estimated SD, twopl_mml)"
-    spec = {"nodes": option.positive_int(None, "girth's quadrature_n; None: girth's default",
-                                          none_ok=True)}
+    spec = {"nodes": option.positive_int(None, "girth's quadrature_n (girth takes 8 or more); "
+                                          "None: girth's default", none_ok=True, low=8)}
 
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         import girth

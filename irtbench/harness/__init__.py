@@ -52,6 +52,7 @@ from irtbench.harness.cells import (
     DEFAULT_SIZES,
     DEFAULT_TIME_BUDGET,
     LOUD_ESTIMATE,
+    QUICK_LEAVE_OUT,
     QUICK_SIZES,
     Cell,
     _cells,
@@ -85,7 +86,7 @@ from irtbench.results import (
     read_results,
 )
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_LEAVE_OUT", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
            "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
            "run_cell_isolated", "run_dask_task", "summarize", "sweep", "time_limit"]
 
@@ -111,6 +112,7 @@ def sweep(
     jobs: int = 1,
     repeat: int = 1,
     scheduler: str | None = None,
+    leave_out: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
 
@@ -144,13 +146,16 @@ def sweep(
         repeat: timed fits per cell after the warm-up; the row keeps the median and the range.
         scheduler: the address of a ``dask.distributed`` scheduler to send the cells to (one
             cell per dask worker process at a time, each in a worker process of its own).
+        leave_out: estimators the default choice leaves out (``QUICK_LEAVE_OUT`` for the CLI's
+            ``--quick``); ignored when ``estimator_names`` are given.
 
     Returns:
         The rows of this call in cell order (plus, with ``resume``, those already in the
         folder); ``results.csv`` holds them in the order they finished.
     """
     names = list(estimator_names) if estimator_names is not None else [
-        name for name in estimators(available_only=True) if get_estimator(name).in_default_sweep]
+        name for name in estimators(available_only=True)
+        if get_estimator(name).in_default_sweep and name not in leave_out]
     for model in models:
         get_model(model)  # an unknown name: ValueError naming the models
     for name in names:  # unknown names, and estimators of none of the models, fail before work

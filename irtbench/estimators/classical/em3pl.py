@@ -148,7 +148,13 @@ def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3
         c = items.guessing
         gradient[:, 2] += ((prior.alpha - 1) * (1 - c) - (prior.beta - 1) * c)
         information[:, 2, 2] += (prior.alpha + prior.beta - 2) * c * (1 - c) + 1e-9
-        step = torch.linalg.solve(information, gradient)
+        step, singular = torch.linalg.solve_ex(information, gradient)
+        if bool((singular != 0).any()):
+            raise ValueError(
+                f"mml-em's 3PL: the information of {int((singular != 0).sum())} item(s) became "
+                "singular (their estimates ran away: the data do not identify a slope, a "
+                "difficulty and a floor for each, too few students for the 3PL); fit the 2PL, "
+                "or the 3PL with a slope prior (torch-adam -o prior_log_a_sd=0.5)")
         items, _ = ascend(lambda x: expected_objective(post, x, z, prior), items,
                           step.unbind(1), HALVINGS)
     return items
