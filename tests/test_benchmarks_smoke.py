@@ -39,15 +39,18 @@ def test_benchmark_suite_runs_one_tiny_case(tmp_path):
 
 
 def test_gpu_scale_script_runs_on_the_cpu(tmp_path):
-    """The GPU throughput script, at a tiny size on the CPU: one row per estimator, all ok, with
-    a bandwidth bound and a ratio to it."""
+    """The GPU throughput script, at a tiny size on the CPU: one row per (estimator, model) of
+    its plan, all ok, with a bandwidth bound and a ratio to it, and at the comparison size the
+    fit against the closed form and jml-newton's optimum."""
     import csv
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     import gpu_scale
 
-    assert gpu_scale.main(["--device", "cpu", "--sizes", "300x40", "--epochs", "3",
-                           "--out", str(tmp_path)]) == 0
+    assert gpu_scale.main(["--device", "cpu", "--sizes", "300x40", "--llm-sizes", "30x200",
+                           "--epochs", "3", "--compare-at", "12000", "--out", str(tmp_path)]) == 0
     rows = list(csv.DictReader(open(tmp_path / "scale.csv")))
-    assert [r["estimator"] for r in rows] == ["torch-adam", "jax-adam", "jml-newton"]
+    assert [(r["estimator"], r["model"]) for r in rows] == [
+        (name, model) for name, model, _, _ in gpu_scale.PLAN + gpu_scale.LLM_PLAN]
     assert all(r["status"] == "ok" and float(r["ratio_to_bound"]) > 0 for r in rows)
+    assert float(rows[0]["max_diff_closed"]) < 1e-5 and float(rows[0]["rmse_to_optimum"]) > 0
