@@ -198,9 +198,10 @@ def command_run(args: argparse.Namespace) -> int:
     if args.sizes:
         sizes = _comma_list(args.sizes, parse_size, "--sizes")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else harness.DEFAULT_SEEDS)
-    models = _comma_list(args.model, str, "--model")
+    models = _comma_list(args.model.lower(), str, "--model")
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
-    missing = _comma_list(args.missing, float, "--missing")
+    missing = _comma_list(args.missing or "0", float, "--missing")
+    like = designs_like(args, models) if args.like is not None else None
     # the values themselves are checked once, by harness.sweep, before any work
     devices.resolve(args.device, devices.cuda_device_count(), "torch")  # fails at once, naming
     # the problem, without CUDA
@@ -216,7 +217,7 @@ def command_run(args: argparse.Namespace) -> int:
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
-            repeat=args.repeat, scheduler=args.scheduler,
+            repeat=args.repeat, scheduler=args.scheduler, like=like,
             on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
                                    file=sys.stderr),
         )
@@ -230,6 +231,29 @@ def command_run(args: argparse.Namespace) -> int:
     if (table.status == "ok").any():
         draw(out, args.svg)
     return EXIT_OK
+
+
+def designs_like(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    """``--like FILE``: per model, the design of data like the file's (:mod:`irtbench.like`),
+    printed; ``--sizes`` and ``--missing`` are the file's then, and refused."""
+    from irtbench.like import design_like
+
+    if args.sizes or args.missing is not None or args.quick:
+        raise UsageError("--like takes the file's shape and missing cells: leave out --sizes, "
+                         "--missing and --quick")
+    for model in models:
+        get_model(model)  # an unknown name: one line naming the models
+    table = load_responses(args.like)
+    designs = {}
+    for model in models:
+        design = design_like(table.responses, model, source=str(args.like))
+        designs[model] = design
+        n_students, n_questions = design.shape
+        print(f"like {args.like}: {n_students} x {n_questions}, {design.missing:.1%} missing; "
+              f"{model} items and skill SD {design.skill_sd:.3g} from mml-em's fit "
+              f"(converged {design.converged}; {design.adjusted} item(s) clipped to be usable "
+              "as truth)", file=sys.stderr)
+    return designs
 
 
 def draw(folder: Path, svg: bool) -> None:
@@ -389,8 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "estimator; see 'irtbench list')")
     running.add_argument("--seeds", type=int, help="number of seeds per size (default: "
                          f"{harness.DEFAULT_SEEDS}; 1 with --quick)")
-    running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
-                         "missing at random (default: %(default)s)")
+    running.add_argument("--missing", default=None, help="comma-separated fractions of responses "
+                         "missing at random (default: 0)")
+    running.add_argument("--like", type=Path, metavar="DATA.csv",
+                         help="simulate data like this file's (read as by 'irtbench fit'): its "
+                         "shape, its missing cells, and item parameters and a skill SD from "
+                         "mml-em's fit of each --model to it; the seeds draw skills and answers")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
                          "and fit, of " + ", ".join(MODELS) + " (the 2PL and 3PL: skills N(0,1), "
                          "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
+from typing import TYPE_CHECKING
+
 from irtbench.estimators import Estimator
 from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
 from irtbench.harness.limits import _first_line
@@ -17,6 +19,9 @@ from irtbench.threads import (
     allowed_cores,
     held_to,
 )
+
+if TYPE_CHECKING:
+    from irtbench.like import Design
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -33,13 +38,14 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
-                 cores: list[int], threads: int | None, repeat: int) -> None:
+                 cores: list[int], threads: int | None, repeat: int,
+                 like: Design | None = None) -> None:
     """In the worker: choose its cores, pin itself to them and hold every backend to their
     number (:func:`~irtbench.threads.held_to`, before JAX starts its backend, which sizes XLA's
     pool from the affinity), simulate the cell's data, run the cell, send its rows back."""
     try:
         with held_to(threads, cores) as chosen:
-            rows = run_cell(cell, _simulate_cell(cell), estimator, notify=connection.send,
+            rows = run_cell(cell, _simulate_cell(cell, like), estimator, notify=connection.send,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
@@ -62,10 +68,11 @@ def _kill_live_workers() -> None:
 
 def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | None = None,
                       cores: Sequence[int] | None = None, threads: int | None = None,
-                      repeat: int = 1) -> CellRows:
+                      repeat: int = 1, like: Design | None = None) -> CellRows:
     """:func:`run_cell` in a worker process of its own, which simulates the cell's data itself
     (nothing of the matrix's size crosses a pipe), runs on ``threads`` of ``cores`` (default:
-    this process's; ``threads`` None: those other processes leave idle) and sends the rows back.
+    this process's; ``threads`` None: those other processes leave idle) and sends the rows back
+    (``like``: its data drawn like a user's, :func:`irtbench.like.simulate_like`).
 
     The worker is killed when its warm-up, or one of its fits with the evaluation that follows,
     runs past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout``
@@ -79,7 +86,7 @@ def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | 
     context = _worker_context()
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_cell_worker, daemon=True,
-                             args=(sender, cell, estimator, cores, threads, repeat))
+                             args=(sender, cell, estimator, cores, threads, repeat, like))
     with _LIVE_LOCK:
         _LIVE_WORKERS.add(worker)
     worker.start()
