@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--out", type=Path, default=Path("compare"),
                            help="the folder to write (default: %(default)s)")
     comparing.add_argument("--estimators", help="comma-separated names (default: the sweep's "
-                           "default estimators, each with its default models)")
+                           "default estimators but numpyro-nuts, each with its default models)")
     comparing.add_argument("--models", help="comma-separated models of " + ", ".join(MODELS)
                            + " (default: " + ",".join(harness.DEFAULT_MODELS) + ")")
     comparing.add_argument("--folds", type=int, default=5, metavar="K",

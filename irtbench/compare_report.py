@@ -91,7 +91,7 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
                 seconds: float | None = None, settings: str = "") -> str:
     """The Markdown report: the summary, the tests, the agreement of the difficulties, what did
     not complete, and the figures."""
-    from irtbench.compare import EPS
+    from irtbench.compare import EPS, NOT_BY_DEFAULT
 
     summary = comparison.summary
     shown = summary[[c for c in _SHOWN if c in summary]]
@@ -119,6 +119,10 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         lines += ["## Agreement between estimators (after alignment)", "",
                   markdown_table(difficulties[["model", "estimator", "other", "parameter",
                                                "corr", "rmse", "n_items", "n_left_out"]]), ""]
+    left_out = [f"- {name}: {why}" for name, why in NOT_BY_DEFAULT.items()
+                if name not in set(summary.estimator)]
+    if left_out:
+        lines += ["Left out unless named:", "", *left_out, ""]
     problems = summary[summary.status != "ok"]
     if len(problems):
         lines += ["## Not completed", ""]
