@@ -75,6 +75,7 @@ import pandas as pd
 from irtbench.estimators import Fit, get_estimator
 from irtbench.harness.cells import DEFAULT_MODELS, check_sweep_options, estimator_options
 from irtbench.harness.limits import FitTimeout, _first_line, time_limit
+from irtbench.harness.memory import PeakMemory
 from irtbench.models import MODELS, Model, get_model
 from irtbench.responses import (
     Responses,
@@ -646,7 +647,6 @@ def compare(
     """
     from tqdm.auto import tqdm
 
-    from irtbench.harness.memory import PeakMemory
     from irtbench.threads import held_to
 
     if split not in SPLITS:
@@ -680,7 +680,7 @@ def compare(
             for name, model in pairs:
                 bar.set_postfix_str(f"{name} {model}")
                 row, pair_folds = _compare_pair(fitter, name, model, data, fold_of, folds, split,
-                                                scoring_half, scoring, PeakMemory, fits)
+                                                scoring_half, scoring, fits)
                 summary.append(row)
                 fold_table += pair_folds
     finally:
@@ -698,7 +698,7 @@ def compare(
 
 def _compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_of: np.ndarray,
                   folds: int, split: str, scoring_half: np.ndarray, scoring: str,
-                  peak_memory: type, fits: dict[tuple[str, str], Fit]
+                  fits: dict[tuple[str, str], Fit]
                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The summary row and fold rows of one pair: the full-data fit, then each fold."""
     cls = get_estimator(name)
@@ -710,7 +710,7 @@ def _compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_
                 "reason": f"not installed: {cls.install_command()}"}, []
     row: dict[str, Any] = {}
     try:
-        with peak_memory() as memory:
+        with PeakMemory() as memory:
             fit = fitter(name, model, data, warm_up=True)
         fits[(name, model)] = fit
         row = _fit_row(fit, data, memory.measure(fit.device, cls.backend)[0])
