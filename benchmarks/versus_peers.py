@@ -24,6 +24,19 @@ cores, so its default 2000 would take 12 minutes)::
     python benchmarks/versus_peers.py --models 2pl --sizes 300x28659 --rounds 1 \
         --methods mml-em,py-irt --py-irt-epochs 1500 \
         --out results/targets/versus_peers_pyirt_300x28659.csv
+
+``theta-irt`` (theta's JAX MML-EM, which switches JAX to float64 on import, so it runs in a
+child interpreter: :mod:`irtbench.estimators.theta_irt`) joins both models when theta is
+installed (``irtbench[theta]``). Its ``seconds`` include the child's start, JAX's import and
+the JIT compilation of a fresh process; its rows also carry ``theta_fit_seconds`` (theta's fit
+alone) and, for the ``warm`` method (the child fits twice and keeps the second),
+``theta_fit_seconds`` is theta's warm time, what its README reports, beside
+``theta_first_fit_seconds``. At the shapes theta advertises and at long tests::
+
+    python benchmarks/versus_peers.py --models 2pl --rounds 1 \
+        --sizes 1000x50,50000x100,10000x1000,300x28659 \
+        --methods "mml-em,theta-irt,theta-irt (warm: the second of two fits)" \
+        --out results/targets/versus_peers_theta.csv
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ METHODS = {
         ("mirt-em", "mirt-em", {}),
         ("girth-mml", "girth-mml", {}),
         ("girth-cml", "girth-cml", {}),
+        ("theta-irt", "theta-irt", {}),
     ],
     "2pl": [
         ("mml-em", "mml-em", {}),
@@ -58,10 +72,13 @@ METHODS = {
         ("girth-mml", "girth-mml", {}),
         ("py-irt", "py-irt", {}),
         ("py-irt (hierarchical priors)", "py-irt", {"priors": "hierarchical"}),
+        ("theta-irt", "theta-irt", {}),
+        ("theta-irt (warm: the second of two fits)", "theta-irt", {"warm": True}),
     ],
 }
 #: the diagnostics of a method's own clock that its rows carry (NaN for the others)
-CLOCK_PARTS = ("py_irt_train_seconds", "py_irt_startup_seconds")
+CLOCK_PARTS = ("py_irt_train_seconds", "py_irt_startup_seconds", "theta_startup_seconds",
+               "theta_first_fit_seconds", "theta_fit_seconds", "theta_se_seconds")
 
 
 def simulate(model: str, size: str) -> irtbench.Dataset:

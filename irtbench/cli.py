@@ -292,7 +292,8 @@ def command_run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else harness.DEFAULT_SEEDS)
     models = _comma_list(args.model, str.lower, "--model")  # 2PL as 2pl
     names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
-    missing = _comma_list(args.missing, float, "--missing")
+    missing = _comma_list(args.missing or "0", float, "--missing")
+    like = designs_like(args, models) if args.like is not None else None
     # the values themselves are checked once, by harness.sweep, before any work
     devices.resolve(args.device, devices.cuda_device_count(), "torch")  # fails at once, naming
     # the problem, without CUDA
@@ -308,7 +309,7 @@ def command_run(args: argparse.Namespace) -> int:
             resume=args.resume, force=args.force, time_budget=args.time_budget,
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
-            repeat=args.repeat, scheduler=args.scheduler,
+            repeat=args.repeat, scheduler=args.scheduler, like=like,
             leave_out=harness.QUICK_LEAVE_OUT if args.quick else (),
             on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
                                    file=sys.stderr),
@@ -328,6 +329,29 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def designs_like(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    """``--like FILE``: per model, the design of data like the file's (:mod:`irtbench.like`),
+    printed; ``--sizes`` and ``--missing`` are the file's then, and refused."""
+    from irtbench.like import design_like
+
+    if args.sizes or args.missing is not None or args.quick:
+        raise UsageError("--like takes the file's shape and missing cells: leave out --sizes, "
+                         "--missing and --quick")
+    for model in models:
+        get_model(model)  # an unknown name: one line naming the models
+    table = load_responses(args.like)
+    designs = {}
+    for model in models:
+        design = design_like(table.responses, model, source=str(args.like))
+        designs[model] = design
+        n_students, n_questions = design.shape
+        print(f"like {args.like}: {n_students} x {n_questions}, {design.missing:.1%} missing; "
+              f"{model} items and skill SD {design.skill_sd:.3g} from mml-em's fit "
+              f"(converged {design.converged}; {design.adjusted} item(s) clipped to be usable "
+              "as truth)", file=sys.stderr)
+    return designs
+
+
 def draw(folder: Path, svg: bool) -> None:
     from irtbench import plots
 
@@ -340,6 +364,47 @@ def command_plot(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise UsageError(f"no such results folder: {args.folder}")
     draw(args.folder, args.svg)
+    return EXIT_OK
+
+
+# -- irtbench compare -----------------------------------------------------------------------
+def command_compare(args: argparse.Namespace) -> int:
+    from irtbench.compare import compare, write_comparison
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    if args.folds < 2:
+        raise UsageError(f"--folds {args.folds}: at least 2 folds are needed")
+    table = load_responses(args.file)
+    estimators_named = (_comma_list(args.estimators, str, "--estimators")
+                        if args.estimators else None)
+    models = _comma_list(args.models.lower(), str, "--models") if args.models else None
+    for name in estimators_named or ():
+        get_estimator(name)  # an unknown name: one line listing the valid ones
+    start = time.perf_counter()
+    result = compare(table.responses, estimators=estimators_named, models=models,
+                     folds=args.folds, split=args.split, time_budget=args.time_budget or None,
+                     seed=args.seed, options=parse_options(args.option), scoring=args.scoring,
+                     threads=_threads(args.threads), progress=None)
+    seconds = time.perf_counter() - start
+    n_students, n_questions = table.responses.shape
+    settings = (f"{args.file}: {n_students} x {n_questions}, "
+                f"{np.isfinite(table.responses).mean():.1%} observed; {args.folds} folds over "
+                f"the {'observed cells' if args.split == 'cells' else 'respondents'}, seed "
+                f"{args.seed}" + (f", held-out rows scored by {args.scoring.upper()}"
+                                  if args.split == "rows" else ""))
+    written = write_comparison(result, args.out, source=str(args.file), seconds=seconds,
+                               settings=settings)
+    shown = [c for c in ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd",
+                         "brier", "auc", "aic", "bic", "seconds", "converged", "n_runaway")
+             if c in result.summary]
+    print(settings)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(result.summary[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    for row in result.summary[result.summary.status != "ok"].itertuples():
+        print(f"{row.status}: {row.estimator} {row.model}: {row.reason}")
+    print(f"compared in {seconds:.1f} s; wrote {', '.join(p.name for p in written)} to "
+          f"{args.out}/")
     return EXIT_OK
 
 
@@ -451,8 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "estimator; see 'irtbench list')")
     running.add_argument("--seeds", type=int, help="number of seeds per size (default: "
                          f"{harness.DEFAULT_SEEDS}; 1 with --quick)")
-    running.add_argument("--missing", default="0", help="comma-separated fractions of responses "
-                         "missing at random (default: %(default)s)")
+    running.add_argument("--missing", default=None, help="comma-separated fractions of responses "
+                         "missing at random (default: 0)")
+    running.add_argument("--like", type=Path, metavar="DATA.csv",
+                         help="simulate data like this file's (read as by 'irtbench fit'): its "
+                         "shape, its missing cells, and item parameters and a skill SD from "
+                         "mml-em's fit of each --model to it; the seeds draw skills and answers")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
                          "and fit, of " + ", ".join(MODELS) + " in any case (the 2PL and 3PL: skills N(0,1), "
                          "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "
@@ -499,6 +568,47 @@ def build_parser() -> argparse.ArgumentParser:
     plotting.add_argument("folder", metavar="DIR", type=Path, help="a folder written by 'irtbench run'")
     plotting.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     plotting.set_defaults(handler=command_plot)
+
+    comparing = commands.add_parser(
+        "compare", help="which estimator and model for my data? held-out prediction, AIC/BIC, "
+        "agreement",
+        description="Fit each estimator, for each model it fits, to a response matrix (FILE: "
+        "as for 'irtbench fit', wide or long) and compare: held-out prediction over K folds "
+        "(mean log-loss per response, Brier score, AUC, each with its SD over folds; "
+        "probabilities clipped to [1e-6, 1 - 1e-6], infinite estimates counted), AIC, BIC and "
+        "likelihood-ratio tests of the nested models for the marginal-likelihood fits, the "
+        "agreement of every pair of estimators' item parameters after alignment, and each "
+        "fit's time, memory, convergence and runaways. Writes DIR/compare.csv, "
+        "DIR/agreement.csv, DIR/folds.csv, DIR/tests.csv, figures and DIR/report.md, each "
+        "file whole or not at all.",
+    )
+    comparing.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
+    comparing.add_argument("--out", type=Path, default=Path("compare"),
+                           help="the folder to write (default: %(default)s)")
+    comparing.add_argument("--estimators", help="comma-separated names (default: the sweep's "
+                           "default estimators but numpyro-nuts, each with its default models)")
+    comparing.add_argument("--models", help="comma-separated models of " + ", ".join(MODELS)
+                           + " (default: " + ",".join(harness.DEFAULT_MODELS) + ")")
+    comparing.add_argument("--folds", type=int, default=5, metavar="K",
+                           help="folds of the held-out prediction (default: %(default)s)")
+    comparing.add_argument("--split", choices=("cells", "rows"), default="cells",
+                           help="hold out observed cells, or whole respondents (each scored "
+                           "from half of its answers, the other half predicted) (default: "
+                           "%(default)s)")
+    comparing.add_argument("--scoring", choices=("eap", "ml"), default="eap",
+                           help="with --split rows: how a held-out respondent's skill is "
+                           "estimated from its half (default: %(default)s)")
+    comparing.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+                           help="for the whole command: the fits left when it is spent are "
+                           "skipped with that reason (default: %(default)s; 0 = no limit)")
+    comparing.add_argument("--seed", type=int, default=0, help="fixes the folds (default: 0)")
+    comparing.add_argument("--option", "-o", action="append", default=[],
+                           metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
+                           "'irtbench run' (repeatable)")
+    comparing.add_argument("--threads", default="auto", metavar="N",
+                           help="threads of every fit, pinned (default: auto, the cores other "
+                           "processes leave idle)")
+    comparing.set_defaults(handler=command_compare)
 
     checking = commands.add_parser(
         "check", help="fail (exit 1) when recovery got worse than in a baseline folder",

@@ -29,6 +29,7 @@ FAST_OPTIONS: dict[str, dict] = {
     "girth-mml": {},
     "girth-cml": {},
     "py-irt": {"epochs": 100},
+    "theta-irt": {},
 }
 
 #: the backends that give no standard errors, and why

@@ -1,5 +1,5 @@
 """Estimators of the Rasch, 2PL and 3PL models, one per file (the field's packages wrapped as peers
-in ``mirt_em``, ``girth_mml``, ``girth_cml`` and, in an interpreter of its own, ``py_irt``), all behind :class:`~irtbench.estimators.base.Estimator`.
+in ``mirt_em``, ``girth_mml``, ``girth_cml`` and, in interpreters of their own, ``py_irt`` and ``theta_irt``), all behind :class:`~irtbench.estimators.base.Estimator`.
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
 The sweep machinery and the CLI use this package's names only (the registry, the interface and
@@ -21,6 +21,8 @@ from irtbench.estimators import (  # noqa: F401  (each registers itself)
     py_irt,
     torch_adam,
 )
+from irtbench.estimators import theta_irt  # noqa: F401, E402  (last: the registry's order is
+# the figures' colours, appended to only)
 from irtbench.estimators.base import (
     BackendNotInstalled,
     Estimator,

@@ -60,6 +60,9 @@ class PeerFit(NamedTuple):
     log_likelihood: float
     diagnostics: dict[str, Diagnostic]
     losses: np.ndarray | None = None
+    #: the 3PL's floors and their SEs (None under the other models)
+    guessing: np.ndarray | None = None
+    guessing_se: np.ndarray | None = None
 
 
 def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = None) -> PeerFit:
@@ -160,7 +163,9 @@ class PeerEstimator(Estimator[State]):
             fit.n_iter,
             compute_seconds,
             {**fit.diagnostics, "log_likelihood": fit.log_likelihood},
-            items={} if fit.discrimination is None else
-            {"discrimination": per_question(fit.discrimination, np.nan)},
-            item_se={"discrimination": per_question(fit.discrimination_se, np.nan)},
+            items={name: per_question(values, np.nan) for name, values in
+                   (("discrimination", fit.discrimination), ("guessing", fit.guessing))
+                   if values is not None},
+            item_se={"discrimination": per_question(fit.discrimination_se, np.nan),
+                     "guessing": per_question(fit.guessing_se, np.nan)},
         )

@@ -67,17 +67,13 @@ Options (defaults: py-irt's ``IrtConfig``): ``epochs`` (2000), ``lr`` (0.1), ``l
 
 from __future__ import annotations
 
-import functools
 import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from irtbench.estimators import options as option
+from irtbench.estimators._child import caller_threads, importable_by, run_runner
 from irtbench.estimators._peers import PeerEstimator, PeerFit
 from irtbench.estimators.base import BackendNotInstalled, Option, register
 
@@ -103,33 +99,13 @@ def interpreter(python: Option = None) -> Path:
     return REPOSITORY / local if (REPOSITORY / local).exists() else Path.cwd() / local
 
 
-@functools.cache
 def problem(python: Path) -> str | None:
     """Why ``python`` cannot run py-irt (None when it can): absent, or without py_irt."""
-    if not python.exists():
+    found = importable_by(python, "py_irt")
+    if found is not None and not python.exists():
         return (f"py-irt's interpreter {python} (not found; another can be named by "
                 f"${PYTHON_VARIABLE} or option python)")
-    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('py_irt') is None)"
-    try:
-        done = subprocess.run([str(python), "-I", "-c", check], check=False,
-                              capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"py-irt's interpreter {python} ({error})"
-    return None if done.returncode == 0 else f"py_irt (not importable by {python})"
-
-
-def caller_threads() -> int:
-    """The caller's thread count: torch's where torch is loaded (the thread policy set it),
-    else the cores this process may run on (the policy pinned it to as many)."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return int(torch.get_num_threads())
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def monotonic() -> float:
-    """The system-wide monotonic clock that the child reads too."""
-    return time.clock_gettime(time.CLOCK_MONOTONIC)
+    return found and found.replace("the interpreter", "py-irt's interpreter")
 
 
 @register
@@ -178,24 +154,14 @@ class PyIrt(PeerEstimator):
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         observed = ~np.isnan(responses)
         subjects, items = np.nonzero(observed)
-        with tempfile.TemporaryDirectory(prefix="irtbench-py-irt-") as folder:
-            source, target = Path(folder, "in.npz"), Path(folder, "out.npz")
-            np.savez(source, subjects=subjects.astype(np.int64), items=items.astype(np.int64),
-                     responses=responses[observed].astype(np.float32),
-                     n_subjects=responses.shape[0], n_items=responses.shape[1],
-                     model_type="2pl", epochs=int(options["epochs"]), lr=float(options["lr"]),
-                     lr_decay=float(options["lr_decay"]), priors=str(options["priors"]),
-                     seed=int(options["seed"]), threads=caller_threads())
-            python = str(interpreter(options["python"]))
-            spawned = monotonic()
-            done = subprocess.run([python, "-I", str(RUNNER), str(source), str(target),
-                                   repr(spawned)], check=False, capture_output=True, text=True)
-            process_seconds = monotonic() - spawned
-            if done.returncode != 0:
-                lines = done.stderr.strip().splitlines() or ["(no output on stderr)"]
-                raise RuntimeError(f"py-irt's runner failed (exit {done.returncode}): {lines[-1]}")
-            with np.load(target) as out:
-                result = {key: out[key] for key in out.files}
+        payload = dict(subjects=subjects.astype(np.int64), items=items.astype(np.int64),
+                       responses=responses[observed].astype(np.float32),
+                       n_subjects=responses.shape[0], n_items=responses.shape[1],
+                       model_type="2pl", epochs=int(options["epochs"]), lr=float(options["lr"]),
+                       lr_decay=float(options["lr_decay"]), priors=str(options["priors"]),
+                       seed=int(options["seed"]), threads=caller_threads())
+        result, process_seconds = run_runner(interpreter(options["python"]), RUNNER, payload,
+                                             what="py-irt")
         losses = result["losses"]
         diagnostics = {
             "py_irt_process_seconds": process_seconds,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -86,6 +86,9 @@ from irtbench.results import (
     read_results,
 )
 
+if TYPE_CHECKING:
+    from irtbench.like import Design
+
 __all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_LEAVE_OUT", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
            "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
            "run_cell_isolated", "run_dask_task", "summarize", "sweep", "time_limit"]
@@ -113,6 +116,7 @@ def sweep(
     repeat: int = 1,
     scheduler: str | None = None,
     leave_out: Sequence[str] = (),
+    like: Mapping[str, Design] | None = None,
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
 
@@ -148,11 +152,19 @@ def sweep(
             cell per dask worker process at a time, each in a worker process of its own).
         leave_out: estimators the default choice leaves out (``QUICK_LEAVE_OUT`` for the CLI's
             ``--quick``); ignored when ``estimator_names`` are given.
+        like: per model, the design of data like a user's (:mod:`irtbench.like`, ``irtbench
+            run --like``): each cell of that model is drawn from it (its shape, its missing
+            cells, its items and skill SD) instead of simulated; ``sizes``, ``missing`` and
+            ``models`` are then the designs' own.
 
     Returns:
         The rows of this call in cell order (plus, with ``resume``, those already in the
         folder); ``results.csv`` holds them in the order they finished.
     """
+    if like:
+        sizes = list(dict.fromkeys(design.shape for design in like.values()))
+        missing = list(dict.fromkeys(design.missing for design in like.values()))
+        models = list(like)
     names = list(estimator_names) if estimator_names is not None else [
         name for name in estimators(available_only=True)
         if get_estimator(name).in_default_sweep and name not in leave_out]
@@ -190,7 +202,8 @@ def sweep(
         estimate = estimator.memory_estimate(cell.n_students, cell.n_questions, cell.missing)
         if estimate >= LOUD_ESTIMATE:
             tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
-        tasks.append(CellTask(cell, estimator, time_budget, threads, repeat))
+        tasks.append(CellTask(cell, estimator, time_budget, threads, repeat,
+                              (like or {}).get(cell.model)))
     if not isolate:
         finished = _run_in_process(tasks)
     elif scheduler is not None:

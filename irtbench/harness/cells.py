@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from irtbench import devices
 from irtbench.estimators import Estimator, estimators, get_estimator
@@ -26,6 +26,9 @@ from irtbench.results import (
     write_environment,
 )
 from irtbench.simulate import Dataset, simulate
+
+if TYPE_CHECKING:
+    from irtbench.like import Design
 
 DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
 #: the models a sweep simulates and fits unless told (the 3PL on demand)
@@ -67,9 +70,15 @@ def result_columns() -> list[str]:
     return [*COLUMNS, *(f"opt_{key}" for key in options)]
 
 
-def _simulate_cell(cell: Cell) -> Dataset:
+def _simulate_cell(cell: Cell, like: Design | None = None) -> Dataset:
     """The cell's data (compact int8 above ``COMPACT_ABOVE`` cells); its seed fixes them, so
-    every estimator of a (model, size, missing, seed) sees the same ones wherever it runs."""
+    every estimator of a (model, size, missing, seed) sees the same ones wherever it runs.
+    With ``like`` (``irtbench run --like``), a draw like the user's data
+    (:func:`irtbench.like.simulate_like`) instead."""
+    if like is not None:
+        from irtbench.like import simulate_like
+
+        return simulate_like(like, cell.seed)
     compact = cell.n_students * cell.n_questions > COMPACT_ABOVE
     return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
                     compact=compact, model=cell.model)

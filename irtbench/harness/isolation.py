@@ -22,6 +22,8 @@ from pathlib import Path
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
+from typing import TYPE_CHECKING
+
 from irtbench.estimators import Estimator
 from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
 from irtbench.harness.limits import _first_line
@@ -30,6 +32,9 @@ from irtbench.threads import (
     allowed_cores,
     held_to,
 )
+
+if TYPE_CHECKING:
+    from irtbench.like import Design
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -46,13 +51,14 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
-                 cores: list[int], threads: int | None, repeat: int) -> None:
+                 cores: list[int], threads: int | None, repeat: int,
+                 like: Design | None = None) -> None:
     """In the worker: choose its cores, pin itself to them and hold every backend to their
     number (:func:`~irtbench.threads.held_to`, before JAX starts its backend, which sizes XLA's
     pool from the affinity), simulate the cell's data, run the cell, send its rows back."""
     try:
         with held_to(threads, cores) as chosen:
-            rows = run_cell(cell, _simulate_cell(cell), estimator, notify=connection.send,
+            rows = run_cell(cell, _simulate_cell(cell, like), estimator, notify=connection.send,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
@@ -75,10 +81,11 @@ def _kill_live_workers() -> None:
 
 def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | None = None,
                       cores: Sequence[int] | None = None, threads: int | None = None,
-                      repeat: int = 1) -> CellRows:
+                      repeat: int = 1, like: Design | None = None) -> CellRows:
     """:func:`run_cell` in a worker process of its own, which simulates the cell's data itself
     (nothing of the matrix's size crosses a pipe), runs on ``threads`` of ``cores`` (default:
-    this process's; ``threads`` None: those other processes leave idle) and sends the rows back.
+    this process's; ``threads`` None: those other processes leave idle) and sends the rows back
+    (``like``: its data drawn like a user's, :func:`irtbench.like.simulate_like`).
 
     The worker is killed when its warm-up, or one of its fits with the evaluation that follows,
     runs past ``time_budget`` seconds (its start is not limited), which becomes a ``timeout``
@@ -92,7 +99,7 @@ def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | 
     context = _worker_context()
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_cell_worker, daemon=True,
-                             args=(sender, cell, estimator, cores, threads, repeat))
+                             args=(sender, cell, estimator, cores, threads, repeat, like))
     with _LIVE_LOCK:
         _LIVE_WORKERS.add(worker)
     worker.start()
@@ -147,7 +154,7 @@ def _limited_rows(row: dict, stage_messages: queue.Queue, time_budget: float | N
 
 def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
                            time_budget: float | None = None, threads: int | None = None,
-                           repeat: int = 1) -> CellRows:
+                           repeat: int = 1, like: Design | None = None) -> CellRows:
     """:func:`run_cell_isolated` for a daemonic process: the worker is a child interpreter
     started by :mod:`subprocess` (``python -m irtbench.harness.isolation IN OUT``), which
     reports each stage as a line on its standard output and writes its rows to ``OUT``; the
@@ -158,7 +165,7 @@ def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
         return refusal, [], []
     with tempfile.TemporaryDirectory(prefix="irtbench-cell-") as folder:
         task, result = Path(folder) / "cell.pickle", Path(folder) / "rows.pickle"
-        task.write_bytes(pickle.dumps((cell, estimator, allowed_cores(), threads, repeat)))
+        task.write_bytes(pickle.dumps((cell, estimator, allowed_cores(), threads, repeat, like)))
         child = subprocess.Popen([sys.executable, "-m", "irtbench.harness.isolation",
                                   str(task), str(result)], stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True)
@@ -190,14 +197,14 @@ def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
 
 def _subprocess_worker(task: Path, result: Path) -> None:
     """The child of :func:`run_cell_in_subprocess`: its stages as lines, its rows pickled."""
-    cell, estimator, cores, threads, repeat = pickle.loads(task.read_bytes())
+    cell, estimator, cores, threads, repeat, like = pickle.loads(task.read_bytes())
 
     def notify(stage: str) -> None:
         print(f"stage {stage}", flush=True)
 
     try:
         with held_to(threads, cores) as chosen:
-            rows = run_cell(cell, _simulate_cell(cell), estimator, notify=notify,
+            rows = run_cell(cell, _simulate_cell(cell, like), estimator, notify=notify,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",

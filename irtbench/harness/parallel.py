@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from irtbench.estimators import Estimator, Fit, reference_optimum
 from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
@@ -26,6 +26,9 @@ from irtbench.threads import (
     thread_limits,
 )
 
+if TYPE_CHECKING:
+    from irtbench.like import Design
+
 
 # -- running many cells: cores of its own for each, or a dask cluster ----------------------------
 class CellTask(NamedTuple):
@@ -36,6 +39,8 @@ class CellTask(NamedTuple):
     time_budget: float | None
     threads: int | None
     repeat: int
+    #: the design of data like a user's (``irtbench run --like``), None: simulated as usual
+    like: Design | None = None
 
 
 def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
@@ -58,7 +63,8 @@ def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
         try:
             return task.cell, run_cell_isolated(task.cell, task.estimator,
                                                 time_budget=task.time_budget, cores=cores,
-                                                threads=task.threads, repeat=task.repeat)
+                                                threads=task.threads, repeat=task.repeat,
+                                                like=task.like)
         finally:
             free.put(cores)
 
@@ -87,7 +93,7 @@ def run_dask_task(task: CellTask) -> CellRows:
                 else run_cell_isolated)
     with _ONE_CELL_AT_A_TIME:
         return isolated(task.cell, task.estimator, time_budget=task.time_budget,
-                        threads=task.threads, repeat=task.repeat)
+                        threads=task.threads, repeat=task.repeat, like=task.like)
 
 
 def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, CellRows]]:
@@ -160,7 +166,7 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
             continue
         key = (cell.model, cell.n_students, cell.n_questions, cell.missing, cell.seed)
         if key != data_key:
-            data_key, data = key, _simulate_cell(cell)
+            data_key, data = key, _simulate_cell(cell, task.like)
             optimum.clear()
         cores = choose_cores(task.threads)
         with thread_limits(len(cores)):

@@ -1,0 +1,136 @@
+"""The figures and ``report.md`` of ``irtbench compare`` (:mod:`irtbench.compare`), drawn from
+its tables alone, with the sweep's fixed colour per estimator (:func:`irtbench.plots.style`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from irtbench.plots import _finish, _figure, markdown_table, style
+
+if TYPE_CHECKING:
+    from irtbench.compare import Comparison
+
+__all__ = ["draw_figures", "report_text"]
+
+#: the held-out measures drawn, with whether lower is better
+_MEASURES = (("heldout_logloss", "held-out log-loss (nats per response)", True),
+             ("brier", "Brier score", True), ("auc", "AUC", False))
+_BASELINES = ("constant", "item-means")
+
+
+def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
+    """One panel per measure: each estimator x model's mean over folds with its SD as an error
+    bar, one colour per estimator; the baselines as dashed lines."""
+    fitted = summary[~summary.estimator.isin(_BASELINES) & summary.heldout_logloss.notna()]
+    if fitted.empty:
+        return []
+    labels = [f"{r.estimator} {r.model}" for r in fitted.itertuples()]
+    fig, axes = _figure(1, len(_MEASURES), figsize=(4.2 * len(_MEASURES),
+                                                    1.2 + 0.32 * len(labels)), sharey=True)
+    for ax, (column, title, lower) in zip(axes[0], _MEASURES):
+        for y, row in enumerate(fitted.itertuples()):
+            look = style(row.estimator)
+            ax.errorbar(getattr(row, column), y, xerr=np.nan_to_num(getattr(row, f"{column}_sd")),
+                        fmt=str(look["marker"]), color=look["color"], capsize=3)
+        for name, dash in zip(_BASELINES, ("--", ":")):
+            base = summary[summary.estimator == name]
+            if len(base) and np.isfinite(base[column].iloc[0]):
+                ax.axvline(base[column].iloc[0], color="grey", linestyle=dash, label=name)
+        ax.set_title(title + (" (lower is better)" if lower else " (higher is better)"),
+                     fontsize=9)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
+    return _finish(fig, path, ("png",))
+
+
+def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
+    """One panel per model x item parameter: the RMSE between every pair of estimators after
+    alignment, as a symmetric matrix with the values written in."""
+    items = agreement[agreement.parameter != "skill"]
+    panels = list(items.groupby(["model", "parameter"], sort=False))
+    if not panels:
+        return []
+    fig, axes = _figure(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    for ax, ((model, parameter), rows) in zip(axes[0], panels):
+        names = list(dict.fromkeys([*rows.estimator, *rows.other]))
+        matrix = np.zeros((len(names), len(names)))
+        for r in rows.itertuples():
+            i, j = names.index(r.estimator), names.index(r.other)
+            matrix[i, j] = matrix[j, i] = r.rmse
+        image = ax.imshow(matrix, cmap="viridis")
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{matrix[i, j]:.2g}", ha="center", va="center", fontsize=7,
+                        color="white" if matrix[i, j] < np.nanmax(matrix) / 2 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_title(f"{model}: RMSE of {parameter}", fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.7)
+    return _finish(fig, path, ("png",))
+
+
+def draw_figures(comparison: Comparison, folder: Path) -> list[Path]:
+    """``heldout.png`` and ``agreement.png`` in ``folder`` (a figure with nothing to draw is
+    not written)."""
+    return [*draw_heldout(comparison.summary, folder / "heldout"),
+            *draw_agreement(comparison.agreement, folder / "agreement")]
+
+
+#: the columns of compare.csv the report's main table shows
+_SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd", "brier",
+          "auc", "n_infinite_predictions", "aic", "bic", "seconds", "converged", "n_runaway")
+
+
+def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
+                seconds: float | None = None, settings: str = "") -> str:
+    """The Markdown report: the summary, the tests, the agreement of the difficulties, what did
+    not complete, and the figures."""
+    from irtbench.compare import EPS, NOT_BY_DEFAULT
+
+    summary = comparison.summary
+    shown = summary[[c for c in _SHOWN if c in summary]]
+    lines = ["# irtbench compare" + (f": {source}" if source else ""), ""]
+    if settings:
+        lines += [settings, ""]
+    if seconds is not None:
+        lines += [f"Whole comparison: {seconds:.1f} s.", ""]
+    lines += [
+        "Held-out scores: means over folds (SD over folds beside the log-loss); predicted "
+        f"probabilities clipped to [{EPS:g}, 1 - {EPS:g}]; `n_infinite_predictions` counts "
+        "held-out predictions that used an infinite estimate. `seconds`: the full-data fit by "
+        "the suite's one clock. AIC/BIC for marginal-likelihood fits only. Baselines: "
+        "`constant` (the training proportion correct) and `item-means` (each item's).",
+        "",
+        markdown_table(shown),
+        "",
+    ]
+    if not comparison.tests.empty:
+        lines += ["## Likelihood-ratio tests of nested models", "",
+                  markdown_table(comparison.tests), ""]
+    difficulties = comparison.agreement[comparison.agreement.parameter.isin(
+        ["difficulty", "discrimination", "guessing"])]
+    if not difficulties.empty:
+        lines += ["## Agreement between estimators (after alignment)", "",
+                  markdown_table(difficulties[["model", "estimator", "other", "parameter",
+                                               "corr", "rmse", "n_items", "n_left_out"]]), ""]
+    left_out = [f"- {name}: {why}" for name, why in NOT_BY_DEFAULT.items()
+                if name not in set(summary.estimator)]
+    if left_out:
+        lines += ["Left out unless named:", "", *left_out, ""]
+    problems = summary[summary.status != "ok"]
+    if len(problems):
+        lines += ["## Not completed", ""]
+        lines += [f"- {r.status}: {r.estimator} {r.model}: {r.reason}"
+                  for r in problems.itertuples()]
+        lines.append("")
+    titles = {"heldout": "Held-out prediction", "agreement": "Agreement of item parameters"}
+    for path in figures:
+        title = titles.get(path.stem, path.stem)
+        lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""What the peers run in an interpreter of their own share (``py-irt``, ``theta-irt``): whether
+an interpreter can import a package, the caller's thread count, the system-wide clock both
+sides read, and one run of a runner script with its data through temporary ``.npz`` files.
+
+A runner script imports nothing of irtbench: it reads ``IN.npz``, writes ``OUT.npz`` and is
+started as ``python -I RUNNER IN.npz OUT.npz SPAWNED`` (``SPAWNED`` the caller's
+:func:`monotonic` just before the start, so the child can time its own start-up)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["caller_threads", "importable_by", "monotonic", "run_runner"]
+
+
+def monotonic() -> float:
+    """The system-wide monotonic clock that the child reads too."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def caller_threads() -> int:
+    """The caller's thread count: torch's where torch is loaded (the thread policy set it),
+    else the cores this process may run on (the policy pinned it to as many)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def importable_by(python: Path, module: str) -> str | None:
+    """Why ``python`` cannot import ``module`` (None when it can): absent, failing, or without
+    it. Asked of the interpreter in a child process (``-I``: no user site, no current
+    folder)."""
+    if not python.exists():
+        return f"the interpreter {python} (not found)"
+    check = (f"import importlib.util, sys; "
+             f"sys.exit(importlib.util.find_spec({module!r}) is None)")
+    try:
+        done = subprocess.run([str(python), "-I", "-c", check], check=False,
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the interpreter {python} ({error})"
+    return None if done.returncode == 0 else f"{module} (not importable by {python})"
+
+
+def run_runner(python: Path | str, runner: Path, payload: dict[str, Any], *, what: str
+               ) -> tuple[dict[str, np.ndarray], float]:
+    """Run ``runner`` with ``python`` on ``payload`` (written to ``IN.npz``) and return what it
+    wrote to ``OUT.npz`` and the child's seconds from start to exit. ``RuntimeError`` with the
+    last line of the child's stderr when it fails (``what`` names it)."""
+    with tempfile.TemporaryDirectory(prefix="irtbench-child-") as folder:
+        source, target = Path(folder, "in.npz"), Path(folder, "out.npz")
+        np.savez(source, **payload)
+        spawned = monotonic()
+        done = subprocess.run([str(python), "-I", str(runner), str(source), str(target),
+                               repr(spawned)], check=False, capture_output=True, text=True)
+        seconds = monotonic() - spawned
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or ["(no output on stderr)"]
+            raise RuntimeError(f"{what}'s runner failed (exit {done.returncode}): {lines[-1]}")
+        with np.load(target) as out:
+            return {key: out[key] for key in out.files}, seconds

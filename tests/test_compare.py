@@ -1,0 +1,174 @@
+"""``irtbench compare`` (:mod:`irtbench.compare`): folds, held-out scores, information criteria,
+agreement, and the command's files and failures. Small data and fast estimators (seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import irtbench
+from irtbench import compare as cmp
+from irtbench.cli import main
+from irtbench.csvio import load_responses
+from irtbench.models import get_model
+
+DATA = Path(__file__).parent / "data"
+LSAT7 = DATA / "lsat7.csv"
+#: fast estimators of both models
+FAST = ["mml-em", "jml-newton"]
+
+
+@pytest.mark.parametrize("shape, missing", [((40, 6), 0.0), ((30, 8), 0.6), ((12, 3), 0.3)])
+def test_cell_folds_leave_every_row_and_column_observed_in_training(shape, missing):
+    """Sparse matrices included (a row or column with one answer keeps it out of every
+    fold): each training set keeps an answer in every row and column; folds are balanced."""
+    rng = np.random.default_rng(1)
+    observed = rng.random(shape) >= missing
+    observed[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = True
+    observed[rng.integers(0, shape[0], shape[1]), np.arange(shape[1])] = True
+    folds = cmp.cell_folds(observed, 5, seed=3)
+    assert (folds[~observed] == -1).all()
+    for k in range(5):
+        training = observed & (folds != k)
+        assert training.any(axis=1).all() and training.any(axis=0).all()
+    sizes = np.bincount(folds[folds >= 0], minlength=5)
+    assert sizes.max() - sizes.min() <= max(2, 0.2 * sizes.mean())
+
+
+def test_row_folds_and_halves():
+    folds = cmp.row_folds(23, 5)
+    assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]
+    observed = np.ones((4, 7), dtype=bool)
+    observed[0, 3:] = False
+    scoring = cmp.halves(observed)
+    assert list(scoring.sum(axis=1)) == [2, 4, 4, 4] and not (scoring & ~observed).any()
+
+
+def test_auc_by_ranks():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    assert cmp.auc(y, y.astype(float)) == 1.0  # a perfect predictor
+    assert cmp.auc(y, 1.0 - y) == 0.0
+    assert cmp.auc(y, np.full(6, 0.3)) == 0.5  # ties count one half
+    p = np.array([0.1, 0.4, 0.35, 0.8, 0.4, 0.2])  # Mann-Whitney by hand: 7.5 of 9 pairs
+    assert cmp.auc(y, p) == pytest.approx(7.5 / 9)
+    assert np.isnan(cmp.auc(np.ones(3), np.ones(3)))
+
+
+def test_predict_takes_the_limit_of_infinite_estimates():
+    model = get_model("2pl")
+    items = {"difficulty": np.array([0.0, -np.inf, 1.0]),
+             "discrimination": np.array([1.0, np.nan, 2.0])}
+    skill = np.array([np.inf, 0.5])
+    p, infinite = cmp.predict(model, skill, items, np.array([0, 1, 1, 1]), np.array([2, 0, 1, 2]))
+    assert p == pytest.approx([1.0, 1 / (1 + np.exp(-0.5)), 1.0, 1 / (1 + np.exp(1.0))])
+    assert list(infinite) == [True, False, True, False]
+    assert cmp.log_loss(np.array([0.0]), np.array([1.0])) == pytest.approx(-np.log(cmp.EPS))
+
+
+def test_heldout_logloss_of_the_true_model_beats_the_baselines():
+    """On a simulated 2PL, the 2PL fit predicts held-out cells better than the training
+    proportion correct and each item's proportion."""
+    data = irtbench.simulate(400, 15, seed=2, model="2pl")
+    result = cmp.compare(data.responses, estimators=["mml-em"], models=["2pl"], folds=3,
+                         progress=False)
+    table = result.summary.set_index("estimator")
+    assert table.loc["mml-em", "status"] == "ok"
+    assert table.loc["mml-em", "heldout_logloss"] < table.loc["item-means", "heldout_logloss"]
+    assert table.loc["item-means", "heldout_logloss"] < table.loc["constant", "heldout_logloss"]
+    assert table.loc["mml-em", "auc"] > table.loc["item-means", "auc"]
+    assert table.loc["mml-em", "heldout_logloss_sd"] > 0 and table.loc["mml-em", "folds_done"] == 3
+    assert len(result.folds[result.folds.estimator == "mml-em"]) == 3
+
+
+def test_marginal_log_likelihood_matches_mml_em_and_the_lr_test():
+    """Gauss-Hermite quadrature at mml-em's LSAT7 2PL estimate reproduces its reported
+    marginal log-likelihood (mirt's -2658.805 for LSAT7); the Rasch model nests in the 2PL with
+    J - 1 = 4 degrees of freedom."""
+    responses = load_responses(LSAT7).responses
+    fit = irtbench.fit(responses, "mml-em", model="2pl")
+    computed = cmp.marginal_log_likelihood(get_model("2pl"), fit.items, responses)
+    assert computed == pytest.approx(fit.diagnostics["log_likelihood"], abs=1e-3)
+    assert computed == pytest.approx(-2658.805, abs=0.01)
+    rasch = irtbench.fit(responses, "mml-em", model="rasch")
+    summary = pd.DataFrame([
+        {"estimator": "mml-em", "model": m, **cmp.information_criteria(f, responses)}
+        for m, f in (("rasch", rasch), ("2pl", fit))])
+    assert list(summary.n_parameters) == [6, 10]
+    tests = cmp.likelihood_ratio_tests(summary)
+    assert len(tests) == 1 and tests.df.iloc[0] == 4
+    statistic = 2 * (fit.diagnostics["log_likelihood"] - rasch.diagnostics["log_likelihood"])
+    assert tests.statistic.iloc[0] == pytest.approx(statistic)
+    assert 0 < tests.p_value.iloc[0] < 0.05  # 12.19 on 4 df: p = 0.016
+
+
+def test_score_skills_eap_and_ml():
+    model = get_model("rasch")
+    items = {"difficulty": np.linspace(-2, 2, 9)}
+    answers = np.array([[1, 1, 1, 1, 1, 0, 0, 0, 0], [1] * 9, [np.nan] * 4 + [1, 0] + [np.nan] * 3],
+                       dtype=float)
+    ml = cmp.score_skills(model, items, answers, method="ml")
+    # the Rasch ML skill solves sum_j p_j = score: by bisection here
+    low, high = -5.0, 5.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if (1 / (1 + np.exp(items["difficulty"] - mid))).sum() < 5 \
+            else (low, mid)
+    assert ml[0] == pytest.approx(low, abs=2e-3) and ml[1] == np.inf
+    assert ml[2] == pytest.approx(0.25, abs=2e-3)  # sigma(t) + sigma(t - 0.5) = 1
+    eap = cmp.score_skills(model, items, answers, method="eap", centre=0.5, spread=1.0)
+    assert np.all(np.isfinite(eap)) and 0 < eap[0] < 0.5 and eap[1] > 1.0
+
+
+def test_compare_rows_split_and_agreement():
+    responses = load_responses(LSAT7).responses
+    result = cmp.compare(responses, estimators=FAST, folds=3, split="rows", progress=False)
+    table = result.summary.set_index(["estimator", "model"])
+    assert table.loc[("mml-em", "2pl"), "status"] == "ok"
+    assert table.loc[("mml-em", "rasch"), "heldout_logloss"] < table.loc[
+        ("constant", "none"), "heldout_logloss"]
+    assert np.isfinite(table.loc[("mml-em", "rasch"), "aic"])
+    assert np.isnan(table.loc[("jml-newton", "rasch"), "aic"])  # not a marginal fit
+    pair = result.agreement[(result.agreement.model == "rasch")
+                            & (result.agreement.parameter == "difficulty")]
+    assert len(pair) == 1 and pair["corr"].iloc[0] > 0.99 and pair.n_items.iloc[0] == 5
+
+
+def test_time_budget_skips_what_is_left():
+    responses = load_responses(LSAT7).responses
+    result = cmp.compare(responses, estimators=["mml-em", "torch-adam"], models=["rasch"],
+                         folds=2, time_budget=1e-3, progress=False)
+    fitted = result.summary[~result.summary.estimator.isin(["constant", "item-means"])]
+    assert (fitted.status == "skipped").all()
+    assert fitted.reason.str.contains("time budget").all()
+
+
+def test_cli_writes_the_files(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", str(LSAT7), "--out", str(out), "--estimators", ",".join(FAST),
+                 "--folds", "3"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"compare.csv", "agreement.csv", "report.md", "heldout.png"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no staging left behind
+    table = pd.read_csv(out / "compare.csv")
+    for column in ("estimator", "model", "heldout_logloss", "heldout_logloss_sd", "brier",
+                   "brier_sd", "auc", "auc_sd", "seconds", "converged", "n_runaway", "aic",
+                   "bic"):
+        assert column in table
+    assert len(table) == 5  # mml-em rasch and 2pl, jml-newton rasch, two baselines
+    assert "heldout.png" in (out / "report.md").read_text()
+    assert "compared in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "no/such/file.csv"],
+    ["compare", str(LSAT7), "--folds", "1"],
+    ["compare", str(LSAT7), "--estimators", "no-such"],
+    ["compare", str(LSAT7), "--models", "4pl"],
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args, tmp_path, capsys):
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("irtbench compare: error:") and "\n" not in error
