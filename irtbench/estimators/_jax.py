@@ -10,12 +10,15 @@ JAX's default; ``XLA_PYTHON_CLIENT_MEM_FRACTION`` caps the share).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from irtbench import devices
 from irtbench.estimators.base import Estimator, Option, State
-from irtbench.responses import Responses
+from irtbench.responses import Responses, row_blocks, scan_workers
 
 if TYPE_CHECKING:
     import jax
@@ -40,6 +43,29 @@ def jax_device(device: str) -> jax.Device:
     if devices.is_cuda(device):
         return jax.devices("gpu")[devices.cuda_index(device)]
     return jax.devices("cpu")[0]
+
+
+#: XLA's CPU client uses a host array in place (no copy) when it starts on this boundary
+CPU_ALIGNMENT = 64
+
+
+def aligned(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when C-contiguous and on a :data:`CPU_ALIGNMENT`-byte boundary (then
+    ``jax.device_put`` to the CPU copies nothing: 1 GB in 2 ms against 0.7 s measured here),
+    else a copy that is, made a block of rows at a time on every core."""
+    if array.flags.c_contiguous and array.ctypes.data % CPU_ALIGNMENT == 0:
+        return array
+    raw = np.empty(array.nbytes + CPU_ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % CPU_ALIGNMENT
+    out = raw[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    blocks = row_blocks(array.shape) if array.ndim == 2 else [slice(None)]
+
+    def copy(rows: slice) -> None:
+        out[rows] = array[rows]
+
+    with ThreadPoolExecutor(scan_workers()) as pool:
+        list(pool.map(copy, blocks))
+    return out
 
 
 @dataclass

@@ -286,6 +286,8 @@ class JaxAdam(_jax.JaxEstimator):
         if state.padding:  # rows of missing responses: no gradient, no loss
             data = (np.pad(data[0], ((0, state.padding), (0, 0)), constant_values=MISSING),
                     None, None)
+        if state.jax_device.platform == "cpu":  # XLA's CPU client then reads them in place
+            data = tuple(None if a is None else _jax.aligned(a) for a in data)
         return jax.block_until_ready([None if a is None else jax.device_put(a, state.placement)
                                       for a in data])
 
