@@ -64,7 +64,7 @@ def _threads(text: str) -> int | None:
 
 # -- irtbench list ---------------------------------------------------------------------------
 def option_tables(names: Sequence[str]) -> str:
-    """The Markdown option tables of ``names``, from their declarations (the README's)."""
+    """The Markdown option tables of ``names``, from their declarations (docs/options.md's)."""
     return "\n\n".join(options_markdown(name, get_estimator(name).spec) for name in names)
 
 

@@ -6,7 +6,7 @@ An estimator lists its own in ``spec`` (a dict of name -> :class:`Spec`), after 
 defaults, refuses an unknown name with the nearest valid ones and a value outside its
 constraint with the constraint in words, and returns an immutable mapping. The same
 declarations give each estimator's docstring its "Options" section, ``irtbench list
---options`` and the README's option tables (a test holds them equal).
+--options`` and docs/options.md's tables (a test holds them equal).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def docstring_section(spec: Mapping[str, Spec]) -> str:
 
 
 def markdown(estimator: str, spec: Mapping[str, Spec]) -> str:
-    """An estimator's option table in Markdown (the README's tables)."""
+    """An estimator's option table in Markdown (docs/options.md's tables)."""
     rows = [f"| `{name}` | `{s.default!r}` | {s.constraint() or 'any'} | {s.doc} |"
             for name, s in spec.items() if name not in COMMON]
     return "\n".join([f"`{estimator}`:", "", "| option | default | constraint | meaning |",
