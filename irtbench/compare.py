@@ -768,7 +768,8 @@ def write_comparison(comparison: Comparison, folder: Path | str, *, source: str 
         comparison.folds.to_csv(stage / "folds.csv", index=False)
         comparison.tests.to_csv(stage / "tests.csv", index=False)
         figures = draw_figures(comparison, stage)
-        (stage / "report.md").write_text(report_text(comparison, figures, source=source,
-                                                     seconds=seconds, settings=settings))
+        (stage / "report.md").write_text(report_text(
+            comparison, figures, source=source, seconds=seconds, settings=settings, eps=EPS,
+            not_by_default=NOT_BY_DEFAULT))
         names = sorted(p.name for p in stage.iterdir())
     return [folder / name for name in names]

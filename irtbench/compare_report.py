@@ -88,10 +88,12 @@ _SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd
 
 
 def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
-                seconds: float | None = None, settings: str = "") -> str:
+                seconds: float | None = None, settings: str = "", eps: float = 1e-6,
+                not_by_default: dict[str, str] | None = None) -> str:
     """The Markdown report: the summary, the tests, the agreement of the difficulties, what did
-    not complete, and the figures."""
-    from irtbench.compare import EPS, NOT_BY_DEFAULT
+    not complete, and the figures (``eps``: the clip of the probabilities;
+    ``not_by_default``: estimators left out unless named, with why)."""
+    EPS, NOT_BY_DEFAULT = eps, not_by_default or {}  # noqa: N806 - compare's constants
 
     summary = comparison.summary
     shown = summary[[c for c in _SHOWN if c in summary]]
