@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import functools
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -347,14 +348,21 @@ class JaxAdam(_jax.JaxEstimator):
 def _device_sums(sums: Callable[..., tuple], codes: jax.Array, skill: jax.Array,
                  *items: jax.Array) -> tuple[jax.Array, ...]:
     """A model's information ``sums(jnp, skill, *items, observed)`` over int8 codes (-1 =
-    missing), jitted where the codes are (float32)."""
+    missing), jitted where the codes are (float32); compiled once per model and shape, not
+    once per fit."""
+    return _jitted_sums()(sums, codes, skill, *items)
+
+
+@functools.lru_cache(maxsize=1)
+def _jitted_sums() -> Callable[..., tuple]:
     import jax
     import jax.numpy as jnp
 
-    def over_codes(codes: jax.Array, skill: jax.Array, *items: jax.Array) -> tuple:
+    def over_codes(sums: Callable[..., tuple], codes: jax.Array, skill: jax.Array,
+                   *items: jax.Array) -> tuple:
         return sums(jnp, skill, *items, (codes >= 0).astype(skill.dtype))
 
-    return jax.jit(over_codes)(codes, skill, *items)
+    return jax.jit(over_codes, static_argnums=0)
 
 
 def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:
