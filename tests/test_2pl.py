@@ -518,9 +518,9 @@ def test_the_adam_slope_prior_is_the_stated_term_and_stops_the_runaway(name):
 
 
 def test_priors_are_options_of_the_2pl_only():
-    with pytest.raises(ValueError, match="prior_log_a_sd is a prior of the 2pl"):
+    with pytest.raises(ValueError, match="prior_log_a_sd belongs to the 2pl"):
         irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "mml-em", prior_log_a_sd=0.5)
-    with pytest.raises(ValueError, match="prior_log_a_sd is a prior of the 2pl and 3pl"):
+    with pytest.raises(ValueError, match="prior_log_a_sd belongs to the 2pl, 3pl"):
         irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "torch-adam",
                      prior_log_a_sd=0.5)
     with pytest.raises(ValueError, match="prior_d_sd=-1 must be a positive number"):

@@ -282,6 +282,9 @@ class Estimator(ABC, Generic[StateT]):
     models: ClassVar[tuple[str, ...]] = ("rasch",)
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
+    #: options that make a fit quick enough for the generic test battery (run over every
+    #: model in ``models``) while its estimates still recover simulated parameters
+    test_options: ClassVar[dict[str, Option]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -385,7 +388,16 @@ class Estimator(ABC, Generic[StateT]):
 
     def check_options(self, options: Mapping[str, Option]) -> None:
         """Raise ``ValueError`` where options are inconsistent with each other or with the model
-        (each value's own constraint is its :class:`Spec`'s); subclasses extend this."""
+        (each value's own constraint is its :class:`Spec`'s); subclasses extend this. Here: an
+        option of another model's (:attr:`~irtbench.models.base.Model.reads_options`: a prior
+        of parameters this model does not have, ``dims``) given a value other than its
+        default."""
+        model = get_model(str(options["model"]))
+        for name in sorted(set(self.options) & MODEL_OPTIONS - set(model.reads_options)):
+            if options[name] != self.defaults.get(name):
+                readers = [m for m in MODELS if name in get_model(m).reads_options]
+                raise ValueError(f"option {name} belongs to the {', '.join(readers)} "
+                                 f"model(s), not to the {model.name} fitted here")
 
     def prepare(self, responses: object) -> Prepared:
         """Everything before :meth:`run`: the options resolved (untimed), then, timed as
@@ -534,6 +546,9 @@ def progress_enabled(progress: Option) -> bool:
 
 
 _REGISTRY: dict[str, type[Estimator]] = {}
+
+#: the options only some models read (:attr:`~irtbench.models.base.Model.reads_options`)
+MODEL_OPTIONS = frozenset(name for m in MODELS for name in get_model(m).reads_options)
 
 
 def register(cls: type[Estimator]) -> type[Estimator]:

@@ -64,17 +64,9 @@ from irtbench.estimators.base import (
     progress_enabled,
     register,
 )
-from irtbench.models import get_model
-from irtbench.models.rasch import information, information_sums, standard_errors
+from irtbench.models import MODELS, get_model
+from irtbench.models.fitting import Objective, ops_for
 from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
-from irtbench.models.threepl import (
-    adam_items,
-    floor_prior_of,
-    floor_prior_term,
-    start_logit_floor,
-)
-from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
-from irtbench.models.twopl import information_sums as twopl_information_sums
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +82,7 @@ def stored_as(storage: Option, size: int) -> str:
     return str(storage)
 
 
-__all__ = ["DeviceResponses", "TorchAdam", "observed_nll", "reference_loss"]
+__all__ = ["DeviceResponses", "TorchAdam", "objective_loss", "reference_loss"]
 
 
 @dataclass
@@ -119,111 +111,76 @@ class DeviceResponses:
         y, weight = _torch.responses_to_device(responses, device)
         return cls(n_observed, y=y, weight=weight)
 
-    def pieces(self, skill: torch.Tensor, difficulty: torch.Tensor,
-               discrimination: torch.Tensor | None = None,
-               logit_floor: torch.Tensor | None = None) -> Iterator[Piece]:
-        r"""The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
-        or one block of int8 rows at a time; logits :math:`\theta_i - b_j`, or
-        :math:`a_j(\theta_i - b_j)` given the 2PL's ``discrimination``; with the 3PL's
-        ``logit_floor`` (:math:`\operatorname{logit} c_j`) each piece carries it too."""
+    def pieces(self, dtype: torch.dtype) -> Iterator[Piece]:
+        """The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
+        or one block of int8 rows at a time (decoded to ``dtype``)."""
         if self.student is not None:
-            logits = skill[self.student] - difficulty[self.question]
-            if discrimination is not None:
-                logits = logits * discrimination[self.question]
-            floor = None if logit_floor is None else logit_floor[self.question]
-            yield Piece(None, logits, self.y, None, floor)
+            yield Piece(None, self.y, None, self.student, self.question)
             return
-        blocks = ([(slice(None), self.y, self.weight)] if self.codes is None else
-                  ((rows, *_torch.decode(self.codes[rows], skill.dtype))
-                   for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda)))
-        for rows, y, weight in blocks:
-            logits = skill[rows, None] - difficulty[None, :]
-            if discrimination is not None:
-                logits = logits * discrimination[None, :]
-            yield Piece(rows, logits, y, weight,
-                        None if logit_floor is None else logit_floor[None, :])
+        if self.codes is None:
+            yield Piece(slice(None), self.y, self.weight)
+            return
+        for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda):
+            yield Piece(rows, *_torch.decode(self.codes[rows], dtype))
 
 
 class Piece(NamedTuple):
-    """One piece of the data: its ``logits`` (a block of rows, or gathered observed responses
-    when ``rows`` is None), the answers ``y`` and the 0/1 ``weight`` of the observed ones (None:
-    all observed)."""
+    """One piece of the data: a block of dense ``rows`` with their answers ``y`` and the 0/1
+    ``weight`` of the observed ones (None: all observed), or (``rows`` None) the observed
+    responses gathered as pairs ``student``, ``question``."""
 
     rows: slice | None
-    logits: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor | None
-    logit_floor: torch.Tensor | None = None
+    student: torch.Tensor | None = None
+    question: torch.Tensor | None = None
+
+    def skill(self, skill: torch.Tensor) -> torch.Tensor:
+        """The skills of this piece's rows, or of its pairs' students."""
+        return skill[self.rows] if self.student is None else skill[self.student]
+
+    def rasch_logits(self, skill: torch.Tensor, difficulty: torch.Tensor) -> torch.Tensor:
+        r""":math:`\theta_i - b_j` of the piece (the Rasch model's fast paths)."""
+        if self.student is None:
+            return skill[self.rows, None] - difficulty[None, :]
+        return skill[self.student] - difficulty[self.question]
 
 
-def observed_nll(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
-                 ) -> torch.Tensor:
-    r""":math:`\sum_{(i,j)\ \mathrm{obs}} \log(1 + e^{x_{ij}}) - y_{ij}x_{ij}`: the notebook's
-    Bernoulli negative log-likelihood from the logits (no probability round trip)."""
-    import torch.nn.functional as F
-
-    return F.binary_cross_entropy_with_logits(logits, y, weight=weight, reduction="sum")
-
-
-def floored_nll(logits: torch.Tensor, logit_floor: torch.Tensor, y: torch.Tensor,
-                weight: torch.Tensor | None) -> torch.Tensor:
-    r"""The 3PL's negative log-likelihood over the observed responses, with
-    :math:`p = c + (1 - c)\sigma(x)`, :math:`c = \sigma(g)`, in log space:
-    :math:`\log p = \operatorname{logaddexp}(\log\sigma(g), \log\sigma(-g) + \log\sigma(x))`,
-    :math:`\log(1 - p) = \log\sigma(-g) + \log\sigma(-x)`."""
-    import torch
-    import torch.nn.functional as F
-
-    log_not_floor = F.logsigmoid(-logit_floor)
-    log_p = torch.logaddexp(F.logsigmoid(logit_floor), log_not_floor + F.logsigmoid(logits))
-    terms = -(y * log_p + (1 - y) * (log_not_floor + F.logsigmoid(-logits)))
-    return (terms if weight is None else terms * weight).sum()
-
-
-def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
-                   alpha: float, *, backward: bool = False,
-                   log_discrimination: torch.Tensor | None = None,
-                   prior_log_a_sd: float | None = None,
-                   logit_floor: torch.Tensor | None = None,
-                   floor_prior: tuple[float, float] | None = None) -> torch.Tensor:
-    r"""The notebook's objective: mean observed negative log-likelihood + alpha * mean(b)^2;
-    for the 2PL (``log_discrimination`` given) the logits are :math:`a_j(\theta_i - b_j)` with
-    :math:`a = e^{\log a}`, so the slopes are positive (a downward item's slope goes towards 0;
-    ``mml-em``'s is free in sign: :mod:`irtbench.models.twopl`), and the penalty gains
-    :math:`\alpha\,\overline{\log a}^{\,2}`, which pins the scale as the notebook's term pins the
-    origin. ``prior_log_a_sd`` adds the prior :math:`\log a_j \sim N(0, \sigma^2)`
-    (:func:`~irtbench.models.twopl.log_a_prior`).
-    For the 3PL (``logit_floor`` given too) each response's term is :func:`floored_nll`'s and
-    the floors' Beta prior ``floor_prior`` joins the penalty
-    (:func:`~irtbench.models.threepl.floor_prior_term`).
+def objective_loss(objective: Objective, raw: dict[str, torch.Tensor], data: DeviceResponses,
+                   *, backward: bool = False) -> torch.Tensor:
+    r"""The model's mean objective (:class:`~irtbench.models.fitting.Objective`: its
+    log-likelihood from its logits over the observed responses, its gauge penalty, its
+    priors) over the pieces of ``data``, from the raw parameters ``raw`` (``"skill"`` and the
+    model's unconstrained item parameters). For the Rasch model this is the notebook's
+    objective, mean observed negative log-likelihood + alpha * mean(b)^2.
 
     With ``backward=True`` each piece is differentiated as soon as it is summed (gradients
     accumulate in the parameters' ``.grad``), so only one block's graph is alive at a time; the
     returned loss is then detached."""
+    ops = ops_for(raw["skill"])
+    values = objective.values(ops, raw)  # shared by the pieces: their graphs keep it
     total = None
-    discrimination = None if log_discrimination is None else log_discrimination.exp()
-    for piece in data.pieces(skill, difficulty, discrimination, logit_floor):
-        term = (observed_nll(piece.logits, piece.y, piece.weight) if logit_floor is None else
-                floored_nll(piece.logits, piece.logit_floor, piece.y, piece.weight))
-        term = term / data.n_observed
-        if backward:  # the 2PL's exp(log a) is shared by the pieces: keep its graph
-            term.backward(retain_graph=discrimination is not None)
+    for piece in data.pieces(raw["skill"].dtype):
+        term = -objective.log_likelihood(ops, piece.skill(raw["skill"]), values, piece.y,
+                                         piece.weight, piece.question) / data.n_observed
+        if backward:
+            term.backward(retain_graph=True)
             term = term.detach()
         total = term if total is None else total + term
-    penalty = alpha * difficulty.mean() ** 2
-    if log_discrimination is not None:
-        penalty = penalty + alpha * log_discrimination.mean() ** 2
-        penalty = penalty + log_a_prior(log_discrimination, prior_log_a_sd, data.n_observed)
-    if logit_floor is not None:
-        import torch.nn.functional as F
-
-        penalty = penalty + floor_prior_term(F.logsigmoid(logit_floor),
-                                             F.logsigmoid(-logit_floor), floor_prior,
-                                             data.n_observed)
+    penalty = objective.penalty(ops, raw, values)
     if backward:
         penalty.backward()
         penalty = penalty.detach()
     return total + penalty
+
+
+def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
+                   alpha: float, *, backward: bool = False) -> torch.Tensor:
+    """The notebook's objective, mean observed negative log-likelihood + alpha * mean(b)^2
+    (:func:`objective_loss` of the Rasch model)."""
+    objective = Objective(get_model("rasch"), {"alpha": alpha}, data.n_observed)
+    return objective_loss(objective, {"skill": skill, "difficulty": difficulty}, data,
+                          backward=backward)
 
 
 def residual_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
@@ -272,8 +229,9 @@ def closed_form_step(skill: torch.Tensor, difficulty: torch.Tensor, data: Device
     with torch.no_grad():
         grad_skill, grad_difficulty = torch.zeros_like(skill), torch.zeros_like(difficulty)
         nll = torch.zeros((), dtype=skill.dtype, device=skill.device)
-        for piece in data.pieces(skill, difficulty):
-            residual, piece_nll = residual_terms(piece.logits, piece.y, piece.weight)
+        for piece in data.pieces(skill.dtype):
+            residual, piece_nll = residual_terms(piece.rasch_logits(skill, difficulty), piece.y,
+                                                 piece.weight)
             nll += piece_nll
             if piece.rows is None:
                 grad_skill.index_add_(0, data.student, residual)
@@ -313,9 +271,11 @@ def fused_step(skill: torch.Tensor, difficulty: torch.Tensor, answers: torch.Ten
 
 @dataclass
 class AdamState(_torch.TorchState):
-    """The torch state plus the kernel that computes each epoch's loss and gradient
-    (``"autograd"``, ``"closed"`` or ``"compiled"``) and, once compiled, the fused step."""
+    """The torch state plus the model's objective, the kernel that computes each epoch's loss
+    and gradient (``"autograd"``, ``"closed"``, ``"compiled"`` or ``"fused"``) and, once
+    compiled, the fused step or the captured epochs."""
 
+    objective: Objective | None = None
     kernel: str = "closed"
     step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
     #: the fused path's captured epochs and the device buffer of the int8 codes
@@ -338,70 +298,71 @@ class TorchAdam(_torch.TorchEstimator):
     """
 
     name = "torch-adam"
-    models = ("rasch", "2pl", "3pl")
+    models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
+    test_options = {"epochs": 300}
     spec = {
         **option.ADAM,
         "storage": option.choice("auto", "'auto' (int8 above COMPACT_ABOVE responses), "
                                   "'float32' or 'int8'", "auto", "float32", "int8"),
-        "kernel": option.choice("auto", "'autograd' (the notebook's), 'closed' (the gradient "
-                                 "written out), 'compiled' (torch.compile's fused pass), "
-                                 "'fused' (a Triton pass over int8 codes, the epochs replayed "
-                                 "as a CUDA graph: Rasch and 2PL on CUDA) or 'auto' "
-                                 "(auto_kernel); the 3PL uses autograd",
+        "kernel": option.choice("auto", "'autograd' (the model's objective differentiated, as "
+                                 "the notebook does), 'closed' (the gradient written out), "
+                                 "'compiled' (torch.compile's fused pass), 'fused' (a Triton "
+                                 "pass over int8 codes, the epochs replayed as a CUDA graph) or "
+                                 "'auto' (auto_kernel); 'closed' and 'compiled' where the model "
+                                 "offers them (Rasch), 'fused' on CUDA (Rasch, 2PL)",
                                  "auto", "autograd", "closed", "compiled", "fused"),
         "progress": option.PROGRESS,
     }
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
         """int8 storage: 1 byte per response + 250 MB of blocks; float32: 16 (20 with missing)
-        bytes per response + 50 MB (the module docstring says why); the 2PL's and 3PL's
-        autograd graph holds about four more float32 per response (a(theta - b), the floor's
-        terms and their gradients): 32 (36) bytes."""
+        bytes per response + 50 MB (the module docstring says why); a model fitted by autograd
+        (no closed form: 2PL, 3PL ...) holds about four more float32 per response in its graph
+        (logits, terms and their gradients): 32 (36) bytes."""
         size = n_students * n_questions
-        chosen = {**self.defaults, **self.options}
+        chosen = self.resolved_options()
         if stored_as(chosen["storage"], size) == "int8":
             return 1.0 * size + 250e6
-        extra = 0.0 if chosen.get("model", "rasch") == "rasch" else 16.0
+        extra = 0.0 if "closed" in get_model(chosen["model"]).fast_paths else 16.0
         return (20.0 if missing else 16.0) * size + extra * size + 50e6
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
-        kernel, model = str(options["kernel"]), str(options["model"])
+        model = get_model(str(options["model"]))
+        kernel = str(options["kernel"])
         if kernel == "auto":
-            kernel = self.auto_kernel(responses, base.torch_device.type, model)
-        elif kernel == "fused" and not fused_epoch.supports(model, base.torch_device.type):
+            kernel = self.auto_kernel(responses, base.torch_device.type, model.name)
+        elif kernel == "fused" and not fused_epoch.supports(model.name, base.torch_device.type):
             raise ValueError(f"kernel='fused' needs Triton and a CUDA device and fits the "
-                             f"{' and '.join(fused_epoch.MODELS)}; here: {model} on "
+                             f"{' and '.join(fused_epoch.MODELS)}; here: {model.name} on "
                              f"{base.device}{'' if fused_epoch.available() else ', no Triton'}")
-        elif model != "rasch" and kernel not in ("autograd", "fused"):
-            raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the {model} is "
-                             "fitted with kernel='autograd' (or 'fused' on CUDA)")
+        elif kernel in ("closed", "compiled") and "closed" not in model.fast_paths:
+            raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the "
+                             f"{model.name} is fitted with kernel='autograd' (or 'fused' on "
+                             "CUDA where it has one)")
         if kernel in ("compiled", "fused") and is_sparse(responses):
             raise ValueError(f"kernel={kernel!r} reads a dense matrix; sparse triples are "
                              "fitted with kernel='closed' or 'autograd'")
-        return AdamState(**vars(base), kernel=kernel)
+        return AdamState(**vars(base), objective=Objective(model, options, n_observed),
+                         kernel=kernel)
 
     def auto_kernel(self, responses: Responses, device_type: str, model: str = "rasch") -> str:
         """For dense data on CUDA, ``"fused"`` where the model has a fused kernel and Triton is
-        there (:func:`~irtbench.kernels.fused_epoch.supports`), else ``"compiled"`` (Rasch) or
-        ``"autograd"``; on a CPU, for the Rasch model, ``"compiled"`` for float32 data from
-        ``COMPILE_FROM`` responses (Inductor's C++ is about 2x the eager closed form there;
-        its int8 decoding is not, and below that size its compile is not won back) and
-        ``"closed"`` otherwise; the 2PL and 3PL ``"autograd"``."""
+        there (:func:`~irtbench.kernels.fused_epoch.supports`), else ``"compiled"`` (where the
+        model offers the closed form: Rasch) or ``"autograd"``; on a CPU, with the closed form,
+        ``"compiled"`` for float32 data from ``COMPILE_FROM`` responses (Inductor's C++ is
+        about 2x the eager closed form there; its int8 decoding is not, and below that size
+        its compile is not won back) and ``"closed"`` otherwise; without, ``"autograd"``."""
         dense_cuda = device_type == "cuda" and not is_sparse(responses)
         if dense_cuda and fused_epoch.supports(model, device_type):
             return "fused"
-        if model != "rasch":
+        if "closed" not in get_model(model).fast_paths:
             return "autograd"
         if is_sparse(responses):
             return "closed"
@@ -412,7 +373,7 @@ class TorchAdam(_torch.TorchEstimator):
 
     def storage(self, responses: Responses) -> str:
         """The layout the dense data take on the device: ``"float32"`` or ``"int8"``."""
-        return stored_as({**self.defaults, **self.options}["storage"], responses.size)
+        return stored_as(self.resolved_options()["storage"], responses.size)
 
     def compiles(self, state: AdamState) -> bool:
         return state.kernel in ("compiled", "fused")
@@ -430,7 +391,8 @@ class TorchAdam(_torch.TorchEstimator):
         except Exception as error:  # Triton's and CUDA's failures have no common type
             if state.options["kernel"] == "fused":
                 raise
-            state.kernel = "compiled" if state.options["model"] == "rasch" else "autograd"
+            closed = "closed" in state.objective.model.fast_paths
+            state.kernel = "compiled" if closed else "autograd"
             state.loop = state.codes = None
             warnings.warn(f"the fused kernel failed ({type(error).__name__}: {error}); "
                           f"torch-adam fits with kernel={state.kernel!r} instead",
@@ -441,20 +403,15 @@ class TorchAdam(_torch.TorchEstimator):
     def capture(self, state: AdamState) -> None:
         """The fused path's one-time work for these shapes: the int8 codes' device buffer,
         the kernel's partial sums, Triton's compilation and the CUDA graph of one epoch
-        (:class:`~irtbench.kernels.graph_loop.GraphedEpochs`), on zeros."""
+        (:class:`~irtbench.kernels.graph_loop.GraphedEpochs`), from the model's start."""
         import torch
 
         options, device = state.options, state.torch_device
         codes = torch.zeros(state.responses.shape, dtype=torch.int8, device=device)
-        two_pl = options["model"] == "2pl"
-        epoch = fused_epoch.FusedEpoch.allocate(
-            codes, float(state.n_observed), float(options["alpha"]), options["prior_log_a_sd"],
-            two_pl, reach=float(options["epochs"]) * float(options["lr"]))
-        n_students, n_questions = state.responses.shape
-        parameters = [torch.zeros(n_students, device=device),
-                      torch.zeros(n_questions, device=device)]
-        if two_pl:
-            parameters.append(torch.zeros(n_questions, device=device))
+        epoch = fused_epoch.FusedEpoch.for_model(
+            codes, state.objective.model.name, options, float(state.n_observed))
+        start = state.objective.start(state.responses.shape)
+        parameters = [torch.from_numpy(value).to(device) for value in start.values()]
 
         def gradients() -> tuple[torch.Tensor, list[torch.Tensor]]:
             loss, *grads = fused_epoch.epoch_gradients(epoch, *parameters)
@@ -469,35 +426,20 @@ class TorchAdam(_torch.TorchEstimator):
     def run_fused(self, state: AdamState) -> Result:
         """The fused path: the codes into their device buffer, the captured epochs replayed,
         the estimates and SEs back."""
-        options, device = state.options, state.torch_device
         if state.loop is None:
             self.capture(state)
         _torch.fill_codes(state.codes, state.responses)
         loop = state.loop
+        names = list(state.objective.start((1, 1)))
         clock = Stopwatch()
         trace: list[Snapshot] = []
-        losses = loop.run(checkpoints(loop.epochs),
-                          lambda epoch: trace.append(_snapshot(epoch, *loop.parameters)))
-        _torch.synchronize(device)
+        losses = loop.run(checkpoints(loop.epochs), lambda epoch: trace.append(
+            _snapshot(state.objective, epoch, dict(zip(names, loop.parameters)))))
+        _torch.synchronize(state.torch_device)
         compute_seconds = clock.stop()
-        skill, difficulty = loop.parameters[0], loop.parameters[1]
-        skill_host, difficulty_host = host(skill), host(difficulty)
         data = DeviceResponses(state.n_observed, codes=state.codes)
-        if options["model"] == "2pl":
-            items = adam_items(host(loop.parameters[2]), None)
-            sums = device_sums(data, twopl_information_sums, skill, difficulty,
-                               loop.parameters[2].exp())
-            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-                state.responses, skill_host, difficulty_host, items["discrimination"],
-                state.found, sums)
-            return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                          loop.epochs, compute_seconds, {"kernel": state.kernel}, trace=trace,
-                          items=items,
-                          item_se={"discrimination": discrimination_se})
-        skill_se, difficulty_se = standard_errors(
-            *device_information(state, data, skill, difficulty), state.found)
-        return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                      loop.epochs, compute_seconds, {"kernel": state.kernel}, trace=trace)
+        return self.result(state, dict(zip(names, loop.parameters)), data, losses, trace,
+                           compute_seconds)
 
     def compile_step(self, state: AdamState) -> None:
         """``torch.compile`` of :func:`fused_step` for the data's shape and layout, run once on
@@ -526,28 +468,17 @@ class TorchAdam(_torch.TorchEstimator):
 
         if state.kernel == "fused":
             return self.run_fused(state)
-        options, device = state.options, state.torch_device
+        options, device, objective = state.options, state.torch_device, state.objective
         data = DeviceResponses.transfer(state.responses, state.n_observed, device,
                                         str(options["storage"]))
         if state.kernel == "compiled" and state.step is None:
             state.step = torch.compile(fused_step, dynamic=False)
         clock = Stopwatch()
         torch.manual_seed(int(options["seed"]))
-        n_students, n_questions = state.responses.shape
-        skill = torch.zeros(n_students, device=device, requires_grad=True)
-        difficulty = torch.zeros(n_questions, device=device, requires_grad=True)
-        parameters = [skill, difficulty]
-        log_discrimination = logit_floor = floor_prior = None
-        if options["model"] != "rasch":  # a = exp(log a), from a = 1
-            log_discrimination = torch.zeros(n_questions, device=device, requires_grad=True)
-            parameters.append(log_discrimination)
-        if options["model"] == "3pl":  # c = sigmoid(g), from the prior's mean
-            floor_prior = floor_prior_of(options)
-            logit_floor = torch.full((n_questions,), start_logit_floor(options), device=device,
-                                     requires_grad=True)
-            parameters.append(logit_floor)
+        raw = {name: torch.from_numpy(value).to(device).requires_grad_()
+               for name, value in objective.start(state.responses.shape).items()}
         # the notebook's Adam; fused (one kernel per step, the same update) off the autograd path
-        optimizer = torch.optim.Adam(parameters, lr=options["lr"],
+        optimizer = torch.optim.Adam(list(raw.values()), lr=options["lr"],
                                      fused=state.kernel != "autograd" or None)
         epochs = int(options["epochs"])
         losses = torch.empty(epochs, device=device)
@@ -558,49 +489,43 @@ class TorchAdam(_torch.TorchEstimator):
         for epoch in bar:
             optimizer.zero_grad()
             if state.kernel == "closed":
-                losses[epoch] = closed_form_step(skill, difficulty, data, alpha)
+                losses[epoch] = closed_form_step(raw["skill"], raw["difficulty"], data, alpha)
             elif state.kernel == "autograd":
-                losses[epoch] = reference_loss(
-                    skill, difficulty, data, alpha, backward=True,
-                    log_discrimination=log_discrimination,
-                    prior_log_a_sd=options["prior_log_a_sd"],
-                    logit_floor=logit_floor, floor_prior=floor_prior)
+                losses[epoch] = objective_loss(objective, raw, data, backward=True)
             else:
                 answers = data.codes if data.codes is not None else data.y
                 with torch.no_grad():
-                    losses[epoch], skill.grad, difficulty.grad = state.step(
-                        skill, difficulty, answers, data.weight, float(data.n_observed), alpha)
+                    losses[epoch], raw["skill"].grad, raw["difficulty"].grad = state.step(
+                        raw["skill"], raw["difficulty"], answers, data.weight,
+                        float(data.n_observed), alpha)
             optimizer.step()
-            if epoch + 1 in snapshots:  # a device-side copy of n_students + n_questions floats
-                trace.append(_snapshot(epoch + 1, skill, difficulty, log_discrimination,
-                                       logit_floor))
+            if epoch + 1 in snapshots:  # a device-side copy of the parameters
+                trace.append(_snapshot(objective, epoch + 1, raw))
         _torch.synchronize(device)
-        compute_seconds = clock.stop()
-        skill_host, difficulty_host = host(skill), host(difficulty)
-        if log_discrimination is not None:
-            items = adam_items(host(log_discrimination),
-                               None if logit_floor is None else host(logit_floor))
-            skill_se, item_se = get_model(options["model"]).joint_errors(
-                state.responses, skill_host, {"difficulty": difficulty_host, **items})
-            return Result(skill_host, difficulty_host, skill_se, item_se.pop("difficulty"),
-                          host(losses), epochs, compute_seconds, {"kernel": state.kernel},
-                          trace=trace, items=items,
-                          item_se=item_se)
-        skill_se, difficulty_se = standard_errors(
-            *device_information(state, data, skill, difficulty), state.found)
-        return Result(skill_host, difficulty_host, skill_se, difficulty_se, host(losses),
-                      epochs, compute_seconds, {"kernel": state.kernel}, trace=trace)
+        return self.result(state, raw, data, losses, trace, clock.stop())
 
+    def result(self, state: AdamState, raw: dict[str, torch.Tensor], data: DeviceResponses,
+               losses: torch.Tensor, trace: list[Snapshot], compute_seconds: float) -> Result:
+        """The estimates as the model reports them and their SEs (the model's
+        :meth:`~irtbench.models.base.Model.fit_errors`, from information sums taken on the
+        device where the model has them and the data are dense), as host arrays."""
+        import torch
 
-def device_information(state: _torch.TorchState, data: DeviceResponses, skill: torch.Tensor,
-                       difficulty: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The Rasch information at the estimate: from the raw scores when nothing is missing
-    (:func:`~irtbench.models.rasch.complete_information`, no pass over the data), else in one
-    pass over the data where they are (:func:`device_sums` of
-    :func:`~irtbench.models.rasch.information_sums`)."""
-    if state.scan.complete or data.student is not None:  # sparse: bincounts on the host
-        return information(state.responses, host(skill), host(difficulty), state.scan)
-    return device_sums(data, information_sums, skill, difficulty)
+        objective, model = state.objective, state.objective.model
+        items = objective.report({name: host(value) for name, value in raw.items()
+                                  if name != "skill"})
+        sums = None
+        if data.student is None and model.needs_sums(state.scan):
+            with torch.no_grad():
+                values = objective.values(ops_for(raw["skill"]), raw)
+                sums = device_sums(data, model.information_sums, raw["skill"],
+                                   *(values[name] for name in model.sums_parameters))
+        skill = host(raw["skill"])
+        skill_se, item_se = model.fit_errors(state.responses, skill, items, scan=state.scan,
+                                             found=state.found, sums=sums)
+        return Result(skill, items.pop("difficulty"), skill_se, item_se.pop("difficulty"),
+                      host(losses), len(losses), compute_seconds, {"kernel": state.kernel},
+                      trace=trace, items=items, item_se=item_se)
 
 
 def device_sums(data: DeviceResponses, sums: Callable[..., tuple], skill: torch.Tensor,
@@ -616,8 +541,9 @@ def device_sums(data: DeviceResponses, sums: Callable[..., tuple], skill: torch.
         matrix = data.y if data.codes is None else data.codes
         totals = None
         for rows in row_blocks(tuple(matrix.shape), gpu=matrix.is_cuda):
-            observed = (data.weight[rows] if data.codes is None else
-                        _torch.decode(data.codes[rows], torch.float64)[1])
+            observed = (_torch.decode(data.codes[rows], torch.float64)[1]
+                        if data.codes is not None else
+                        None if data.weight is None else data.weight[rows])
             parts = sums(torch, skill[rows], *items, observed)
             if totals is None:
                 totals = [torch.empty_like(skill)] + [torch.zeros_like(p) for p in parts[1:]]
@@ -627,18 +553,9 @@ def device_sums(data: DeviceResponses, sums: Callable[..., tuple], skill: torch.
     return tuple(host(total) for total in totals)
 
 
-def _snapshot(iteration: int, skill: torch.Tensor, difficulty: torch.Tensor,
-              log_discrimination: torch.Tensor | None = None,
-              logit_floor: torch.Tensor | None = None) -> Snapshot:
-    """A device-side copy of the parameters, brought to the host after the clock."""
-    skill, difficulty = skill.detach().clone(), difficulty.detach().clone()
-    if log_discrimination is None:
-        return Snapshot(iteration, lambda: (host(skill), host(difficulty)))
-    log_a = log_discrimination.detach().clone()
-    g = None if logit_floor is None else logit_floor.detach().clone()
-
-    def values() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        return host(skill), host(difficulty), adam_items(host(log_a),
-                                                         None if g is None else host(g))
-
-    return Snapshot(iteration, values)
+def _snapshot(objective: Objective, iteration: int, raw: dict[str, torch.Tensor]) -> Snapshot:
+    """A device-side copy of the raw parameters, turned into the model's skills and items on
+    the host after the clock."""
+    copies = {name: value.detach().clone() for name, value in raw.items()}
+    return Snapshot(iteration, lambda: objective.snapshot(
+        {name: host(value) for name, value in copies.items()}))

@@ -37,6 +37,7 @@ import functools
 import importlib.util
 import os
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ __all__ = ["FusedEpoch", "available", "epoch_gradients", "supports"]
 #: students per program, questions per tile
 BLOCK_M, BLOCK_N = 64, 64
 #: the models with a fused kernel
-MODELS = ("rasch", "2pl")
+#: the models the kernel fits, each with whether it has a slope
+SLOPES = {"rasch": False, "2pl": True}
+MODELS = tuple(SLOPES)
 #: aim for at least this many programs (splitting the questions when students are few)
 MIN_PROGRAMS = 1024
 #: at most this many tiles of questions per program (the loop over them is unrolled)
@@ -147,6 +150,14 @@ class FusedEpoch:
     col_partial: torch.Tensor
     col_x_partial: torch.Tensor
     loss_partial: torch.Tensor
+
+    @classmethod
+    def for_model(cls, codes: torch.Tensor, model: str, options: Mapping[str, Any],
+                  n_observed: float) -> FusedEpoch:
+        """:meth:`allocate` for ``model`` (one of :data:`MODELS`) and a fit's options."""
+        return cls.allocate(codes, n_observed, float(options["alpha"]),
+                            options.get("prior_log_a_sd"), SLOPES[model],
+                            reach=float(options["epochs"]) * float(options["lr"]))
 
     @classmethod
     def allocate(cls, codes: torch.Tensor, n_observed: float, alpha: float,

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from irtbench.responses import Responses
+    from irtbench.extremes import Extremes
+    from irtbench.models.fitting import Ops, Parameter
+    from irtbench.responses import Responses, Scan
 
 __all__ = ["FIXED", "LOCATION", "SLOPE", "Alignment", "Items", "Model", "Truth", "sigmoid"]
 
@@ -166,3 +168,78 @@ class Model(ABC):
         """The questions (outside ``extreme``) whose estimates ran away, or None for a model
         whose ML estimates run away only where the data are extreme (the Rasch model)."""
         return None
+
+    # -- fitting (irtbench.models.fitting: consumed by torch-adam, jax-adam and NumPyro) -----
+    #: whether the skills' scale is a parameter of the Bayesian fits (the Rasch model's unit is
+    #: the logit, so the skills' SD is free; a model with slopes fixes the skills' N(0, 1))
+    learns_skill_scale: ClassVar[bool] = False
+    #: the estimator options this model's parameters read (its priors' settings, ``dims``):
+    #: given to a fit of another model, they are refused
+    reads_options: ClassVar[tuple[str, ...]] = ()
+    #: whether the joint fits start the skills at random (a start of zeros is a saddle)
+    random_skill_start: ClassVar[bool] = False
+    #: the fast paths a model offers the estimators besides the generic one: ``"closed"``
+    #: (the gradient written out, and ``torch.compile``'s fused pass of it) and ``"fused"``
+    #: (:mod:`irtbench.kernels.fused_epoch`)
+    fast_paths: ClassVar[frozenset[str]] = frozenset()
+    #: the per-student and per-question information sums ``sums(xp, skill, *items, observed)``
+    #: written once for numpy, torch and JAX, over the items :attr:`sums_parameters` (None:
+    #: SEs from :meth:`joint_errors` on the host)
+    information_sums: ClassVar[Any] = None
+    sums_parameters: ClassVar[tuple[str, ...]] = ()
+
+    def skill_dims(self, options: Mapping[str, Any]) -> int | None:
+        """The skills' dimensions: None for one skill per student, D for ``(n, D)``."""
+        return None
+
+    @abstractmethod
+    def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
+        """The item parameters the fits move, with their transforms, starts and priors (those
+        the ``options`` ask for), :attr:`item_parameters`' first first."""
+
+    @staticmethod
+    def at(values: Mapping[str, Any], question: Any | None) -> dict[str, Any]:
+        """The item parameters laid out against the logits: a row of a dense block
+        (``question`` None) or gathered per pair."""
+        if question is None:
+            return {name: value[None, ...] for name, value in values.items()}
+        return {name: value[question] for name, value in values.items()}
+
+    @staticmethod
+    def skill_column(skill: Any, question: Any | None) -> Any:
+        """One skill per row of the logits: a column against a dense block, else per pair."""
+        return skill[:, None] if question is None else skill
+
+    @abstractmethod
+    def logits(self, ops: Ops, skill: Any, values: Mapping[str, Any], question: Any | None
+               ) -> Any:
+        """The logits of a dense block (``skill`` its rows', ``question`` None: ``(rows,
+        J)``) or of gathered pairs (``skill`` and ``question`` per pair)."""
+
+    def log_prob(self, ops: Ops, logits: Any, y: Any, at: Mapping[str, Any]) -> Any:
+        r"""The log-probability of each answer ``y`` (0/1) from its logit and its item's
+        parameters (:meth:`at`); the logistic models' :math:`yx - \log(1 + e^x)`."""
+        return ops.bernoulli_log_prob(logits, y)
+
+    @abstractmethod
+    def gauge_penalty(self, ops: Ops, skill: Any, raw: Mapping[str, Any], alpha: float) -> Any:
+        """The joint fits' penalty that pins the indeterminacy (weight ``alpha``): zero on a
+        set of parameters that reaches every value of the likelihood, so it moves no optimum
+        of the likelihood, only picks one point of its ridge."""
+
+    def report(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The fit's item parameters from the fitted values, difficulty first (a model whose
+        fitted parameters are not its reported ones, the M2PL's, derives them here)."""
+        return {name: np.asarray(values[name], np.float64) for name in self.item_parameters}
+
+    def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
+                   scan: Scan | None, found: Extremes | None, sums: tuple | None = None
+                   ) -> tuple[np.ndarray | None, dict[str, np.ndarray | None]]:
+        """The joint fits' SEs at their estimate: from ``sums`` (:attr:`information_sums`
+        computed where the data are) when given, else :meth:`joint_errors` on the host."""
+        return self.joint_errors(responses, skill, items)
+
+    def needs_sums(self, scan: Scan | None) -> bool:
+        """Whether :meth:`fit_errors` wants :attr:`information_sums` from a pass over the
+        data (False where it has none, or, for the Rasch model, where nothing is missing)."""
+        return self.information_sums is not None

@@ -10,6 +10,7 @@ walks the matrix a block of rows at a time, so memory stays a few blocks beyond 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from irtbench.extremes import Extremes, find_extremes
 from irtbench.responses import Scan
 from irtbench.models.base import LOCATION, Alignment, Items, Model, Truth, sigmoid
+from irtbench.models.fitting import Ops, Parameter, location_prior
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
 __all__ = ["Rasch", "asymptotic_se", "complete_information", "information",
@@ -218,8 +220,42 @@ class Rasch(Model):
     skill_distribution = ("uniform", 3.0)  # the seed notebook's
     formula = "P = sigmoid(skill - difficulty)"
 
+    learns_skill_scale = True
+    fast_paths = frozenset({"closed", "fused"})
+    information_sums = staticmethod(information_sums)
+    sums_parameters = ("difficulty",)
+
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
         return probabilities(np.asarray(skill, np.float64), np.asarray(items["difficulty"]))
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
+        """The difficulty, from 0 (the notebook's start), on the line."""
+        return (Parameter("difficulty", "difficulty", prior=location_prior(options)),)
+
+    def logits(self, ops: Ops, skill: Any, at: Mapping[str, Any], question: Any | None
+               ) -> Any:
+        r""":math:`\theta_i - b_j`."""
+        return self.skill_column(skill, question) - at["difficulty"]
+
+    def gauge_penalty(self, ops: Ops, skill: Any, raw: Mapping[str, Any], alpha: float) -> Any:
+        r"""The notebook's :math:`\alpha\bar b^2`, which pins the origin."""
+        return alpha * ops.mean(raw["difficulty"]) ** 2
+
+    def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
+                   scan: Scan | None, found: Extremes | None, sums: tuple | None = None
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        r""":math:`1/\sqrt{I}` from ``sums``, or from the raw scores when nothing is missing
+        (:func:`complete_information`), or in one pass on the host."""
+        found = find_extremes(responses, scan=scan) if found is None else found
+        info = sums if sums is not None else information(responses, skill,
+                                                         items["difficulty"], scan)
+        skill_se, difficulty_se = standard_errors(*info, found)
+        return skill_se, {"difficulty": difficulty_se}
+
+    def needs_sums(self, scan: Scan | None) -> bool:
+        """Not where nothing is missing: the raw scores give the information then."""
+        return not (scan is not None and scan.complete)
 
     def log_likelihood(self, responses: Responses, skill: np.ndarray, items: Items) -> float:
         return log_likelihood(responses, skill, items["difficulty"])

@@ -36,11 +36,12 @@ bound over repeated draws).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irtbench.models.base import FIXED, Items, Truth, sigmoid
+from irtbench.models.base import FIXED, Items, Model, Truth, sigmoid
+from irtbench.models.fitting import SIGMOID, Ops, Parameter, Prior
 from irtbench.models.twopl import Curves as TwoPLCurves
 from irtbench.models.twopl import TwoPL, node_logits
 
@@ -78,7 +79,7 @@ def start_logit_floor(options: Mapping) -> float:
 
 def adam_items(log_discrimination: np.ndarray, logit_floor: np.ndarray | None = None
                ) -> dict[str, np.ndarray]:
-    """The 2PL's (and, given ``logit_floor``, the 3PL's) item parameters besides the difficulty
+    r"""The 2PL's (and, given ``logit_floor``, the 3PL's) item parameters besides the difficulty
     from the Adam fits' unconstrained ones: :math:`a = e^{\\log a}`,
     :math:`c = 1/(1 + e^{-g})`."""
     items = {"discrimination": np.exp(log_discrimination)}
@@ -206,6 +207,29 @@ class ThreePL(TwoPL):
         items = super().draw_items(rng, n_questions, **settings)
         alpha, beta = beta_parameters(guessing_mean, guessing_weight)
         return {**items, "guessing": rng.beta(alpha, beta, n_questions)}
+
+    reads_options = (*TwoPL.reads_options, "prior_guessing_mean", "prior_guessing_weight")
+    fast_paths = frozenset()
+    information_sums = None
+    fit_errors = Model.fit_errors  # the 3PL's joint SEs on the host
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
+        r"""The 2PL's, and the floor :math:`c = \sigma(g)` from the prior's mode with the
+        Beta prior of :func:`floor_prior_of` over :math:`c` itself (module docstring)."""
+        return (*super().fit_parameters(options),
+                Parameter("guessing", "logit_floor", SIGMOID,
+                          float(options["prior_guessing_mean"]),
+                          Prior("beta", floor_prior_of(options), "value")))
+
+    def log_prob(self, ops: Ops, logits: Any, y: Any, at: Mapping[str, Any]) -> Any:
+        r"""With :math:`p = c + (1 - c)\sigma(x)`, in log space:
+        :math:`\log p = \operatorname{logaddexp}(\log c, \log(1 - c) + \log\sigma(x))`,
+        :math:`\log(1 - p) = \log(1 - c) + \log\sigma(-x)`."""
+        c = at["guessing"]
+        log_not_floor = ops.log1p(-c)
+        log_p = ops.logaddexp(ops.log(c), log_not_floor + ops.log_sigmoid(logits))
+        return y * log_p + (1 - y) * (log_not_floor + ops.log_sigmoid(-logits))
 
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
         c = np.asarray(items["guessing"])[None, :]

@@ -52,6 +52,7 @@ from collections.abc import Mapping
 
 from irtbench.extremes import Extremes, find_extremes
 from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
+from irtbench.models.fitting import EXP, Ops, Parameter, location_prior, normal_prior
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 
 __all__ = [
@@ -513,6 +514,40 @@ class TwoPL(Model):
     units = {"skill": "logits", "difficulty": "logits", "discrimination": ""}
     formula = "P = sigmoid(discrimination * (skill - difficulty))"
 
+    reads_options = ("prior_log_a_sd",)
+    fast_paths = frozenset({"fused"})
+    information_sums = staticmethod(information_sums)
+    sums_parameters = ("difficulty", "discrimination")
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
+        r"""The difficulty from 0, and :math:`\log a` from 0 (:math:`a = e^{\log a} = 1`:
+        the Adam fits' slopes are positive, module docstring) with the prior
+        :math:`\log a_j \sim N(0, s^2)` over :math:`\log a`, ``s`` the option
+        ``prior_log_a_sd`` (None: none)."""
+        return (Parameter("difficulty", "difficulty", prior=location_prior(options)),
+                Parameter("discrimination", "log_discrimination", EXP, 1.0,
+                          normal_prior(options.get("prior_log_a_sd"))))
+
+    def logits(self, ops: Ops, skill: Any, at: Mapping[str, Any], question: Any | None
+               ) -> Any:
+        r""":math:`a_j(\theta_i - b_j)`."""
+        return (self.skill_column(skill, question) - at["difficulty"]) * at["discrimination"]
+
+    def gauge_penalty(self, ops: Ops, skill: Any, raw: Mapping[str, Any], alpha: float) -> Any:
+        r""":math:`\alpha(\bar b^2 + \overline{\log a}^{\,2})`: the notebook's term pins the
+        origin, the second the scale."""
+        return alpha * (ops.mean(raw["difficulty"]) ** 2
+                        + ops.mean(raw["log_discrimination"]) ** 2)
+
+    def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
+                   scan: Any, found: Extremes | None, sums: tuple | None = None
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:func:`joint_standard_errors`, from ``sums`` where given."""
+        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+            responses, skill, items["difficulty"], items["discrimination"], found, sums)
+        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
+
     def draw_items(self, rng: np.random.Generator, n_questions: int, *,
                    discrimination_sd: float = 0.3, **settings: float) -> dict[str, np.ndarray]:
         r""":math:`a_j \sim \mathrm{LogNormal}(0, \sigma_a^2)`, ``discrimination_sd`` =
@@ -536,7 +571,7 @@ class TwoPL(Model):
         return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
-        """:func:`affine_alignment` fitted on the ``keep`` items whose slopes are positive in
+        r""":func:`affine_alignment` fitted on the ``keep`` items whose slopes are positive in
         both (the identity when there are none): the log-slopes it matches exist only there,
         and an item with :math:`a \\le 0`, whose :math:`b = -d/a` passes any limit as
         :math:`a` crosses 0, would pull the difficulties' fit anywhere. The other ``keep``
