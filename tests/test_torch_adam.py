@@ -140,7 +140,7 @@ def test_auto_device_runs_where_torch_can():
         ({"lr": -1}, "lr=-1 must be a positive number"),
         ({"alpha": -0.1}, "alpha=-0.1 must be a non-negative number"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
-        ({"learning_rate": 0.1}, "unknown option.*valid options: alpha, device, epochs"),
+        ({"learning_rate": 0.1}, "unknown option.*valid options: alpha, device, dims, epochs"),
     ],
 )
 def test_bad_options_are_named(options, message):

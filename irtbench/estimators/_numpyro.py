@@ -1,27 +1,33 @@
-r"""The Rasch model (and the 2PL) as a NumPyro model, and the SVI loop shared by ``numpyro-map``
-and ``numpyro-vi``.
+r"""Every model of :mod:`irtbench.models` as a NumPyro model, from the model's own description
+(:meth:`~irtbench.models.base.Model.fit_parameters`: each parameter sampled from its prior in
+the space the prior is a density over), and the SVI loop shared by ``numpyro-map`` and
+``numpyro-vi``.
 
 .. math::
-    \sigma \sim \mathrm{HalfNormal}(s_\sigma) \text{ (hierarchical) or fixed},\quad
-    \theta_i \sim N(0, \sigma^2),\quad b_j \sim N(0, s_b^2),\quad
-    y_{ij} \sim \mathrm{Bernoulli}(\sigma(\theta_i - b_j))\ \text{for observed } (i, j)
+    \sigma \sim \mathrm{HalfNormal}(s_\sigma) \text{ (where the model learns the skills'
+    scale: Rasch) or } \sigma = 1,\quad
+    \theta_i \sim N(0, \sigma^2 I_D),\quad \text{item parameters} \sim \text{their priors},
+    \quad y_{ij} \sim \mathrm{Bernoulli}(P(\theta_i, \text{item}_j))\ \text{observed}
 
 The skills' prior mean of 0 fixes the origin of the scale; estimates are compared after
 alignment anyway. The likelihood enters as one ``numpyro.factor`` over the observed responses
-(masked dense matrix), the same sum as :func:`irtbench.models.log_likelihood`.
+(masked dense matrix), the model's :meth:`~irtbench.models.base.Model.log_prob` of its logits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from irtbench.estimators import _jax
 from irtbench.estimators.base import Snapshot, host
+from irtbench.models import get_model
+from irtbench.models.base import Model
+from irtbench.models.fitting import Parameter, ops_for
 from irtbench.responses import split_observed
 
 if TYPE_CHECKING:
@@ -30,71 +36,72 @@ if TYPE_CHECKING:
     from numpyro.infer import SVI
     from numpyro.infer.svi import SVIState
 
-from irtbench.models.threepl import floor_prior_of  # noqa: E402
 
-#: defaults shared by the Bayesian estimators (documented in each estimator's docstring)
-DIFFICULTY_SCALE = 10.0
-SIGMA_PRIOR_SCALE = 5.0
-#: the 2PL's prior SD of log a (discriminations within a factor 2.7 of 1 a priori, one SD)
-LOG_DISCRIMINATION_SCALE = 1.0
-
-
-def model_options(options: dict, **rasch: float) -> dict[str, object]:
-    """The model's keyword arguments for ``options``: ``rasch`` plus, for the 2PL and 3PL, the
-    prior SD of log a, and for the 3PL the floors' Beta prior (the options
-    ``prior_guessing_mean`` and ``prior_guessing_weight``, as ``mml-em``'s)."""
-    if options["model"] == "rasch":
-        return rasch
-    more: dict[str, object] = {"log_discrimination_scale": LOG_DISCRIMINATION_SCALE}
-    if options["model"] == "3pl":
-        more["floor_prior"] = floor_prior_of(options)
-    return {**rasch, **more}
+def model_options(options: Mapping[str, Any]) -> dict[str, object]:
+    """The keyword arguments of :func:`irt_model` for a fit's ``options``: the model, its
+    parameters with the priors the options set, its skills' dimensions and the scale of the
+    HalfNormal prior on the skills' SD. Every parameter needs a prior here."""
+    model = get_model(str(options["model"]))
+    parameters = model.fit_parameters(options)
+    unset = [p.name for p in parameters if p.prior is None]
+    if unset:
+        raise ValueError(f"the {model.name} model's {', '.join(unset)} need(s) a prior in a "
+                         "Bayesian fit; set its option")
+    return {"model": model, "parameters": parameters, "dims": model.skill_dims(options),
+            "sigma_prior_scale": float(options.get("sigma_prior_scale", 1.0))}
 
 
-def skill_scale_of(options: dict) -> float | None:
-    """The skills' fixed scale passed to the model: None (learned, hierarchical) for the Rasch
-    model, 1 for the 2PL (whose scale N(0, 1) fixes)."""
-    return None if options["model"] == "rasch" else np.float32(1.0)
+def skill_scale_of(options: Mapping[str, Any]) -> float | None:
+    """The skills' fixed scale passed to the model: None (learned, hierarchical) where the
+    model learns it (the Rasch model), else 1 (the scale a model with slopes fixes)."""
+    return None if get_model(str(options["model"])).learns_skill_scale else np.float32(1.0)
 
 
-def rasch_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None,
-                difficulty_scale: float, sigma_prior_scale: float,
-                log_discrimination_scale: float | None = None,
-                floor_prior: tuple[float, float] | None = None) -> None:
-    r"""NumPyro model; ``skill_scale=None`` makes the skills' scale a parameter ``sigma``.
-    With ``log_discrimination_scale`` it is the 2PL: :math:`\log a_j \sim N(0, s_a^2)` (so
-    :math:`a_j > 0`: a downward item's slope goes towards 0, see :mod:`irtbench.models.twopl`) and
-    logits :math:`a_j(\theta_i - b_j)` (call it with ``skill_scale=1``: the skills' N(0, 1)
-    then fixes the 2PL's scale); with ``floor_prior`` too, the 3PL: floors
-    :math:`c_j \sim \mathrm{Beta}(\alpha, \beta)` and
-    :math:`p = c_j + (1 - c_j)\sigma(\text{logit})`."""
-    import jax
-    import jax.numpy as jnp
+def irt_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None, *,
+              model: Model, parameters: tuple[Parameter, ...], dims: int | None,
+              sigma_prior_scale: float) -> None:
+    r"""NumPyro model of ``model``; ``skill_scale=None`` makes the skills' scale a parameter
+    ``sigma``. Each item parameter is sampled under the name of the space its prior is over
+    (:attr:`~irtbench.models.fitting.Parameter.site`): a prior on :math:`\log a` samples
+    ``log_discrimination`` and transforms it, a Beta prior on the floor samples ``guessing``."""
     import numpyro
     import numpyro.distributions as dist
 
     n_students, n_questions = y.shape
     if skill_scale is None:
         skill_scale = numpyro.sample("sigma", dist.HalfNormal(sigma_prior_scale))
+    event = () if dims is None else (dims,)
     with numpyro.plate("students", n_students):
-        skill = numpyro.sample("skill", dist.Normal(0.0, skill_scale))
+        skill = numpyro.sample("skill", dist.Normal(0.0, skill_scale).expand(event)
+                               .to_event(len(event)))
+    ops = ops_for(skill)
+    values = {}
     with numpyro.plate("questions", n_questions):
-        difficulty = numpyro.sample("difficulty", dist.Normal(0.0, difficulty_scale))
-    logits = skill[:, None] - difficulty[None, :]
-    if log_discrimination_scale is not None:
-        with numpyro.plate("questions", n_questions):
-            log_discrimination = numpyro.sample(
-                "log_discrimination", dist.Normal(0.0, log_discrimination_scale))
-        logits = logits * jnp.exp(log_discrimination)[None, :]
-    if floor_prior is None:
-        terms = y * logits - jax.nn.softplus(logits)
-    else:
-        with numpyro.plate("questions", n_questions):
-            floor = numpyro.sample("guessing", dist.Beta(*floor_prior))[None, :]
-        log_not_floor = jnp.log1p(-floor)
-        log_p = jnp.logaddexp(jnp.log(floor), log_not_floor + jax.nn.log_sigmoid(logits))
-        terms = y * log_p + (1 - y) * (log_not_floor + jax.nn.log_sigmoid(-logits))
-    numpyro.factor("responses", jnp.sum(terms) if weight is None else jnp.sum(weight * terms))
+        for p in parameters:
+            shape = event if p.per_dimension else ()
+            x = numpyro.sample(p.site, p.prior.distribution().expand(shape).to_event(len(shape)))
+            values[p.name] = p.transform.value(ops, x) if p.site == p.raw else x
+    at = model.at(values, None)
+    terms = model.log_prob(ops, model.logits(ops, skill, at, None), y, at)
+    numpyro.factor("responses", ops.masked_sum(terms, weight))
+
+
+def point_values(state: SviState, params: Mapping[str, Any]
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``(skill, difficulty, other items)`` at the guide's medians (each site's in its own
+    space, mapped to the model's reported items)."""
+    median = state.svi.guide.median(params)
+    model, parameters = state.model_kwargs["model"], state.model_kwargs["parameters"]
+    items = model.report(site_values(parameters, median))
+    return host(median["skill"]), items.pop("difficulty"), items
+
+
+def site_values(parameters: tuple[Parameter, ...], draws: Mapping[str, Any]
+                ) -> dict[str, np.ndarray]:
+    """The item parameters' values by name from draws (or points) of their sites."""
+    ops = ops_for(np.zeros(1))
+    return {p.name: (p.transform.value(ops, host(draws[p.site])) if p.site == p.raw
+                     else host(draws[p.site])) for p in parameters}
 
 
 class NumpyroEstimator(_jax.JaxEstimator):
@@ -108,8 +115,9 @@ class NumpyroEstimator(_jax.JaxEstimator):
 @dataclass
 class SviState(_jax.JaxState):
     """The JAX state plus the SVI object, its jitted chunk of updates (compiled by
-    :func:`compile_chunk`) and SVI's initial state."""
+    :func:`compile_chunk`), SVI's initial state and the model's description."""
 
+    model_kwargs: dict[str, Any] | None = None
     svi: SVI | None = None
     chunk: Callable[..., tuple[SVIState, jax.Array]] | None = None
     initial: SVIState | None = None
@@ -117,11 +125,11 @@ class SviState(_jax.JaxState):
 
 
 def build_svi(guide_class: type, optimizer: optax.GradientTransformation,
-              model_kwargs: dict[str, float]) -> SVI:
-    """An ``SVI`` object for :func:`rasch_model` with the given guide and optax optimiser."""
+              model_kwargs: dict[str, object]) -> SVI:
+    """An ``SVI`` object for :func:`irt_model` with the given guide and optax optimiser."""
     from numpyro.infer import SVI, Trace_ELBO
 
-    model = partial(rasch_model, **model_kwargs)
+    model = partial(irt_model, **model_kwargs)
     return SVI(model, guide_class(model), optimizer, Trace_ELBO())
 
 
@@ -197,11 +205,9 @@ def run_svi(
         svi_state, chunk_losses = state.chunk(svi_state, *data, skill_scale)
         losses.append(chunk_losses)
         steps += chunk_steps
-        if trace is not None:
+        if trace is not None:  # device arrays now, the guide's medians after the clock
             params = state.svi.get_params(svi_state)
-            skill, difficulty = params["skill_auto_loc"], params["difficulty_auto_loc"]
-            trace.append(Snapshot(offset + steps,
-                                  lambda s=skill, d=difficulty: (host(s), host(d))))
+            trace.append(Snapshot(offset + steps, lambda p=params: point_values(state, p)))
         done = converged is not None and converged(svi_state)
     jax.block_until_ready(svi_state)
     return svi_state, np.concatenate([np.asarray(x) for x in losses]), done

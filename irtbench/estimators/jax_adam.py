@@ -39,16 +39,8 @@ from irtbench.estimators.base import (
     host,
     register,
 )
-from irtbench.models import get_model
-from irtbench.models.rasch import information, information_sums, standard_errors
-from irtbench.models.threepl import (
-    adam_items,
-    floor_prior_of,
-    floor_prior_term,
-    start_logit_floor,
-)
-from irtbench.models.twopl import check_item_priors, joint_standard_errors, log_a_prior
-from irtbench.models.twopl import information_sums as twopl_information_sums
+from irtbench.models import MODELS, get_model
+from irtbench.models.fitting import Objective, ops_for
 from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 
 if TYPE_CHECKING:
@@ -60,54 +52,22 @@ if TYPE_CHECKING:
 Data = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
-def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
-                   question: jax.Array | None, *, n_observed: int, alpha: float,
-                   prior_log_a_sd: float | None = None,
-                   floor_prior: tuple[float, float] | None = None) -> jax.Array:
-    r"""The notebook's objective in JAX: mean observed negative log-likelihood + alpha * mean(b)^2,
-    from a dense matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an
-    epoch reads one byte per response) or the gathered logits of sparse triples. With
-    ``params["log_discrimination"]`` (the 2PL) the logits are :math:`a_j(\theta_i - b_j)`,
-    :math:`a_j = e^{\log a_j} > 0` as in ``torch-adam``, and the penalty gains
-    :math:`\alpha\,\overline{\log a}^{\,2}` and, given ``prior_log_a_sd``, the prior
-    :math:`\log a_j \sim N(0, \sigma^2)`, as in ``torch-adam``. With ``params["logit_floor"]``
-    (the 3PL) each response's term is the floored likelihood of
-    :func:`~irtbench.estimators.torch_adam.floored_nll` and ``floor_prior`` the floors'
-    Beta prior."""
-    import jax
-    import jax.numpy as jnp
-
-    skill, difficulty = params["skill"], params["difficulty"]
-    log_discrimination, logit_floor = params.get("log_discrimination"), params.get("logit_floor")
-
-    def nll(logits: jax.Array, y: jax.Array, floor: jax.Array | None) -> jax.Array:
-        if floor is None:
-            return jax.nn.softplus(logits) - y * logits
-        log_not_floor = jax.nn.log_sigmoid(-floor)
-        log_p = jnp.logaddexp(jax.nn.log_sigmoid(floor),
-                              log_not_floor + jax.nn.log_sigmoid(logits))
-        return -(y * log_p + (1 - y) * (log_not_floor + jax.nn.log_sigmoid(-logits)))
-
+def objective_value(objective: Objective, params: dict[str, jax.Array], answers: jax.Array,
+                    student: jax.Array | None, question: jax.Array | None) -> jax.Array:
+    """The model's mean objective (:class:`~irtbench.models.fitting.Objective`) from a dense
+    matrix of int8 codes (``student`` None; decoded inside the compiled loop, so an epoch reads
+    one byte per response) or the gathered answers of sparse triples."""
     if student is None:
-        logits = skill[:, None] - difficulty[None, :]
-        if log_discrimination is not None:
-            logits = logits * jnp.exp(log_discrimination)[None, :]
-        y = (answers == 1).astype(logits.dtype)
-        floor = None if logit_floor is None else logit_floor[None, :]
-        terms = jnp.where(answers >= 0, nll(logits, y, floor), 0.0)
-    else:
-        logits = skill[student] - difficulty[question]
-        if log_discrimination is not None:
-            logits = logits * jnp.exp(log_discrimination)[question]
-        terms = nll(logits, answers, None if logit_floor is None else logit_floor[question])
-    penalty = alpha * jnp.mean(difficulty) ** 2
-    if log_discrimination is not None:
-        penalty += alpha * jnp.mean(log_discrimination) ** 2
-        penalty += log_a_prior(log_discrimination, prior_log_a_sd, n_observed)
-    if logit_floor is not None:
-        penalty += floor_prior_term(jax.nn.log_sigmoid(logit_floor),
-                                    jax.nn.log_sigmoid(-logit_floor), floor_prior, n_observed)
-    return jnp.sum(terms) / n_observed + penalty
+        return objective.loss(params, (answers == 1).astype(params["skill"].dtype), answers >= 0)
+    return objective.loss(params, answers, None, student, question)
+
+
+def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: jax.Array | None,
+                   question: jax.Array | None, *, n_observed: int, alpha: float) -> jax.Array:
+    """The notebook's objective in JAX, mean observed negative log-likelihood +
+    alpha * mean(b)^2 (:func:`objective_value` of the Rasch model)."""
+    objective = Objective(get_model("rasch"), {"alpha": alpha}, n_observed)
+    return objective_value(objective, params, answers, student, question)
 
 
 def reference_value_and_grad(params: dict[str, jax.Array], answers: jax.Array,
@@ -168,14 +128,12 @@ def snapshot_count(epochs: int, most: int = 20) -> int:
 
 def make_train(epochs: int, lr: float,
                value_and_grad: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
-               shape: tuple[int, int],
-               shardings: dict[str, jax.sharding.Sharding] | None = None, *,
-               item_starts: dict[str, float] | None = None
+               start: dict[str, np.ndarray],
+               shardings: dict[str, jax.sharding.Sharding] | None = None
                ) -> Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]]:
     """A jitted ``train(*data) -> (params, losses, trace)`` running ``epochs`` Adam steps with
-    ``value_and_grad(params, *data) -> (loss, grads)`` from zero parameters of ``shape``
-    (float32; ``item_starts`` names the model's other per-question parameters with their
-    start: ``log_discrimination`` from 0 (a = 1), the 3PL's ``logit_floor``).
+    ``value_and_grad(params, *data) -> (loss, grads)`` from the raw parameters ``start``
+    (:meth:`~irtbench.models.fitting.Objective.start`: float32, ``"skill"`` first).
 
     The epochs run as an outer ``lax.scan`` over ``snapshot_count(epochs)`` stretches of an
     inner ``lax.scan``, so the parameters at the end of each stretch come out as the trace.
@@ -189,10 +147,7 @@ def make_train(epochs: int, lr: float,
     stretches = snapshot_count(epochs)
 
     def train(*data: jax.Array) -> tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
-        params = {"skill": jnp.zeros(shape[0], jnp.float32),
-                  "difficulty": jnp.zeros(shape[1], jnp.float32)}
-        for name, start in (item_starts or {}).items():
-            params[name] = jnp.full(shape[1], start, jnp.float32)
+        params = {name: jnp.asarray(value, jnp.float32) for name, value in start.items()}
         if shardings is not None:
             params = {k: jax.lax.with_sharding_constraint(v, shardings[k]) for k, v in params.items()}
 
@@ -218,6 +173,7 @@ def make_train(epochs: int, lr: float,
 class AdamState(_jax.JaxState):
     """The JAX state plus the jitted training loop and, once compiled, its executable."""
 
+    objective: Objective | None = None
     train: Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]] | None = None
     compiled: Callable[..., tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]] | None = None
     n_students: int = 0
@@ -238,35 +194,31 @@ class JaxAdam(_jax.JaxEstimator):
     """
 
     name = "jax-adam"
-    models = ("rasch", "2pl", "3pl")
+    models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
+    test_options = {"epochs": 300}
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
     spec = option.ADAM  # torch-adam's, declared once
 
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        check_item_priors(options, ("prior_log_a_sd",), models=("2pl", "3pl"))
-
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
+        """The model's objective, and the training loop over its autodiff, or over the closed
+        form where the model offers one (:func:`reference_value_and_grad`: Rasch)."""
         import jax
 
         base = super().setup(responses, options, n_observed)
-        model = options["model"]
-        starts = {} if model == "rasch" else {"log_discrimination": 0.0}
-        terms = {"n_observed": n_observed, "alpha": float(options["alpha"])}
-        if model == "3pl":
-            starts["logit_floor"] = start_logit_floor(options)
-            terms["floor_prior"] = floor_prior_of(options)
-        step = (jax.value_and_grad(partial(reference_loss, **terms,  # autodiff
-                                           prior_log_a_sd=options["prior_log_a_sd"])) if starts
-                else partial(reference_value_and_grad, **terms))
-        train = make_train(int(options["epochs"]), float(options["lr"]), step, responses.shape,
-                           item_starts=starts)
-        return AdamState(**vars(base), train=train, n_students=responses.shape[0],
+        model = get_model(str(options["model"]))
+        objective = Objective(model, options, n_observed)
+        step = (partial(reference_value_and_grad, n_observed=n_observed,
+                        alpha=float(options["alpha"])) if "closed" in model.fast_paths
+                else jax.value_and_grad(partial(objective_value, objective)))
+        train = make_train(int(options["epochs"]), float(options["lr"]), step,
+                           objective.start(responses.shape))
+        return AdamState(**vars(base), objective=objective, train=train,
+                         n_students=responses.shape[0],
                          placement=jax.sharding.SingleDeviceSharding(base.jax_device))
 
     def compile(self, state: AdamState) -> None:
@@ -300,45 +252,25 @@ class JaxAdam(_jax.JaxEstimator):
         train = state.compiled or state.train
         params, losses, trace = jax.block_until_ready(train(*placed))
         compute_seconds = clock.stop()
-        n = state.n_students
-        skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
+        objective, model, n = state.objective, state.objective.model, state.n_students
+        raw = {name: host(value)[:n] if name == "skill" else host(value)
+               for name, value in params.items()}
+        skill = raw.pop("skill")
+        items = objective.report(raw)
+        sums = None
+        if placed[1] is None and model.needs_sums(state.scan):  # dense: sums on the device
+            values = objective.values(ops_for(params["skill"]), params)
+            sums = _device_sums(model.information_sums, placed[0], params["skill"],
+                                *(values[name] for name in model.sums_parameters))
+            sums = tuple(host(x)[:n] if k == 0 else host(x) for k, x in enumerate(sums))
+        skill_se, item_se = model.fit_errors(state.responses, skill, items, scan=state.scan,
+                                             found=state.found, sums=sums)
         every = len(losses) // len(trace["skill"])
-        snapshots = [_snapshot(every * (k + 1), trace, k, n) for k in range(len(trace["skill"]))]
-        if state.options["model"] == "2pl" and placed[1] is None:  # dense: sums on the device
-            items = _items(params)
-            sums = _device_sums(twopl_information_sums, placed[0], params["skill"],
-                                params["difficulty"], jax.numpy.exp(params["log_discrimination"]))
-            skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-                state.responses, skill, difficulty, items["discrimination"], state.found,
-                tuple(host(x)[:n] if k == 0 else host(x) for k, x in enumerate(sums)))
-            return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
-                          compute_seconds, self.diagnostics(state, params), snapshots,
-                          items=items, item_se={"discrimination": discrimination_se})
-        if "log_discrimination" in params:
-            items = _items(params)
-            skill_se, item_se = get_model(state.options["model"]).joint_errors(
-                state.responses, skill, {"difficulty": difficulty, **items})
-            return Result(skill, difficulty, skill_se, item_se.pop("difficulty"), host(losses),
-                          len(losses), compute_seconds, self.diagnostics(state, params),
-                          snapshots, items=items, item_se=item_se)
-        skill_se, difficulty_se = standard_errors(*self.information(state, params, placed),
-                                                  state.found)
-        return Result(skill, difficulty, skill_se, difficulty_se, host(losses), len(losses),
-                      compute_seconds, self.diagnostics(state, params), snapshots)
-
-    def information(self, state: AdamState, params: dict[str, jax.Array],
-                    placed: list[jax.Array | None]) -> tuple[np.ndarray, np.ndarray]:
-        """The Rasch information at the estimate: from the raw scores when nothing is missing
-        (:func:`~irtbench.models.rasch.complete_information`, no pass over the data), else in
-        one compiled pass over the int8 codes on the device
-        (:func:`~irtbench.models.rasch.information_sums`, float32); sparse triples on the host."""
-        n = state.n_students
-        skill, difficulty = host(params["skill"])[:n], host(params["difficulty"])
-        if state.scan.complete or placed[1] is not None:
-            return information(state.responses, skill, difficulty, state.scan)
-        info_skill, info_difficulty = _device_sums(information_sums, placed[0], params["skill"],
-                                                   params["difficulty"])
-        return host(info_skill)[:n], host(info_difficulty)
+        snapshots = [_snapshot(objective, every * (k + 1), trace, k, n)
+                     for k in range(len(trace["skill"]))]
+        return Result(skill, items.pop("difficulty"), skill_se, item_se.pop("difficulty"),
+                      host(losses), len(losses), compute_seconds,
+                      self.diagnostics(state, params), snapshots, items=items, item_se=item_se)
 
     def diagnostics(self, state: AdamState, params: dict[str, jax.Array]) -> dict[str, int | str]:
         """Method-specific scalars of a fit (none here)."""
@@ -365,17 +297,10 @@ def _jitted_sums() -> Callable[..., tuple]:
     return jax.jit(over_codes, static_argnums=0)
 
 
-def _snapshot(iteration: int, trace: dict[str, jax.Array], k: int, n: int) -> Snapshot:
+def _snapshot(objective: Objective, iteration: int, trace: dict[str, jax.Array], k: int,
+              n: int) -> Snapshot:
     """Row ``k`` of the stacked trace, sliced only after the clock (each slice of a device
     array is a dispatched operation: 20 of them cost tens of milliseconds)."""
-    if "log_discrimination" not in trace:
-        return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n],
-                                            host(trace["difficulty"][k])))
-    return Snapshot(iteration, lambda: (host(trace["skill"][k])[:n], host(trace["difficulty"][k]),
-                                        _items({name: values[k] for name, values in trace.items()})))
-
-
-def _items(params: dict[str, jax.Array]) -> dict[str, np.ndarray]:
-    """The model's other item parameters by name from the fit's unconstrained ones."""
-    floor = params.get("logit_floor")
-    return adam_items(host(params["log_discrimination"]), None if floor is None else host(floor))
+    return Snapshot(iteration, lambda: objective.snapshot(
+        {name: host(values[k])[:n] if name == "skill" else host(values[k])
+         for name, values in trace.items()}))

@@ -74,8 +74,9 @@ class JaxAdamSharded(JaxAdam):
                      "difficulty": NamedSharding(mesh, PartitionSpec())}
         step = partial(reference_value_and_grad, n_observed=n_observed,
                        alpha=float(options["alpha"]))
-        state.train = make_train(int(options["epochs"]), float(options["lr"]), step,
-                                 (n_students + state.padding, n_questions), shardings)
+        start = state.objective.start((n_students + state.padding, n_questions))
+        state.train = make_train(int(options["epochs"]), float(options["lr"]), step, start,
+                                 shardings)
         if wanted > 1:
             state.device = f"{state.device} x{wanted}"
         return state

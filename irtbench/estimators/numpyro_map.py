@@ -1,6 +1,6 @@
 r"""``numpyro-map``: the Rasch model's posterior mode, by NumPyro SVI with an ``AutoDelta`` guide.
 
-Model: :func:`irtbench.estimators._numpyro.rasch_model` with skills
+Model: :func:`irtbench.estimators._numpyro.irt_model` of the Rasch model with skills
 :math:`\theta_i \sim N(0, \sigma^2)` and difficulties :math:`b_j \sim N(0, 10^2)`.
 
 The skills' scale matters. A fixed :math:`\sigma = 1` shrinks skills spread over +/-3 logits and
@@ -155,11 +155,9 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
         from numpyro.infer.autoguide import AutoDelta
 
         base = super().setup(responses, options, n_observed)
-        svi = _numpyro.build_svi(
-            AutoDelta, optax.adam(float(options["lr"])),
-            {"difficulty_scale": float(options["difficulty_scale"]), "sigma_prior_scale": 1.0},
-        )
-        return MapState(**vars(base), svi=svi, chunk=_numpyro.make_chunk(svi, CHUNK_STEPS))
+        kwargs = _numpyro.model_options({**options, "sigma_prior_scale": 1.0})
+        svi = _numpyro.build_svi(AutoDelta, optax.adam(float(options["lr"])), kwargs)
+        return MapState(**vars(base), model_kwargs=kwargs, svi=svi, chunk=_numpyro.make_chunk(svi, CHUNK_STEPS))
 
     def compile(self, state: MapState) -> None:
         import jax

@@ -1,12 +1,15 @@
 r"""``numpyro-vi``: mean-field variational inference with NumPyro SVI and an ``AutoNormal`` guide.
 
-Model: :func:`irtbench.estimators._numpyro.rasch_model`, hierarchical —
+Model: :func:`irtbench.estimators._numpyro.irt_model` of any model; the Rasch model hierarchical —
 :math:`\sigma \sim \mathrm{HalfNormal}(5)`, :math:`\theta_i \sim N(0, \sigma^2)`,
 :math:`b_j \sim N(0, 10^2)` — so the skills' scale is learned with everything else instead of
 being fixed (a fixed :math:`\sigma = 1` shrinks skills spread over +/-3 logits and biases the
-difficulties). ``model="2pl"``: skills N(0, 1) (which fix the 2PL's scale),
-:math:`\log a_j \sim N(0, 1)`; discriminations are the guide's medians :math:`e^{\mu}` with
-SDs :math:`a\,s` (delta method).
+difficulties). Models with slopes: skills :math:`N(0, I_D)` (which fix the scale), each item
+parameter under its prior in its stated space (:math:`\log a_j \sim N(0, 1)`, the floors'
+Beta ..., the M2PL's loadings :math:`N(0, 1)` as py-irt's, from a random start: zeros are a
+saddle); each estimate is the guide's median mapped to the parameter (:math:`e^{\mu}`), its SE
+half the distance between the mapped 15.9% and 84.1% quantiles (the SD for a normal site, the
+delta method's :math:`a\,s` to first order for :math:`e^{\mu}`).
 
 The guide is a product of independent normals, one per skill, difficulty and (log) sigma,
 fitted by maximising the ELBO with Adam (``lr``, halved every ``num_steps / 4`` steps, so the
@@ -22,6 +25,7 @@ import numpy as np
 from irtbench.estimators import options as option
 from irtbench.estimators import _numpyro
 from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, host, register
+from irtbench.models import MODELS
 from irtbench.responses import Responses
 
 CHUNK_STEPS = 100
@@ -34,16 +38,21 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-vi"
-    models = ("rasch", "2pl")
+    models = MODELS  # irt_model writes every model
     default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
     # sweep past 10 minutes on 2 cores
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
     warm_up_options = {"num_steps": 100}
+    test_options = {"num_steps": 2000}
     spec = {
         "num_steps": option.positive_int(4000, "SVI steps (rounded up to a multiple of 100)"),
         "lr": option.positive(0.05, "initial Adam learning rate"),
         "difficulty_scale": option.DIFFICULTY_SCALE,
         "sigma_prior_scale": option.SIGMA_PRIOR_SCALE,
+        "prior_log_a_sd": option.BAYES_PRIOR_LOG_A_SD,
+        **option.GUESSING_PRIOR,
+        "dims": option.DIMS,
+        "prior_loading_sd": option.BAYES_PRIOR_LOADING_SD,
         "device": option.DEVICE,
         "seed": option.SEED,
     }
@@ -57,12 +66,9 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
         steps = -(-int(options["num_steps"]) // CHUNK_STEPS) * CHUNK_STEPS
         schedule = optax.exponential_decay(float(options["lr"]),
                                            transition_steps=max(steps // 4, 1), decay_rate=0.5)
-        svi = _numpyro.build_svi(
-            AutoNormal, optax.adam(schedule),
-            _numpyro.model_options(options, difficulty_scale=float(options["difficulty_scale"]),
-                                   sigma_prior_scale=float(options["sigma_prior_scale"])),
-        )
-        return _numpyro.SviState(**vars(base), svi=svi,
+        kwargs = _numpyro.model_options(options)
+        svi = _numpyro.build_svi(AutoNormal, optax.adam(schedule), kwargs)
+        return _numpyro.SviState(**vars(base), model_kwargs=kwargs, svi=svi,
                                  chunk=_numpyro.make_chunk(svi, CHUNK_STEPS), steps=steps)
 
     def compile(self, state: _numpyro.SviState) -> None:
@@ -83,20 +89,25 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
                                                 max_steps=state.steps, chunk_steps=CHUNK_STEPS,
                                                 trace=trace)
         params = state.svi.get_params(svi_state)
+        guide = state.svi.guide
+        median = guide.median(params)
+        quantiles = guide.quantiles(params, list(ONE_SD))
+        low = {site: q[0] for site, q in quantiles.items()}
+        high = {site: q[1] for site, q in quantiles.items()}
         compute_seconds = clock.stop()
-        if scale is not None:  # the 2PL: a = exp(log a); its median and delta-method SD
-            discrimination = np.exp(host(params["log_discrimination_auto_loc"]))
-            return Result(
-                host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"]),
-                host(params["skill_auto_scale"]), host(params["difficulty_auto_scale"]),
-                losses, len(losses), compute_seconds, {}, trace,
-                items={"discrimination": discrimination},
-                item_se={"discrimination":
-                         discrimination * host(params["log_discrimination_auto_scale"])},
-            )
-        sigma = float(state.svi.guide.median(params)["sigma"])
-        return Result(
-            host(params["skill_auto_loc"]), host(params["difficulty_auto_loc"]),
-            host(params["skill_auto_scale"]), host(params["difficulty_auto_scale"]),
-            losses, len(losses), compute_seconds, {"sigma": sigma}, trace,
-        )
+        parameters = state.model_kwargs["parameters"]
+        model = state.model_kwargs["model"]
+        items = model.report(_numpyro.site_values(parameters, median))
+        spread = {name: np.abs(upper - lower) / 2 for (name, upper), lower in zip(
+            _numpyro.site_values(parameters, high).items(),
+            _numpyro.site_values(parameters, low).values())}
+        item_se = model.report_errors(spread)
+        diagnostics = ({"sigma": float(median["sigma"])} if model.learns_skill_scale else {})
+        return Result(host(median["skill"]), items.pop("difficulty"),
+                      (host(high["skill"]) - host(low["skill"])) / 2, item_se.pop("difficulty"),
+                      losses, len(losses), compute_seconds, diagnostics, trace,
+                      items=items, item_se=item_se)
+
+
+#: the normal's quantiles one SD either side of the median
+ONE_SD = (0.15865525393145707, 0.8413447460685429)

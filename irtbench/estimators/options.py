@@ -157,6 +157,12 @@ GUESSING_PRIOR = {
 }
 PRIOR_LOG_A_SD = positive(None, "2PL/3PL: prior SD of log a (BILOG-MG's slope prior is 0.5); "
                           "None: none", none_ok=True)
+#: the Bayesian fits' slope prior, log a ~ N(0, 1) (a prior on every parameter is needed there)
+BAYES_PRIOR_LOG_A_SD = positive(1.0, "2PL/3PL/4PL: prior SD of log a (over log a)")
+#: the M2PL's latent dimensions and (Bayesian fits) its loadings' prior
+DIMS = positive_int(2, "M2PL: the skills' dimensions D (tinyBenchmarks: 5 and 10)")
+PRIOR_LOADING_SD = positive(None, "M2PL: prior SD of each loading (None: none)", none_ok=True)
+BAYES_PRIOR_LOADING_SD = positive(1.0, "M2PL: prior SD of each loading (py-irt's N(0, 1))")
 #: the reference's joint ML by Adam (torch-adam, jax-adam): the seed notebook's defaults
 ADAM = {
     "epochs": positive_int(1000, "full-batch Adam steps"),
@@ -167,4 +173,6 @@ ADAM = {
     "seed": SEED,
     "prior_log_a_sd": PRIOR_LOG_A_SD,
     **GUESSING_PRIOR,
+    "dims": DIMS,
+    "prior_loading_sd": PRIOR_LOADING_SD,
 }

@@ -232,6 +232,12 @@ class Model(ABC):
         fitted parameters are not its reported ones, the M2PL's, derives them here)."""
         return {name: np.asarray(values[name], np.float64) for name in self.item_parameters}
 
+    def report_errors(self, errors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
+        """The SEs of the reported item parameters from those of the fitted values (None
+        where a reported parameter is derived and has none here)."""
+        return {name: (None if errors.get(name) is None else np.asarray(errors[name], np.float64))
+                for name in self.item_parameters}
+
     def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
                    scan: Scan | None, found: Extremes | None, sums: tuple | None = None
                    ) -> tuple[np.ndarray | None, dict[str, np.ndarray | None]]:
