@@ -86,11 +86,11 @@ class JaxEstimator(Estimator[JaxState]):
     def devices(cls) -> list[str]:
         return ["cpu", "cuda"] if gpu_count() else ["cpu"]
 
-    def resolve_device(self) -> str:
-        requested = {**self.defaults, **self.options}.get("device", "cpu")
+    @classmethod
+    def canonical_device(cls, requested: Option) -> str:
         return devices.resolve(requested, gpu_count(), "JAX")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> JaxState:
-        device = self.resolve_device()  # options["device"], resolved against JAX's GPUs
+        device = str(options["device"])  # resolved against JAX's GPUs in the config
         return JaxState(responses, options, n_observed, device, jax_device(device))

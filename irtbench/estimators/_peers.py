@@ -108,7 +108,7 @@ class PeerEstimator(Estimator[State]):
                 f"estimator {self.name!r} needs complete responses, and "
                 f"{n_responses - n_observed} of {n_responses} are missing: {self.complete_only}"
             )
-        return State(responses, options, n_observed, self.resolve_device())
+        return State(responses, options, n_observed, str(options["device"]))
 
     def estimate_or_fail(self, responses: np.ndarray, options: dict) -> PeerFit:
         """:meth:`estimate`, with an error from inside the package as a

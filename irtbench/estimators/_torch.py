@@ -45,15 +45,15 @@ class TorchEstimator(Estimator[TorchState]):
     def devices(cls) -> list[str]:
         return ["cpu", "cuda"] if devices.cuda_device_count() else ["cpu"]
 
-    def resolve_device(self) -> str:
-        requested = {**self.defaults, **self.options}.get("device", "cpu")
+    @classmethod
+    def canonical_device(cls, requested: Option) -> str:
         return devices.resolve(requested, devices.cuda_device_count(), "torch")
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> TorchState:
         import torch
 
-        device = self.resolve_device()  # options["device"], resolved against torch's GPUs
+        device = str(options["device"])  # resolved against torch's GPUs in the config
         return TorchState(responses, options, n_observed, device, torch.device(device))
 
 

@@ -30,12 +30,14 @@ decorated by :func:`register`, and importing it in ``irtbench/estimators/__init_
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import ClassVar, Generic, NamedTuple, TypeVar, Union
 
 import numpy as np
@@ -307,6 +309,11 @@ class Estimator(ABC, Generic[StateT]):
     def __init__(self, **options: Option) -> None:
         self.options = options
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the cached :attr:`config` (a mapping proxy): a worker resolves it
+        again, against its own devices."""
+        return {key: value for key, value in vars(self).items() if key != "config"}
+
     # -- what the harness asks before fitting -------------------------------------------
     @classmethod
     def available(cls) -> bool:
@@ -328,12 +335,16 @@ class Estimator(ABC, Generic[StateT]):
         """Devices this estimator can use here (``["cpu"]`` or ``["cpu", "cuda"]``)."""
         return ["cpu"]
 
+    @classmethod
+    def canonical_device(cls, requested: Option) -> str:
+        """The canonical device (``"cpu"``, ``"cuda:N"``) a request means for this estimator's
+        backend; ``ValueError`` when it cannot be met here (here: a CPU-only estimator, which
+        takes ``device`` ``"cpu"`` or ``"auto"``). Backends with GPUs override it."""
+        return devices.resolve(requested, 0, f"{cls.name} (CPU only)")
+
     def resolve_device(self) -> str:
-        """The canonical device (``"cpu"``, ``"cuda:N"``) a fit with these options would use;
-        ``ValueError`` when the request cannot be met here (here: a CPU-only estimator, which
-        takes ``device`` ``"cpu"`` or ``"auto"``)."""
-        requested = {**self.defaults, **self.options}.get("device", "cpu")
-        return devices.resolve(requested, 0, f"{self.name} (CPU only)")
+        """The canonical device a fit with these options would use (``config["device"]``)."""
+        return str(self.config["device"])
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
         """Estimated peak memory of a fit in bytes (NaN when the estimator states no model), from
@@ -364,18 +375,26 @@ class Estimator(ABC, Generic[StateT]):
     def minimises_reference_objective(self) -> bool:
         """True when this estimator, with its options, minimises the reference objective (the
         notebook's Rasch objective)."""
-        model = self.options.get("model", self.models[0])
+        model = self.config["model"]
         return self.solves_reference_objective and model == "rasch"
 
-    def resolved_options(self) -> Mapping[str, Option]:
-        """The defaults updated with the stored options, once, as an immutable mapping
-        (:func:`~irtbench.estimators.options.resolve`: an unknown name is refused with the
-        nearest valid ones, a value outside its constraint with the constraint); then the
-        model and the checks across options (:meth:`check_options`)."""
+    @functools.cached_property
+    def config(self) -> Mapping[str, Option]:
+        """The fit's configuration, resolved once and frozen: the stored options over the
+        defaults (:func:`~irtbench.estimators.options.resolve`: an unknown name is refused with
+        the nearest valid ones, a value outside its constraint with the constraint), the model
+        and the checks across options (:meth:`check_options`), and ``device`` resolved by the
+        estimator's backend (:meth:`canonical_device`). The harness, the memory estimates and
+        the fit read it; nothing merges the defaults again."""
         options = resolve(self.name, self.all_options(), self.options)
         self.check_model(options["model"])
         self.check_options(options)
-        return options
+        return MappingProxyType({**options,
+                                 "device": self.canonical_device(options["device"])})
+
+    def resolved_options(self) -> Mapping[str, Option]:
+        """:attr:`config` (the name kept for callers that validate options)."""
+        return self.config
 
     def check_model(self, model: Option) -> None:
         """``ValueError`` unless ``model`` is one this estimator fits, naming those that do."""
@@ -406,7 +425,7 @@ class Estimator(ABC, Generic[StateT]):
         estimator), the extremes from its totals and the state set up; then, timed apart,
         the compilation."""
         self.require_backend()
-        options = self.resolved_options()
+        options = self.config
         if is_sparse(responses) and not self.accepts_sparse:
             takers = ", ".join(n for n, c in _REGISTRY.items() if c.accepts_sparse)
             raise ValueError(

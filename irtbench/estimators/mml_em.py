@@ -190,7 +190,7 @@ class MarginalEM(_torch.TorchEstimator):
         row blocks; nodes as :func:`~irtbench.models.twopl.default_nodes` of the test length
         (measured, process peak: 0.99 GB at 300 x 28659 against 1.2 GB estimated, 1.9 GB at
         11785 x 36259 against 2.2 GB)."""
-        chosen = {**self.defaults, **self.options}
+        chosen = self.config
         if chosen.get("model", "rasch") == "rasch":
             return super().memory_estimate(n_students, n_questions, missing)
         nodes = chosen["nodes"] or twopl.default_nodes(n_questions)

@@ -80,7 +80,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
     }
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:
-        limit = self.options.get("max_responses", self.defaults["max_responses"])
+        limit = self.config["max_responses"]
         if n_students * n_questions > limit:
             return True, (f"{n_students * n_questions} responses > max_responses={limit}: NUTS "
                           "would take minutes per fit here")

@@ -325,7 +325,7 @@ class TorchAdam(_torch.TorchEstimator):
         (no closed form: 2PL, 3PL ...) holds about four more float32 per response in its graph
         (logits, terms and their gradients): 32 (36) bytes."""
         size = n_students * n_questions
-        chosen = self.resolved_options()
+        chosen = self.config
         if stored_as(chosen["storage"], size) == "int8":
             return 1.0 * size + 250e6
         extra = 0.0 if "closed" in get_model(chosen["model"]).fast_paths else 16.0
@@ -373,7 +373,7 @@ class TorchAdam(_torch.TorchEstimator):
 
     def storage(self, responses: Responses) -> str:
         """The layout the dense data take on the device: ``"float32"`` or ``"int8"``."""
-        return stored_as(self.resolved_options()["storage"], responses.size)
+        return stored_as(self.config["storage"], responses.size)
 
     def compiles(self, state: AdamState) -> bool:
         return state.kernel in ("compiled", "fused")

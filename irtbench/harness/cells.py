@@ -194,7 +194,10 @@ def _cell_row(cell: Cell, estimator: Estimator, data: Dataset | None = None) -> 
     """The identity columns of a cell's row: key, backend, options, device, and the observed
     count of its data (when they are at hand)."""
     cls = type(estimator)
-    options = {**cls.defaults, **estimator.options}
+    try:  # the fit's frozen configuration; a refused one (an unmet device) as given
+        options = dict(estimator.config)
+    except ValueError:
+        options = dict(estimator.options)
     counted = {} if data is None else {"n_observed": observed_count(data.responses)}
     return {**cell._asdict(), "backend": cls.backend, **counted,
             **{f"opt_{key}": value for key, value in options.items()},

@@ -49,7 +49,7 @@ def check_cell(cell: Cell, estimator: Estimator, data: Dataset | None = None
     if problem:
         return refuse("skipped", problem)
     try:
-        row["device"] = device = estimator.resolve_device()
+        row["device"] = device = str(estimator.config["device"])
     except ValueError as error:
         return refuse("error", _first_line(error))
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
@@ -93,10 +93,10 @@ def run_cell(
     notify = notify or (lambda stage: None)
     cores = list(cores) if cores is not None else allowed_cores()
     cls = type(estimator)
-    options = {**cls.defaults, **estimator.options}
     row, refusal = check_cell(cell, estimator, data)
     if refusal is not None:
         return refusal, [], []
+    options = estimator.config
 
     def not_fitted(status: str, reason: str) -> CellRows:
         return {**row, "status": status, "reason": reason}, [], []
