@@ -13,24 +13,17 @@ from irtbench.estimators.base import COMMON_OPTIONS
 from irtbench.metrics import align
 from irtbench.models import extremes
 
-#: Options that keep each estimator fast enough for the default test run (CPU, small budgets).
-#: Every registered estimator must appear here: a new estimator gets the generic checks for free.
-FAST_OPTIONS: dict[str, dict] = {
-    "torch-adam": {"device": "cpu"},
-    "jax-adam": {"device": "cpu"},
-    "jax-adam-sharded": {"device": "cpu"},
-    "numpyro-map": {"device": "cpu"},
-    "numpyro-vi": {"device": "cpu"},
-    "numpyro-nuts": {"device": "cpu", "num_warmup": 300, "num_samples": 300},
-    "jml-newton": {"device": "cpu"},
-    "cml": {"device": "cpu"},
-    "mml-em": {"device": "cpu"},
-    "mirt-em": {},
-    "girth-mml": {},
-    "girth-cml": {},
-    "py-irt": {"epochs": 100},
-    "theta-irt": {},
-}
+#: every registered estimator: each declares the options that keep it fast enough for the
+#: default test run (``test_options``, in its own file), so a new one gets these checks for free
+NAMES = sorted(irtbench.estimators())
+
+
+def fast_options(name: str) -> dict:
+    """The estimator's declared ``test_options``, on the CPU where it has a device option."""
+    cls = irtbench.get_estimator(name)
+    on_cpu = {"device": "cpu"} if "device" in cls.defaults else {}
+    return {**on_cpu, **cls.test_options}
+
 
 #: the backends that give no standard errors, and why
 NO_STANDARD_ERRORS = {"girth": "girth gives no standard errors (only a bootstrap)",
@@ -48,10 +41,10 @@ def require(name: str) -> None:
 
 
 def options(name: str, seed: int = 0) -> dict:
-    """FAST_OPTIONS plus the seed, for the estimators that take one (the classical ones are
+    """fast_options plus the seed, for the estimators that take one (the classical ones are
     deterministic and have none)."""
     seeded = {"seed": seed} if "seed" in irtbench.get_estimator(name).defaults else {}
-    return {**FAST_OPTIONS[name], **seeded}
+    return {**fast_options(name), **seeded}
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,11 +53,23 @@ def fitted(name: str, seed: int = 0) -> irtbench.Fit:
     return irtbench.fit(DATA.responses, estimator=name, **options(name, seed))
 
 
-def test_the_table_covers_every_registered_estimator():
-    assert set(FAST_OPTIONS) == set(irtbench.estimators())
+def test_every_estimator_module_is_discovered_and_registered():
+    """Each public module of irtbench/estimators (but base and options) registers one estimator:
+    adding the file is enough."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module("irtbench.estimators")  # the package, not the function
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)
+               if not m.name.startswith("_") and not m.ispkg} - package.NOT_ESTIMATORS
+    registered = {irtbench.get_estimator(n).__module__.rsplit(".", 1)[1] for n in NAMES}
+    assert registered == modules
+    places = [irtbench.get_estimator(n).added for n in irtbench.estimators()]
+    assert places == sorted(places) and len(set(places)) == len(places)
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_shapes_dtypes_and_bookkeeping(name):
     require(name)
     fit = fitted(name)
@@ -79,7 +84,7 @@ def test_shapes_dtypes_and_bookkeeping(name):
     assert set(irtbench.get_estimator(name).defaults) | set(COMMON_OPTIONS) == set(fit.options)
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_deterministic_for_a_seed(name):
     require(name)
     again = irtbench.fit(DATA.responses, estimator=name, **options(name))
@@ -87,7 +92,7 @@ def test_deterministic_for_a_seed(name):
     np.testing.assert_array_equal(again.difficulty, fitted(name).difficulty)
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_recovery_within_the_cramer_rao_tolerance(name):
     """Rule: the aligned difficulty RMSE / CRB stays below sqrt(chi2_J(0.999) / J), the level an
     efficient estimator exceeds once in a thousand simulations (1.41 for J = 30)."""
@@ -101,7 +106,7 @@ def test_recovery_within_the_cramer_rao_tolerance(name):
     assert metrics["corr_skill"] > 0.9
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(FAST_OPTIONS) if n != "numpyro-map"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "numpyro-map"])
 def test_interval_coverage_is_consistent_with_95_percent(name):
     """Pooled over the ~330 non-extreme skills and difficulties, the share of true values inside
     estimate +/- 1.96 SE must lie within the 0.998 binomial band around 0.95 (+/- 0.037)."""
@@ -122,7 +127,7 @@ def test_interval_coverage_is_consistent_with_95_percent(name):
     assert abs(inside.mean() - 0.95) < binomial_band(inside.size, 0.95)
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     "responses, message",
     [
@@ -134,10 +139,10 @@ def test_interval_coverage_is_consistent_with_95_percent(name):
 def test_bad_input_gets_the_documented_error(name, responses, message):
     require(name)
     with pytest.raises(ValueError, match=message):
-        irtbench.fit(responses, estimator=name, **FAST_OPTIONS[name])
+        irtbench.fit(responses, estimator=name, **fast_options(name))
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_unknown_option_lists_the_valid_ones(name):
     require(name)
     valid = ", ".join(sorted({*irtbench.get_estimator(name).defaults, *COMMON_OPTIONS}))
@@ -145,7 +150,7 @@ def test_unknown_option_lists_the_valid_ones(name):
         irtbench.fit(DATA.responses, estimator=name, colour="blue")
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_cuda_without_a_gpu_is_a_clear_error(name):
     require(name)
     if "gpu" in irtbench.get_estimator(name).devices() or "cuda" in irtbench.get_estimator(name).devices():

@@ -9,7 +9,7 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
-from test_estimators import FAST_OPTIONS, NO_STANDARD_ERRORS, require
+from test_estimators import NAMES, NO_STANDARD_ERRORS, fast_options, require
 
 import irtbench
 from irtbench.cli import main
@@ -22,13 +22,13 @@ HOPELESS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("case", sorted(HOPELESS))
 def test_hopeless_data_get_the_same_refusal_from_every_estimator(name, case):
     require(name)
     with pytest.raises(ValueError, match="no finite estimate: after removing the .*at least "
                                          "two of each are needed"):
-        irtbench.fit(HOPELESS[case], estimator=name, **FAST_OPTIONS[name])
+        irtbench.fit(HOPELESS[case], estimator=name, **fast_options(name))
 
 
 def one_line_exit_2(capsys, argv: list[str], message: str) -> None:
@@ -155,7 +155,7 @@ def test_benchmark_machine_info_is_the_same_for_two_runs_on_one_machine():
 MAXIMUM_LIKELIHOOD = {"torch-adam", "jax-adam", "jax-adam-sharded", "jml-newton", "cml"}
 
 
-@pytest.mark.parametrize("name", sorted(FAST_OPTIONS))
+@pytest.mark.parametrize("name", NAMES)
 def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
     """Extreme students are flagged by every fit; maximum-likelihood estimators give them SE
     inf, posterior-based ones (EAP, MAP under a proper prior, VI, NUTS) finite posterior
@@ -164,7 +164,7 @@ def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
     data = irtbench.simulate(150, 8, seed=2)
     students, questions = irtbench.models.extremes(data.responses)
     assert students.any()
-    fit = irtbench.fit(data.responses, estimator=name, **FAST_OPTIONS[name])
+    fit = irtbench.fit(data.responses, estimator=name, **fast_options(name))
     np.testing.assert_array_equal(fit.extreme_students, students)
     np.testing.assert_array_equal(fit.extreme_questions, questions)
     if fit.skill_se is None:  # girth, py-irt give no SEs: the flags and the estimates only

@@ -1,28 +1,19 @@
-"""Estimators of the Rasch, 2PL and 3PL models, one per file (the field's packages wrapped as peers
-in ``mirt_em``, ``girth_mml``, ``girth_cml`` and, in interpreters of their own, ``py_irt`` and ``theta_irt``), all behind :class:`~irtbench.estimators.base.Estimator`.
+"""Estimators of irtbench's models, one per file, each found here by itself: every public module
+of this package (a name without a leading underscore, but ``base`` and ``options``) is imported
+and registers its :class:`~irtbench.estimators.base.Estimator` subclass with
+:func:`~irtbench.estimators.base.register`. Adding an estimator is adding its file (its options,
+its test options and its place in the figures' colours, ``added``, declared in it). The field's
+packages are wrapped as peers (``mirt_em``, ``girth_mml``, ``girth_cml`` and, in interpreters of
+their own, ``py_irt`` and ``theta_irt``).
 
 Backends are imported lazily inside each estimator, so this package imports without JAX or NumPyro.
 The sweep machinery and the CLI use this package's names only (the registry, the interface and
 :func:`reference_optimum`), never a concrete estimator's module.
 """
 
-from irtbench.estimators import (  # noqa: F401  (each registers itself)
-    cml,
-    girth_cml,
-    girth_mml,
-    jax_adam,
-    jax_adam_sharded,
-    jml_newton,
-    mirt_em,
-    mml_em,
-    numpyro_map,
-    numpyro_nuts,
-    numpyro_vi,
-    py_irt,
-    torch_adam,
-)
-from irtbench.estimators import theta_irt  # noqa: F401, E402  (last: the registry's order is
-# the figures' colours, appended to only)
+import importlib
+import pkgutil
+
 from irtbench.estimators.base import (
     BackendNotInstalled,
     Estimator,
@@ -32,7 +23,16 @@ from irtbench.estimators.base import (
     get_estimator,
     register,
 )
-from irtbench.estimators.jml_newton import reference_optimum
+
+#: the modules of this package that hold no estimator
+NOT_ESTIMATORS = frozenset({"base", "options"})
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)
+                      if not m.name.startswith("_") and not m.ispkg
+                      and m.name not in NOT_ESTIMATORS):
+    importlib.import_module(f"{__name__}.{_module}")
+
+from irtbench.estimators.jml_newton import reference_optimum  # noqa: E402
 
 __all__ = [
     "BackendNotInstalled",

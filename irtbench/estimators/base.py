@@ -25,7 +25,7 @@ plain fit does not need: ``run`` keeps cheap device copies inside the loop (time
 them into per-student host arrays is deferred (:class:`Snapshot`) until after the clock stops.
 
 Adding an estimator means adding one file under ``irtbench/estimators/`` with a subclass
-decorated by :func:`register`, and importing it in ``irtbench/estimators/__init__.py``.
+decorated by :func:`register` (``irtbench.estimators`` imports every module of the package).
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class Fit:
             metrics leave them out.
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure), with a fourth item, the
-            other item parameters by name, under the 2PL and 3PL; empty when it has none.
+            model's other item parameters by name, from the estimators that consume the model's
+            description (empty under the Rasch model); empty when it has none.
         model: a name of :data:`irtbench.models.MODELS`.
         extra_items, extra_se: the model's other item parameters and their SEs by name
             (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``), NaN
@@ -282,6 +283,9 @@ class Estimator(ABC, Generic[StateT]):
     #: the models it fits (option ``model``, common to every estimator; the first, ``"rasch"``
     #: where it fits the Rasch model, is the default)
     models: ClassVar[tuple[str, ...]] = ("rasch",)
+    #: its place in the order the estimators joined the suite (its colour in every figure):
+    #: the next free number for a new one
+    added: ClassVar[int]
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
     #: options that make a fit quick enough for the generic test battery (run over every
@@ -571,15 +575,24 @@ MODEL_OPTIONS = frozenset(name for m in MODELS for name in get_model(m).reads_op
 
 
 def register(cls: type[Estimator]) -> type[Estimator]:
-    """Class decorator adding an estimator to the registry under ``cls.name``."""
+    """Class decorator adding an estimator to the registry under ``cls.name``, at its place
+    ``cls.added`` (the order the estimators joined the suite: the figures' colours)."""
     if cls.name in _REGISTRY:
         raise ValueError(f"estimator {cls.name!r} is registered twice")
+    taken = {c.added: n for n, c in _REGISTRY.items()}
+    if cls.added in taken:
+        raise ValueError(f"estimator {cls.name!r} declares added = {cls.added}, the place of "
+                         f"{taken[cls.added]!r}; take {max(taken) + 1}")
     _REGISTRY[cls.name] = cls
+    ordered = sorted(_REGISTRY.items(), key=lambda item: item[1].added)
+    _REGISTRY.clear()
+    _REGISTRY.update(ordered)
     return cls
 
 
 def estimators(available_only: bool = False) -> list[str]:
-    """Names of the registered estimators (all of them, or only those whose backend is installed)."""
+    """Names of the registered estimators in the order they joined the suite (all of them, or
+    only those whose backend is installed)."""
     return [n for n, c in _REGISTRY.items() if c.available() or not available_only]
 
 

@@ -23,6 +23,7 @@ class GirthCML(PeerEstimator):
     """girth's conditional ML (Rasch), wrapped."""
 
     name = "girth-cml"
+    added = 2
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's conditional ML of the Rasch model, ML skills"

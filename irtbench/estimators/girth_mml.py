@@ -33,6 +33,7 @@ class GirthMML(PeerEstimator):
     """girth's marginal ML, wrapped; see the module docstring for the models' mapping."""
 
     name = "girth-mml"
+    added = 1
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's marginal ML (onepl_mml as Rasch with estimated SD, twopl_mml)"

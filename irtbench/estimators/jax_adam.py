@@ -194,10 +194,10 @@ class JaxAdam(_jax.JaxEstimator):
     """
 
     name = "jax-adam"
+    added = 3
     models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"
-    test_options = {"epochs": 300}
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}

@@ -31,6 +31,7 @@ class MirtEM(PeerEstimator):
     models map onto the suite's."""
 
     name = "mirt-em"
+    added = 6
     backend = "mirt"
     requirements = ("mirt",)
     summary = "peer: Python mirt's marginal ML by EM (Rust), EAP skills by mirt.fscores"

@@ -133,6 +133,7 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-map"
+    added = 8
     summary = "posterior mode: SVI + AutoDelta, empirical-Bayes skill scale"
     warm_up_options = {"max_steps": 100}
     spec = {

@@ -56,9 +56,10 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-nuts"
+    added = 9
     models = tuple(m for m in MODELS if not get_model(m).random_skill_start)  # not the
     # M2PL: its posterior is a ring of rotations no chain mixes over
-    test_options = {"num_warmup": 150, "num_samples": 150}
+    test_options = {"num_warmup": 300, "num_samples": 300}
     default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
     # sweep past 10 minutes on 2 cores
     summary = "full Bayes: NUTS posterior means and SDs, hierarchical skill scale"

@@ -38,12 +38,12 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-vi"
+    added = 10
     models = MODELS  # irt_model writes every model
     default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
     # sweep past 10 minutes on 2 cores
     summary = "variational Bayes: SVI + AutoNormal (mean field), hierarchical skill scale"
     warm_up_options = {"num_steps": 100}
-    test_options = {"num_steps": 2000}
     spec = {
         "num_steps": option.positive_int(4000, "SVI steps (rounded up to a multiple of 100)"),
         "lr": option.positive(0.05, "initial Adam learning rate"),

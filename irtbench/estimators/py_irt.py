@@ -114,6 +114,8 @@ class PyIrt(PeerEstimator):
     fits and how its clock is split."""
 
     name = "py-irt"
+    added = 11
+    test_options = {"epochs": 100}
     backend = "py-irt"
     extra = None
     models = ("2pl",)

@@ -100,6 +100,7 @@ class ThetaIrt(PeerEstimator):
     how its models and clock map onto the suite's."""
 
     name = "theta-irt"
+    added = 13
     backend = "theta"
     extra = "theta"
     models = ("rasch", "2pl", "3pl")

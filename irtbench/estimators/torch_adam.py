@@ -298,13 +298,13 @@ class TorchAdam(_torch.TorchEstimator):
     """
 
     name = "torch-adam"
+    added = 12
     models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"
     solves_reference_objective = True
     accepts_sparse = True
     warm_up_options = {"epochs": 2}
-    test_options = {"epochs": 300}
     spec = {
         **option.ADAM,
         "storage": option.choice("auto", "'auto' (int8 above COMPACT_ABOVE responses), "
