@@ -106,8 +106,16 @@ CONCRETE = {f"irtbench.estimators.{p.stem}" for p in (PACKAGE / "estimators").gl
             if not p.stem.startswith("_") and p.stem not in ("base", "options")}
 
 
-@pytest.mark.parametrize("module", ["irtbench.harness", "irtbench.results", "irtbench.plots",
-                                    "irtbench.baseline", "irtbench.cli"])
+#: every module of the sweep machinery (each of irtbench/harness/), the results, figures,
+#: baseline, comparison and the CLI: they reach estimators through the registry only
+MACHINERY = sorted([m for m in MODULES if m == "irtbench.harness"
+                    or m.startswith("irtbench.harness.")]
+                   + ["irtbench.results", "irtbench.plots", "irtbench.baseline", "irtbench.cli",
+                      "irtbench.compare", "irtbench.compare_report", "irtbench.like",
+                      "irtbench.evaluation"])
+
+
+@pytest.mark.parametrize("module", MACHINERY)
 def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
     imported = imports_of(MODULES[module])
     assert not imported & CONCRETE, sorted(imported & CONCRETE)
@@ -116,9 +124,10 @@ def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
     assert not private, f"{module} uses private modules {sorted(private)}"
 
 
-@pytest.mark.parametrize("module", ["irtbench.responses", "irtbench.models", "irtbench.simulate",
-                                    "irtbench.csvio", "irtbench.devices", "irtbench.metrics",
-                                    "irtbench.results", "irtbench.version"])
+@pytest.mark.parametrize("module", sorted(
+    [m for m in MODULES if m.startswith(("irtbench.models", "irtbench.kernels"))]
+    + ["irtbench.responses", "irtbench.simulate", "irtbench.csvio", "irtbench.devices",
+       "irtbench.metrics", "irtbench.results", "irtbench.version"]))
 def test_low_layers_do_not_import_the_package_root_or_the_estimators(module):
     imported = imports_of(MODULES[module])
     assert "irtbench" not in imported
