@@ -5,8 +5,8 @@ A *model-name comparison* is a ``==``, ``!=``, ``in`` or ``not in`` with a strin
 names a model (``"rasch"``, ``"2pl"``, ...) on either side, or a tuple of such literals.
 A *parameter-presence branch* is an ``if``, a conditional expression or a comprehension's
 ``if`` whose test names an item parameter (``discrimination``, ``log_discrimination``,
-``guessing``, ``logit_floor``, ``ceiling``, ``loadings`` ...), or calls ``isinstance`` with a
-model class.
+``guessing``, ``logit_floor``, ``ceiling``, ``loadings`` ...; a prior's setting, such as
+``log_a_sd``, is not one), or calls ``isinstance`` with a model class.
 
     python benchmarks/model_branches.py [irtbench/estimators]
 """
@@ -31,12 +31,18 @@ def _names_model(node: ast.AST) -> bool:
     return False
 
 
+def is_setting(name: str) -> bool:
+    """A prior's setting (``log_a_sd``, ``prior_guessing_mean``): a branch on whether a prior is
+    set is not one on which parameters a model has."""
+    return name.endswith(("_sd", "_mean", "_weight")) or "prior" in name
+
+
 def _mentions_parameter(test: ast.AST) -> bool:
     for node in ast.walk(test):
         name = (node.id if isinstance(node, ast.Name) else node.attr if isinstance(
             node, ast.Attribute) else node.value if isinstance(node, ast.Constant)
             and isinstance(node.value, str) else None)
-        if name and any(word in name for word in PARAMETER_WORDS):
+        if name and any(word in name for word in PARAMETER_WORDS) and not is_setting(name):
             return True
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id == "isinstance"

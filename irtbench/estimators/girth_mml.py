@@ -45,16 +45,29 @@ class GirthMML(PeerEstimator):
 
         data = girth_matrix(responses)
         settings = {} if options["nodes"] is None else {"quadrature_n": int(options["nodes"])}
-        if options["model"] == "2pl":
-            out = girth.twopl_mml(data, options=settings)
-            return PeerFit(np.asarray(out["Ability"], dtype=np.float64), None,
-                           np.asarray(out["Difficulty"], dtype=np.float64), None,
-                           np.asarray(out["Discrimination"], dtype=np.float64), None, 0,
-                           float("nan"), {})
-        out = girth.onepl_mml(data, options=settings)
-        slope = float(out["Discrimination"])
-        difficulty = np.asarray(out["Difficulty"], dtype=np.float64)
-        skill = girth.ability_eap(data, difficulty, slope, options=settings)
-        fit = PeerFit(np.asarray(skill, dtype=np.float64), None, difficulty, None, None, None, 0,
-                      float("nan"), {})
-        return common_slope_as_rasch(fit, slope)
+        return FITS[options["model"]](girth, data, settings)
+
+
+def twopl(girth, data: np.ndarray, settings: dict) -> PeerFit:  # noqa: ANN001 - the module
+    """``twopl_mml``: its EAP ``Ability``, difficulties and discriminations."""
+    out = girth.twopl_mml(data, options=settings)
+    return PeerFit(np.asarray(out["Ability"], dtype=np.float64), None,
+                   np.asarray(out["Difficulty"], dtype=np.float64), None,
+                   np.asarray(out["Discrimination"], dtype=np.float64), None, 0,
+                   float("nan"), {})
+
+
+def common_slope(girth, data: np.ndarray, settings: dict) -> PeerFit:  # noqa: ANN001
+    """``onepl_mml`` (one common slope under N(0, 1)) mapped onto the Rasch model, skills by
+    ``ability_eap``."""
+    out = girth.onepl_mml(data, options=settings)
+    slope = float(out["Discrimination"])
+    difficulty = np.asarray(out["Difficulty"], dtype=np.float64)
+    skill = girth.ability_eap(data, difficulty, slope, options=settings)
+    fit = PeerFit(np.asarray(skill, dtype=np.float64), None, difficulty, None, None, None, 0,
+                  float("nan"), {})
+    return common_slope_as_rasch(fit, slope)
+
+
+#: girth's fit of each model it fits
+FITS = {"rasch": common_slope, "2pl": twopl}
