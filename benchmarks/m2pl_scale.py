@@ -24,6 +24,7 @@ import pandas as pd
 
 import irtbench
 from irtbench.metrics import held_out_log_likelihood
+from irtbench.plots import markdown_table
 
 HELD_OUT = 0.05
 
@@ -90,7 +91,7 @@ def main() -> None:
         f"`{command}` on {platform.machine()} ({os.cpu_count()} cores), load average "
         f"(1 min) before and after each fit: {', '.join(loads)}.\n\n"
         f"Held-out: {HELD_OUT:.0%} of the cells, log-likelihood per response (the truth's: "
-        f"{truth_ll:.4f}; a coin's: -0.6931).\n\n" + table.to_markdown(index=False) + "\n")
+        f"{truth_ll:.4f}; a coin's: -0.6931).\n\n" + markdown_table(table) + "\n")
     print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
 
 
