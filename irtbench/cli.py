@@ -235,8 +235,10 @@ def origin_line(result: Fit, origin: str, students: pd.DataFrame, questions: pd.
     where = (f"mean skill {np.nanmean(skill.to_numpy()):.2f}, mean difficulty "
              f"{questions.estimate.mean():.2f} over the non-extreme ones")
     if origin == "estimator":
+        hint = ("" if "skill_1" in students else
+                "; --origin mean-difficulty shifts both to a mean difficulty of 0")
         return (f"origin: {result.estimator}'s own identification, as irtbench.fit returns it "
-                f"({where}); --origin mean-difficulty shifts both to a mean difficulty of 0")
+                f"({where}){hint}")
     return f"origin: mean-difficulty, the same for every estimator ({where})"
 
 
