@@ -332,3 +332,22 @@ def test_py_irt_multidim_2pl_recovers_the_intercepts():
     metrics = irtbench.recovery(fit, data)
     assert metrics["corr_intercept"] > 0.9 and metrics["rmse_intercept"] < 0.5
     assert np.isfinite(metrics["rmse_loadings"]) and np.isfinite(metrics["rmse_skill"])
+
+
+@pytest.mark.skipif(not PyIrt.available(), reason="py-irt's interpreter is not here (see above)")
+def test_irtbench_fit_writes_an_m2pl_fit_with_d_columns(tmp_path, capsys):
+    from irtbench.cli import main
+
+    data = irtbench.simulate(150, 12, model="m2pl", dims=3, seed=4)
+    path = tmp_path / "answers.csv"
+    pd.DataFrame(data.responses, columns=[f"Q{j}" for j in range(12)]).to_csv(
+        path, index=False, float_format="%.0f")
+    out = tmp_path / "estimates.csv"
+    assert main(["fit", str(path), "--estimator", "py-irt", "--model", "m2pl", "-o", "dims=3",
+                 "-o", "epochs=50", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "m2pl model" in printed and "loading_1 ... loading_3" in printed
+    skill, items = read_estimates(out)
+    assert skill.shape == (150, 3) and items["loadings"].shape == (12, 3)
+    np.testing.assert_allclose(items["discrimination"], np.linalg.norm(items["loadings"], axis=1),
+                               rtol=1e-6)
