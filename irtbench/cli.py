@@ -131,16 +131,47 @@ ORIGINS = {
 }
 
 
+#: the column stem of each coordinate of a two-dimensional part (``loading_1``, ``skill_1``)
+COLUMN_STEMS = {"loadings": "loading", "skill": "skill"}
+
+
+def part_columns(name: str, values: np.ndarray, se: np.ndarray | None) -> dict[str, object]:
+    """The columns of one part in the estimates file: ``name`` and ``name_se`` for a vector;
+    for an ``(rows, D)`` matrix (the M2PL's loadings and skills) one pair per coordinate,
+    ``loading_1``, ``loading_1_se``, ..., ``loading_D_se`` (:data:`COLUMN_STEMS`)."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        return {name: values, f"{name}_se": se if se is not None else np.nan}
+    columns: dict[str, object] = {}
+    stem = COLUMN_STEMS.get(name, name)
+    for k in range(values.shape[1]):
+        columns[f"{stem}_{k + 1}"] = values[:, k]
+        columns[f"{stem}_{k + 1}_se"] = np.asarray(se)[:, k] if se is not None else np.nan
+    return columns
+
+
 def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
                     ) -> pd.DataFrame:
     """One row per student and per question: kind, label, estimate, se, extreme, the model's
     other item parameters, and ``origin`` (a key of :data:`ORIGINS`: the estimator's own
     identification, or skills and difficulties shifted alike so that the mean difficulty of
     the non-extreme questions is 0; a common shift leaves every model's predictions as they
-    are)."""
+    are).
+
+    Skills of D dimensions (the M2PL) are the columns ``skill_1`` ... ``skill_D`` (and
+    ``skill_1_se`` ...) of the student rows, whose ``estimate`` and ``se`` are then empty, and
+    the loadings the columns ``loading_1`` ... ``loading_D`` of the question rows, beside MDIFF
+    (``estimate``), MDISC (``discrimination``) and ``intercept``
+    (:func:`part_columns`; :func:`read_estimates` reads the file back). Their origin is the
+    estimator's only: ``mean-difficulty`` is refused (no common scalar shift of vector skills
+    leaves the logits unchanged)."""
     extreme_students, extreme_questions = extremes(table.responses)
     skill, difficulty = result.skill, result.difficulty
+    multidimensional = np.ndim(skill) == 2
     if origin == "mean-difficulty":
+        if multidimensional:
+            raise ValueError("--origin mean-difficulty shifts scalar skills; the skills of the "
+                             f"{result.model} model are vectors: use --origin estimator")
         skill, difficulty = align(skill, difficulty, ~extreme_questions)
 
     def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
@@ -150,12 +181,14 @@ def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
 
     more: dict[str, object] = {}  # the model's other item parameters beside each question
     for name, values in result.extra_items.items():
-        se = result.extra_se.get(name)
-        more |= {name: values, f"{name}_se": se if se is not None else np.nan}
+        more |= part_columns(name, values, result.extra_se.get(name))
     if result.runaway_questions is not None:
         more["runaway"] = result.runaway_questions
+    students = (block("student", table.students, np.nan, None, extreme_students,
+                      **part_columns("skill", skill, result.skill_se)) if multidimensional
+                else block("student", table.students, skill, result.skill_se, extreme_students))
     estimates = pd.concat(
-        [block("student", table.students, skill, result.skill_se, extreme_students),
+        [students,
          block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
                **more)],
         ignore_index=True,
@@ -164,14 +197,48 @@ def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
     return estimates
 
 
+def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(skill, items)`` of an estimates file that ``irtbench fit`` wrote
+    (:func:`estimates_table`): the skills, ``(n,)`` or, from ``skill_1`` ... columns,
+    ``(n, D)``; the item parameters by name, ``"difficulty"`` (the question rows' ``estimate``)
+    first, then every other parameter column, the ``loading_k`` columns gathered into
+    ``"loadings"`` ``(J, D)``. SEs and flags are not read."""
+    frame = pd.read_csv(path)
+    students, questions = frame[frame.kind == "student"], frame[frame.kind == "question"]
+
+    def gathered(rows: pd.DataFrame, stem: str) -> np.ndarray | None:
+        names = [f"{stem}_{k}" for k in range(1, frame.shape[1] + 1)
+                 if f"{stem}_{k}" in frame.columns]
+        return rows[names].to_numpy(np.float64) if names else None
+
+    skill = gathered(students, COLUMN_STEMS["skill"])
+    if skill is None:
+        skill = students.estimate.to_numpy(np.float64)
+    items = {"difficulty": questions.estimate.to_numpy(np.float64)}
+    stems = {f"{stem}_": name for name, stem in COLUMN_STEMS.items()}
+    for column in frame.columns:
+        if column in ("kind", "label", "estimate", "se", "extreme", "origin", "runaway") \
+                or column.endswith("_se"):
+            continue
+        stem = next((name for prefix, name in stems.items() if column.startswith(prefix)), None)
+        if stem == "loadings" and stem not in items:
+            items[stem] = gathered(questions, COLUMN_STEMS[stem])
+        elif stem is None:
+            items[column] = questions[column].to_numpy(np.float64)
+    return skill, items
+
+
 def origin_line(result: Fit, origin: str, students: pd.DataFrame, questions: pd.DataFrame
                 ) -> str:
     """The summary's line on how the printed and written estimates are identified."""
-    where = (f"mean skill {students.estimate.mean():.2f}, mean difficulty "
+    skill = students.filter(regex=r"^skill_\d+$") if "skill_1" in students else students.estimate
+    where = (f"mean skill {np.nanmean(skill.to_numpy()):.2f}, mean difficulty "
              f"{questions.estimate.mean():.2f} over the non-extreme ones")
     if origin == "estimator":
+        hint = ("" if "skill_1" in students else
+                "; --origin mean-difficulty shifts both to a mean difficulty of 0")
         return (f"origin: {result.estimator}'s own identification, as irtbench.fit returns it "
-                f"({where}); --origin mean-difficulty shifts both to a mean difficulty of 0")
+                f"({where}){hint}")
     return f"origin: mean-difficulty, the same for every estimator ({where})"
 
 
@@ -221,6 +288,10 @@ def command_fit(args: argparse.Namespace) -> int:
     if args.model is not None:
         options["model"] = args.model
     get_estimator(args.estimator)  # an unknown name: one line listing the valid ones
+    if (args.origin == "mean-difficulty" and options.get("model") in MODELS
+            and len(get_model(str(options["model"])).skill_shape(1)) > 1):
+        raise ValueError(f"--origin mean-difficulty shifts scalar skills; the skills of the "
+                         f"{options['model']} model are vectors: use --origin estimator")
     table = load_responses(args.file)
     try:
         result = fit(table.responses, estimator=args.estimator, **options)
@@ -247,9 +318,16 @@ def command_fit(args: argparse.Namespace) -> int:
         print("diagnostics: " + ", ".join(f"{key} {_short(value)}"
                                           for key, value in result.diagnostics.items()))
     print(origin_line(result, args.origin, students, questions))
+    skills = students.filter(regex=r"^skill_\d+$")  # D columns of a multidimensional model
+    spread = (" ".join(f"{sd:.2f}" for sd in skills.std(ddof=0)) if len(skills.columns)
+              else f"{students.estimate.std(ddof=0):.2f}")
     print(f"{result.model} model; difficulty: min {questions.estimate.min():.2f}, max "
-          f"{questions.estimate.max():.2f}; skill sd {students.estimate.std(ddof=0):.2f}")
+          f"{questions.estimate.max():.2f}; skill sd {spread}")
     for name in result.extra_items:
+        if name not in questions:  # a matrix of columns (the M2PL's loadings)
+            stem, width = COLUMN_STEMS.get(name, name), np.shape(result.extra_items[name])[1]
+            print(f"{name}: the columns {stem}_1 ... {stem}_{width} of the file")
+            continue
         values = questions[name]
         print(f"{name}: min {values.min():.2f}, median {values.median():.2f}, max "
               f"{values.max():.2f}; median SE {questions[f'{name}_se'].median():.2f}")

@@ -76,6 +76,7 @@ from irtbench.estimators import Fit, get_estimator
 from irtbench.harness.cells import DEFAULT_MODELS, check_sweep_options, estimator_options
 from irtbench.harness.limits import FitTimeout, _first_line, time_limit
 from irtbench.harness.memory import PeakMemory
+from irtbench.metrics import EPS, log_loss, predict  # noqa: F401 - compare's own names too
 from irtbench.models import MODELS, Model, get_model
 from irtbench.responses import (
     Responses,
@@ -91,8 +92,6 @@ __all__ = ["EPS", "MARGINAL", "SPLITS", "Comparison", "auc", "cell_folds", "comp
            "default_pairs", "likelihood_ratio_tests", "marginal_log_likelihood", "predict",
            "row_folds", "score_skills", "write_comparison"]
 
-#: predicted probabilities are clipped to [EPS, 1 - EPS] before the log-loss
-EPS = 1e-6
 SPLITS = ("cells", "rows")
 #: estimators whose fit maximises the marginal likelihood (skills integrated out): they get
 #: AIC, BIC and likelihood-ratio tests
@@ -174,43 +173,7 @@ def halves(observed: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 # -- prediction and its scores ----------------------------------------------------------------
-def predict(model: Model, skill: np.ndarray, items: Mapping[str, np.ndarray], rows: np.ndarray,
-            columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""``(p, infinite)`` for the cells ``(rows[k], columns[k])``: the model's probabilities,
-    the limit (0 or 1; 1/2 where :math:`\theta - b` is undefined) where an estimate is not
-    finite, and whether one was. Row blocks of the held-out rows at a time."""
-    skill = np.asarray(skill, dtype=np.float64)
-    parameters = {name: np.asarray(items[name], dtype=np.float64)
-                  for name in model.item_parameters}
-    finite_items = np.logical_and.reduce([np.isfinite(v) for v in parameters.values()])
-    p = np.empty(len(rows))
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    unique_rows = np.unique(sorted_rows)
-    for block in row_blocks((len(unique_rows), len(parameters["difficulty"]))):
-        chosen = unique_rows[block]
-        first = np.searchsorted(sorted_rows, chosen[0])
-        last = np.searchsorted(sorted_rows, chosen[-1], side="right")
-        cells = order[first:last]
-        local = np.searchsorted(chosen, rows[cells])
-        with np.errstate(invalid="ignore", over="ignore"):
-            matrix = model.probabilities(skill[chosen], parameters)
-        p[cells] = matrix[local, columns[cells]]
-    infinite = ~np.isfinite(skill[rows]) | ~finite_items[columns]
-    if infinite.any():
-        with np.errstate(invalid="ignore"):
-            gap = skill[rows] - parameters["difficulty"][columns]
-        limit = np.where(np.isnan(gap), 0.5, (gap > 0).astype(np.float64))
-        p = np.where(np.isnan(p), limit, p)
-    return np.nan_to_num(p, nan=0.5), infinite
-
-
-def log_loss(y: np.ndarray, p: np.ndarray, eps: float = EPS) -> float:
-    """Mean negative log-likelihood per response, ``p`` clipped to [eps, 1 - eps]."""
-    p = np.clip(p, eps, 1.0 - eps)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
-
-
+# (predict, log_loss and EPS live in irtbench.metrics, which held_out_log_likelihood shares)
 def brier(y: np.ndarray, p: np.ndarray) -> float:
     """Mean squared error of the probabilities."""
     return float(np.mean((p - y) ** 2))
@@ -396,15 +359,16 @@ def agreement(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
             keep = model.usable(a.items) & model.usable(b.items)
             if keep.sum() < 2:
                 continue
-            alignment = model.align(b.items, a.items, keep)
-            pairs = {"skill": (a.skill, alignment.skill(b.skill))}
+            alignment = model.alignment(b.items, a.items, keep, skill=b.skill,
+                                        true_skill=a.skill)
+            pairs = {"skill": (np.asarray(a.skill, np.float64), alignment.skill(b.skill))}
+            moved = alignment.items(b.items, model.kinds)
             for name in model.item_parameters:
-                pairs[name] = (np.asarray(a.items[name], np.float64),
-                               alignment.move(model.kinds[name], b.items[name]))
+                pairs[name] = (np.asarray(a.items[name], np.float64), moved[name])
             for parameter, (x, y) in pairs.items():
                 mask = np.isfinite(x) & np.isfinite(y)
-                if parameter != "skill":
-                    mask &= keep
+                if parameter != "skill":  # (an M2PL's loadings: every entry of a kept item)
+                    mask &= keep.reshape(-1, *[1] * (x.ndim - 1))
                 left_out = int((~mask).sum())
                 x, y = x[mask], y[mask]
                 corr = float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() and y.std() \

@@ -69,9 +69,14 @@ def convergence(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
 def error_rows(key: Mapping[str, Any], fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
             ) -> list[dict[str, Any]]:
     """Aligned errors of every skill and every item parameter of the model (extreme ones
-    flagged)."""
-    return [
-        {**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
-        for kind, values in aligned_errors_by_part(fit, data, masks).items()
-        for i, (e, x) in enumerate(zip(values, masks[0] if kind == "skill" else masks[1]))
-    ]
+    flagged); a two-dimensional part (the M2PL's skills and loadings, ``(rows, D)``) row by
+    row, ``index`` running over its entries in row-major order (``i * D + k``)."""
+    rows = []
+    for kind, values in aligned_errors_by_part(fit, data, masks).items():
+        extreme = masks[0] if kind == "skill" else masks[1]
+        values = np.asarray(values)
+        width = int(np.prod(values.shape[1:], dtype=int))
+        flags = np.repeat(np.asarray(extreme, bool), width)
+        rows += [{**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
+                 for i, (e, x) in enumerate(zip(values.reshape(-1), flags))]
+    return rows

@@ -7,6 +7,17 @@ onto the truth's scale by the model's :meth:`~irtbench.models.base.Model.align` 
 model: the shift that gives both the same mean difficulty), fitted on the questions with
 finite estimates, and compares each part (``skill`` and each item parameter) after it.
 
+A multidimensional model (the M2PL: skills ``(n, D)``, loadings ``(J, D)``) aligns through its
+own :meth:`~irtbench.models.base.Model.alignment` (whitened skills, then a rotation of the
+loadings), and its two-dimensional parts are summarised over all their entries (``rmse_skill``
+over every student's every coordinate, ``corr_loadings`` the correlation of all the aligned
+loadings with the true ones).
+
+**Held-out log-likelihood** (:func:`held_out_log_likelihood`): the mean log-likelihood per
+held-out observed response under any model's probabilities (:func:`predict`, which
+:mod:`irtbench.compare` predicts its folds with), clipped to :math:`[\varepsilon, 1 -
+\varepsilon]`, :data:`EPS`.
+
 Students (questions) whose observed responses are all right or all wrong have no finite
 maximum-likelihood estimate. They are counted (``n_extreme``, ``n_extreme_questions``) and left
 out of the skill (difficulty) metrics; ``rmse_skill_all`` keeps them, as estimated.
@@ -19,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irtbench.models import ITEM_PARAMETERS, Alignment, extremes, get_model, sigmoid
+from irtbench.models import ITEM_PARAMETERS, Model, extremes, get_model, sigmoid
+from irtbench.models.base import Aligner
 from irtbench.models.rasch import root_mean_bounds
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
@@ -28,7 +40,12 @@ if TYPE_CHECKING:
     from irtbench.simulate import Dataset
 
 __all__ = ["align", "aligned_errors_by_part", "aligned_parts", "cramer_rao_bound", "recovery",
-           "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS"]
+           "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS", "EPS",
+           "held_out_log_likelihood", "log_loss", "predict"]
+
+#: predicted probabilities are clipped to [EPS, 1 - EPS] before a log-likelihood (at most
+#: 13.8 nats per response)
+EPS = 1e-6
 
 #: z-value of a two-sided 95% normal interval, used for coverage.
 Z95 = 1.959963984540054
@@ -119,10 +136,11 @@ def _summary(estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None) -> 
 
 
 def aligned_parts(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
-                  ) -> tuple[Alignment, np.ndarray]:
-    """The model's alignment of a fit onto the truth (:meth:`~irtbench.models.base.Model.align`)
-    and the questions it was fitted on: those ``masks`` does not flag as extreme whose
-    estimates the model can use."""
+                  ) -> tuple[Aligner, np.ndarray]:
+    """The model's alignment of a fit onto the truth
+    (:meth:`~irtbench.models.base.Model.alignment`, given the skills and the non-extreme
+    students for a model that whitens them) and the questions it was fitted on: those
+    ``masks`` does not flag as extreme whose estimates the model can use."""
     model = get_model(data.model)
     missing = [name for name in model.item_parameters if getattr(fit, name) is None]
     if fit.model != data.model or missing:
@@ -130,7 +148,8 @@ def aligned_parts(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
                          f"model={fit.model!r}) has no {', '.join(missing) or 'such parameters'}:"
                          f" fit it with model={data.model!r}")
     keep = ~masks[1] & model.usable(fit.items)
-    return model.align(fit.items, data.items, keep), keep
+    return model.alignment(fit.items, data.items, keep, skill=fit.skill, true_skill=data.skill,
+                           students=~masks[0]), keep
 
 
 def aligned_errors_by_part(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
@@ -141,8 +160,9 @@ def aligned_errors_by_part(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.
     alignment, _ = aligned_parts(fit, data, masks)
     with np.errstate(invalid="ignore"):
         errors = {"skill": alignment.skill(fit.skill) - data.skill}
+        moved = alignment.items(fit.items, model.kinds)
         for name in model.item_parameters:
-            errors[name] = alignment.move(model.kinds[name], fit.items[name]) - data.items[name]
+            errors[name] = moved[name] - data.items[name]
     return errors
 
 
@@ -156,10 +176,13 @@ def trace_rmse(skill: np.ndarray, items: Mapping[str, np.ndarray], data: Dataset
         return float("nan"), float("nan")
     masks = masks if masks is not None else extremes(data.responses)
     keep = ~masks[1] & model.usable(items)
-    alignment = model.align(items, data.items, keep)
+    alignment = model.alignment(items, data.items, keep, skill=skill, true_skill=data.skill,
+                                students=~masks[0])
     with np.errstate(invalid="ignore"):
         skill_error = alignment.skill(skill)[~masks[0]] - data.skill[~masks[0]]
-        difficulty_error = alignment.difficulty(items["difficulty"])[keep] - data.difficulty[keep]
+        moved = alignment.items({name: items[name] for name in model.item_parameters},
+                                model.kinds)
+        difficulty_error = moved["difficulty"][keep] - data.difficulty[keep]
     return (float(np.sqrt(np.mean(skill_error**2))),
             float(np.sqrt(np.mean(difficulty_error**2))))
 
@@ -180,7 +203,13 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
       the 2PL and 3PL, whose EAP and JML skills are different targets) and ``crb_ratio_*`` =
       rmse / crb;
     * ``coverage_*``: fraction of true values inside estimate +/- 1.96 SE (NaN without SEs),
-      the SEs scaled as the alignment scales their parameter;
+      the SEs scaled as the alignment scales their parameter (NaN under the M2PL, whose
+      alignment leaves no SE: :mod:`irtbench.models.m2pl`);
+
+    Under the M2PL the parts are the skills ``(n, D)`` and the four item parameters: MDIFF
+    (``difficulty``), MDISC (``discrimination``), ``intercept`` and ``loadings`` ``(J, D)``,
+    all after the whitening and the rotation; a two-dimensional part is summarised over all
+    its entries (``rmse_loadings``: the RMSE of the aligned loadings).
     * ``n_extreme`` (students) and ``n_extreme_questions``, left out of the metrics above (and
       the questions whose estimates the model cannot use, from the item parameters');
       ``rmse_skill_all`` includes the extreme students as estimated.
@@ -190,17 +219,21 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
     alignment, keep = aligned_parts(fit, data, masks)
     students = ~masks[0]
 
-    def part(name: str, estimate: np.ndarray, truth: np.ndarray, se: np.ndarray | None,
+    def part(name: str, moved: np.ndarray, truth: np.ndarray, se: np.ndarray | None,
              mask: np.ndarray) -> dict[str, float]:
-        kind = model.kinds[name]
-        return _summary(alignment.move(kind, estimate[mask]), truth[mask],
-                        None if se is None else se[mask] * alignment.se_factor(kind))
+        """One part's summary over the ``mask`` rows, every entry of a 2-D part."""
+        se = alignment.se(model.kinds[name], None if se is None else se[mask])
+        return _summary(np.ravel(moved[mask]), np.ravel(truth[mask]),
+                        None if se is None else np.ravel(se))
 
-    parts = {"skill": part("skill", fit.skill, data.skill, fit.skill_se, students)}
-    for name in model.item_parameters:
-        parts[name] = part(name, fit.items[name], data.items[name], fit.item_se[name], keep)
     with np.errstate(invalid="ignore"):
-        skill_errors = alignment.skill(fit.skill) - data.skill
+        moved = alignment.items(fit.items, model.kinds)
+        skill = alignment.skill(fit.skill)
+    parts = {"skill": part("skill", skill, data.skill, fit.skill_se, students)}
+    for name in model.item_parameters:
+        parts[name] = part(name, moved[name], data.items[name], fit.item_se[name], keep)
+    with np.errstate(invalid="ignore"):
+        skill_errors = skill - data.skill
     return _recovery_row(parts, model.bounds(data, keep), skill_errors, masks)
 
 
@@ -285,3 +318,69 @@ def optimum_gap(
     if gaps.size == 0:
         return float("nan"), float("nan")
     return float(np.abs(gaps).max()), float(np.sqrt(np.mean(gaps**2)))
+
+
+# -- prediction and held-out log-likelihood ----------------------------------------------------
+def predict(model: Model, skill: np.ndarray, items: Mapping[str, np.ndarray], rows: np.ndarray,
+            columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(p, infinite)`` for the cells ``(rows[k], columns[k])``: the model's probabilities,
+    the limit (0 or 1; 1/2 where :math:`\theta - b` is undefined) where an estimate is not
+    finite, and whether one was. Row blocks of the held-out rows at a time. Skills ``(n, D)``
+    and item parameters ``(J, D)`` (the M2PL) too: an estimate is finite when all its entries
+    are, and a cell with a non-finite one predicts its probability where that is defined, else
+    1/2 (no scalar :math:`\theta - b` gives its limit)."""
+    skill = np.asarray(skill, dtype=np.float64)
+    parameters = {name: np.asarray(items[name], dtype=np.float64)
+                  for name in model.item_parameters}
+    finite_items = np.logical_and.reduce(
+        [np.isfinite(v).reshape(len(v), -1).all(axis=1) for v in parameters.values()])
+    finite_skill = np.isfinite(skill).reshape(len(skill), -1).all(axis=1)
+    p = np.empty(len(rows))
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    unique_rows = np.unique(sorted_rows)
+    for block in row_blocks((len(unique_rows), len(parameters["difficulty"]))):
+        chosen = unique_rows[block]
+        first = np.searchsorted(sorted_rows, chosen[0])
+        last = np.searchsorted(sorted_rows, chosen[-1], side="right")
+        cells = order[first:last]
+        local = np.searchsorted(chosen, rows[cells])
+        with np.errstate(invalid="ignore", over="ignore"):
+            matrix = model.probabilities(skill[chosen], parameters)
+        p[cells] = matrix[local, columns[cells]]
+    infinite = ~finite_skill[rows] | ~finite_items[columns]
+    if infinite.any() and skill.ndim == 1:
+        with np.errstate(invalid="ignore"):
+            gap = skill[rows] - parameters["difficulty"][columns]
+        limit = np.where(np.isnan(gap), 0.5, (gap > 0).astype(np.float64))
+        p = np.where(np.isnan(p), limit, p)
+    return np.nan_to_num(p, nan=0.5), infinite
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = EPS) -> float:
+    """Mean negative log-likelihood per response, ``p`` clipped to [eps, 1 - eps]."""
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
+def held_out_log_likelihood(model: Model | str, responses: np.ndarray, held_out: np.ndarray,
+                            skill: np.ndarray, items: Mapping[str, np.ndarray], *,
+                            eps: float = EPS) -> float:
+    r"""The mean log-likelihood per held-out response, :math:`\frac{1}{|H|}\sum_{(i,j) \in H}
+    y_{ij}\log\hat p_{ij} + (1 - y_{ij})\log(1 - \hat p_{ij})`, over the *observed* cells of
+    the boolean mask ``held_out`` (``responses``' shape, dense: NaN or -1 missing), with
+    :math:`\hat p` the model's probabilities at ``skill`` and ``items`` (:func:`predict`:
+    any model, the M2PL's ``(n, D)`` skills included) clipped to [eps, 1 - eps]: the negative
+    of :mod:`irtbench.compare`'s ``logloss``. Higher is better; :math:`\log(1/2) = -0.693` is
+    a coin's. ``ValueError`` when no held-out cell is observed."""
+    model = get_model(model) if isinstance(model, str) else model
+    responses = np.asarray(responses)
+    held_out = np.asarray(held_out, bool)
+    if held_out.shape != responses.shape:
+        raise ValueError(f"the held-out mask {held_out.shape} and the responses "
+                         f"{responses.shape} differ in shape")
+    rows, columns = np.nonzero(held_out & observed_of(responses))
+    if not len(rows):
+        raise ValueError("no observed response is held out")
+    p, _ = predict(model, skill, items, rows, columns)
+    return -log_loss(answers_of(responses[rows, columns], np.float64), p, eps)

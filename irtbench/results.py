@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 7  # 7: the 3PL (guessing columns), bounds of any model
+SCHEMA_VERSION = 8  # 7: the 3PL (guessing columns), bounds of any model; 8: the M2PL's columns
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")
@@ -209,7 +209,9 @@ def read_results(folder: Path | str) -> pd.DataFrame:
     path = Path(folder) / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {folder}")
-    table = with_model(pd.read_csv(path))
+    # consolidated (a copy): read_csv leaves a block per column, and a table of over 100
+    # columns (every model's recovery metrics) would warn of fragmentation at every insert
+    table = with_model(pd.read_csv(path)).copy()
     missing = [c for c in KEY_COLUMNS + ("status",) if c not in table.columns]
     if missing:
         raise IncompatibleResults(f"{path} lacks the column(s) {', '.join(missing)}")

@@ -23,14 +23,16 @@ class Dataset:
 
     Attributes:
         responses: ``(n_students, n_questions)`` float32, 1.0/0.0, NaN = missing.
-        skill: true skills, float64, shape ``(n_students,)``.
+        skill: true skills, float64, shape ``(n_students,)``; ``(n_students, D)`` under a
+            multidimensional model (the M2PL).
         difficulty: true difficulties, float64, shape ``(n_questions,)``.
         seed: the seed that generated it.
         missing: the requested fraction of responses missing at random.
         model: a name of :data:`irtbench.models.MODELS` (``"rasch"``, ``"2pl"``, ``"3pl"``).
         extra_items: the model's other item parameters by name (``discrimination`` for the
-            2PL; ``discrimination`` and ``guessing`` for the 3PL), each also an attribute
-            (``data.discrimination``; None where the model has no such parameter).
+            2PL; ``discrimination`` and ``guessing`` for the 3PL; ``discrimination``,
+            ``intercept`` and ``loadings`` ``(n_questions, D)`` for the M2PL), each also an
+            attribute (``data.discrimination``; None where the model has no such parameter).
     """
 
     responses: Responses
@@ -92,7 +94,8 @@ def simulate_sparse(
                    skill, difficulty, seed=seed, missing=1.0 - len(cells) / (n_students * n_questions))
 
 
-def _draw(rng: np.random.Generator, distribution: str, scale: float, size: int) -> np.ndarray:
+def _draw(rng: np.random.Generator, distribution: str, scale: float,
+          size: int | tuple[int, ...]) -> np.ndarray:
     if distribution == "uniform":
         return rng.uniform(-scale, scale, size)
     if distribution == "normal":
@@ -149,8 +152,10 @@ def simulate(
             drawn after the difficulties (:meth:`~irtbench.models.base.Model.draw_items`), so
             the Rasch model's draws are the same as before the other models existed.
         **item_settings: the model's draws of its other item parameters, e.g.
-            ``discrimination_sd`` (:math:`\sigma_a`, 0.3; 2PL and 3PL), ``guessing_mean`` and
-            ``guessing_weight`` (3PL: the floors' Beta, :mod:`irtbench.models.threepl`).
+            ``discrimination_sd`` (:math:`\sigma_a`, 0.3; 2PL, 3PL and M2PL), ``guessing_mean``
+            and ``guessing_weight`` (3PL: the floors' Beta, :mod:`irtbench.models.threepl`),
+            ``dims`` (M2PL: the skills' dimension D, default 2; skills N(0, I_D), the
+            difficulty drawn is the multidimensional difficulty, :mod:`irtbench.models.m2pl`).
 
     Returns:
         A :class:`Dataset`.
@@ -170,23 +175,29 @@ def simulate(
     spec = get_model(model)  # an unknown name: ValueError naming the models
     if not item_settings.get("discrimination_sd", 0.0) >= 0:
         raise ValueError(f"discrimination_sd must be >= 0, got {item_settings['discrimination_sd']!r}")
+    skill_shape = spec.skill_shape(n_students, **item_settings)
+    if "dims" in item_settings and len(skill_shape) == 1:
+        raise ValueError(f"dims is a setting of the multidimensional models (m2pl), not of "
+                         f"model={model!r}")
     default_distribution, default_scale = spec.skill_distribution
     rng = np.random.default_rng(seed)
     skill = _draw(rng, skill_distribution or default_distribution,
-                  default_scale if skill_scale is None else skill_scale, n_students)
+                  default_scale if skill_scale is None else skill_scale,
+                  skill_shape if len(skill_shape) > 1 else n_students)
     difficulty = _draw(rng, difficulty_distribution or default_distribution,
                        default_scale if difficulty_scale is None else difficulty_scale,
                        n_questions)
-    extra_items = spec.draw_items(rng, n_questions, **item_settings)
-    items = {"difficulty": difficulty, **extra_items}
+    items = spec.complete_items({"difficulty": difficulty,
+                                 **spec.draw_items(rng, n_questions, **item_settings)})
+    extra_items = {name: values for name, values in items.items() if name != "difficulty"}
     responses = np.empty((n_students, n_questions), dtype=np.int8 if compact else np.float32)
     for rows in row_blocks(responses.shape):
         p = spec.probabilities(skill[rows], items)
         responses[rows] = rng.random(p.shape) < p
     if missing > 0:
         _hide_at_random(responses, missing, rng)
-    return Dataset(responses, skill, difficulty, seed=seed, missing=float(missing), model=model,
-                   extra_items=extra_items)
+    return Dataset(responses, skill, items["difficulty"], seed=seed, missing=float(missing),
+                   model=model, extra_items=extra_items)
 
 
 def _hide_at_random(responses: np.ndarray, missing: float, rng: np.random.Generator) -> None:

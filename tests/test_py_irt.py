@@ -127,8 +127,8 @@ def test_the_runner_imports_nothing_of_irtbench():
     assert {"torch", "pyro", "py_irt", "numpy"} <= {m.split(".")[0] for m in modules}
 
 
-def test_py_irt_fits_the_2pl_only():
-    with pytest.raises(ValueError, match="estimator 'py-irt' fits the 2pl model"):
+def test_py_irt_fits_the_2pl_and_the_m2pl_only():
+    with pytest.raises(ValueError, match="estimator 'py-irt' fits the 2pl and m2pl model"):
         PyIrt(model="rasch").resolved_options()
     with pytest.raises(ValueError, match="priors='flat' must be one of 'vague', 'hierarchical'"):
         PyIrt(priors="flat").resolved_options()

@@ -63,6 +63,9 @@ class PeerFit(NamedTuple):
     #: the 3PL's floors and their SEs (None under the other models)
     guessing: np.ndarray | None = None
     guessing_se: np.ndarray | None = None
+    #: any other item parameters by name, each ``(kept questions, ...)`` (the M2PL's
+    #: ``intercept`` and ``loadings`` ``(J, D)``), without SEs; skills may then be ``(n, D)``
+    items: dict[str, np.ndarray] | None = None
 
 
 def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = None) -> PeerFit:
@@ -148,8 +151,11 @@ class PeerEstimator(Estimator[State]):
                          ) -> np.ndarray | None:
             if values is None:
                 return None
-            full = np.empty(n_questions)
-            full[keep], full[~keep] = values, extreme
+            values = np.asarray(values, dtype=np.float64)
+            full = np.empty((n_questions, *values.shape[1:]))
+            full[keep] = values
+            full[~keep] = extreme if np.ndim(extreme) < 1 or values.ndim == 1 \
+                else np.asarray(extreme)[:, None]
             return full
 
         limits = found.difficulty_limit[found.questions]
@@ -164,8 +170,10 @@ class PeerEstimator(Estimator[State]):
             compute_seconds,
             {**fit.diagnostics, "log_likelihood": fit.log_likelihood},
             items={name: per_question(values, np.nan) for name, values in
-                   (("discrimination", fit.discrimination), ("guessing", fit.guessing))
+                   (("discrimination", fit.discrimination), ("guessing", fit.guessing),
+                    *(fit.items or {}).items())
                    if values is not None},
             item_se={"discrimination": per_question(fit.discrimination_se, np.nan),
-                     "guessing": per_question(fit.guessing_se, np.nan)},
+                     "guessing": per_question(fit.guessing_se, np.nan),
+                     **{name: None for name in fit.items or {}}},
         )

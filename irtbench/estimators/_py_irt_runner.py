@@ -7,11 +7,13 @@ never irtbench.
 
 ``IN.npz`` holds the observed triples (``subjects``, ``items``, ``responses``), the counts
 ``n_subjects`` and ``n_items``, py-irt's settings (``model_type``, ``epochs``, ``lr``,
-``lr_decay``, ``priors``), ``seed`` and ``threads``; ``SPAWNED`` is the parent's
+``lr_decay``, ``priors``; ``dims``, 0 for none: ``multidim_2pl``'s D), ``seed`` and
+``threads``; ``SPAWNED`` is the parent's
 ``CLOCK_MONOTONIC`` just before it started this process. The script builds a
 ``py_irt.dataset.Dataset`` straight from the index lists, trains
 ``py_irt.training.IrtModelTrainer`` on the CPU and writes ``OUT.npz``: py-irt's final export
-(``last_params``, what its CLI saves as ``parameters.json``: ``ability``, ``diff``, ``disc``),
+(``last_params``, what its CLI saves as ``parameters.json``: ``ability``, ``diff``, ``disc``;
+``(n, D)``, ``(J, D)`` and ``(J, D)`` for ``multidim_2pl``),
 the loss of every epoch, and its own clocks: ``startup_seconds`` (interpreter start and
 imports, from ``spawned``), ``setup_seconds`` (the dataset and the trainer built) and
 ``train_seconds`` (the ``train`` call alone).
@@ -82,9 +84,11 @@ def main(source: str, target: str, spawned: str) -> None:
         observations=settings["responses"].tolist(),
         training_example=[True] * n_observed,
     )
+    dims = int(settings["dims"]) if "dims" in settings.files else 0
     config = IrtConfig(model_type=str(settings["model_type"]), epochs=int(settings["epochs"]),
                        lr=float(settings["lr"]), lr_decay=float(settings["lr_decay"]),
-                       priors=str(settings["priors"]), seed=int(settings["seed"]))
+                       priors=str(settings["priors"]), seed=int(settings["seed"]),
+                       dims=dims or None)
     trainer = IrtModelTrainer(data_path=None, config=config, dataset=dataset, verbose=False)
     trained = monotonic()
     setup_seconds = trained - imported

@@ -87,7 +87,9 @@ class Fit:
     Attributes:
         skill, difficulty: the estimates, float64, on the estimator's own origin (use
             :func:`irtbench.metrics.align` before comparing); extreme students and questions of
-            maximum-likelihood estimators at +/-inf.
+            maximum-likelihood estimators at +/-inf. Under the M2PL ``skill`` is
+            ``(n_students, D)`` (and ``skill_se`` alike) and ``difficulty`` the
+            multidimensional difficulty (:mod:`irtbench.models.m2pl`).
         skill_se, difficulty_se: asymptotic standard errors or posterior standard deviations,
             or None where the method has none; ``inf`` where no finite estimate exists.
         losses: the objective per epoch / iteration (as the method defines it).
@@ -113,7 +115,8 @@ class Fit:
             description (empty under the Rasch model); empty when it has none.
         model: a name of :data:`irtbench.models.MODELS`.
         extra_items, extra_se: the model's other item parameters and their SEs by name
-            (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``), NaN
+            (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``; the
+            M2PL's ``discrimination``, ``intercept`` and ``loadings`` ``(n_questions, D)``), NaN
             for questions with no finite estimate; each is also an attribute
             (``fit.discrimination``, ``fit.discrimination_se``; None where the model has no
             such parameter). :attr:`items` and :attr:`item_se` give them all, the difficulty

@@ -37,6 +37,23 @@ and scales (:math:`b_j \sim N(\mu_b, 1/u_b)` with :math:`\mu_b \sim N(0, 10^{12}
 under which the skills' N(0, 1) no longer fixes the scale (the recovery's affine alignment
 takes it out).
 
+**The multidimensional 2PL** (``model="m2pl"``, option ``dims`` D, default 2): py-irt's
+``multidim_2pl`` (``py_irt/models/multidim_2pl.py``, the model tinyBenchmarks fitted with D = 5
+and 10), :math:`P(Y_{ij} = 1) = \sigma(\sum_k \gamma_{jk}(\theta_{ik} - b_{jk}))`, a difficulty
+per item *and dimension* and positive discriminations :math:`\gamma_{jk}` (lognormal), always
+under its hierarchical priors (the model has no others: option ``priors`` does not change it):
+:math:`\theta_{ik} \sim N(\mu_{\theta k}, 1/u_{\theta k})`,
+:math:`b_{jk} \sim N(\mu_{bk}, 1/u_{bk})`, :math:`\log\gamma_{jk} \sim N(\mu_{\gamma k},
+1/u_{\gamma k})` with vague normal means and Gamma(1, 1) precisions, a mean-field guide started
+at 0 (its one-sample ELBO's noise breaks the symmetry). That is the suite's M2PL with loadings
+:math:`a_j = \gamma_j` and intercept :math:`d_j = -\sum_k \gamma_{jk}b_{jk}`; the estimates
+reported are py-irt's export, skills :math:`\mu_i` ``(n, D)`` (variational means), loadings
+:math:`e^{\nu_j}` (variational medians), and the intercept computed from those and the
+difficulties' means :math:`m_{jk}` (a plug-in, not the intercept's posterior mean), with MDISC
+:math:`\|a_j\|` and MDIFF :math:`-d_j/\|a_j\|` (:func:`irtbench.models.m2pl.derived_items`).
+Its scale and rotation are free (learned prior locations and scales): the recovery's whitening
+and rotation (:mod:`irtbench.models.m2pl`) take them out.
+
 **The Rasch model is not offered.** py-irt's ``"1pl"`` is :math:`\sigma(\theta_i - b_j)` with
 :math:`\theta_i \sim N(0, 1)`: the skills' SD fixed at 1, the model that the suite declines for
 mirt's "1PL" and girth's ``rasch_mml`` (on skills of another spread it shrinks or stretches the
@@ -61,8 +78,8 @@ the one-sample negative ELBO of every epoch, as py-irt's loop gets them (recorde
 pyro's ``SVI.step``); ``n_iter`` is ``epochs``.
 
 Options (defaults: py-irt's ``IrtConfig``): ``epochs`` (2000), ``lr`` (0.1), ``lr_decay``
-(0.9999), ``priors`` (``"vague"``), ``seed`` (0: pyro's RNG, for the ELBO's draws) and
-``python`` (None: found as above).
+(0.9999), ``priors`` (``"vague"``), ``seed`` (0: pyro's RNG, for the ELBO's draws),
+``dims`` (2: the M2PL's D; only with ``model="m2pl"``) and ``python`` (None: found as above).
 """
 
 from __future__ import annotations
@@ -76,6 +93,7 @@ from irtbench.estimators import options as option
 from irtbench.estimators._child import caller_threads, importable_by, run_runner
 from irtbench.estimators._peers import PeerEstimator, PeerFit
 from irtbench.estimators.base import BackendNotInstalled, Option, register
+from irtbench.models.m2pl import derived_items
 
 #: the command that makes py-irt's own environment (also ``make py-irt-venv``)
 INSTALL_COMMAND = ("python3 -m venv .venv-pyirt && "
@@ -118,9 +136,9 @@ class PyIrt(PeerEstimator):
     test_options = {"epochs": 100}
     backend = "py-irt"
     extra = None
-    models = ("2pl",)
-    summary = ("peer: py-irt's variational Bayes 2PL (pyro SVI, its priors; own venv, "
-               "subprocess)")
+    models = ("2pl", "m2pl")
+    summary = ("peer: py-irt's variational Bayes 2PL and multidimensional 2PL (pyro SVI, its "
+               "priors; own venv, subprocess)")
     spec = {
         "epochs": option.positive_int(2000, "SVI epochs (py-irt's default)"),
         "lr": option.positive(0.1, "Adam's learning rate (py-irt's)"),
@@ -130,6 +148,7 @@ class PyIrt(PeerEstimator):
         "priors": option.choice("vague", "py-irt's priors: 'vague' (its default) or "
                                 "'hierarchical'", *PRIORS),
         "seed": option.SEED,
+        "dims": option.positive_int(2, "m2pl: the skills' dimension D (py-irt's dims)"),
         "python": option.unchecked(None, "py-irt's interpreter (None: $IRTBENCH_PY_IRT_PYTHON "
                                    "or .venv-pyirt/bin/python)"),
     }
@@ -153,13 +172,23 @@ class PyIrt(PeerEstimator):
             raise BackendNotInstalled(f"estimator {self.name!r} needs {found}, which is not "
                                       f"installed; install it with: {INSTALL_COMMAND}")
 
+    def check_options(self, options: dict) -> None:
+        """``dims`` is the M2PL's: another value than its default with another model is
+        refused."""
+        if options["model"] != "m2pl" and options["dims"] != self.spec["dims"].default:
+            raise ValueError(f"option dims is the m2pl model's (the skills' dimension), not "
+                             f"the {options['model']} model's")
+
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         observed = ~np.isnan(responses)
         subjects, items = np.nonzero(observed)
+        multidimensional = options["model"] == "m2pl"
         payload = dict(subjects=subjects.astype(np.int64), items=items.astype(np.int64),
                        responses=responses[observed].astype(np.float32),
                        n_subjects=responses.shape[0], n_items=responses.shape[1],
-                       model_type="2pl", epochs=int(options["epochs"]), lr=float(options["lr"]),
+                       model_type="multidim_2pl" if multidimensional else "2pl",
+                       dims=int(options["dims"]) if multidimensional else 0,
+                       epochs=int(options["epochs"]), lr=float(options["lr"]),
                        lr_decay=float(options["lr_decay"]), priors=str(options["priors"]),
                        seed=int(options["seed"]), threads=caller_threads())
         result, process_seconds = run_runner(interpreter(options["python"]), RUNNER, payload,
@@ -174,6 +203,13 @@ class PyIrt(PeerEstimator):
             "py_irt_version": str(result["py_irt_version"]),
             "py_irt_torch_version": str(result["torch_version"]),
         }
+        if multidimensional:  # py-irt's (gamma, b) per dimension as loadings and intercepts
+            loadings, difficulties = result["disc"], result["diff"]
+            items = derived_items(loadings, -np.sum(loadings * difficulties, axis=1))
+            return PeerFit(result["ability"], None, items["difficulty"], None,
+                           items["discrimination"], None, len(losses), float("nan"),
+                           diagnostics, losses=losses,
+                           items={"intercept": items["intercept"], "loadings": loadings})
         return PeerFit(result["ability"], None, result["diff"], None, result["disc"], None,
                        len(losses), float("nan"), diagnostics, losses=losses)
 

@@ -1,5 +1,6 @@
 """The models irtbench fits, one file each behind :class:`~irtbench.models.base.Model`:
-:mod:`~irtbench.models.rasch`, :mod:`~irtbench.models.twopl`, :mod:`~irtbench.models.threepl`.
+:mod:`~irtbench.models.rasch`, :mod:`~irtbench.models.twopl`, :mod:`~irtbench.models.threepl`,
+:mod:`~irtbench.models.m2pl` (the multidimensional 2PL: skills ``(n, D)``).
 
 ``MODELS`` names them in order; :func:`get_model` returns one's description. Nothing outside
 this package and the estimators' kernels branches on a model's name: the rest loops over
@@ -12,6 +13,7 @@ import numpy as np
 
 from irtbench.extremes import Extremes, extremes, find_extremes
 from irtbench.models.base import Alignment, Model, sigmoid
+from irtbench.models.m2pl import M2PL
 from irtbench.models.rasch import (
     Rasch,
     asymptotic_se,
@@ -40,7 +42,8 @@ __all__ = [
     "sigmoid",
 ]
 
-_REGISTRY: dict[str, Model] = {model.name: model for model in (Rasch(), TwoPL(), ThreePL())}
+_REGISTRY: dict[str, Model] = {model.name: model for model in (
+    Rasch(), TwoPL(), ThreePL(), M2PL())}
 
 #: the models irtbench fits, by name
 MODELS: tuple[str, ...] = tuple(_REGISTRY)

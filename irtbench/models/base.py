@@ -1,7 +1,8 @@
 r"""What every model of irtbench is: the :class:`Model` protocol, the :class:`Alignment` that
 removes a model's indeterminacy, and the logistic function.
 
-A model is described once, in its own file (``rasch.py``, ``twopl.py``, ``threepl.py``), by a
+A model is described once, in its own file (``rasch.py``, ``twopl.py``, ``threepl.py``,
+``m2pl.py``), by a
 subclass of :class:`Model`: its item parameters by name, how each moves when the latent scale
 moves, how to draw them, its probabilities and log-likelihood in numpy, the alignment of an
 estimate onto the truth and the Cramér–Rao bounds of the aligned errors, and the limits past
@@ -16,6 +17,18 @@ keep their own kernels and declare the models they fit.
 *fixed* parameter (the 3PL's guessing floor, a probability) does not move. The Rasch model fixes
 :math:`s = 1` (only the shift is free). Estimates are compared with the truth only after the
 :class:`Alignment` that maps them onto the truth's scale.
+
+**Multidimensional skills.** A model whose skills are vectors, :math:`\theta_i \in R^D` (the
+multidimensional 2PL, :mod:`~irtbench.models.m2pl`), is unchanged by any invertible affine map
+:math:`\theta \to M\theta + t`, which no scalar pair :math:`(s, t)` describes: its parameters are
+of the kinds :data:`VECTOR` (the skills, moved by the map), :data:`COVECTOR` (the loadings,
+:math:`a \to M^{-\top}a`, so that :math:`\theta\cdot a` is kept up to a shift) and
+:data:`DERIVED` (recomputed from those after the map: the intercept
+:math:`d \to d - a'\cdot t`, and every summary of the loadings). Its :meth:`Model.alignment`
+returns its own alignment object, whose :meth:`~Alignment.items` moves all the item
+parameters at once; every caller goes through :meth:`~Alignment.skill`,
+:meth:`~Alignment.items` and :meth:`~Alignment.se`, which :class:`Alignment` (the scalar map)
+implements too.
 """
 
 from __future__ import annotations
@@ -31,10 +44,14 @@ if TYPE_CHECKING:
     from irtbench.models.fitting import Ops, Parameter
     from irtbench.responses import Responses, Scan
 
-__all__ = ["FIXED", "LOCATION", "SLOPE", "Alignment", "Items", "Model", "Truth", "sigmoid"]
+__all__ = ["COVECTOR", "DERIVED", "FIXED", "LOCATION", "SLOPE", "VECTOR", "Aligner",
+           "Alignment", "Items", "Model", "Truth", "sigmoid"]
 
 #: the kinds of parameter, by how they move under :math:`\theta \to s\theta + t`
 LOCATION, SLOPE, FIXED = "location", "slope", "fixed"
+#: the kinds of a multidimensional model's parameters under :math:`\theta \to M\theta + t`
+#: (module docstring): skill vectors, loadings, and what is recomputed from them
+VECTOR, COVECTOR, DERIVED = "vector", "covector", "derived"
 
 #: item parameters by name, each ``(n_questions,)`` float64
 Items = Mapping[str, np.ndarray]
@@ -89,6 +106,31 @@ class Alignment(NamedTuple):
     def discrimination(self, discrimination: np.ndarray) -> np.ndarray:
         return self.move(SLOPE, discrimination)
 
+    def items(self, items: Items, kinds: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """Every item parameter of ``items`` moved by its kind in ``kinds`` (the model's)."""
+        return {name: self.move(kinds[name], values) for name, values in items.items()}
+
+    def se(self, kind: str, se: np.ndarray | None) -> np.ndarray | None:
+        """SEs of a parameter of that kind moved with it (None stays None)."""
+        return None if se is None else np.asarray(se, np.float64) * self.se_factor(kind)
+
+
+class Aligner(Protocol):
+    """What every alignment offers its callers (the metrics, ``compare``'s agreement): the
+    scalar :class:`Alignment` and a multidimensional model's own (module docstring)."""
+
+    @property
+    def scale(self) -> float: ...
+
+    @property
+    def shift(self) -> float: ...
+
+    def skill(self, skill: np.ndarray) -> np.ndarray: ...
+
+    def items(self, items: Items, kinds: Mapping[str, str]) -> dict[str, np.ndarray]: ...
+
+    def se(self, kind: str, se: np.ndarray | None) -> np.ndarray | None: ...
+
 
 class Model(ABC):
     """One IRT model, described once (see the module docstring).
@@ -114,6 +156,16 @@ class Model(ABC):
     formula: ClassVar[str] = ""
 
     # -- simulation ---------------------------------------------------------------------------
+    def skill_shape(self, n_students: int, **settings: float) -> tuple[int, ...]:
+        """The shape of the skills :func:`irtbench.simulate` draws: ``(n_students,)``, or
+        ``(n_students, D)`` for a multidimensional model."""
+        return (n_students,)
+
+    def complete_items(self, items: Items) -> dict[str, np.ndarray]:
+        """The item parameters computed from the drawn ones (the difficulty and
+        :meth:`draw_items`'), after the draws: none by default."""
+        return dict(items)
+
     def draw_items(self, rng: np.random.Generator, n_questions: int,
                    **settings: float) -> dict[str, np.ndarray]:
         """The item parameters besides the difficulty, drawn after it (so that adding a model
@@ -156,6 +208,15 @@ class Model(ABC):
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
         """The :class:`Alignment` of an estimate onto the truth, fitted on the ``keep``
         questions."""
+
+    def alignment(self, estimate: Items, truth: Items, keep: np.ndarray, *,
+                  skill: np.ndarray | None = None, true_skill: np.ndarray | None = None,
+                  students: np.ndarray | None = None) -> Aligner:
+        """The alignment of an estimate onto the truth, what every caller asks: :meth:`align`
+        of the items by default; a model whose alignment needs the skills (the
+        multidimensional 2PL whitens them) reads ``skill`` and ``true_skill`` (over the
+        ``students`` mask, default all)."""
+        return self.align(estimate, truth, keep)
 
     @abstractmethod
     def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
