@@ -75,11 +75,12 @@ parameters with the rotation projected out, not attempted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from irtbench.models.base import COVECTOR, DERIVED, VECTOR, Items, Model, Truth, sigmoid
+from irtbench.models.fitting import Ops, Parameter, location_prior, normal_prior
 from irtbench.models.twopl import RUNAWAY_LIMIT, diverged
 
 if TYPE_CHECKING:
@@ -304,6 +305,50 @@ class M2PL(Model):
     units = {"skill": "logits", "difficulty": "logits", "discrimination": "",
              "intercept": "logits", "loadings": ""}
     formula = "P = sigmoid(skill . loadings + intercept)"
+
+    # -- fitting ------------------------------------------------------------------------------
+    random_skill_start = True
+    reads_options = ("dims", "prior_loading_sd")
+
+    def skill_dims(self, options: Mapping[str, Any]) -> int:
+        """The option ``dims``."""
+        return int(options["dims"])
+
+    def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
+        r"""The intercepts from 0 and the loadings ``(J, D)`` from small random draws (with the
+        skills drawn N(0, I): zeros are a saddle of the likelihood); priors, in the Bayesian
+        fits, :math:`d_j \sim N(0, s_d^2)` (``difficulty_scale``) and each loading
+        :math:`N(0, s^2)` (``prior_loading_sd``: py-irt's is 1)."""
+        return (Parameter("intercept", "intercept", prior=location_prior(options)),
+                Parameter("loadings", "loadings", start="random", per_dimension=True,
+                          prior=normal_prior(options.get("prior_loading_sd"))))
+
+    def logits(self, ops: Ops, skill: Any, at: Mapping[str, Any], question: Any | None
+               ) -> Any:
+        r""":math:`\theta_i \cdot a_j + d_j`: a product of the block's skills with the
+        loadings' transpose, or a row-wise dot product of gathered pairs."""
+        if question is None:
+            return ops.matmul(skill, at["loadings"][0].T) + at["intercept"]
+        return ops.sum(skill * at["loadings"], axis=-1) + at["intercept"]
+
+    def gauge_penalty(self, ops: Ops, skill: Any, raw: Mapping[str, Any], alpha: float) -> Any:
+        r""":math:`\alpha(\|\bar\theta\|^2 + \|\theta^\top\theta/n - \bar\theta\bar\theta^\top
+        - I\|_F^2)`: zero where the skills have mean 0 and covariance I. Any fit of full rank
+        maps onto that set by an affine map of the skills the likelihood does not see
+        (:math:`\theta \to W(\theta - \mu)`, :math:`a \to W^{-\top}a`,
+        :math:`d \to d + a\cdot\mu`), so the penalty moves no optimum of the likelihood; it
+        keeps the Adam fits off the ridge's far ends (skills blown up, loadings shrunk)."""
+        mean = ops.mean(skill, axis=0)
+        centred = skill - mean
+        covariance = ops.matmul(centred.T, centred) / skill.shape[0]
+        identity = ops.eye(skill.shape[1], dtype=skill.dtype)
+        if hasattr(identity, "to"):  # torch: on the skills' device
+            identity = identity.to(skill.device)
+        return alpha * (ops.sum(mean * mean) + ops.sum((covariance - identity) ** 2))
+
+    def report(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """MDIFF, MDISC, intercepts and loadings (:func:`derived_items`)."""
+        return derived_items(values["loadings"], values["intercept"])
 
     # -- simulation ---------------------------------------------------------------------------
     def skill_shape(self, n_students: int, *, dims: int = DEFAULT_DIMS, **settings: float
