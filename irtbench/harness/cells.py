@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from irtbench import devices
 from irtbench.estimators import Estimator, estimators, get_estimator
 from irtbench.harness.memory import MEMORY_HEADROOM, _gb
-from irtbench.models import model_suffix
+from irtbench.models import get_model, model_suffix
 from irtbench.responses import COMPACT_ABOVE, observed_count, size_label
 from irtbench.results import (
     COLUMNS,
@@ -70,18 +70,30 @@ def result_columns() -> list[str]:
     return [*COLUMNS, *(f"opt_{key}" for key in options)]
 
 
-def _simulate_cell(cell: Cell, like: Design | None = None) -> Dataset:
+def simulation_settings(model: str, estimator: Estimator | None) -> dict[str, Any]:
+    """The estimator's options that shape the model's simulated data
+    (:attr:`~irtbench.models.base.Model.simulation_options`: the M2PL's ``dims``), so that
+    the data have the dimensions the fit assumes."""
+    if estimator is None:
+        return {}
+    names = get_model(model).simulation_options
+    return {name: estimator.config[name] for name in names if name in estimator.config}
+
+
+def _simulate_cell(cell: Cell, like: Design | None = None,
+                   estimator: Estimator | None = None) -> Dataset:
     """The cell's data (compact int8 above ``COMPACT_ABOVE`` cells); its seed fixes them, so
-    every estimator of a (model, size, missing, seed) sees the same ones wherever it runs.
-    With ``like`` (``irtbench run --like``), a draw like the user's data
-    (:func:`irtbench.like.simulate_like`) instead."""
+    every estimator of a (model, size, missing, seed) sees the same ones wherever it runs
+    (with the same :func:`simulation_settings`). With ``like`` (``irtbench run --like``), a
+    draw like the user's data (:func:`irtbench.like.simulate_like`) instead."""
     if like is not None:
         from irtbench.like import simulate_like
 
         return simulate_like(like, cell.seed)
     compact = cell.n_students * cell.n_questions > COMPACT_ABOVE
     return simulate(cell.n_students, cell.n_questions, seed=cell.seed, missing=cell.missing,
-                    compact=compact, model=cell.model)
+                    compact=compact, model=cell.model,
+                    **simulation_settings(cell.model, estimator))
 
 
 def _data_problem(cell: Cell) -> str:

@@ -58,7 +58,8 @@ def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
     pool from the affinity), simulate the cell's data, run the cell, send its rows back."""
     try:
         with held_to(threads, cores) as chosen:
-            rows = run_cell(cell, _simulate_cell(cell, like), estimator, notify=connection.send,
+            rows = run_cell(cell, _simulate_cell(cell, like, estimator), estimator,
+                            notify=connection.send,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
@@ -204,7 +205,7 @@ def _subprocess_worker(task: Path, result: Path) -> None:
 
     try:
         with held_to(threads, cores) as chosen:
-            rows = run_cell(cell, _simulate_cell(cell, like), estimator, notify=notify,
+            rows = run_cell(cell, _simulate_cell(cell, like, estimator), estimator, notify=notify,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",

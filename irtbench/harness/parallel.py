@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, NamedTuple
 
 from irtbench.estimators import Estimator, Fit, reference_optimum
-from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
+from irtbench.harness.cells import Cell, _cell_row, _simulate_cell, simulation_settings
 from irtbench.harness.isolation import (
     _kill_live_workers,
     run_cell_in_subprocess,
@@ -164,9 +164,11 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
         if refusal is not None:
             yield cell, (refusal, [], [])
             continue
-        key = (cell.model, cell.n_students, cell.n_questions, cell.missing, cell.seed)
+        settings = simulation_settings(cell.model, task.estimator)
+        key = (cell.model, cell.n_students, cell.n_questions, cell.missing, cell.seed,
+               tuple(sorted(settings.items())))
         if key != data_key:
-            data_key, data = key, _simulate_cell(cell, task.like)
+            data_key, data = key, _simulate_cell(cell, task.like, task.estimator)
             optimum.clear()
         cores = choose_cores(task.threads)
         with thread_limits(len(cores)):

@@ -237,6 +237,8 @@ class Model(ABC):
     #: the estimator options this model's parameters read (its priors' settings, ``dims``):
     #: given to a fit of another model, they are refused
     reads_options: ClassVar[tuple[str, ...]] = ()
+    #: the estimator options that shape this model's simulated data (the M2PL's ``dims``)
+    simulation_options: ClassVar[tuple[str, ...]] = ()
     #: whether the joint fits start the skills at random (a start of zeros is a saddle)
     random_skill_start: ClassVar[bool] = False
     #: the fast paths a model offers the estimators besides the generic one: ``"closed"``

@@ -309,6 +309,7 @@ class M2PL(Model):
     # -- fitting ------------------------------------------------------------------------------
     random_skill_start = True
     reads_options = ("dims", "prior_loading_sd")
+    simulation_options = ("dims",)
 
     def skill_dims(self, options: Mapping[str, Any]) -> int:
         """The option ``dims``."""
