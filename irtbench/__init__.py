@@ -1,9 +1,11 @@
-"""irtbench: benchmarks of Item Response Theory estimators (the Rasch model, the 2PL and the 3PL:
-:mod:`irtbench.models`) across PyTorch, JAX and NumPyro and against the field's own packages.
+"""irtbench: benchmarks of Item Response Theory estimators (the Rasch model, the 2PL, the 3PL and
+the 4PL: :mod:`irtbench.models`) across PyTorch, JAX and NumPyro and against the field's own
+packages.
 
 .. math:: P(Y_{ij} = 1) = \\sigma(\\theta_i - b_j), \\quad
     \\sigma\\big(a_j(\\theta_i - b_j)\\big) \\quad\\text{or}\\quad
-    c_j + (1 - c_j)\\,\\sigma\\big(a_j(\\theta_i - b_j)\\big)
+    c_j + (1 - c_j)\\,\\sigma\\big(a_j(\\theta_i - b_j)\\big) \\quad\\text{or}\\quad
+    c_j + (u_j - c_j)\\,\\sigma\\big(a_j(\\theta_i - b_j)\\big)
 
 Examples:
     >>> import irtbench
@@ -11,7 +13,7 @@ Examples:
     >>> fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
     >>> metrics = irtbench.recovery(fit, data)
     >>> sorted(k for k in metrics if k.startswith("crb_ratio"))
-    ['crb_ratio_difficulty', 'crb_ratio_discrimination', 'crb_ratio_guessing', 'crb_ratio_skill']
+    ['crb_ratio_ceiling', 'crb_ratio_difficulty', 'crb_ratio_discrimination', 'crb_ratio_guessing', 'crb_ratio_skill']
 """
 
 from irtbench import threads as _threads  # noqa: F401 - first: the wait policy, before torch loads

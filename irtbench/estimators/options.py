@@ -155,6 +155,12 @@ GUESSING_PRIOR = {
     "prior_guessing_weight": positive(20.0, "3PL: weight w of the floors' Beta prior "
                                       "(BILOG-MG's 20; 0: none)", zero_ok=True),
 }
+#: the 4PL's ceiling prior (irtbench.models.fourpl): Beta(w m + 1, w (1 - m) + 1), mode m
+CEILING_PRIOR = {
+    "prior_ceiling_mean": fraction(0.95, "4PL: mode m of the ceilings' Beta prior"),
+    "prior_ceiling_weight": positive(20.0, "4PL: weight w of the ceilings' Beta prior "
+                                     "(20: Beta(20, 2); 0: none)", zero_ok=True),
+}
 PRIOR_LOG_A_SD = positive(None, "2PL/3PL: prior SD of log a (BILOG-MG's slope prior is 0.5); "
                           "None: none", none_ok=True)
 #: the reference's joint ML by Adam (torch-adam, jax-adam): the seed notebook's defaults

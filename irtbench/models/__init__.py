@@ -1,5 +1,6 @@
 """The models irtbench fits, one file each behind :class:`~irtbench.models.base.Model`:
-:mod:`~irtbench.models.rasch`, :mod:`~irtbench.models.twopl`, :mod:`~irtbench.models.threepl`.
+:mod:`~irtbench.models.rasch`, :mod:`~irtbench.models.twopl`, :mod:`~irtbench.models.threepl`,
+:mod:`~irtbench.models.fourpl`.
 
 ``MODELS`` names them in order; :func:`get_model` returns one's description. Nothing outside
 this package and the estimators' kernels branches on a model's name: the rest loops over
@@ -19,6 +20,7 @@ from irtbench.models.rasch import (
     log_likelihood,
     probabilities,
 )
+from irtbench.models.fourpl import FourPL
 from irtbench.models.threepl import ThreePL
 from irtbench.models.twopl import TwoPL
 
@@ -40,7 +42,8 @@ __all__ = [
     "sigmoid",
 ]
 
-_REGISTRY: dict[str, Model] = {model.name: model for model in (Rasch(), TwoPL(), ThreePL())}
+_REGISTRY: dict[str, Model] = {model.name: model for model in (Rasch(), TwoPL(), ThreePL(),
+                                                          FourPL())}
 
 #: the models irtbench fits, by name
 MODELS: tuple[str, ...] = tuple(_REGISTRY)
