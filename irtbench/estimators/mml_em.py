@@ -53,7 +53,7 @@ from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkp
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical import em2pl, em3pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.models import fourpl, threepl, twopl
+from irtbench.models import fourpl, twopl
 from irtbench.models import Extremes, find_extremes
 from irtbench.responses import Responses, is_sparse, most_answers
 
@@ -147,8 +147,6 @@ def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre:
 RASCH_NODES = 11
 #: the models with asymptotes and their EM's items (:mod:`irtbench.estimators.classical.em3pl`)
 BOUNDED: dict[str, type[em3pl.ItemsB]] = {"3pl": em3pl.Items3, "4pl": em3pl.Items4}
-#: each asymptote's Beta prior from the options
-PRIOR_OF = {"guessing": threepl.floor_prior_of, "ceiling": fourpl.ceiling_prior_of}
 
 
 @register
@@ -307,7 +305,7 @@ class MarginalEM(_torch.TorchEstimator):
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
         kind = BOUNDED[options["model"]]
-        priors = tuple(em3pl.Prior(*PRIOR_OF[name](options)) for name in kind.ASYMPTOTES)
+        priors = tuple(em3pl.Prior(*fourpl.PRIOR_OF[name](options)) for name in kind.ASYMPTOTES)
         fitted = em3pl.fit_bounded(state.responses, found, state.torch_device, nodes=int(nodes),
                                    tol=float(options["tol"]), max_iter=int(options["max_iter"]),
                                    priors=priors, kind=kind)

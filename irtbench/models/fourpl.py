@@ -45,12 +45,13 @@ import numpy as np
 
 from irtbench.models.base import FIXED, Items, Truth
 from irtbench.models.threepl import Curves as ThreePLCurves
-from irtbench.models.threepl import ThreePL, beta_curvature, beta_parameters, joint_standard_errors
+from irtbench.models.threepl import (ThreePL, beta_curvature, beta_parameters, floor_prior_of,
+                                     joint_standard_errors)
 
 if TYPE_CHECKING:
     from irtbench.responses import Responses
 
-__all__ = ["CEILING_MEAN", "CEILING_WEIGHT", "Curves", "FourPL", "ceiling_prior_of"]
+__all__ = ["CEILING_MEAN", "CEILING_WEIGHT", "PRIOR_OF", "Curves", "FourPL", "ceiling_prior_of"]
 
 #: the ceiling's default prior: Beta(20 m + 1, 20 (1 - m) + 1) with mode m = 0.95, Beta(20, 2)
 CEILING_MEAN = 0.95
@@ -62,6 +63,10 @@ def ceiling_prior_of(options: dict) -> tuple[float, float]:
     ``prior_ceiling_weight`` options."""
     return beta_parameters(float(options["prior_ceiling_mean"]),
                            float(options["prior_ceiling_weight"]))
+
+
+#: each asymptote's Beta(alpha, beta) prior from an estimator's options, by item parameter
+PRIOR_OF = {"guessing": floor_prior_of, "ceiling": ceiling_prior_of}
 
 
 class Curves(ThreePLCurves):
