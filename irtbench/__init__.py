@@ -12,8 +12,9 @@ Examples:
     >>> data = irtbench.simulate(n_students=500, n_questions=50, seed=0)
     >>> fit = irtbench.fit(data.responses, estimator="torch-adam", device="cpu")
     >>> metrics = irtbench.recovery(fit, data)
-    >>> sorted(k for k in metrics if k.startswith("crb_ratio"))
-    ['crb_ratio_ceiling', 'crb_ratio_difficulty', 'crb_ratio_discrimination', 'crb_ratio_guessing', 'crb_ratio_skill']
+    >>> sorted(k for k in metrics if k.startswith("crb_ratio"))  # doctest: +NORMALIZE_WHITESPACE
+    ['crb_ratio_ceiling', 'crb_ratio_difficulty', 'crb_ratio_discrimination',
+     'crb_ratio_guessing', 'crb_ratio_skill']
 """
 
 from irtbench import threads as _threads  # noqa: F401 - first: the wait policy, before torch loads

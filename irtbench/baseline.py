@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from irtbench.models import ITEM_PARAMETERS, model_suffix
+from irtbench.models import ITEM_PARAMETERS, get_model, model_suffix
 from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
 from irtbench.threads import CONTENDED
 
@@ -82,6 +82,17 @@ def platform_mode(run: Path, baseline: Path) -> str:
     """``"same"`` when both folders come from the same device, CPU and versions, else ``"cross"``."""
     new, old = read_environment(run), read_environment(baseline)
     return "same" if all(new.get(k) == old.get(k) for k in _PLATFORM_KEYS) else "cross"
+
+
+def _absent_parameters_as_nan(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with NaN columns for the checked metrics of the item parameters that none of
+    its models has, where it lacks them: a folder written before such a parameter existed (the
+    4PL's ceiling) holds nothing to compare them with, as a model without it holds NaN."""
+    present = {"skill", *(name for model in table.model.unique()
+                          for name in get_model(model).item_parameters)}
+    absent = [metric for metric in CHECKED_METRICS if metric not in table
+              and not any(metric.endswith(f"_{part}") for part in present)]
+    return table.assign(**dict.fromkeys(absent, np.nan))
 
 
 def _common_cells(run: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
@@ -144,8 +155,8 @@ def check(run: Path | str, baseline: Path | str, *, mode: str = "auto") -> Check
         raise ValueError(f"mode must be auto, same or cross, not {mode!r}")
     if mode == "auto":
         mode = platform_mode(run, baseline)
-    base = read_results(baseline)
-    merged = _common_cells(read_results(run), base)
+    base = _absent_parameters_as_nan(read_results(baseline))
+    merged = _common_cells(_absent_parameters_as_nan(read_results(run)), base)
     tolerance = _tolerances(base, merged, mode)
     rows = []
     for index, cell in merged.iterrows():

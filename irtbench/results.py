@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 7  # 7: the 3PL (guessing columns), bounds of any model
+SCHEMA_VERSION = 8  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")

@@ -10,8 +10,8 @@ for its whole process, the reason it runs apart), never irtbench.
 for none), ``item_se`` (compute theta's
 item SEs) and ``warm`` (fit once before the fit that is kept and timed, so that its time is
 theta's warm time, JIT compilation excluded). ``OUT.npz``: the item parameters ``a``, ``b``,
-``c``, ``d``, their SEs (NaN without), EAP skills ``skill`` and their posterior SDs ``skill_se`` (theta's
-``score``, N(0, 1) prior), ``loglik`` (the marginal log-likelihood at the estimate),
+``c``, ``d``, their SEs (NaN without), EAP skills ``skill`` and their posterior SDs
+``skill_se`` (theta's ``score``, N(0, 1) prior), ``loglik`` (the marginal log-likelihood at the estimate),
 ``objective`` (the penalised objective EM ascends, per iteration), ``n_iter``, ``converged``,
 and the child's clocks: ``startup_seconds`` (start and imports), ``first_fit_seconds`` (the
 first fit, compilation included), ``fit_seconds`` (the kept fit), ``score_seconds`` and

@@ -151,8 +151,9 @@ DIFFICULTY_SCALE = positive(10.0, "prior SD of the difficulties")
 SIGMA_PRIOR_SCALE = positive(5.0, "scale of the HalfNormal prior on the skills' SD")
 #: the 3PL's floor prior (irtbench.models.threepl): Beta(w m + 1, w (1 - m) + 1)
 GUESSING_PRIOR = {
-    "prior_guessing_mean": fraction(0.25, "3PL: mode m of the floors' Beta prior (1/options)"),
-    "prior_guessing_weight": positive(20.0, "3PL: weight w of the floors' Beta prior "
+    "prior_guessing_mean": fraction(0.25, "3PL, 4PL: mode m of the floors' Beta prior "
+                                    "(1/options)"),
+    "prior_guessing_weight": positive(20.0, "3PL, 4PL: weight w of the floors' Beta prior "
                                       "(BILOG-MG's 20; 0: none)", zero_ok=True),
 }
 #: the 4PL's ceiling prior (irtbench.models.fourpl): Beta(w m + 1, w (1 - m) + 1), mode m
