@@ -1,4 +1,4 @@
-"""``mirt-em``: Python mirt's marginal ML by EM (``mirt.fit_mirt``, its Rust EM), as a peer.
+r"""``mirt-em``: Python mirt's marginal ML by EM (``mirt.fit_mirt``, its Rust EM), as a peer.
 
 * ``model="2pl"``: ``fit_mirt(data, model="2PL")`` under N(0, 1) skills: mirt's own model, the
   same as ``mml-em``'s 2PL; EAP skills and their SEs by ``mirt.fscores``.

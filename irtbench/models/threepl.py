@@ -184,7 +184,7 @@ class Curves(TwoPLCurves):
         return information
 
     def asymptote_derivatives(self, s: np.ndarray) -> list[np.ndarray]:
-        """:math:`\partial p/\partial c = 1 - s`, after :math:`(a, d)`."""
+        r""":math:`\partial p/\partial c = 1 - s`, after :math:`(a, d)`."""
         return [1.0 - s]
 
     def at(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
