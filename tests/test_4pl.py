@@ -142,8 +142,8 @@ def test_the_4pl_information_is_the_hessian_of_the_expected_log_likelihood():
     np.testing.assert_allclose(curves_information(curves, nodes=61), -hessian, rtol=1e-4,
                                atol=1e-6)
     prior = curves.prior_information()
-    np.testing.assert_allclose(prior[:, 3], (CEILING[0] - 1) / u**2 + (CEILING[1] - 1) / (1 - u) ** 2)
-    np.testing.assert_allclose(prior[:, 2], (FLOOR[0] - 1) / c**2 + (FLOOR[1] - 1) / (1 - c) ** 2)
+    for column, (alpha, beta), x in ((2, FLOOR, c), (3, CEILING, u)):
+        np.testing.assert_allclose(prior[:, column], (alpha - 1) / x**2 + (beta - 1) / (1 - x) ** 2)
     # the ceilings' bounds (row u of (a, b, c, u)) for 500 students: below the prior's alone,
     # above the bound with every other parameter known
     bound = curves_bounds(curves, 500)[3]
