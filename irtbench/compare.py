@@ -376,7 +376,7 @@ def likelihood_ratio_tests(summary: pd.DataFrame) -> pd.DataFrame:
             df = int(b.n_parameters - a.n_parameters)
             bounded = [n for n in get_model(large).item_parameters
                        if get_model(large).kinds[n] == FIXED]  # the floors (and ceilings)
-            note = (f"{get_model(large).title}: a posterior mode (Beta priors on the "
+            note = (f"{get_model(large).title}: a posterior mode (Beta priors on "
                     f"{' and '.join(bounded)}) and asymptotes on the boundary: approximate, "
                     "conservative" if bounded else "")
             rows.append({"estimator": name, "smaller": small, "larger": large,
