@@ -549,8 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
         "named id/student/person is taken as student labels) or a long CSV with the columns "
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
-        "wrong: no finite ML estimate); under the 2PL and 3PL also each question's other "
-        "parameters (discrimination, guessing) with their SEs (NAME_se) and runaway; and "
+        "wrong: no finite ML estimate); under the 2PL, 3PL and 4PL also each question's other "
+        "parameters (discrimination, guessing, ceiling) with their SEs (NAME_se) and runaway; and "
         "origin, how the estimates are identified (--origin). The file is written at once at "
         "the end (nothing partial on failure); an existing file is kept unless --force.",
     )
@@ -601,8 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "shape, its missing cells, and item parameters and a skill SD from "
                          "mml-em's fit of each --model to it; the seeds draw skills and answers")
     running.add_argument("--model", default=",".join(harness.DEFAULT_MODELS), help="comma-separated models to simulate "
-                         "and fit, of " + ", ".join(MODELS) + " in any case (the 2PL and 3PL: skills N(0,1), "
-                         "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16)); "
+                         "and fit, of " + ", ".join(MODELS) + " in any case (the 2PL, 3PL and 4PL: skills N(0,1), "
+                         "discriminations LogNormal(0, 0.3), the 3PL's floors Beta(6, 16), the "
+                         "4PL's ceilings Beta(20, 2)); "
                          "each with the estimators that fit it (default: %(default)s)")
     running.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     running.add_argument("--out", type=Path, help="results folder (default: runs/DATE-TIME)")

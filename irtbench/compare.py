@@ -78,6 +78,7 @@ from irtbench.harness.limits import FitTimeout, _first_line, time_limit
 from irtbench.harness.memory import PeakMemory
 from irtbench.metrics import EPS, log_loss, predict  # noqa: F401 - compare's own names too
 from irtbench.models import MODELS, Model, get_model
+from irtbench.models.base import FIXED
 from irtbench.responses import (
     Responses,
     answers_of,
@@ -322,7 +323,7 @@ def chi2_sf(statistic: float, df: int) -> float:
 
 
 def likelihood_ratio_tests(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per marginal estimator, every nested pair of its fitted models (Rasch < 2PL < 3PL):
+    """Per marginal estimator, every nested pair of its fitted models (Rasch < 2PL < 3PL < 4PL):
     statistic :math:`2(\\ell_1 - \\ell_0)`, its degrees of freedom and p-value."""
     columns = ["estimator", "smaller", "larger", "statistic", "df", "p_value", "note"]
     rows = []
@@ -336,8 +337,11 @@ def likelihood_ratio_tests(summary: pd.DataFrame) -> pd.DataFrame:
             a, b = by_model[small], by_model[large]
             statistic = 2.0 * (b.loglik - a.loglik)
             df = int(b.n_parameters - a.n_parameters)
-            note = ("3PL: a posterior mode (Beta prior on the floors) and floors on the "
-                    "boundary: approximate, conservative" if large == "3pl" else "")
+            bounded = [n for n in get_model(large).item_parameters
+                       if get_model(large).kinds[n] == FIXED]  # the floors (and ceilings)
+            note = (f"{get_model(large).title}: a posterior mode (Beta priors on "
+                    f"{' and '.join(bounded)}) and asymptotes on the boundary: approximate, "
+                    "conservative" if bounded else "")
             rows.append({"estimator": name, "smaller": small, "larger": large,
                          "statistic": statistic, "df": df, "p_value": chi2_sf(statistic, df),
                          "note": note})

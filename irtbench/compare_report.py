@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from irtbench.models import ITEM_PARAMETERS
 from irtbench.plots import _finish, _figure, markdown_table, style
 
 if TYPE_CHECKING:
@@ -115,8 +116,7 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
     if not comparison.tests.empty:
         lines += ["## Likelihood-ratio tests of nested models", "",
                   markdown_table(comparison.tests), ""]
-    difficulties = comparison.agreement[comparison.agreement.parameter.isin(
-        ["difficulty", "discrimination", "guessing"])]
+    difficulties = comparison.agreement[comparison.agreement.parameter.isin(ITEM_PARAMETERS)]
     if not difficulties.empty:
         lines += ["## Agreement between estimators (after alignment)", "",
                   markdown_table(difficulties[["model", "estimator", "other", "parameter",

@@ -10,8 +10,8 @@ generating values: an item with no finite estimate (answered all right or all wr
 difficulty :math:`\pm` :data:`DIFFICULTY_LIMIT`; difficulties are clipped to
 :math:`\pm` :data:`DIFFICULTY_LIMIT`, discriminations to :data:`DISCRIMINATION_RANGE` (a
 runaway or a negative slope of a badly keyed item becomes the bound: the suite's alignment and
-bounds assume :math:`a > 0`), floors to [0, 0.5]; :attr:`Design.adjusted` counts the items
-changed.
+bounds assume :math:`a > 0`), floors to [0, 0.5], ceilings to [0.5, 1]; :attr:`Design.adjusted`
+counts the items changed.
 
 **A draw** (:func:`simulate_like`, one per seed): skills :math:`\theta_i \sim N(0,
 \sigma^2)`, answers :math:`Y_{ij} \sim \mathrm{Bernoulli}(P(\theta_i, \beta_j))` by the
@@ -38,6 +38,8 @@ DIFFICULTY_LIMIT = 5.0
 DISCRIMINATION_RANGE = (0.2, 4.0)
 #: generating floors are kept within this range
 GUESSING_RANGE = (0.0, 0.5)
+#: generating ceilings are kept within this range
+CEILING_RANGE = (0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,13 @@ def usable_truth(model: str, items: dict[str, np.ndarray]) -> tuple[dict[str, np
                                                neginf=-DIFFICULTY_LIMIT),
                                  -DIFFICULTY_LIMIT, DIFFICULTY_LIMIT)}
     changed = out["difficulty"] != b
-    ranges = {"discrimination": DISCRIMINATION_RANGE, "guessing": GUESSING_RANGE}
+    ranges = {"discrimination": DISCRIMINATION_RANGE, "guessing": GUESSING_RANGE,
+              "ceiling": CEILING_RANGE}
+    fills = {"discrimination": 1.0, "guessing": 0.0, "ceiling": 1.0}  # for a NaN estimate
     for name in get_model(model).item_parameters[1:]:
         values = np.asarray(items[name], np.float64)
         low, high = ranges[name]
-        out[name] = np.clip(np.nan_to_num(values, nan=1.0 if name == "discrimination" else 0.0),
-                            low, high)
+        out[name] = np.clip(np.nan_to_num(values, nan=fills[name]), low, high)
         changed |= out[name] != values
     return out, int(changed.sum())
 

@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 8  # 7: the 3PL (guessing columns), bounds of any model; 8: the M2PL's columns
+SCHEMA_VERSION = 8  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
+# and the M2PL's columns (intercept, loadings)
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")

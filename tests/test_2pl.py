@@ -109,8 +109,8 @@ def test_simulate_2pl_draws_discriminations_and_keeps_the_rasch_draws():
     assert rasch.model == "rasch" and rasch.discrimination is None
     again = irtbench.simulate(50, 10, seed=3, model="rasch", skill_distribution="uniform")
     np.testing.assert_array_equal(rasch.responses, again.responses)
-    with pytest.raises(ValueError, match="unknown model '4pl'"):
-        irtbench.simulate(5, 5, model="4pl")
+    with pytest.raises(ValueError, match="unknown model '5pl'"):
+        irtbench.simulate(5, 5, model="5pl")
 
 
 def test_marginal_information_is_the_hessian_of_the_expected_log_likelihood():
@@ -260,8 +260,8 @@ def test_2pl_fits_report_discriminations_and_refuse_where_they_cannot():
     with pytest.raises(ValueError, match="estimator 'cml' fits the rasch model.*2pl estimators: "
                                          ".*mml-em"):
         irtbench.fit(data.responses, "cml", model="2pl")
-    with pytest.raises(ValueError, match="option model='4pl' must be one of rasch, 2pl, 3pl"):
-        irtbench.fit(data.responses, "mml-em", model="4pl")
+    with pytest.raises(ValueError, match="option model='5pl' must be one of rasch, 2pl, 3pl"):
+        irtbench.fit(data.responses, "mml-em", model="5pl")
     with pytest.raises(ValueError, match="has no discrimination: fit it with model='2pl'"):
         irtbench.recovery(rasch, data)
 

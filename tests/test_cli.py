@@ -79,7 +79,7 @@ def test_list_shows_the_models_each_estimator_fits(capsys):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line.split()[1] for line in lines[1:] if not line.startswith(" ")}
-    assert rows["mml-em"] == "rasch,2pl,3pl" and rows["cml"] == "rasch"
+    assert rows["mml-em"] == "rasch,2pl,3pl,4pl" and rows["cml"] == "rasch"
 
 
 def test_list_fits_100_columns(capsys, monkeypatch):
@@ -118,8 +118,8 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     assert questions.discrimination_se.between(0.01, 2).all()
     assert table[table.kind == "student"].discrimination.isna().all()
     with pytest.raises(SystemExit) as refused:  # argparse's choices: usage line, exit 2
-        main(["fit", str(path), "--model", "4pl", "--out", str(tmp_path / "x.csv")])
-    assert refused.value.code == 2 and "invalid choice: '4pl'" in capsys.readouterr().err
+        main(["fit", str(path), "--model", "5pl", "--out", str(tmp_path / "x.csv")])
+    assert refused.value.code == 2 and "invalid choice: '5pl'" in capsys.readouterr().err
 
 
 def test_the_readme_option_tables_are_the_declared_options():

@@ -166,7 +166,7 @@ def test_cli_writes_the_files(tmp_path, capsys):
     ["compare", "no/such/file.csv"],
     ["compare", str(LSAT7), "--folds", "1"],
     ["compare", str(LSAT7), "--estimators", "no-such"],
-    ["compare", str(LSAT7), "--models", "4pl"],
+    ["compare", str(LSAT7), "--models", "5pl"],
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "o")]) == 2

@@ -60,12 +60,19 @@ class PeerFit(NamedTuple):
     log_likelihood: float
     diagnostics: dict[str, Diagnostic]
     losses: np.ndarray | None = None
-    #: the 3PL's floors and their SEs (None under the other models)
+    #: the 3PL's and 4PL's floors and their SEs (None under the other models)
     guessing: np.ndarray | None = None
     guessing_se: np.ndarray | None = None
+    #: the 4PL's ceilings and their SEs (None under the other models)
+    ceiling: np.ndarray | None = None
+    ceiling_se: np.ndarray | None = None
     #: any other item parameters by name, each ``(kept questions, ...)`` (the M2PL's
     #: ``intercept`` and ``loadings`` ``(J, D)``), without SEs; skills may then be ``(n, D)``
     items: dict[str, np.ndarray] | None = None
+
+
+#: the item parameters besides the difficulty that a :class:`PeerFit` may carry with SEs
+PEER_ITEMS = ("discrimination", "guessing", "ceiling")
 
 
 def common_slope_as_rasch(fit: PeerFit, slope: float, slope_se: float | None = None) -> PeerFit:
@@ -169,11 +176,11 @@ class PeerEstimator(Estimator[State]):
             fit.n_iter,
             compute_seconds,
             {**fit.diagnostics, "log_likelihood": fit.log_likelihood},
-            items={name: per_question(values, np.nan) for name, values in
-                   (("discrimination", fit.discrimination), ("guessing", fit.guessing),
-                    *(fit.items or {}).items())
-                   if values is not None},
-            item_se={"discrimination": per_question(fit.discrimination_se, np.nan),
-                     "guessing": per_question(fit.guessing_se, np.nan),
+            items={**{name: per_question(getattr(fit, name), np.nan) for name in PEER_ITEMS
+                      if getattr(fit, name) is not None},
+                   **{name: per_question(values, np.nan)
+                      for name, values in (fit.items or {}).items()}},
+            item_se={**{name: per_question(getattr(fit, f"{name}_se"), np.nan)
+                        for name in PEER_ITEMS},
                      **{name: None for name in fit.items or {}}},
         )

@@ -5,12 +5,13 @@ for its whole process, the reason it runs apart), never irtbench.
     python -I _theta_irt_runner.py IN.npz OUT.npz SPAWNED
 
 ``IN.npz`` holds ``responses`` (float64, NaN = missing, the kept questions), theta's settings
-(``model``: ``1PL``/``2PL``/``3PL``; ``n_points``, ``max_iter``, ``tol``, ``n_newton``; the
-priors ``la_sd``, ``beta_sd``, ``c_a``, ``c_b``, NaN for none), ``item_se`` (compute theta's
+(``model``: ``1PL``/``2PL``/``3PL``/``4PL``; ``n_points``, ``max_iter``, ``tol``,
+``n_newton``; the priors ``la_sd``, ``beta_sd``, ``c_a``, ``c_b``, ``slip_a``, ``slip_b``, NaN
+for none), ``item_se`` (compute theta's
 item SEs) and ``warm`` (fit once before the fit that is kept and timed, so that its time is
 theta's warm time, JIT compilation excluded). ``OUT.npz``: the item parameters ``a``, ``b``,
-``c``, their SEs (NaN without), EAP skills ``skill`` and their posterior SDs ``skill_se`` (theta's
-``score``, N(0, 1) prior), ``loglik`` (the marginal log-likelihood at the estimate),
+``c``, ``d``, their SEs (NaN without), EAP skills ``skill`` and their posterior SDs
+``skill_se`` (theta's ``score``, N(0, 1) prior), ``loglik`` (the marginal log-likelihood at the estimate),
 ``objective`` (the penalised objective EM ascends, per iteration), ``n_iter``, ``converged``,
 and the child's clocks: ``startup_seconds`` (start and imports), ``first_fit_seconds`` (the
 first fit, compilation included), ``fit_seconds`` (the kept fit), ``score_seconds`` and
@@ -48,7 +49,9 @@ def main(source: str, target: str, spawned: str) -> None:
     responses = np.asarray(settings["responses"], dtype=np.float64)
     priors = theta.Priors(la_sd=_or_none(settings["la_sd"]),
                           beta_sd=_or_none(settings["beta_sd"]),
-                          c_a=_or_none(settings["c_a"]), c_b=_or_none(settings["c_b"]))
+                          c_a=_or_none(settings["c_a"]), c_b=_or_none(settings["c_b"]),
+                          slip_a=_or_none(settings["slip_a"]),
+                          slip_b=_or_none(settings["slip_b"]))
 
     def calibrate():
         return theta.fit(responses, str(settings["model"]), n_points=int(settings["n_points"]),
@@ -67,7 +70,7 @@ def main(source: str, target: str, spawned: str) -> None:
     skill, skill_se = model.score(responses, method="EAP", n_points=int(settings["n_points"]))
     score_seconds = monotonic() - started
     n_items = len(model.b)
-    errors = {name: np.full(n_items, np.nan) for name in ("a", "b", "c")}
+    errors = {name: np.full(n_items, np.nan) for name in ("a", "b", "c", "d")}
     started = monotonic()
     if bool(settings["item_se"]):
         found = model.standard_errors(responses)
@@ -79,8 +82,8 @@ def main(source: str, target: str, spawned: str) -> None:
     np.savez(
         target,
         a=np.asarray(model.a, np.float64), b=np.asarray(model.b, np.float64),
-        c=np.asarray(model.c, np.float64),
-        a_se=errors["a"], b_se=errors["b"], c_se=errors["c"],
+        c=np.asarray(model.c, np.float64), d=np.asarray(model.d, np.float64),
+        a_se=errors["a"], b_se=errors["b"], c_se=errors["c"], d_se=errors["d"],
         skill=np.asarray(skill, np.float64), skill_se=np.asarray(skill_se, np.float64),
         loglik=float(model.loglik), objective=np.asarray(model.objective_history, np.float64),
         n_iter=int(model.n_iter), converged=bool(model.converged),

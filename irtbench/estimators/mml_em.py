@@ -53,7 +53,7 @@ from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkp
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical import em2pl, em3pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.models import threepl, twopl
+from irtbench.models import fourpl, twopl
 from irtbench.models import Extremes, find_extremes
 from irtbench.responses import Responses, is_sparse, most_answers
 
@@ -145,12 +145,16 @@ def e_step(design: _design.Design, z: torch.Tensor, log_w: torch.Tensor, centre:
 
 #: the Rasch model's adaptive Gauss-Hermite nodes per student when ``nodes`` is None
 RASCH_NODES = 11
+#: the models with asymptotes and their EM's items (:mod:`irtbench.estimators.classical.em3pl`)
+BOUNDED: dict[str, type[em3pl.ItemsB]] = {"3pl": em3pl.Items3, "4pl": em3pl.Items4}
 
 
 @register
 class MarginalEM(_torch.TorchEstimator):
     r"""Marginal maximum likelihood (normal skills, estimated SD) by Bock–Aitkin EM; with
-    ``model="2pl"`` the 2PL under N(0, 1) skills (:mod:`irtbench.estimators.classical.em2pl`).
+    ``model="2pl"`` the 2PL under N(0, 1) skills (:mod:`irtbench.estimators.classical.em2pl`),
+    with ``"3pl"`` and ``"4pl"`` the 3PL and 4PL with Beta priors on their asymptotes
+    (:mod:`irtbench.estimators.classical.em3pl`).
 
     Examples:
         >>> import irtbench
@@ -167,7 +171,7 @@ class MarginalEM(_torch.TorchEstimator):
     spec = {
         "nodes": option.positive_int(None, "quadrature nodes; None: 11 adaptive Gauss-Hermite "
                                       "nodes per student (Rasch), or default_nodes of the most "
-                                      "answers a student gave on [-6, 6] (2PL, 3PL)",
+                                      "answers a student gave on [-6, 6] (2PL, 3PL, 4PL)",
                                       none_ok=True, low=5, high=201),
         "tol": option.positive(1e-6, "stop when no item parameter (or sigma) moves more"),
         "max_iter": option.positive_int(1000, "cap on EM iterations"),
@@ -179,9 +183,10 @@ class MarginalEM(_torch.TorchEstimator):
         "prior_d_sd": option.positive(None, "2PL: prior SD of the intercept d = -ab (mirt's "
                                        "normal prior on d); None: none", none_ok=True),
         **option.GUESSING_PRIOR,
+        **option.CEILING_PRIOR,
     }
     warm_up_options = {"max_iter": 2}
-    models = ("rasch", "2pl", "3pl")
+    models = ("rasch", "2pl", "3pl", "4pl")
     accepts_sparse = True
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
@@ -204,16 +209,17 @@ class MarginalEM(_torch.TorchEstimator):
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> _torch.TorchState:
-        if options["model"] == "3pl" and is_sparse(responses):
-            raise ValueError("mml-em fits the 3PL to a dense matrix; convert sparse triples with "
-                             "irtbench.responses.to_dense")
+        kind = BOUNDED.get(options["model"])
+        if kind is not None and is_sparse(responses):
+            raise ValueError(f"mml-em fits the {kind.TITLE} to a dense matrix; convert sparse "
+                             "triples with irtbench.responses.to_dense")
         return super().setup(responses, options, n_observed)
 
     def run(self, state: _torch.TorchState) -> Result:
-        if state.options["model"] == "2pl":
-            return self.run_2pl(state)
-        if state.options["model"] == "3pl":
-            return self.run_3pl(state)
+        """The Rasch model's EM (module docstring), or the model's kernel (``kernels``)."""
+        kernel = self.kernels.get(state.options["model"])
+        if kernel is not None:
+            return kernel(self, state)
         import torch
 
         options = state.options
@@ -291,25 +297,30 @@ class MarginalEM(_torch.TorchEstimator):
                       item_se={"discrimination": em.discrimination_se})
 
 
-    def run_3pl(self, state: _torch.TorchState) -> Result:
-        """The 3PL by Bock–Aitkin EM (:func:`~irtbench.estimators.classical.em3pl.fit_3pl`)."""
+    def run_bounded(self, state: _torch.TorchState) -> Result:
+        """The 3PL or the 4PL by Bock–Aitkin EM
+        (:func:`~irtbench.estimators.classical.em3pl.fit_bounded`), each asymptote with its
+        Beta prior (``BOUNDED`` names the kernel's items of each model)."""
         options = state.options
         found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
-        prior = em3pl.Prior(*threepl.floor_prior_of(options))
-        fitted = em3pl.fit_3pl(state.responses, found, state.torch_device, nodes=int(nodes),
-                               tol=float(options["tol"]), max_iter=int(options["max_iter"]),
-                               prior=prior)
+        kind = BOUNDED[options["model"]]
+        priors = tuple(em3pl.Prior(*fourpl.PRIOR_OF[name](options)) for name in kind.ASYMPTOTES)
+        fitted = em3pl.fit_bounded(state.responses, found, state.torch_device, nodes=int(nodes),
+                                   tol=float(options["tol"]), max_iter=int(options["max_iter"]),
+                                   priors=priors, kind=kind)
         _torch.synchronize(state.torch_device)
         em = fitted.em
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,
                       em.n_iter, clock.stop(),
                       {"converged": em.converged, "log_posterior": -float(em.losses[-1]),
                        "median_posterior_sd": em.median_posterior_sd, "nodes": int(nodes)},
-                      items={"discrimination": em.discrimination, "guessing": fitted.guessing},
-                      item_se={"discrimination": em.discrimination_se,
-                               "guessing": fitted.guessing_se})
+                      items={"discrimination": em.discrimination, **fitted.asymptotes},
+                      item_se={"discrimination": em.discrimination_se, **fitted.asymptote_se})
+
+    #: the kernel of each model beyond the Rasch model's
+    kernels = {"2pl": run_2pl, **dict.fromkeys(BOUNDED, run_bounded)}
 
 
 def _snapshot(iteration: int, found: Extremes, design: _design.Design, skill: torch.Tensor,

@@ -78,6 +78,7 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         "device": option.DEVICE,
         "seed": option.SEED,
         **option.GUESSING_PRIOR,
+        **option.CEILING_PRIOR,
     }
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:

@@ -51,6 +51,7 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
         "sigma_prior_scale": option.SIGMA_PRIOR_SCALE,
         "prior_log_a_sd": option.BAYES_PRIOR_LOG_A_SD,
         **option.GUESSING_PRIOR,
+        **option.CEILING_PRIOR,
         "dims": option.DIMS,
         "prior_loading_sd": option.BAYES_PRIOR_LOADING_SD,
         "device": option.DEVICE,

@@ -151,9 +151,16 @@ DIFFICULTY_SCALE = positive(10.0, "prior SD of the difficulties")
 SIGMA_PRIOR_SCALE = positive(5.0, "scale of the HalfNormal prior on the skills' SD")
 #: the 3PL's floor prior (irtbench.models.threepl): Beta(w m + 1, w (1 - m) + 1)
 GUESSING_PRIOR = {
-    "prior_guessing_mean": fraction(0.25, "3PL: mode m of the floors' Beta prior (1/options)"),
-    "prior_guessing_weight": positive(20.0, "3PL: weight w of the floors' Beta prior "
+    "prior_guessing_mean": fraction(0.25, "3PL, 4PL: mode m of the floors' Beta prior "
+                                    "(1/options)"),
+    "prior_guessing_weight": positive(20.0, "3PL, 4PL: weight w of the floors' Beta prior "
                                       "(BILOG-MG's 20; 0: none)", zero_ok=True),
+}
+#: the 4PL's ceiling prior (irtbench.models.fourpl): Beta(w m + 1, w (1 - m) + 1), mode m
+CEILING_PRIOR = {
+    "prior_ceiling_mean": fraction(0.95, "4PL: mode m of the ceilings' Beta prior"),
+    "prior_ceiling_weight": positive(20.0, "4PL: weight w of the ceilings' Beta prior "
+                                     "(20: Beta(20, 2); 0: none)", zero_ok=True),
 }
 PRIOR_LOG_A_SD = positive(None, "2PL/3PL: prior SD of log a (BILOG-MG's slope prior is 0.5); "
                           "None: none", none_ok=True)
@@ -173,6 +180,7 @@ ADAM = {
     "seed": SEED,
     "prior_log_a_sd": PRIOR_LOG_A_SD,
     **GUESSING_PRIOR,
+    **CEILING_PRIOR,
     "dims": DIMS,
     "prior_loading_sd": PRIOR_LOADING_SD,
 }

@@ -1,6 +1,7 @@
 """The models irtbench fits, one file each behind :class:`~irtbench.models.base.Model`:
 :mod:`~irtbench.models.rasch`, :mod:`~irtbench.models.twopl`, :mod:`~irtbench.models.threepl`,
-:mod:`~irtbench.models.m2pl` (the multidimensional 2PL: skills ``(n, D)``).
+:mod:`~irtbench.models.fourpl`, :mod:`~irtbench.models.m2pl` (the multidimensional 2PL: skills
+``(n, D)``).
 
 ``MODELS`` names them in order; :func:`get_model` returns one's description. Nothing outside
 this package and the estimators' kernels branches on a model's name: the rest loops over
@@ -21,6 +22,7 @@ from irtbench.models.rasch import (
     log_likelihood,
     probabilities,
 )
+from irtbench.models.fourpl import FourPL
 from irtbench.models.threepl import ThreePL
 from irtbench.models.twopl import TwoPL
 
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, Model] = {model.name: model for model in (
-    Rasch(), TwoPL(), ThreePL(), M2PL())}
+    Rasch(), TwoPL(), ThreePL(), FourPL(), M2PL())}
 
 #: the models irtbench fits, by name
 MODELS: tuple[str, ...] = tuple(_REGISTRY)

@@ -48,8 +48,8 @@ from irtbench.models.twopl import TwoPL, node_logits
 if TYPE_CHECKING:
     from irtbench.responses import Responses
 
-__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "adam_items", "beta_parameters",
-           "floor_prior_of", "floor_prior_term", "joint_standard_errors",
+__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "adam_items", "beta_curvature",
+           "beta_parameters", "floor_prior_of", "floor_prior_term", "joint_standard_errors",
            "start_logit_floor"]
 
 #: BILOG-MG's default floor prior for four options: Beta(20 m + 1, 20 (1 - m) + 1), m = 1/4
@@ -99,51 +99,57 @@ def floor_prior_term(log_floor, log_not_floor, prior: tuple[float, float] | None
     return -((alpha - 1) * log_floor + (beta - 1) * log_not_floor).sum() / n_observed
 
 
-def joint_standard_errors(responses: Responses, skill: np.ndarray, items: Items
+def joint_standard_errors(responses: Responses, skill: np.ndarray, items: Items,
+                          asymptotes: tuple[str, ...] = ("guessing",)
                           ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     r"""Asymptotic SEs :math:`1/\sqrt{I}` of a joint (JML) 3PL estimate, each parameter with
-    the others known: with :math:`s = \sigma(a(\theta - b))`, :math:`p = c + (1 - c)s` and
-    :math:`v = p(1 - p)` over the observed responses, :math:`\partial p/\partial\theta =
-    (1 - c)as(1 - s) = -\partial p/\partial b`, :math:`\partial p/\partial a =
-    (1 - c)(\theta - b)s(1 - s)`, :math:`\partial p/\partial c = 1 - s`, and each
-    information the sum of the squared derivative over :math:`v`. ``inf`` for extreme students
-    and questions. Dense responses (a block of rows at a time) or sparse triples."""
+    the others known: with :math:`s = \sigma(a(\theta - b))`, :math:`p = c + (u - c)s` (the
+    3PL: :math:`u = 1`) and :math:`v = p(1 - p)` over the observed responses,
+    :math:`\partial p/\partial\theta = (u - c)as(1 - s) = -\partial p/\partial b`,
+    :math:`\partial p/\partial a = (u - c)(\theta - b)s(1 - s)`, :math:`\partial p/\partial c
+    = 1 - s`, :math:`\partial p/\partial u = s`, and each information the sum of the squared
+    derivative over :math:`v`. ``asymptotes``: the asymptotes reported, ``("guessing",)`` for
+    the 3PL, ``("guessing", "ceiling")`` for the 4PL (:mod:`irtbench.models.fourpl`), whose
+    ceiling :math:`u` is then read from ``items``. ``inf`` for extreme students and questions.
+    Dense responses (a block of rows at a time) or sparse triples."""
     from irtbench.extremes import find_extremes
     from irtbench.responses import is_sparse, observed_of, row_blocks
 
     a, b, c = (np.asarray(items[name], np.float64)
                for name in ("discrimination", "difficulty", "guessing"))
+    u = np.asarray(items["ceiling"], np.float64) if "ceiling" in asymptotes else np.ones_like(c)
     theta = np.asarray(skill, np.float64)
     info_skill = np.zeros(len(theta))
-    sums = {name: np.zeros(len(b)) for name in ("difficulty", "discrimination", "guessing")}
+    names = ("difficulty", "discrimination", *asymptotes)
+    sums = {name: np.zeros(len(b)) for name in names}
 
-    def terms(deviation: np.ndarray, a: np.ndarray, c: np.ndarray, observed: np.ndarray
-              ) -> tuple[np.ndarray, ...]:
+    def terms(deviation: np.ndarray, a: np.ndarray, c: np.ndarray, u: np.ndarray,
+              observed: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The information terms of the skill (and difficulty), the slope and each asymptote."""
         with np.errstate(invalid="ignore", over="ignore"):
             s = sigmoid(a * deviation)
-            p = c + (1 - c) * s
+            p = c + (u - c) * s
             keep = observed & np.isfinite(deviation)
             inverse = np.where(keep, 1.0 / np.maximum(p * (1 - p), 1e-300), 0.0)
-            slope = np.where(keep, (1 - c) * s * (1 - s), 0.0)
+            slope = np.where(keep, (u - c) * s * (1 - s), 0.0)
             d_theta = slope * a
             d_a = np.where(keep, slope * deviation, 0.0)
-            d_c = np.where(keep, 1 - s, 0.0)
-        return d_theta**2 * inverse, d_a**2 * inverse, d_c**2 * inverse
+            d_asymptote = {"guessing": 1 - s, "ceiling": s}
+            d_rest = [np.where(keep, d_asymptote[name], 0.0) for name in asymptotes]
+        return tuple(d**2 * inverse for d in (d_theta, d_a, *d_rest))
 
     if is_sparse(responses):
         student, question = responses.student, responses.question
-        t_theta, t_a, t_c = terms(theta[student] - b[question], a[question], c[question],
-                                  np.ones(len(student), bool))
+        t_theta, *t_items = terms(theta[student] - b[question], a[question], c[question],
+                                  u[question], np.ones(len(student), bool))
         info_skill = np.bincount(student, t_theta, len(theta))
-        for name, values in (("difficulty", t_theta), ("discrimination", t_a),
-                             ("guessing", t_c)):
+        for name, values in zip(names, (t_theta, *t_items)):
             sums[name] = np.bincount(question, values, len(b))
     for rows in [] if is_sparse(responses) else row_blocks(responses.shape):
-        t_theta, t_a, t_c = terms(theta[rows, None] - b[None, :], a[None, :], c[None, :],
-                                  observed_of(responses[rows]))
+        t_theta, *t_items = terms(theta[rows, None] - b[None, :], a[None, :], c[None, :],
+                                  u[None, :], observed_of(responses[rows]))
         info_skill[rows] = t_theta.sum(axis=1)
-        for name, values in (("difficulty", t_theta), ("discrimination", t_a),
-                             ("guessing", t_c)):
+        for name, values in zip(names, (t_theta, *t_items)):
             sums[name] += values.sum(axis=0)
     found = find_extremes(responses)
     with np.errstate(divide="ignore"):
@@ -156,7 +162,8 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, items: Items
 
 
 class Curves(TwoPLCurves):
-    """The 3PL's item response curves for the bounds, in :math:`(a, d, c)`."""
+    """The 3PL's item response curves for the bounds, in :math:`(a, d, c)`; the 4PL's
+    (:class:`irtbench.models.fourpl.Curves`) add the ceiling :math:`u` (here 1)."""
 
     n_parameters = 3
 
@@ -164,6 +171,7 @@ class Curves(TwoPLCurves):
                  guessing: np.ndarray) -> None:
         super().__init__(discrimination, difficulty)
         self.c = np.asarray(guessing, dtype=np.float64)
+        self.u = np.ones_like(self.c)
 
     def prior_information(self) -> np.ndarray:
         r"""The floors' prior information at the truth,
@@ -171,17 +179,27 @@ class Curves(TwoPLCurves):
         (\beta - 1)/(1 - c)^2` of the Beta the floors were drawn from (the defaults'), on
         :math:`c` only: the bound becomes the Bayesian (van Trees) bound at the truth, which
         the Bayes-modal estimators are held to (module docstring)."""
-        alpha, beta = beta_parameters(GUESSING_MEAN, GUESSING_WEIGHT)
-        information = np.zeros((len(self.a), 3))
-        information[:, 2] = (alpha - 1) / self.c**2 + (beta - 1) / (1 - self.c) ** 2
+        information = np.zeros((len(self.a), self.n_parameters))
+        information[:, 2] = beta_curvature(self.c, *beta_parameters(GUESSING_MEAN,
+                                                                   GUESSING_WEIGHT))
         return information
+
+    def asymptote_derivatives(self, s: np.ndarray) -> list[np.ndarray]:
+        r""":math:`\partial p/\partial c = 1 - s`, after :math:`(a, d)`."""
+        return [1.0 - s]
 
     def at(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = sigmoid(node_logits(self.a, self.b, z))
-        c = self.c[:, None]
-        p = c + (1.0 - c) * s
-        slope = (1.0 - c) * s * (1.0 - s)
-        return p, np.stack([slope * z[None, :], slope, 1.0 - s], axis=2)
+        c, u = self.c[:, None], self.u[:, None]
+        p = c + (u - c) * s
+        slope = (u - c) * s * (1.0 - s)
+        return p, np.stack([slope * z[None, :], slope, *self.asymptote_derivatives(s)], axis=2)
+
+
+def beta_curvature(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    r""":math:`-\partial^2_x \log\mathrm{Beta}(x; \alpha, \beta) = (\alpha - 1)/x^2 +
+    (\beta - 1)/(1 - x)^2`: a Beta prior's information at ``x``."""
+    return (alpha - 1) / x**2 + (beta - 1) / (1 - x) ** 2
 
 
 class ThreePL(TwoPL):

@@ -1,12 +1,18 @@
-r"""Bock–Aitkin EM for the 3PL with a Beta prior on the floors (``mml-em``, ``model="3pl"``).
+r"""Bock–Aitkin EM for the 3PL and the 4PL with Beta priors on their asymptotes (``mml-em``,
+``model="3pl"`` and ``model="4pl"``).
 
 .. math::
-    p_j(\theta) = c_j + (1 - c_j)\,\sigma(a_j\theta + d_j),\qquad \theta \sim N(0, 1),
-    \qquad c_j \sim \mathrm{Beta}(\alpha, \beta)
+    p_j(\theta) = c_j + (u_j - c_j)\,\sigma(a_j\theta + d_j),\qquad \theta \sim N(0, 1),
+    \qquad c_j \sim \mathrm{Beta}(\alpha, \beta),\quad u_j \sim \mathrm{Beta}(\alpha_u, \beta_u)
 
-(:mod:`irtbench.models.threepl` says why the floor needs a prior and which; weight 0 is plain
-marginal ML). On the fixed quadrature of the 2PL (nodes :math:`z_q` on [-6, 6], N(0, 1)
-weights), each EM iteration is
+with the ceiling :math:`u_j = 1` in the 3PL (:mod:`irtbench.models.threepl` and
+:mod:`irtbench.models.fourpl` say why the asymptotes need priors and which; weight 0 is plain
+marginal ML). One EM serves both: its items are a named tuple of per-item tensors, the
+slope-intercept :math:`(a_j, d_j)` and then the logit of each asymptote (:class:`Items3`:
+:math:`g_j`, :math:`c_j = \sigma(g_j)`; :class:`Items4`: also :math:`h_j`,
+:math:`u_j = \sigma(h_j)`), each asymptote with its own Beta prior, and every step below is
+written once over those :math:`K` parameters. On the fixed quadrature of the 2PL (nodes
+:math:`z_q` on [-6, 6], N(0, 1) weights), each EM iteration is
 
 * **E-step**, a block of rows at a time from the int8 codes of
   :class:`~irtbench.estimators.classical.em2pl.DenseData`: the students' log-likelihoods at the
@@ -16,17 +22,22 @@ weights), each EM iteration is
   :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (seen);
 * **M-step**, every item at once: Fisher scoring on
   :math:`Q_j = \sum_q r_{jq}\log p_{jq} + (n_{jq} - r_{jq})\log(1 - p_{jq}) + (\alpha - 1)\log c_j
-  + (\beta - 1)\log(1 - c_j)` in :math:`(a_j, d_j, g_j)`, :math:`c_j = \sigma(g_j)` (the prior's
-  mode is taken in :math:`c`, as BILOG-MG does; :math:`g` only keeps :math:`c` in (0, 1)), with
-  the expected information :math:`\sum_q n_{jq}\nabla p\nabla p^\top / (p(1 - p))` plus the
-  prior's curvature :math:`(\alpha + \beta - 2)c(1 - c)`, each step halved until :math:`Q_j`
-  does not decrease;
+  + (\beta - 1)\log(1 - c_j)` (and the ceiling's log prior) in :math:`(a_j, d_j, g_j[, h_j])`
+  (each prior's mode is taken in its probability, as BILOG-MG does; the logits only keep the
+  asymptotes in (0, 1)), with the expected information
+  :math:`\sum_q n_{jq}\nabla p\nabla p^\top / (p(1 - p))` plus each prior's curvature,
+  :math:`(\alpha + \beta - 2)c(1 - c)` in :math:`g`, each step halved until :math:`Q_j` does not
+  decrease;
 
 accelerated by SQUAREM (:func:`~irtbench.estimators.classical.em2pl.squarem`), until no
-item's slope-intercept parameters or floor moves more than ``tol`` (as the 2PL's); the slope is
-free in sign, as the 2PL's. EAP skills and posterior SDs come from the last E-step; item SEs
-from the cross-product of the students' marginal scores (Fisher's identity) plus the prior's
-curvature, carried to :math:`(a, b, c)` by the delta method. Dense responses only.
+item's slope-intercept parameters or asymptotes move more than ``tol`` (as the 2PL's); the
+slope is free in sign, as the 2PL's. The 4PL's ceiling is not tied to lie above the floor
+(:math:`(a, d, c, u)` and :math:`(-a, -d, u, c)` are the same curve; the two priors, modes
+0.25 and 0.95, keep the fit on the first); an estimate with :math:`u \le c` is left out of
+the comparisons (:meth:`~irtbench.models.fourpl.FourPL.usable`). EAP skills and posterior SDs
+come from the last E-step; item SEs from the cross-product of the students' marginal scores
+(Fisher's identity) plus the priors' curvature, carried to :math:`(a, b, c[, u])` by the delta
+method. Dense responses only.
 """
 
 from __future__ import annotations
@@ -56,11 +67,19 @@ FULL_UP_TO = 3000
 
 class Items3(NamedTuple):
     """The 3PL's items on the device: ``logit`` of the curve above its floor
-    :math:`a_j\\theta + d_j`, and the floor :math:`c_j = \\sigma(g_j)`."""
+    :math:`a_j\\theta + d_j`, and the floor :math:`c_j = \\sigma(g_j)` (its ceiling is 1)."""
 
     a: torch.Tensor
     d: torch.Tensor
     g: torch.Tensor
+
+    #: the model's title (messages) and its asymptotes by item parameter name, in field order
+    TITLE = "3PL"
+    ASYMPTOTES = ("guessing",)
+    WORDS = "a floor"
+    ADVICE = "fit the 2PL, or the 3PL with a slope prior (torch-adam -o prior_log_a_sd=0.5)"
+    #: where each asymptote starts without a prior, and the range its prior's mode is held to
+    STARTS = ((0.2, 0.05, 0.5),)
 
     @property
     def difficulty(self) -> torch.Tensor:
@@ -70,22 +89,70 @@ class Items3(NamedTuple):
     def guessing(self) -> torch.Tensor:
         return self.g.sigmoid()
 
+    @property
+    def ceiling(self) -> torch.Tensor:
+        return self.g.new_ones(())
+
+    def asymptote_derivatives(self, s: torch.Tensor) -> list[torch.Tensor]:
+        r""":math:`\partial p/\partial g = (1 - s)c(1 - c)`, ``(J, Q)``."""
+        c = self.guessing[:, None]
+        return [(1 - s) * c * (1 - c)]
+
+
+class Items4(NamedTuple):
+    """The 4PL's items on the device: :class:`Items3`'s and the ceiling
+    :math:`u_j = \\sigma(h_j)`."""
+
+    a: torch.Tensor
+    d: torch.Tensor
+    g: torch.Tensor
+    h: torch.Tensor
+
+    TITLE = "4PL"
+    ASYMPTOTES = ("guessing", "ceiling")
+    WORDS = "a floor and a ceiling"
+    ADVICE = "fit the 3PL or the 2PL"
+    STARTS = (*Items3.STARTS, (0.9, 0.5, 0.99))
+    difficulty = Items3.difficulty
+    guessing = Items3.guessing
+
+    @property
+    def ceiling(self) -> torch.Tensor:
+        return self.h.sigmoid()
+
+    def asymptote_derivatives(self, s: torch.Tensor) -> list[torch.Tensor]:
+        r"""The floor's (:class:`Items3`) and :math:`\partial p/\partial h = s\,u(1 - u)`."""
+        u = self.ceiling[:, None]
+        return [*Items3.asymptote_derivatives(self, s), s * u * (1 - u)]
+
+
+#: the items of either model
+ItemsB = Items3 | Items4
+
+
+def asymptotes(items: ItemsB) -> tuple[torch.Tensor, ...]:
+    """Each asymptote's values (the floors, then the ceilings), in field order after (a, d)."""
+    return tuple(logit.sigmoid() for logit in items[2:])
+
 
 class Curves(NamedTuple):
-    """Each item's probability at every node and its derivatives in :math:`(a, d, g)`."""
+    """Each item's probability at every node and its derivatives in :math:`(a, d, g[, h])`."""
 
     p: torch.Tensor  # (J, Q)
-    dp: torch.Tensor  # (J, Q, 3)
+    dp: torch.Tensor  # (J, Q, K)
 
 
-def curves(items: Items3, z: torch.Tensor) -> Curves:
+def curves(items: ItemsB, z: torch.Tensor) -> Curves:
     import torch
 
     s = torch.sigmoid(items.a[:, None] * z[None, :] + items.d[:, None])
     c = items.guessing[:, None]
-    p = (c + (1 - c) * s).clamp(EDGE, 1 - EDGE)
-    slope = (1 - c) * s * (1 - s)
-    return Curves(p, torch.stack([slope * z[None, :], slope, (1 - s) * c * (1 - c)], dim=2))
+    u = items.ceiling
+    u = u[:, None] if u.dim() else u
+    p = (c + (u - c) * s).clamp(EDGE, 1 - EDGE)
+    slope = (u - c) * s * (1 - s)
+    return Curves(p, torch.stack([slope * z[None, :], slope, *items.asymptote_derivatives(s)],
+                                 dim=2))
 
 
 class EStep3(NamedTuple):
@@ -95,7 +162,7 @@ class EStep3(NamedTuple):
     log_likelihood: float
 
 
-def e_step(data: DenseData, items: Items3, z: torch.Tensor, log_w: torch.Tensor) -> EStep3:
+def e_step(data: DenseData, items: ItemsB, z: torch.Tensor, log_w: torch.Tensor) -> EStep3:
     """One E-step, a block of rows at a time (module docstring)."""
     p = curves(items, z).p
     log_q = (-p).log1p()  # (J, Q)
@@ -119,24 +186,46 @@ def e_step(data: DenseData, items: Items3, z: torch.Tensor, log_w: torch.Tensor)
 
 
 class Prior(NamedTuple):
-    """The floors' Beta(alpha, beta) prior (alpha = beta = 1: none)."""
+    """An asymptote's Beta(alpha, beta) prior (alpha = beta = 1: none), its mode taken in the
+    probability :math:`x = \\sigma(g)`; its gradient and curvature in the logit :math:`g`."""
 
     alpha: float
     beta: float
 
-    def log_density(self, c: torch.Tensor) -> torch.Tensor:
-        return (self.alpha - 1) * c.log() + (self.beta - 1) * (-c).log1p()
+    def log_density(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.alpha - 1) * x.log() + (self.beta - 1) * (-x).log1p()
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`\\partial_g \\log p = (\\alpha - 1)(1 - x) - (\\beta - 1)x`."""
+        return (self.alpha - 1) * (1 - x) - (self.beta - 1) * x
+
+    def curvature(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`-\\partial^2_g \\log p = (\\alpha + \\beta - 2)x(1 - x)`."""
+        return (self.alpha + self.beta - 2) * x * (1 - x)
+
+    def start(self, default: float, low: float, high: float) -> float:
+        """Where the EM starts the asymptote: the prior's mode held to ``[low, high]``, or
+        ``default`` without a prior."""
+        if self.alpha + self.beta <= 2:
+            return default
+        return min(max((self.alpha - 1) / (self.alpha + self.beta - 2), low), high)
 
 
-def expected_objective(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior
-                       ) -> torch.Tensor:
+def log_prior(items: ItemsB, priors: tuple[Prior, ...]) -> torch.Tensor:
+    """Each item's log prior density of its asymptotes."""
+    return sum(prior.log_density(x) for prior, x in zip(priors, asymptotes(items)))
+
+
+def expected_objective(post: EStep3, items: ItemsB, z: torch.Tensor,
+                       priors: tuple[Prior, ...]) -> torch.Tensor:
     """:math:`Q_j` of every item (module docstring)."""
     p = curves(items, z).p
     return ((post.right * p.log() + (post.seen - post.right) * (-p).log1p()).sum(1)
-            + prior.log_density(items.guessing))
+            + log_prior(items, priors))
 
 
-def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3:
+def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ...]
+           ) -> ItemsB:
     """Fisher scoring on every item's :math:`Q_j`, steps halved where it would decrease."""
     import torch
 
@@ -145,39 +234,40 @@ def m_step(post: EStep3, items: Items3, z: torch.Tensor, prior: Prior) -> Items3
         weight = 1.0 / (p * (1 - p))
         gradient = torch.einsum("jq,jqk->jk", (post.right - post.seen * p) * weight, dp)
         information = torch.einsum("jq,jqk,jql->jkl", post.seen * weight, dp, dp)
-        c = items.guessing
-        gradient[:, 2] += ((prior.alpha - 1) * (1 - c) - (prior.beta - 1) * c)
-        information[:, 2, 2] += (prior.alpha + prior.beta - 2) * c * (1 - c) + 1e-9
+        for k, (prior, x) in enumerate(zip(priors, asymptotes(items)), start=2):
+            gradient[:, k] += prior.gradient(x)
+            information[:, k, k] += prior.curvature(x) + 1e-9
         step, singular = torch.linalg.solve_ex(information, gradient)
         if bool((singular != 0).any()):
             raise ValueError(
-                f"mml-em's 3PL: the information of {int((singular != 0).sum())} item(s) became "
-                "singular (their estimates ran away: the data do not identify a slope, a "
-                "difficulty and a floor for each, too few students for the 3PL); fit the 2PL, "
-                "or the 3PL with a slope prior (torch-adam -o prior_log_a_sd=0.5)")
-        items, _ = ascend(lambda x: expected_objective(post, x, z, prior), items,
+                f"mml-em's {items.TITLE}: the information of {int((singular != 0).sum())} "
+                "item(s) became singular (their estimates ran away: the data do not identify a "
+                f"slope, a difficulty and {items.WORDS} for each, too few students for the "
+                f"{items.TITLE}); {items.ADVICE}")
+        items, _ = ascend(lambda x: expected_objective(post, x, z, priors), items,
                           step.unbind(1), HALVINGS)
     return items
 
 
-def change(new: Items3, old: Items3, free: torch.Tensor | None = None) -> float:
+def change(new: ItemsB, old: ItemsB, free: torch.Tensor | None = None) -> float:
     """Largest change of an item's slope-intercept parameters (the 2PL's
-    :func:`~irtbench.estimators.classical.em2pl.item_changes`) or floor."""
+    :func:`~irtbench.estimators.classical.em2pl.item_changes`) or asymptotes."""
     return max(float(item_changes(new, old).max()),
-               float((new.guessing - old.guessing).abs().max()))
+               *(float((x - y).abs().max()) for x, y in zip(asymptotes(new), asymptotes(old))))
 
 
-def score_products(data: DenseData, items: Items3, z: torch.Tensor, posterior: torch.Tensor
+def score_products(data: DenseData, items: ItemsB, z: torch.Tensor, posterior: torch.Tensor
                    ) -> torch.Tensor:
-    """The cross-product information of the students' marginal scores in :math:`(a, d, g)`,
-    ``(3J, 3J)`` up to ``FULL_UP_TO`` parameters, else each item's ``(J, 3, 3)`` block."""
+    """The cross-product information of the students' marginal scores in
+    :math:`(a, d, g[, h])`, ``(KJ, KJ)`` up to ``FULL_UP_TO`` parameters, else each item's
+    ``(J, K, K)`` block."""
     import torch
 
     p, dp = curves(items, z)
-    u = dp / (p * (1 - p))[:, :, None]  # (J, Q, 3)
-    n_items = len(items.a)
-    full = 3 * n_items <= FULL_UP_TO
-    total = z.new_zeros((3 * n_items, 3 * n_items) if full else (n_items, 3, 3))
+    u = dp / (p * (1 - p))[:, :, None]  # (J, Q, K)
+    n_items, k = len(items.a), len(items)
+    full = k * n_items <= FULL_UP_TO
+    total = z.new_zeros((k * n_items, k * n_items) if full else (n_items, k, k))
     for block in data.blocks():
         post = posterior[block.rows]
         with_y = torch.einsum("iq,jqk->ijk", post, u)
@@ -193,75 +283,81 @@ def score_products(data: DenseData, items: Items3, z: torch.Tensor, posterior: t
     return total
 
 
-def standard_errors(products: torch.Tensor, items: Items3, prior: Prior
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SEs of :math:`(a, b, c)` from the score cross-products plus the prior's curvature, by
-    the delta method from :math:`(a, d, g)`."""
+def standard_errors(products: torch.Tensor, items: ItemsB, priors: tuple[Prior, ...]
+                    ) -> tuple[np.ndarray, ...]:
+    """SEs of :math:`(a, b, c[, u])` from the score cross-products plus the priors'
+    curvature, by the delta method from :math:`(a, d, g[, h])`."""
     import torch
 
-    c = items.guessing
-    prior_curvature = (prior.alpha + prior.beta - 2) * c * (1 - c)
-    n_items = len(items.a)
+    n_items, k = len(items.a), len(items)
+    values = asymptotes(items)
+    information = products.clone()
     if products.dim() == 2:
-        index = 3 * torch.arange(n_items, device=products.device) + 2
-        information = products.clone()
-        information[index, index] += prior_curvature
+        for place, (prior, x) in enumerate(zip(priors, values), start=2):
+            index = k * torch.arange(n_items, device=products.device) + place
+            information[index, index] += prior.curvature(x)
         covariance = torch.linalg.inv(information)
-        blocks = torch.stack([covariance[3 * j:3 * j + 3, 3 * j:3 * j + 3]
+        blocks = torch.stack([covariance[k * j:k * j + k, k * j:k * j + k]
                               for j in range(n_items)])
     else:
-        information = products.clone()
-        information[:, 2, 2] += prior_curvature
+        for place, (prior, x) in enumerate(zip(priors, values), start=2):
+            information[:, place, place] += prior.curvature(x)
         blocks = torch.linalg.inv(information)
     a, b = items.a, items.difficulty
-    jacobian = torch.zeros_like(blocks)  # (a, d, g) -> (a, b, c)
+    jacobian = torch.zeros_like(blocks)  # (a, d, g, ...) -> (a, b, c, ...)
     jacobian[:, 0, 0] = 1.0
     jacobian[:, 1, 0], jacobian[:, 1, 1] = -b / a, -1.0 / a
-    jacobian[:, 2, 2] = c * (1 - c)
+    for place, x in enumerate(values, start=2):
+        jacobian[:, place, place] = x * (1 - x)
     moved = jacobian @ blocks @ jacobian.transpose(1, 2)
     variances = moved.diagonal(dim1=1, dim2=2).clamp(min=0.0).sqrt().cpu().numpy()
-    return variances[:, 0], variances[:, 1], variances[:, 2]
+    return tuple(variances[:, i] for i in range(k))
 
 
-class EM3Result(NamedTuple):
-    """:class:`~irtbench.estimators.classical.em2pl.EMResult` plus the floors and their SEs."""
+class BoundedResult(NamedTuple):
+    """:class:`~irtbench.estimators.classical.em2pl.EMResult` plus the asymptotes (the
+    floors, and the 4PL's ceilings) and their SEs, by item parameter name."""
 
     em: EMResult
-    guessing: np.ndarray
-    guessing_se: np.ndarray
+    asymptotes: dict[str, np.ndarray]
+    asymptote_se: dict[str, np.ndarray]
 
 
-def fit_3pl(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
-            tol: float, max_iter: int, prior: Prior) -> EM3Result:
-    """Bock–Aitkin EM for the 3PL (module docstring) on the questions not in ``found``."""
+def fit_bounded(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
+                tol: float, max_iter: int, priors: tuple[Prior, ...],
+                kind: type[ItemsB] = Items3) -> BoundedResult:
+    """Bock–Aitkin EM for the 3PL (``kind`` :class:`Items3`, ``priors`` the floors') or the
+    4PL (:class:`Items4`, the floors' and the ceilings') on the questions not in ``found``
+    (module docstring)."""
     import torch
 
+    if len(priors) != len(kind.ASYMPTOTES):
+        raise ValueError(f"the {kind.TITLE} takes {len(kind.ASYMPTOTES)} asymptote prior(s)")
     keep = ~found.questions
     data = DenseData(responses, keep, device)
     z_host, w_host = quadrature(nodes)
     z = torch.as_tensor(z_host, device=device)
     log_w = torch.as_tensor(np.log(w_host), device=device)
     proportion = torch.as_tensor(found.item_totals[keep] / found.item_counts[keep], device=device)
-    floor = (prior.alpha - 1) / max(prior.alpha + prior.beta - 2, 1e-9) if (
-        prior.alpha + prior.beta > 2) else 0.2
-    floor = min(max(floor, 0.05), 0.5)
-    above = ((proportion - floor) / (1 - floor)).clamp(0.05, 0.95)
-    items = Items3(torch.ones_like(proportion), torch.log(above / (1 - above)),
-                   torch.full_like(proportion, float(np.log(floor / (1 - floor)))))
+    starts = [prior.start(*where) for prior, where in zip(priors, kind.STARTS)]
+    floor, ceiling = (*starts, 1.0)[:2]  # the 3PL's ceiling is 1
+    above = ((proportion - floor) / (ceiling - floor)).clamp(0.05, 0.95)
+    items = kind(torch.ones_like(proportion), torch.log(above / (1 - above)),
+                 *(torch.full_like(proportion, float(np.log(x / (1 - x)))) for x in starts))
     losses: list[float] = []
 
-    def em_update(x: Items3) -> Items3:
+    def em_update(x: ItemsB) -> ItemsB:
         post = e_step(data, x, z, log_w)
-        losses.append(-post.log_likelihood - float(prior.log_density(x.guessing).sum()))
-        return m_step(post, x, z, prior)
+        losses.append(-post.log_likelihood - float(log_prior(x, priors).sum()))
+        return m_step(post, x, z, priors)
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
                                           max_iter=max_iter, change=change)
     post = e_step(data, items, z, log_w)
     skill = post.posterior @ z
     skill_sd = ((post.posterior @ (z * z)) - skill**2).clamp(min=0.0).sqrt()
-    a_se, b_se, c_se = standard_errors(score_products(data, items, z, post.posterior), items,
-                                       prior)
+    a_se, b_se, *rest_se = standard_errors(score_products(data, items, z, post.posterior),
+                                           items, priors)
     n_questions = len(keep)
 
     def full(values: torch.Tensor | np.ndarray, fill: float) -> np.ndarray:
@@ -274,4 +370,6 @@ def fit_3pl(responses: Responses, found: Extremes, device: torch.device, *, node
     em = EMResult(skill.cpu().numpy(), skill_sd.cpu().numpy(), full(items.a, np.nan),
                   full(a_se, np.nan), difficulty, full(b_se, np.inf), np.asarray(losses),
                   iteration, converged, float(skill_sd.median()))
-    return EM3Result(em, full(items.guessing, np.nan), full(c_se, np.nan))
+    return BoundedResult(
+        em, {name: full(x, np.nan) for name, x in zip(kind.ASYMPTOTES, asymptotes(items))},
+        {name: full(se, np.nan) for name, se in zip(kind.ASYMPTOTES, rest_se)})
