@@ -310,7 +310,7 @@ PyIrt = irtbench.get_estimator("py-irt")
 
 def test_py_irt_fits_the_m2pl_and_refuses_dims_elsewhere():
     assert "m2pl" in PyIrt.models
-    with pytest.raises(ValueError, match="option dims is the m2pl model's"):
+    with pytest.raises(ValueError, match="option dims belongs to the m2pl model"):
         PyIrt(model="2pl", dims=3).resolved_options()
     assert PyIrt(model="m2pl", dims=3).resolved_options()["dims"] == 3
 

@@ -76,7 +76,7 @@ def test_the_3pl_takes_the_suites_floor_prior():
     flat = ThetaIrt(model="3pl", prior_guessing_weight=0)
     payload = flat.payload(np.zeros((4, 300)), dict(flat.resolved_options()))
     assert np.isnan(payload["c_a"]) and not payload["item_se"]
-    with pytest.raises(ValueError, match="prior_log_a_sd is a prior of the 2pl"):
+    with pytest.raises(ValueError, match="prior_log_a_sd belongs to the 2pl"):
         ThetaIrt(model="rasch", prior_log_a_sd=0.5).resolved_options()
 
 

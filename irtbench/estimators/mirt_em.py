@@ -35,6 +35,8 @@ from irtbench.models.fourpl import PRIOR_OF
 
 #: mirt's names of the suite's models (the Rasch model: its 2PL with one slope) and asymptotes
 MIRT_MODELS = {"rasch": "2PL", "2pl": "2PL", "4pl": "4PL"}
+#: the models mirt fits as its 2PL with one slope shared by every item
+COMMON_SLOPE = frozenset({"rasch"})
 MIRT_ITEMS = {"guessing": "guessing", "ceiling": "upper"}
 
 
@@ -66,8 +68,8 @@ class MirtEM(PeerEstimator):
 
         n_questions = responses.shape[1]
         model = options["model"]
-        rasch = model == "rasch"
-        constraints = [("discrimination", list(range(n_questions)))] if rasch else None
+        constraints = ([("discrimination", list(range(n_questions)))]
+                       if model in COMMON_SLOPE else None)
         asymptotes = get_model(model).item_parameters[2:]  # after the difficulty and slope
         priors = {MIRT_ITEMS[name]: BetaPrior(*PRIOR_OF[name](options))
                   for name in asymptotes}
@@ -95,7 +97,7 @@ class MirtEM(PeerEstimator):
             **{name: values(parameters, MIRT_ITEMS[name]) for name in asymptotes},
             **{f"{name}_se": values(errors, MIRT_ITEMS[name]) for name in asymptotes},
         )
-        if rasch:
+        if model in COMMON_SLOPE:
             slope_se = float(np.asarray(errors["discrimination"]).ravel()[0])
             return common_slope_as_rasch(fit, float(discrimination[0]), slope_se)
         return fit

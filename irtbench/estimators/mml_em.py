@@ -197,7 +197,7 @@ class MarginalEM(_torch.TorchEstimator):
         (measured, process peak: 0.99 GB at 300 x 28659 against 1.2 GB estimated, 1.9 GB at
         11785 x 36259 against 2.2 GB)."""
         chosen = self.config
-        if chosen.get("model", "rasch") == "rasch":
+        if chosen["model"] not in self.kernels:  # the Rasch model's EM
             return super().memory_estimate(n_students, n_questions, missing)
         nodes = chosen["nodes"] or twopl.default_nodes(n_questions)
         return (1.0 * n_students * n_questions + 6 * 8.0 * n_questions * nodes

@@ -93,6 +93,7 @@ from irtbench.estimators import options as option
 from irtbench.estimators._child import caller_threads, importable_by, run_runner
 from irtbench.estimators._peers import PeerEstimator, PeerFit
 from irtbench.estimators.base import BackendNotInstalled, Option, register
+from irtbench.models import get_model
 from irtbench.models.m2pl import derived_items
 
 #: the command that makes py-irt's own environment (also ``make py-irt-venv``)
@@ -100,6 +101,8 @@ INSTALL_COMMAND = ("python3 -m venv .venv-pyirt && "
                    ".venv-pyirt/bin/pip install torch==2.13.0 py-irt==0.7.1")
 #: the environment variable naming py-irt's interpreter
 PYTHON_VARIABLE = "IRTBENCH_PY_IRT_PYTHON"
+#: py-irt's model of each of the suite's
+PY_IRT_MODELS = {"2pl": "2pl", "m2pl": "multidim_2pl"}
 RUNNER = Path(__file__).with_name("_py_irt_runner.py")
 REPOSITORY = Path(__file__).resolve().parents[2]
 PRIORS = ("vague", "hierarchical")
@@ -136,7 +139,7 @@ class PyIrt(PeerEstimator):
     test_options = {"epochs": 100}
     backend = "py-irt"
     extra = None
-    models = ("2pl", "m2pl")
+    models = tuple(PY_IRT_MODELS)
     summary = ("peer: py-irt's variational Bayes 2PL and multidimensional 2PL (pyro SVI, its "
                "priors; own venv, subprocess)")
     spec = {
@@ -148,7 +151,7 @@ class PyIrt(PeerEstimator):
         "priors": option.choice("vague", "py-irt's priors: 'vague' (its default) or "
                                 "'hierarchical'", *PRIORS),
         "seed": option.SEED,
-        "dims": option.positive_int(2, "m2pl: the skills' dimension D (py-irt's dims)"),
+        "dims": option.DIMS,
         "python": option.unchecked(None, "py-irt's interpreter (None: $IRTBENCH_PY_IRT_PYTHON "
                                    "or .venv-pyirt/bin/python)"),
     }
@@ -172,22 +175,14 @@ class PyIrt(PeerEstimator):
             raise BackendNotInstalled(f"estimator {self.name!r} needs {found}, which is not "
                                       f"installed; install it with: {INSTALL_COMMAND}")
 
-    def check_options(self, options: dict) -> None:
-        """``dims`` is the M2PL's: another value than its default with another model is
-        refused."""
-        if options["model"] != "m2pl" and options["dims"] != self.spec["dims"].default:
-            raise ValueError(f"option dims is the m2pl model's (the skills' dimension), not "
-                             f"the {options['model']} model's")
-
     def estimate(self, responses: np.ndarray, options: dict) -> PeerFit:
         observed = ~np.isnan(responses)
         subjects, items = np.nonzero(observed)
-        multidimensional = options["model"] == "m2pl"
+        dims = get_model(options["model"]).skill_dims(options)  # None: one skill each
         payload = dict(subjects=subjects.astype(np.int64), items=items.astype(np.int64),
                        responses=responses[observed].astype(np.float32),
                        n_subjects=responses.shape[0], n_items=responses.shape[1],
-                       model_type="multidim_2pl" if multidimensional else "2pl",
-                       dims=int(options["dims"]) if multidimensional else 0,
+                       model_type=PY_IRT_MODELS[options["model"]], dims=dims or 0,
                        epochs=int(options["epochs"]), lr=float(options["lr"]),
                        lr_decay=float(options["lr_decay"]), priors=str(options["priors"]),
                        seed=int(options["seed"]), threads=caller_threads())
@@ -203,13 +198,28 @@ class PyIrt(PeerEstimator):
             "py_irt_version": str(result["py_irt_version"]),
             "py_irt_torch_version": str(result["torch_version"]),
         }
-        if multidimensional:  # py-irt's (gamma, b) per dimension as loadings and intercepts
-            loadings, difficulties = result["disc"], result["diff"]
-            items = derived_items(loadings, -np.sum(loadings * difficulties, axis=1))
-            return PeerFit(result["ability"], None, items["difficulty"], None,
-                           items["discrimination"], None, len(losses), float("nan"),
-                           diagnostics, losses=losses,
-                           items={"intercept": items["intercept"], "loadings": loadings})
-        return PeerFit(result["ability"], None, result["diff"], None, result["disc"], None,
-                       len(losses), float("nan"), diagnostics, losses=losses)
+        return READ_BACK[options["model"]](result, diagnostics)
+
+
+def unidimensional(result: dict, diagnostics: dict) -> PeerFit:
+    """py-irt's 2PL: abilities, difficulties and discriminations as they are."""
+    losses = result["losses"]
+    return PeerFit(result["ability"], None, result["diff"], None, result["disc"], None,
+                   len(losses), float("nan"), diagnostics, losses=losses)
+
+
+def multidimensional(result: dict, diagnostics: dict) -> PeerFit:
+    """py-irt's ``multidim_2pl``: its (gamma, b) per dimension as loadings and intercepts
+    :math:`d_j = -\sum_k \gamma_{jk} b_{jk}`."""
+    losses = result["losses"]
+    loadings, difficulties = result["disc"], result["diff"]
+    items = derived_items(loadings, -np.sum(loadings * difficulties, axis=1))
+    return PeerFit(result["ability"], None, items["difficulty"], None,
+                   items["discrimination"], None, len(losses), float("nan"),
+                   diagnostics, losses=losses,
+                   items={"intercept": items["intercept"], "loadings": loadings})
+
+
+#: how py-irt's export of each model is read back
+READ_BACK = {"2pl": unidimensional, "m2pl": multidimensional}
 

@@ -81,6 +81,8 @@ PYTHON_VARIABLE = "IRTBENCH_THETA_IRT_PYTHON"
 RUNNER = Path(__file__).with_name("_theta_irt_runner.py")
 #: theta's names of the suite's models
 THETA_MODELS = {"rasch": "1PL", "2pl": "2PL", "3pl": "3PL", "4pl": "4PL"}
+#: the models theta fits with one slope shared by every item (mapped onto the Rasch model)
+COMMON_SLOPE = frozenset({"rasch"})
 #: theta's names of the asymptotes (its ``c`` and ``d``)
 THETA_ITEMS = {"guessing": "c", "ceiling": "d"}
 #: item SEs by default up to this many questions (a full 2J x 2J autodiff Hessian beyond)
@@ -202,7 +204,7 @@ class ThetaIrt(PeerEstimator):
                       **{name: out[THETA_ITEMS[name]] for name in asymptotes},
                       **{f"{name}_se": out[f"{THETA_ITEMS[name]}_se"] if has_se else None
                          for name in asymptotes})
-        if model == "rasch":
+        if model in COMMON_SLOPE:  # theta's 1PL: one slope, mapped onto the Rasch model
             slope_se = float(out["a_se"][0]) if has_se else None
             return common_slope_as_rasch(fit, float(out["a"][0]), slope_se)
         return fit
