@@ -98,8 +98,9 @@ def test_recovery_within_the_cramer_rao_tolerance(name):
     efficient estimator exceeds once in a thousand simulations (1.41 for J = 30)."""
     require(name)
     if "rasch" not in irtbench.get_estimator(name).models:
-        pytest.skip(f"{name} fits the 2PL only: its fit of these Rasch data is not held to the "
-                    "Rasch model's bound (its recovery is tested in its own module)")
+        pytest.skip(f"{name} fits the {', '.join(irtbench.get_estimator(name).models)}, not the "
+                    "Rasch model: these Rasch data are not held to its bound (its recovery is "
+                    "tested in its own module)")
     metrics = irtbench.recovery(fitted(name), DATA)
     assert metrics["crb_ratio_difficulty"] < crb_ratio_limit(N_QUESTIONS)
     assert metrics["crb_ratio_skill"] < crb_ratio_limit(N_STUDENTS - metrics["n_extreme"])
