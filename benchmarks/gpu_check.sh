@@ -49,7 +49,7 @@ cat "$OUT/versions.txt"
 TESTS=(-p no:cacheprovider -v -rA)
 # the tests that touch CUDA: the CUDA paths against the CPU, the fused kernel compiled
 step tests-cuda 40 "$PY" -m pytest "${TESTS[@]}" --junitxml="$OUT/junit-cuda.xml" \
-  tests/test_cuda.py tests/test_fast_paths.py
+  tests/estimators/test_cuda.py tests/estimators/test_fast_paths.py
 # whole fits from 10^6 to 10^10 responses and the 2PL at 300 x 28659, data simulated on the GPU
 step scale 120 "$PY" benchmarks/gpu_scale.py --device cuda --out "$OUT/scale"
 # the seed notebook's loop against the suite at 1000 x 1000 (launch-bound epochs)

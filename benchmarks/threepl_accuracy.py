@@ -4,7 +4,7 @@
 
 1. the bound's computation: the Monte Carlo marginal information (with its inverse-Wishart
    correction) against the exact one by enumeration, at 10 items, as bounds;
-2. ``mml-em``'s 3PL against the independent MAP fit written in ``tests/test_3pl.py`` (scipy's
+2. ``mml-em``'s 3PL against the independent MAP fit written in ``tests/models/test_3pl.py`` (scipy's
    L-BFGS-B on the quadrature marginal posterior with the same Beta(6, 16) prior): largest gaps
    at 1500 x 6, default tolerance;
 3. RMSE / bound (the van Trees bound of :mod:`irtbench.models.threepl`) of difficulties,

@@ -2,7 +2,7 @@
 
     python benchmarks/twopl_accuracy.py > results/targets/twopl_accuracy_cpu.txt
 
-1. ``mml-em``'s 2PL against the independent marginal ML fit written in ``tests/test_2pl.py``
+1. ``mml-em``'s 2PL against the independent marginal ML fit written in ``tests/models/test_2pl.py``
    (scipy's BFGS on the quadrature marginal likelihood): largest gaps on LSAT7 and on a
    simulated 2000 x 8;
 2. RMSE / Cramér–Rao bound of difficulties and discriminations at 5000x50, per data set

@@ -52,3 +52,29 @@ def binomial_band(n: int, p: float, z: float = Z999) -> float:
 @pytest.fixture(scope="session")
 def verbagg_path() -> Path:
     return DATA / "verbagg.csv"
+
+
+# -- the estimators, for every folder's generic checks ------------------------------------------
+import irtbench  # noqa: E402
+
+#: every registered estimator: each declares the options that keep it fast enough for the
+#: default test run (``test_options``, in its own file), so a new one gets these checks for free
+NAMES = sorted(irtbench.estimators())
+
+
+def fast_options(name: str) -> dict:
+    """The estimator's declared ``test_options``, on the CPU where it has a device option."""
+    cls = irtbench.get_estimator(name)
+    on_cpu = {"device": "cpu"} if "device" in cls.defaults else {}
+    return {**on_cpu, **cls.test_options}
+
+
+#: the backends that give no standard errors, and why
+NO_STANDARD_ERRORS = {"girth": "girth gives no standard errors (only a bootstrap)",
+                      "py-irt": "py-irt exports no standard errors (only posterior means)"}
+
+
+def require(name: str) -> None:
+    cls = irtbench.get_estimator(name)
+    if not cls.available():
+        pytest.skip(f"{name}: backend not installed ({cls.install_command()})")

@@ -41,7 +41,7 @@ the rotation is fitted to the truth. The rotation is fitted on the *loadings*, n
 skills: the loadings are the item parameters the recovery reports, and there are as many
 of them as questions (28659 at tinyBenchmarks' shape against 300 skills), so the rotation is
 fitted where the estimates are most numerous. An estimate that is an exact affine transform of
-the truth is aligned onto it exactly (``tests/test_m2pl.py``).
+the truth is aligned onto it exactly (``tests/models/test_m2pl.py``).
 
 **Simulation** (:meth:`M2PL.draw_items`, ``irtbench.simulate(n, J, model="m2pl", dims=D)``):
 skills :math:`N(0, I_D)`; MDIFF :math:`b_j \sim N(0, 1)` (the generic difficulty draw, before

@@ -127,7 +127,7 @@ def test_the_readme_option_tables_are_the_declared_options():
     the declarations."""
     from irtbench.cli import option_tables
 
-    readme = (Path(__file__).parents[1] / "docs" / "options.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "options.md").read_text()
     start, end = readme.index("<!-- options:start -->"), readme.index("<!-- options:end -->")
     written = readme[start + len("<!-- options:start -->"):end].strip()
     assert written == option_tables(irtbench.estimators()).strip(), (
@@ -163,9 +163,9 @@ def test_fit_writes_lsat7s_2pl_as_the_fields_packages_report_it(tmp_path, capsys
     """LSAT7's 2PL by mml-em: the written difficulties are R mirt's and ltm's (-1.879, -0.748,
     -1.057, -0.635, -2.521; skills N(0, 1)), not moved by 1.37 to a mean of 0 as before. The
     tolerance: mirt's three printed decimals plus mml-em's convergence (its a and d match
-    mirt's to 1.5e-3, tests/test_2pl.py); measured, the largest difference is 5e-4."""
+    mirt's to 1.5e-3, tests/models/test_2pl.py); measured, the largest difference is 5e-4."""
     out = tmp_path / "e.csv"
-    assert main(["fit", str(Path(__file__).parent / "data" / "lsat7.csv"), "--estimator",
+    assert main(["fit", str(Path(__file__).parents[1] / "data" / "lsat7.csv"), "--estimator",
                  "mml-em", "--model", "2PL", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "origin: mml-em's own identification" in printed and "2pl model" in printed

@@ -21,7 +21,7 @@ from irtbench.harness import sweep
 from irtbench.metrics import reference_gradient
 from irtbench.models import extremes, find_extremes
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 F64 = torch.float64
 
 

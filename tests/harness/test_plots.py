@@ -11,7 +11,7 @@ import pandas as pd
 from irtbench import plots
 from irtbench.cli import main
 
-BASELINE = Path(__file__).resolve().parents[1] / "results" / "baseline"
+BASELINE = Path(__file__).resolve().parents[2] / "results" / "baseline"
 
 
 def test_plot_redraws_every_figure_and_the_report_from_files(tmp_path, capsys):

@@ -142,7 +142,7 @@ def test_jax_adams_closed_form_is_autodiff_of_the_reference_loss(sparse):
 def test_jax_and_numpyro_doctests_skip_with_the_reason_when_jax_is_missing(tmp_path):
     """The doctests of jax-adam and numpyro-map run JAX: without it they are skipped, saying
     what to install, instead of failing."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     blocker = tmp_path / "sitecustomize.py"
     blocker.write_text("import sys\nsys.modules.update(jax=None, jaxlib=None, optax=None, "
                        "numpyro=None)\n")

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (irtbench[bench])")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_suite_runs_one_tiny_case(tmp_path):
@@ -44,7 +44,7 @@ def test_gpu_scale_script_runs_on_the_cpu(tmp_path):
     fit against the closed form and jml-newton's optimum."""
     import csv
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
     import gpu_scale
 
     assert gpu_scale.main(["--device", "cpu", "--sizes", "300x40", "--llm-sizes", "30x200",

@@ -17,7 +17,7 @@ from irtbench.estimators._peers import PackageFailure
 pytest.importorskip("mirt", reason="Python mirt is not installed (pip install 'irtbench[peers]')")
 pytest.importorskip("girth", reason="girth is not installed (pip install 'irtbench[peers]')")
 
-LSAT7 = Path(__file__).parent / "data" / "lsat7.csv"
+LSAT7 = Path(__file__).parents[1] / "data" / "lsat7.csv"
 
 
 def lsat7() -> np.ndarray:

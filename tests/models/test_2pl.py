@@ -21,7 +21,7 @@ from irtbench.models.twopl import (
 scipy_optimize = pytest.importorskip("scipy.optimize", reason="scipy is in the test extra")
 scipy_special = pytest.importorskip("scipy.special", reason="scipy is in the test extra")
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 #: how far mml-em's (a, d) may be from the mode it converged to: EM stops when an iteration
 #: moves no parameter more than tol = 1e-6, and is then about step / (1 - rate) from its fixed

@@ -9,7 +9,7 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
-from test_estimators import NAMES, NO_STANDARD_ERRORS, fast_options, require
+from conftest import NAMES, NO_STANDARD_ERRORS, fast_options, require
 
 import irtbench
 from irtbench.cli import main
@@ -136,7 +136,7 @@ def test_benchmark_machine_info_is_the_same_for_two_runs_on_one_machine():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "benchmarks" / "conftest.py"
+    path = Path(__file__).parents[2] / "benchmarks" / "conftest.py"
     spec = importlib.util.spec_from_file_location("benchmarks_conftest", path)
     bench_conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_conftest)
@@ -187,7 +187,7 @@ def test_a_file_that_cannot_be_fitted_is_named(tmp_path, capsys):
 def test_make_bench_runs_the_speed_suite_only():
     from pathlib import Path
 
-    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "BENCH ?= benchmarks/test_fit_speed.py" in makefile
     assert "pytest $(BENCH)" in makefile and "pytest benchmarks/ " not in makefile
 

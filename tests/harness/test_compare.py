@@ -15,7 +15,7 @@ from irtbench.cli import main
 from irtbench.csvio import load_responses
 from irtbench.models import get_model
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 LSAT7 = DATA / "lsat7.csv"
 #: fast estimators of both models
 FAST = ["mml-em", "jml-newton"]

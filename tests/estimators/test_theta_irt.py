@@ -22,7 +22,7 @@ needs_theta = pytest.mark.skipif(
     not ThetaIrt.available(),
     reason=f"theta is not installed ({', '.join(ThetaIrt.missing_requirements())}); install "
            f"it with: {ThetaIrt.install_command()}")
-LSAT7 = Path(__file__).parent / "data" / "lsat7.csv"
+LSAT7 = Path(__file__).parents[1] / "data" / "lsat7.csv"
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 (:func:`irtbench.responses.scan_responses`), the extremes from its totals, the Rasch information
 from the raw scores, the load inside ``Fit.seconds``, and the fused Triton epoch against autograd
 (on the CPU through Triton's interpreter; the same kernel runs compiled on CUDA in
-``tests/test_cuda.py``)."""
+``tests/estimators/test_cuda.py``)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from irtbench.cli import main
 from irtbench.csvio import load_responses
 from irtbench.like import DIFFICULTY_LIMIT, design_like, simulate_like, usable_truth
 
-LSAT7 = Path(__file__).parent / "data" / "lsat7.csv"
+LSAT7 = Path(__file__).parents[1] / "data" / "lsat7.csv"
 
 
 def test_a_draw_keeps_the_shape_the_missing_cells_and_the_fitted_items():

@@ -13,7 +13,7 @@ from irtbench.baseline import CROSS_Z, check
 from irtbench.cli import main
 from irtbench.results import IncompatibleResults, read_results
 
-BASELINE = Path(__file__).resolve().parents[1] / "results" / "baseline"
+BASELINE = Path(__file__).resolve().parents[2] / "results" / "baseline"
 
 
 def smallest_size() -> tuple[int, int]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_estimators import DATA, NAMES, fast_options, require
+from conftest import NAMES, fast_options, require
+from test_estimators import DATA
 
 import irtbench
 

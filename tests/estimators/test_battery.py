@@ -14,11 +14,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import Z999
+from conftest import Z999, fast_options, require
 
 import irtbench
 from irtbench.models import MODELS, get_model
-from test_estimators import fast_options, require
 
 #: the estimators whose pairs with every model run by default: they consume the model's
 #: description (irtbench.models.fitting), so a new model is checked through them at once

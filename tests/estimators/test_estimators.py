@@ -6,38 +6,16 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import binomial_band, crb_ratio_limit
+from conftest import NAMES, NO_STANDARD_ERRORS, binomial_band, crb_ratio_limit, fast_options, require
 
 import irtbench
 from irtbench.estimators.base import COMMON_OPTIONS
 from irtbench.metrics import align
 from irtbench.models import extremes
 
-#: every registered estimator: each declares the options that keep it fast enough for the
-#: default test run (``test_options``, in its own file), so a new one gets these checks for free
-NAMES = sorted(irtbench.estimators())
-
-
-def fast_options(name: str) -> dict:
-    """The estimator's declared ``test_options``, on the CPU where it has a device option."""
-    cls = irtbench.get_estimator(name)
-    on_cpu = {"device": "cpu"} if "device" in cls.defaults else {}
-    return {**on_cpu, **cls.test_options}
-
-
-#: the backends that give no standard errors, and why
-NO_STANDARD_ERRORS = {"girth": "girth gives no standard errors (only a bootstrap)",
-                      "py-irt": "py-irt exports no standard errors (only posterior means)"}
-
 #: a few hundred parameters (300 skills + 30 difficulties), small enough for NUTS in CI
 N_STUDENTS, N_QUESTIONS = 300, 30
 DATA = irtbench.simulate(N_STUDENTS, N_QUESTIONS, seed=0)
-
-
-def require(name: str) -> None:
-    cls = irtbench.get_estimator(name)
-    if not cls.available():
-        pytest.skip(f"{name}: backend not installed ({cls.install_command()})")
 
 
 def options(name: str, seed: int = 0) -> dict:
