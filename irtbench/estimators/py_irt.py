@@ -209,7 +209,7 @@ def unidimensional(result: dict, diagnostics: dict) -> PeerFit:
 
 
 def multidimensional(result: dict, diagnostics: dict) -> PeerFit:
-    """py-irt's ``multidim_2pl``: its (gamma, b) per dimension as loadings and intercepts
+    r"""py-irt's ``multidim_2pl``: its (gamma, b) per dimension as loadings and intercepts
     :math:`d_j = -\sum_k \gamma_{jk} b_{jk}`."""
     losses = result["losses"]
     loadings, difficulties = result["disc"], result["diff"]

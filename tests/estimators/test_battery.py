@@ -23,6 +23,14 @@ from irtbench.models import MODELS, get_model
 #: description (irtbench.models.fitting), so a new model is checked through them at once
 GENERIC = ("torch-adam", "jax-adam")
 N_STUDENTS, N_QUESTIONS = 400, 20
+#: pairs measured to fall short of a check, and by how much: kept as strict expected failures
+#: (a pair that starts passing is reported, so the note is revisited)
+SHORTFALLS = {
+    ("py-irt", "m2pl"): "py-irt's multidim_2pl skills correlate 0.32-0.35 with the truth here "
+                        "(100 to 3000 epochs) against a floor of 0.64 from the test's "
+                        "reliability, which numpyro-vi's M2PL passes (0.75): its mean-field "
+                        "guide under hierarchical, per-dimension difficulty priors",
+}
 
 
 def pairs() -> list:
@@ -31,8 +39,10 @@ def pairs() -> list:
     for name in sorted(irtbench.estimators()):
         for model in irtbench.get_estimator(name).models:
             light = model == MODELS[0] or name in GENERIC
-            out.append(pytest.param(name, model, id=f"{name}-{model}",
-                                    marks=() if light else pytest.mark.heavy))
+            marks = [] if light else [pytest.mark.heavy]
+            if (name, model) in SHORTFALLS:
+                marks.append(pytest.mark.xfail(reason=SHORTFALLS[name, model], strict=True))
+            out.append(pytest.param(name, model, id=f"{name}-{model}", marks=marks))
     return out
 
 
