@@ -82,10 +82,11 @@ class BackendNotInstalled(ImportError):
 
 @dataclass
 class Fit:
-    """The result of fitting a Rasch or 2PL model.
+    """The result of fitting a model of :data:`irtbench.models.MODELS`.
 
     Attributes:
-        skill, difficulty: the estimates, float64, on the estimator's own origin (use
+        skill, difficulty: the estimates, float64 (skills ``(n, D)`` under the M2PL, whose
+            difficulty is MDIFF), on the estimator's own origin (use
             :func:`irtbench.metrics.align` before comparing); extreme students and questions of
             maximum-likelihood estimators at +/-inf. Under the M2PL ``skill`` is
             ``(n_students, D)`` (and ``skill_se`` alike) and ``difficulty`` the
