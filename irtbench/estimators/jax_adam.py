@@ -13,10 +13,12 @@ response per epoch, against five for float32 answers with a float32 mask). The e
 one ``jax.lax.scan`` under ``jax.jit``; ``compile`` lowers and compiles it ahead of time for the
 data's shapes (``Fit.compile_seconds``, from shapes alone: no data moved); ``run`` moves the
 data to the device, executes it, blocks until ready, and brings the estimates and their
-asymptotic SEs back. :func:`reference_loss` is the JAX definition of the objective (dense int8
-codes or the gathered logits of sparse triples); the loop runs
-:func:`reference_value_and_grad`, its value and gradient written out, which a test holds to
-autodiff of :func:`reference_loss`.
+asymptotic SEs back. Any model's objective is its own
+(:class:`~irtbench.models.fitting.Objective`, :func:`objective_value` over dense int8 codes or
+the gathered pairs of sparse triples), differentiated by ``jax.value_and_grad`` with no branch
+on the model; for the Rasch model, which offers the closed form (``Model.fast_paths``), the loop
+runs :func:`reference_value_and_grad`, its value and gradient written out, which a test holds
+to autodiff of :func:`reference_loss` (the Rasch model's :func:`objective_value`).
 """
 
 from __future__ import annotations

@@ -11,17 +11,21 @@ the origin of the scale):
 minimised by full-batch Adam (lr 0.01, 1000 epochs) from :math:`\theta = b = 0`, in float32,
 with :math:`\alpha = 10^{-2}` — exactly the notebook's defaults.
 
-**One objective, three layouts, three kernels.** :func:`reference_loss` defines the objective
-over the pieces of a :class:`DeviceResponses` (the whole float32 matrix, the gathered logits of
-sparse triples, or one block of int8 rows at a time) from the logits
-(``binary_cross_entropy_with_logits``: the notebook's Bernoulli log-probability without its
-probability round trip). Each epoch's loss and gradient come from one of three kernels
-(option ``kernel``): ``"autograd"`` differentiates :func:`reference_loss` as the notebook does;
-``"closed"`` (:func:`closed_form_step`) writes the gradient out, piece by piece, with no graph;
-``"compiled"`` (:func:`fused_step` under ``torch.compile``) fuses the closed form over a whole
-dense matrix into one pass. ``"auto"`` compiles on CUDA and for float32 matrices of at least
-``COMPILE_FROM`` responses on a CPU, and takes the closed form elsewhere. Tests hold the three
-to each other to 1e-5 after 300 epochs.
+**Every model, one generic path, the Rasch model's fast ones.** The objective of any model is
+the model's own (:class:`~irtbench.models.fitting.Objective`: its log-likelihood from its
+logits, its gauge penalty, its priors); for the Rasch model it is the notebook's, above.
+:func:`objective_loss` sums it over the pieces of a :class:`DeviceResponses` (the whole float32
+matrix, the gathered pairs of sparse triples, or one block of int8 rows at a time), and
+``"autograd"`` differentiates it as the notebook does: the path of every model, written with no
+branch on the model. Where the model offers faster ones (``Model.fast_paths``): ``"closed"``
+(:func:`closed_form_step`) writes the Rasch gradient out, piece by piece, with no graph;
+``"compiled"`` (:func:`fused_step` under ``torch.compile``) fuses it over a whole dense matrix
+into one pass; ``"fused"`` (:mod:`irtbench.kernels.fused_epoch`, Rasch and 2PL on CUDA) is one
+Triton pass per epoch, the epochs replayed as a CUDA graph. ``"auto"`` takes the fused kernel on
+CUDA where the model has one, compiles for the Rasch model on CUDA and for float32 matrices of
+at least ``COMPILE_FROM`` responses on a CPU, takes the closed form elsewhere for it, and
+autograd for the other models. Tests hold the fast paths to autograd of :func:`reference_loss`
+(:func:`objective_loss` of the Rasch model).
 
 **Memory.** Up to ``COMPACT_ABOVE`` responses (``storage="auto"``) the data are held as float32
 (plus a float32 mask when some are missing): at most about 16 bytes per response at peak (data
