@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,7 @@ def run_runner(python: Path | str, runner: Path, payload: dict[str, Any], *, wha
                ) -> tuple[dict[str, np.ndarray], float]:
     """Run ``runner`` with ``python`` on ``payload`` (written to ``IN.npz``) and return what it
     wrote to ``OUT.npz`` and the child's seconds from start to exit. ``RuntimeError`` with the
-    last line of the child's stderr when it fails (``what`` names it)."""
+    child's error line when it fails (``what`` names it; :func:`error_line`)."""
     with tempfile.TemporaryDirectory(prefix="irtbench-child-") as folder:
         source, target = Path(folder, "in.npz"), Path(folder, "out.npz")
         np.savez(source, **payload)
@@ -66,7 +67,18 @@ def run_runner(python: Path | str, runner: Path, payload: dict[str, Any], *, wha
                                repr(spawned)], check=False, capture_output=True, text=True)
         seconds = monotonic() - spawned
         if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or ["(no output on stderr)"]
-            raise RuntimeError(f"{what}'s runner failed (exit {done.returncode}): {lines[-1]}")
+            raise RuntimeError(f"{what}'s runner failed (exit {done.returncode}): "
+                               f"{error_line(done.stderr)}")
         with np.load(target) as out:
             return {key: out[key] for key in out.files}, seconds
+
+
+def error_line(stderr: str) -> str:
+    """The line of a child's stderr that names its error: the last one that reads
+    ``SomethingError: ...`` (a plain traceback's last line; a rich-formatted traceback, as
+    py-irt's, ends in box borders and local variables instead), else the last line."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    named = [line for line in lines
+             if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*:", line.strip("│| "))]
+    chosen = named[-1] if named else (lines[-1] if lines else "(no output on stderr)")
+    return chosen.strip("│| ")

@@ -132,3 +132,16 @@ def test_py_irt_fits_the_2pl_and_the_m2pl_only():
         PyIrt(model="rasch").resolved_options()
     with pytest.raises(ValueError, match="priors='flat' must be one of 'vague', 'hierarchical'"):
         PyIrt(priors="flat").resolved_options()
+
+
+def test_a_failed_runner_is_reported_by_its_error_line_not_a_box_border():
+    """py-irt prints rich-formatted tracebacks, whose last line is a box border or a local
+    variable: the one-line error names the exception instead."""
+    from irtbench.estimators._child import error_line
+
+    rich = ("╭── Traceback ──╮\n│ x.py:1 │\n╰───────────────╯\n"
+            "ValueError: Expected parameter loc to satisfy the constraint Real()\n"
+            "│               value    10  │\n")
+    assert error_line(rich) == "ValueError: Expected parameter loc to satisfy the constraint Real()"
+    assert error_line("plain\nlast words\n") == "last words"
+    assert error_line("") == "(no output on stderr)"
