@@ -96,6 +96,10 @@ def run_dask_task(task: CellTask) -> CellRows:
                         threads=task.threads, repeat=task.repeat, like=task.like)
 
 
+#: how long a sweep waits for a dask scheduler to answer before the one-line error
+CONNECT_SECONDS = 30
+
+
 def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, CellRows]]:
     """Send the tasks to the ``dask.distributed`` scheduler at ``address``; yield them as they
     finish. Closing the generator cancels what has not finished."""
@@ -105,7 +109,7 @@ def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, C
     except ImportError:
         raise ValueError("--scheduler needs dask.distributed: pip install 'irtbench[dask]'") from None
     try:
-        client = Client(address, timeout=30)
+        client = Client(address, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError) as error:
         raise ValueError(f"no dask scheduler at {address}: {_first_line(error)}") from None
     futures = {}

@@ -3,9 +3,9 @@ interface (shapes, dtypes, the model's item parameters by name, the model record
 estimates, metrics for every part, and skills that track the truth as well as the test's
 reliability allows.
 
-The default run keeps each model's share small: every estimator's Rasch fit (its own generic
-checks are in test_estimators.py), and for each other model the Adam fits that consume the
-model's description; the other pairs are marked ``heavy`` (``pytest -m heavy`` runs them).
+The default run keeps each model's share small: the Adam fits, which consume the model's
+description, with every model; the other pairs are marked ``heavy`` (``pytest -m heavy`` runs
+them; every estimator's Rasch fit has its generic checks in test_estimators.py by default).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from conftest import Z999, fast_options, require
 
 import irtbench
-from irtbench.models import MODELS, get_model
+from irtbench.models import get_model
 
 #: the estimators whose pairs with every model run by default: they consume the model's
 #: description (irtbench.models.fitting), so a new model is checked through them at once
@@ -38,7 +38,7 @@ def pairs() -> list:
     out = []
     for name in sorted(irtbench.estimators()):
         for model in irtbench.get_estimator(name).models:
-            light = model == MODELS[0] or name in GENERIC
+            light = name in GENERIC
             marks = [] if light else [pytest.mark.heavy]
             if (name, model) in SHORTFALLS:
                 marks.append(pytest.mark.xfail(reason=SHORTFALLS[name, model], strict=True))

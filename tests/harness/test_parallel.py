@@ -126,8 +126,11 @@ def test_a_dask_cluster_gives_the_rows_of_one_job(tmp_path, daemon):
     assert env["thread_policy"]["scheduler"] == cluster.scheduler_address
 
 
-def test_a_scheduler_that_is_not_there_is_one_clear_error(tmp_path):
+def test_a_scheduler_that_is_not_there_is_one_clear_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    from irtbench.harness import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_SECONDS", 2)  # nothing listens: no need to wait 30 s
     with pytest.raises(ValueError, match="no dask scheduler at tcp://127.0.0.1:9"):
         harness.sweep(**CELLS, scheduler="tcp://127.0.0.1:9", out=tmp_path)
 
