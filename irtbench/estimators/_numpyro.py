@@ -80,7 +80,7 @@ def irt_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None,
         for p in parameters:
             shape = event if p.per_dimension else ()
             x = numpyro.sample(p.site, p.prior.distribution().expand(shape).to_event(len(shape)))
-            values[p.name] = p.transform.value(ops, x) if p.site == p.raw else x
+            values[p.name] = p.from_site(ops, x)
     at = model.at(values, None)
     terms = model.log_prob(ops, model.logits(ops, skill, at, None), y, at)
     numpyro.factor("responses", ops.masked_sum(terms, weight))
@@ -100,8 +100,7 @@ def site_values(parameters: tuple[Parameter, ...], draws: Mapping[str, Any]
                 ) -> dict[str, np.ndarray]:
     """The item parameters' values by name from draws (or points) of their sites."""
     ops = ops_for(np.zeros(1))
-    return {p.name: (p.transform.value(ops, host(draws[p.site])) if p.site == p.raw
-                     else host(draws[p.site])) for p in parameters}
+    return {p.name: p.from_site(ops, host(draws[p.site])) for p in parameters}
 
 
 class NumpyroEstimator(_jax.JaxEstimator):

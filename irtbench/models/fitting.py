@@ -179,6 +179,11 @@ class Parameter:
         """The name NumPyro samples it under: the space its prior is a density over."""
         return self.raw if self.prior is None or self.prior.space == "raw" else self.name
 
+    def from_site(self, ops: Ops, x: Any) -> Any:
+        """Its value from a draw (or point) of its :attr:`site`: transformed where the site is
+        the raw parameter, as it is where the site is the value."""
+        return self.transform.value(ops, x) if self.site == self.raw else x
+
 
 #: the SD of the raw draws of a ``"random"`` start
 RANDOM_START_SD = 0.1

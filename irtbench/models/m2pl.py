@@ -342,10 +342,10 @@ class M2PL(Model):
         mean = ops.mean(skill, axis=0)
         centred = skill - mean
         covariance = ops.matmul(centred.T, centred) / skill.shape[0]
-        identity = ops.eye(skill.shape[1], dtype=skill.dtype)
-        if hasattr(identity, "to"):  # torch: on the skills' device
-            identity = identity.to(skill.device)
-        return alpha * (ops.sum(mean * mean) + ops.sum((covariance - identity) ** 2))
+        # ||C - I||_F^2 = ||C||_F^2 - 2 tr C + D: no identity to place on the skills' device
+        off_identity = (ops.sum(covariance * covariance) - 2 * ops.sum(ops.diagonal(covariance))
+                        + skill.shape[1])
+        return alpha * (ops.sum(mean * mean) + off_identity)
 
     def report(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """MDIFF, MDISC, intercepts and loadings (:func:`derived_items`)."""

@@ -48,9 +48,8 @@ from irtbench.models.twopl import TwoPL, node_logits
 if TYPE_CHECKING:
     from irtbench.responses import Responses
 
-__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "adam_items", "beta_curvature",
-           "beta_parameters", "floor_prior_of", "floor_prior_term", "joint_standard_errors",
-           "start_logit_floor"]
+__all__ = ["GUESSING_MEAN", "GUESSING_WEIGHT", "Curves", "ThreePL", "beta_curvature",
+           "beta_parameters", "floor_prior_of", "joint_standard_errors"]
 
 #: BILOG-MG's default floor prior for four options: Beta(20 m + 1, 20 (1 - m) + 1), m = 1/4
 GUESSING_MEAN = 0.25
@@ -69,34 +68,6 @@ def floor_prior_of(options: Mapping) -> tuple[float, float]:
     ``prior_guessing_weight`` options."""
     return beta_parameters(float(options["prior_guessing_mean"]),
                            float(options["prior_guessing_weight"]))
-
-
-def start_logit_floor(options: Mapping) -> float:
-    r"""Where the Adam fits start every :math:`\operatorname{logit} c_j`: the prior's mean."""
-    mean = float(options["prior_guessing_mean"])
-    return float(np.log(mean / (1.0 - mean)))
-
-
-def adam_items(log_discrimination: np.ndarray, logit_floor: np.ndarray | None = None
-               ) -> dict[str, np.ndarray]:
-    r"""The 2PL's (and, given ``logit_floor``, the 3PL's) item parameters besides the difficulty
-    from the Adam fits' unconstrained ones: :math:`a = e^{\\log a}`,
-    :math:`c = 1/(1 + e^{-g})`."""
-    items = {"discrimination": np.exp(log_discrimination)}
-    if logit_floor is not None:
-        items["guessing"] = 1.0 / (1.0 + np.exp(-logit_floor))
-    return items
-
-
-def floor_prior_term(log_floor, log_not_floor, prior: tuple[float, float] | None,  # noqa: ANN001
-                     n_observed: int):  # noqa: ANN201 - numpy, torch or JAX alike
-    r"""The floors' Beta prior as a term of the Adam estimators' mean objective,
-    :math:`-\sum_j [(\alpha - 1)\log c_j + (\beta - 1)\log(1 - c_j)] / |O|`, from the
-    backend's :math:`\log c` and :math:`\log(1 - c)` (operators only); 0 without a prior."""
-    if prior is None:
-        return 0.0
-    alpha, beta = prior
-    return -((alpha - 1) * log_floor + (beta - 1) * log_not_floor).sum() / n_observed
 
 
 def joint_standard_errors(responses: Responses, skill: np.ndarray, items: Items,

@@ -410,19 +410,6 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
     return skill_se, difficulty_se, discrimination_se
 
 
-def log_a_prior(log_discrimination, sd: float | None, n_observed: int):  # noqa: ANN001, ANN201
-    r"""The prior :math:`\log a_j \sim N(0, \sigma^2)` as a term of the Adam estimators' mean
-    objective: :math:`\sum_j (\log a_j)^2 / (2\sigma^2 |O|)` (constants left out; divided by
-    the number of observed responses like the log-likelihood it is added to), 0 when ``sd`` is
-    None. Operators only, so torch and JAX arrays alike. It is the normal density of
-    :math:`\log a`, in which these fits take their mode (they optimise :math:`\log a`): no
-    Jacobian, unlike ``mml-em``'s prior, the lognormal density of :math:`a` itself
-    (:class:`~irtbench.estimators.classical.em2pl.Priors`)."""
-    if sd is None:
-        return 0.0
-    return (log_discrimination**2).sum() / (2.0 * float(sd) ** 2 * n_observed)
-
-
 def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, ...] = ("2pl",)
                       ) -> None:
     """Refuse a prior given to a model outside ``models`` (those whose items the estimator
