@@ -1,5 +1,6 @@
 """Count, in ``irtbench/estimators/``, the comparisons with a model's name and the branches on
-which item parameters a model has (issue 26's targets: at most 2, and none).
+which item parameters a model has (issue 26's targets: at most 2, and none); and the estimator
+names written outside the registry (issue 30's target: none kept as facts about estimators).
 
 A *model-name comparison* is a ``==``, ``!=``, ``in`` or ``not in`` with a string literal that
 names a model (``"rasch"``, ``"2pl"``, ...) on either side, or a tuple of such literals.
@@ -7,6 +8,13 @@ A *parameter-presence branch* is an ``if``, a conditional expression or a compre
 ``if`` whose test names an item parameter (``discrimination``, ``log_discrimination``,
 ``guessing``, ``logit_floor``, ``ceiling``, ``loadings`` ...; a prior's setting, such as
 ``log_a_sd``, is not one), or calls ``isinstance`` with a model class.
+
+An *estimator name outside the registry* is a string literal that names a registered estimator
+(``"torch-adam"``, ``"mml-em"`` ...): in the package outside ``irtbench/estimators/`` (each one
+listed: a default choice, such as ``irtbench fit``'s ``--estimator``, is one), and in the tests
+where they are kept as facts (a module-level tuple, list, set or dict of names, or a variable
+compared with names: ``n != "numpyro-map"``), not where a test fits or selects the estimator it
+names.
 
     python benchmarks/model_branches.py [irtbench/estimators]
 """
@@ -70,6 +78,60 @@ def count(path: Path) -> tuple[list[str], list[str]]:
     return comparisons, branches
 
 
+def estimator_names() -> set[str]:
+    """The registered estimators' names, read from the registry's files without importing
+    them (a ``name = "..."`` class attribute in a public module of ``irtbench/estimators``)."""
+    names = set()
+    for file in Path("irtbench/estimators").glob("[!_]*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "name"
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                names.add(node.value.value)
+    return names
+
+
+def _names_estimator(node: ast.AST, names: set[str]) -> bool:
+    return any(isinstance(n, ast.Constant) and n.value in names for n in ast.walk(node))
+
+
+def names_in_package(path: Path, names: set[str]) -> list[str]:
+    """Every string literal naming an estimator in ``path`` outside ``irtbench/estimators``
+    (docstrings and f-string text aside), as ``file:line name``."""
+    found = []
+    for file in sorted(path.rglob("*.py")):
+        if "estimators" in file.relative_to(path).parts:
+            continue
+        tree = ast.parse(file.read_text(), str(file))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+                      and n.body and isinstance(n.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and node.value in names
+                    and id(node) not in docstrings):
+                found.append(f"{file}:{node.lineno} {node.value}")
+    return found
+
+
+def facts_in_tests(path: Path, names: set[str]) -> list[str]:
+    """Estimator names kept as facts in the tests: module-level tuples, lists, sets and dicts
+    of them, and comparisons with one, as ``file:line``."""
+    found = []
+    containers = (ast.Tuple, ast.List, ast.Set, ast.Dict)
+    for file in sorted(path.rglob("*.py")):
+        tree = ast.parse(file.read_text(), str(file))
+        for node in tree.body:
+            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+            if isinstance(value, containers) and _names_estimator(value, names):
+                found.append(f"{file}:{node.lineno}")
+        for node in ast.walk(tree):  # a variable holding an estimator's name against names
+            if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and any(
+                    isinstance(side, (ast.Constant, *containers))
+                    and _names_estimator(side, names) for side in node.comparators):
+                found.append(f"{file}:{node.lineno}")
+    return found
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[0] if argv else "irtbench/estimators")
     comparisons, branches = count(path)
@@ -77,6 +139,13 @@ def main(argv: list[str]) -> int:
     print("".join(f"  {c}\n" for c in comparisons), end="")
     print(f"{len(branches)} branches on which item parameters a model has in {path}")
     print("".join(f"  {b}\n" for b in branches), end="")
+    names = estimator_names()
+    package = names_in_package(Path("irtbench"), names)
+    print(f"{len(package)} estimator names in irtbench/ outside irtbench/estimators")
+    print("".join(f"  {p}\n" for p in package), end="")
+    tests = facts_in_tests(Path("tests"), names)
+    print(f"{len(tests)} tables of estimator facts (or comparisons with a name) in tests/")
+    print("".join(f"  {t}\n" for t in tests), end="")
     return 0
 
 

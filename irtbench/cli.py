@@ -388,7 +388,7 @@ def command_run(args: argparse.Namespace) -> int:
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
             repeat=args.repeat, scheduler=args.scheduler, like=like,
-            leave_out=harness.QUICK_LEAVE_OUT if args.quick else (),
+            quick=args.quick,
             on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
                                    file=sys.stderr),
         )
@@ -586,8 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a smoke run of about 45 s on an idle 2-core machine: size "
                          + ",".join(f"{n}x{m}" for n, m in harness.QUICK_SIZES)
                          + ", one seed, the default estimators but "
-                         + " and ".join(harness.QUICK_LEAVE_OUT) + " (name them with "
-                         "--estimators)")
+                         + " and ".join(n for n in estimators() if get_estimator(n).in_default_sweep
+                                        and not get_estimator(n).in_quick_sweep)
+                         + " (name them with --estimators)")
     running.add_argument("--sizes", help="comma-separated STUDENTSxQUESTIONS (default: "
                          + ",".join(f"{n}x{m}" for n, m in harness.DEFAULT_SIZES) + ")")
     running.add_argument("--estimators", help="comma-separated names (default: every installed "

@@ -30,7 +30,8 @@ benchmark: items are fitted on the other rows; each held-out row's observed item
 random into halves, its skill is estimated from one half under the fitted items
 (:func:`score_skills`: EAP under a normal prior, or ML) and the other half is predicted.
 
-**Information criteria** (marginal-likelihood fits: :data:`MARGINAL` estimators, on the full
+**Information criteria** (marginal-likelihood fits: the estimators whose declared ``objective``
+is ``"marginal"``, on the full
 data): the marginal log-likelihood :math:`\ell` the fit reports (``diagnostics
 ["log_likelihood"]``), or else computed by Gauss–Hermite quadrature under the fit's skill
 distribution (:func:`marginal_log_likelihood`); :math:`\text{AIC} = 2k - 2\ell`,
@@ -89,27 +90,11 @@ from irtbench.responses import (
     validate_responses,
 )
 
-__all__ = ["EPS", "MARGINAL", "SPLITS", "Comparison", "auc", "cell_folds", "compare",
+__all__ = ["EPS", "SPLITS", "Comparison", "auc", "cell_folds", "compare",
            "default_pairs", "likelihood_ratio_tests", "marginal_log_likelihood", "predict",
            "row_folds", "score_skills", "write_comparison"]
 
 SPLITS = ("cells", "rows")
-#: estimators whose fit maximises the marginal likelihood (skills integrated out): they get
-#: AIC, BIC and likelihood-ratio tests
-MARGINAL = ("mml-em", "mirt-em", "girth-mml", "theta-irt")
-#: options compare gives an estimator unless the user gives them: NUTS's draws halved (the
-#: posterior means that predict are stable with 250 draws, and its six fits would otherwise
-#: take most of a 3-minute comparison of a 1000 x 45 matrix on two cores)
-COMPARE_OPTIONS: dict[str, dict[str, Any]] = {
-    "numpyro-nuts": {"num_warmup": 250, "num_samples": 250},
-}
-#: default estimators of the sweep that compare leaves out unless named, and why
-NOT_BY_DEFAULT: dict[str, str] = {
-    "numpyro-nuts": "six NUTS runs (the full fit and five folds) took 60% of a 4.5-minute "
-                    "comparison of spisa (1075 x 45) on two busy cores, and its held-out "
-                    "prediction from posterior means equals numpyro-map's and numpyro-vi's to "
-                    "1e-4 there; name it with estimators= (--estimators) to include it",
-}
 #: the marginal log-likelihood's parameters beyond the items' (the Rasch model's skill SD)
 _EXTRA_PARAMETERS = {"rasch": 1}
 
@@ -410,8 +395,8 @@ class Skipped(Exception):
 # -- the pairs to fit -------------------------------------------------------------------------
 def default_pairs(estimators: Sequence[str] | None = None, models: Sequence[str] | None = None
                   ) -> list[tuple[str, str]]:
-    """The (estimator, model) pairs: by default the sweep's (its default estimators but those of
-    :data:`NOT_BY_DEFAULT`, each with its ``default_sweep_models`` among ``models``, the
+    """The (estimator, model) pairs: by default the sweep's (its default estimators but those
+    that declare ``left_out_of_compare``, each with its ``default_sweep_models`` among ``models``, the
     sweep's ``DEFAULT_MODELS`` unless told);
     estimators named fit every model of ``models`` they fit. Installed or not: a missing
     backend becomes a skipped row."""
@@ -422,7 +407,8 @@ def default_pairs(estimators: Sequence[str] | None = None, models: Sequence[str]
         get_model(model)
     if estimators is None:
         names = [n for n in registered(available_only=True)
-                 if get_estimator(n).in_default_sweep and n not in NOT_BY_DEFAULT]
+                 if get_estimator(n).in_default_sweep
+                 and not get_estimator(n).left_out_of_compare]
     else:
         names = list(estimators)
     pairs = []
@@ -474,12 +460,12 @@ class Fitter:
 
 def effective_options(options: Mapping[str, Any] | None, names: Sequence[str], split: str,
                       n_rows: int) -> dict[str, Any]:
-    """The user's options over compare's own (:data:`COMPARE_OPTIONS`; and, for cell folds,
+    """The user's options over compare's own (each estimator's ``compare_options``; and, for cell folds,
     ``cml``'s ``max_patterns`` raised to the number of rows: masking cells gives every row its
     own pattern of missing answers, which conditional ML handles one pattern at a time)."""
     chosen: dict[str, Any] = {}
     for name in names:
-        own = dict(COMPARE_OPTIONS.get(name, {}))
+        own = dict(get_estimator(name).compare_options)
         if split == "cells" and "max_patterns" in get_estimator(name).defaults:
             own["max_patterns"] = max(n_rows, int(get_estimator(name).defaults["max_patterns"]))
         chosen.update({f"{name}:{key}": value for key, value in own.items()})
@@ -566,7 +552,7 @@ def _fit_row(fit: Fit, responses: np.ndarray, peak: float) -> dict[str, Any]:
            "n_runaway": np.nan if runaway is None else int(runaway),
            "n_infinite_estimates": int((~np.isfinite(fit.skill)).sum()
                                        + (~np.isfinite(fit.difficulty)).sum())}
-    if fit.estimator in MARGINAL:
+    if get_estimator(fit.estimator).objective == "marginal":
         row.update(information_criteria(fit, responses))
     return row
 
@@ -737,7 +723,6 @@ def write_comparison(comparison: Comparison, folder: Path | str, *, source: str 
         comparison.tests.to_csv(stage / "tests.csv", index=False)
         figures = draw_figures(comparison, stage)
         (stage / "report.md").write_text(report_text(
-            comparison, figures, source=source, seconds=seconds, settings=settings, eps=EPS,
-            not_by_default=NOT_BY_DEFAULT))
+            comparison, figures, source=source, seconds=seconds, settings=settings, eps=EPS))
         names = sorted(p.name for p in stage.iterdir())
     return [folder / name for name in names]

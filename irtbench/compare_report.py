@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from irtbench.estimators import estimators, get_estimator
 from irtbench.models import ITEM_PARAMETERS
 from irtbench.plots import _finish, _figure, markdown_table, style
 
@@ -89,12 +90,11 @@ _SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd
 
 
 def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
-                seconds: float | None = None, settings: str = "", eps: float = 1e-6,
-                not_by_default: dict[str, str] | None = None) -> str:
+                seconds: float | None = None, settings: str = "", eps: float = 1e-6) -> str:
     """The Markdown report: the summary, the tests, the agreement of the difficulties, what did
-    not complete, and the figures (``eps``: the clip of the probabilities;
-    ``not_by_default``: estimators left out unless named, with why)."""
-    EPS, NOT_BY_DEFAULT = eps, not_by_default or {}  # noqa: N806 - compare's constants
+    not complete, the estimators left out unless named (their ``left_out_of_compare``), and
+    the figures (``eps``: the clip of the probabilities)."""
+    EPS = eps  # noqa: N806 - compare's constant
 
     summary = comparison.summary
     shown = summary[[c for c in _SHOWN if c in summary]]
@@ -121,8 +121,9 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         lines += ["## Agreement between estimators (after alignment)", "",
                   markdown_table(difficulties[["model", "estimator", "other", "parameter",
                                                "corr", "rmse", "n_items", "n_left_out"]]), ""]
-    left_out = [f"- {name}: {why}" for name, why in NOT_BY_DEFAULT.items()
-                if name not in set(summary.estimator)]
+    left_out = [f"- {name}: {get_estimator(name).left_out_of_compare}"
+                for name in estimators() if get_estimator(name).left_out_of_compare
+                and name not in set(summary.estimator)]
     if left_out:
         lines += ["Left out unless named:", "", *left_out, ""]
     problems = summary[summary.status != "ok"]

@@ -255,8 +255,12 @@ def _recovery_row(parts: dict[str, dict[str, float]], bounds: dict[str, float],
     return {name: metrics.get(name, float("nan")) for name in RECOVERY_METRICS}
 
 
+#: the weight of the reference objective's penalty, the seed notebook's ``alpha``
+REFERENCE_ALPHA = 1e-2
+
+
 def reference_gradient(responses: Responses, skill: np.ndarray, difficulty: np.ndarray,
-                       alpha: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
+                       alpha: float = REFERENCE_ALPHA) -> tuple[np.ndarray, np.ndarray]:
     r"""Gradient of the reference objective :math:`-\ell/N + \alpha\bar b^2` (torch-adam's),
     in float64, computed a block of rows at a time (the numpy implementation of the objective):
 

@@ -2,7 +2,7 @@
 
 Every figure reads ``results.csv`` / ``curves.csv`` / ``errors.csv`` (never live objects), so any
 old run can be re-plotted with ``irtbench plot DIR``. Each estimator keeps one colour and one
-marker across all figures and runs (its place in the registry: :func:`style`); bands and error
+marker across all figures and runs (the ``colour`` it declares: :func:`style`); bands and error
 bars span the seeds (mean +/- one standard deviation). Legends sit outside the axes, to the
 right of the figure; the lines of estimators at one size are spread a little along the size
 axis, so that two with identical results (``torch-adam`` and ``jax-adam`` solve the same
@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from irtbench.estimators import estimators  # noqa: E402
+from irtbench.estimators import estimators, get_estimator  # noqa: E402
 from irtbench.metrics import Z95  # noqa: E402
 from irtbench.models import MODELS, Model, get_model, model_suffix  # noqa: E402
 from irtbench.responses import size_label  # noqa: E402
@@ -49,10 +49,11 @@ _COLORS = (*plt.get_cmap("tab10").colors,
 
 
 def style(name: str) -> dict[str, object]:
-    """A fixed colour and marker per estimator: its place in the registry (estimators are
-    only ever appended to it, so a colour never changes between runs); others after it."""
+    """A fixed colour and marker per estimator: the ``colour`` it declares (so a colour never
+    changes between runs); a name outside the registry (a baseline) after every declared one."""
     known = estimators()
-    index = known.index(name) if name in known else len(known) + sum(map(ord, name)) % 7
+    index = (get_estimator(name).colour if name in known
+             else max(get_estimator(n).colour for n in known) + 1 + sum(map(ord, name)) % 7)
     return {"color": _COLORS[index % len(_COLORS)], "marker": _MARKERS[index % len(_MARKERS)]}
 
 

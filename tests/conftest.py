@@ -69,11 +69,6 @@ def fast_options(name: str) -> dict:
     return {**on_cpu, **cls.test_options}
 
 
-#: the backends that give no standard errors, and why
-NO_STANDARD_ERRORS = {"girth": "girth gives no standard errors (only a bootstrap)",
-                      "py-irt": "py-irt exports no standard errors (only posterior means)"}
-
-
 def require(name: str) -> None:
     cls = irtbench.get_estimator(name)
     if not cls.available():

@@ -1,8 +1,10 @@
 """Estimators of irtbench's models, one per file, each found here by itself: every public module
 of this package (a name without a leading underscore, but ``base`` and ``options``) is imported
 and registers its :class:`~irtbench.estimators.base.Estimator` subclass with
-:func:`~irtbench.estimators.base.register`. Adding an estimator is adding its file (its options,
-its test options and its place in the figures' colours, ``added``, declared in it). The field's
+:func:`~irtbench.estimators.base.register`. Adding an estimator is adding its file: its options,
+its test options, its colour in the figures and every fact the suite reads of it (which
+objective it maximises, whether it gives SEs, its place in the default and quick sweeps and in
+``compare``) are declared in it (:class:`~irtbench.estimators.base.Estimator`). The field's
 packages are wrapped as peers (``mirt_em``, ``girth_mml``, ``girth_cml`` and, in interpreters of
 their own, ``py_irt`` and ``theta_irt``).
 

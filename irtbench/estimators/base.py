@@ -30,6 +30,7 @@ decorated by :func:`register` (``irtbench.estimators`` imports every module of t
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import sys
@@ -62,6 +63,7 @@ __all__ = [
     "State",
     "Estimator",
     "BackendNotInstalled",
+    "OBJECTIVES",
     "register",
     "estimators",
     "get_estimator",
@@ -271,12 +273,37 @@ class Estimator(ABC, Generic[StateT]):
     spec: ClassVar[dict[str, Spec]] = {}
     defaults: ClassVar[dict[str, Option]] = {}
     summary: ClassVar[str] = ""
+    # -- facts about the estimator, declared on it (scikit-learn's tags, benchopt's class
+    # attributes): the harness, compare, the CLI and the tests read them, never a list of names
+    #: which objective it maximises, one of :data:`OBJECTIVES`: ``"joint"`` (the likelihood of
+    #: skills and items together: JML), ``"marginal"`` (skills integrated out: MML, which
+    #: earns AIC, BIC and likelihood-ratio tests in ``compare``), ``"conditional"`` (given the
+    #: raw scores: CML) or ``"posterior"`` (a posterior's mode, or its mean by VI or MCMC)
+    objective: ClassVar[str]
+    #: whether it gives standard errors (asymptotic SEs or posterior SDs); False: ``Fit``'s SEs
+    #: are None
+    gives_standard_errors: ClassVar[bool] = True
+    #: whether it reports its iterations and its objective along them (``Fit.n_iter`` and
+    #: ``Fit.losses``); False for a package that says neither
+    reports_iterations: ClassVar[bool] = True
+    #: whether its intervals, estimate +/- 1.96 SE, are meant to cover 95% of simulated truths
+    #: (False where the SEs are a curvature at a shrunken mode, not a sampling distribution)
+    calibrated_intervals: ClassVar[bool] = True
+    #: whether the students (and questions) with no finite ML estimate get SE ``inf``
+    #: (maximum-likelihood skills); False: finite posterior summaries (EAP, MAP, VI, NUTS)
+    infinite_extremes: ClassVar[bool] = False
     #: whether the estimator minimises the reference objective (the harness then records its
     #: gradient norm and its gap to the exact optimum)
     solves_reference_objective: ClassVar[bool] = False
     #: whether a sweep with no estimator named runs it (False for variants that duplicate
-    #: another on a one-device machine)
+    #: another on a one-device machine, and for the peers)
     in_default_sweep: ClassVar[bool] = True
+    #: whether ``irtbench run --quick`` keeps it among the default ones (False for the slowest)
+    in_quick_sweep: ClassVar[bool] = True
+    #: why ``irtbench compare`` leaves it out unless named ("": it joins when the sweep would)
+    left_out_of_compare: ClassVar[str] = ""
+    #: options ``irtbench compare`` gives it unless the user gives them
+    compare_options: ClassVar[dict[str, Option]] = {}
     #: whether :meth:`fit` takes :class:`~irtbench.responses.SparseResponses` triples
     accepts_sparse: ClassVar[bool] = False
     #: memory model of a fit at peak: (bytes per response, more bytes per response when some are
@@ -287,14 +314,17 @@ class Estimator(ABC, Generic[StateT]):
     #: the models it fits (option ``model``, common to every estimator; the first, ``"rasch"``
     #: where it fits the Rasch model, is the default)
     models: ClassVar[tuple[str, ...]] = ("rasch",)
-    #: its place in the order the estimators joined the suite (its colour in every figure):
-    #: the next free number for a new one
-    added: ClassVar[int]
+    #: its colour and marker in every figure (an index into the palette, so that a colour never
+    #: changes between runs): the next free number for a new estimator
+    colour: ClassVar[int]
     #: the models a sweep with no estimator named fits it to (None: all of ``models``)
     default_sweep_models: ClassVar[tuple[str, ...] | None] = None
     #: options that make a fit quick enough for the generic test battery (run over every
     #: model in ``models``) while its estimates still recover simulated parameters
     test_options: ClassVar[dict[str, Option]] = {}
+    #: the models whose fits were measured to fall short of the battery's checks, each with
+    #: the measurement (the battery keeps them as strict expected failures)
+    shortfalls: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -574,29 +604,36 @@ def progress_enabled(progress: Option) -> bool:
 
 _REGISTRY: dict[str, type[Estimator]] = {}
 
+#: what an estimator may maximise (:attr:`Estimator.objective`)
+OBJECTIVES = ("joint", "marginal", "conditional", "posterior")
+
 #: the options only some models read (:attr:`~irtbench.models.base.Model.reads_options`)
 MODEL_OPTIONS = frozenset(name for m in MODELS for name in get_model(m).reads_options)
 
 
 def register(cls: type[Estimator]) -> type[Estimator]:
-    """Class decorator adding an estimator to the registry under ``cls.name``, at its place
-    ``cls.added`` (the order the estimators joined the suite: the figures' colours)."""
+    """Class decorator adding an estimator to the registry under ``cls.name`` (kept in
+    alphabetical order); its declared facts are checked here: ``objective`` one of
+    :data:`OBJECTIVES`, ``colour`` not another's."""
     if cls.name in _REGISTRY:
         raise ValueError(f"estimator {cls.name!r} is registered twice")
-    taken = {c.added: n for n, c in _REGISTRY.items()}
-    if cls.added in taken:
-        raise ValueError(f"estimator {cls.name!r} declares added = {cls.added}, the place of "
-                         f"{taken[cls.added]!r}; take {max(taken) + 1}")
+    if getattr(cls, "objective", None) not in OBJECTIVES:
+        raise ValueError(f"estimator {cls.name!r} declares objective = "
+                         f"{getattr(cls, 'objective', None)!r}; one of {', '.join(OBJECTIVES)}")
+    taken = {c.colour: n for n, c in _REGISTRY.items()}
+    if cls.colour in taken:
+        raise ValueError(f"estimator {cls.name!r} declares colour = {cls.colour}, the colour of "
+                         f"{taken[cls.colour]!r}; take {max(taken) + 1}")
     _REGISTRY[cls.name] = cls
-    ordered = sorted(_REGISTRY.items(), key=lambda item: item[1].added)
+    ordered = sorted(_REGISTRY.items())
     _REGISTRY.clear()
     _REGISTRY.update(ordered)
     return cls
 
 
 def estimators(available_only: bool = False) -> list[str]:
-    """Names of the registered estimators in the order they joined the suite (all of them, or
-    only those whose backend is installed)."""
+    """Names of the registered estimators in alphabetical order (all of them, or only those
+    whose backend is installed)."""
     return [n for n, c in _REGISTRY.items() if c.available() or not available_only]
 
 
@@ -605,8 +642,10 @@ def get_estimator(name: str) -> type[Estimator]:
     try:
         return _REGISTRY[name]
     except KeyError:
+        near = difflib.get_close_matches(name, _REGISTRY, n=2)
+        hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
         raise ValueError(
-            f"unknown estimator {name!r}; valid estimators: {', '.join(_REGISTRY)}"
+            f"unknown estimator {name!r}{hint} (valid estimators: {', '.join(_REGISTRY)})"
         ) from None
 
 

@@ -251,7 +251,9 @@ class ConditionalML(_torch.TorchEstimator):
     """
 
     name = "cml"
-    added = 0
+    colour = 0
+    objective = "conditional"
+    infinite_extremes = True
     memory_model = (1.0, 2.0, 150e6)  # as jml-newton
     summary = "conditional ML of difficulties (log-space ESFs, Newton), skills by ML/WLE"
     spec = {

@@ -23,7 +23,11 @@ class GirthCML(PeerEstimator):
     """girth's conditional ML (Rasch), wrapped."""
 
     name = "girth-cml"
-    added = 2
+    colour = 2
+    objective = "conditional"
+    gives_standard_errors = False
+    reports_iterations = False
+    infinite_extremes = True
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's conditional ML of the Rasch model, ML skills"

@@ -33,7 +33,10 @@ class GirthMML(PeerEstimator):
     """girth's marginal ML, wrapped; see the module docstring for the models' mapping."""
 
     name = "girth-mml"
-    added = 1
+    colour = 1
+    objective = "marginal"
+    gives_standard_errors = False
+    reports_iterations = False
     backend = "girth"
     requirements = ("girth",)
     summary = "peer: girth's marginal ML (onepl_mml as Rasch with estimated SD, twopl_mml)"

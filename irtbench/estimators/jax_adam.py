@@ -196,7 +196,9 @@ class JaxAdam(_jax.JaxEstimator):
     """
 
     name = "jax-adam"
-    added = 3
+    colour = 3
+    objective = "joint"
+    infinite_extremes = True
     models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "the reference objective in JAX + optax.adam, jit over lax.scan"

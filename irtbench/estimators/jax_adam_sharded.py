@@ -47,7 +47,7 @@ class JaxAdamSharded(JaxAdam):
     """
 
     name = "jax-adam-sharded"
-    added = 4
+    colour = 4
     models = ("rasch",)
     summary = "jax-adam with students (rows, skills) sharded across devices by jax.sharding"
     accepts_sparse = False

@@ -128,7 +128,9 @@ class JmlNewton(_torch.TorchEstimator):
     """
 
     name = "jml-newton"
-    added = 5
+    colour = 5
+    objective = "joint"
+    infinite_extremes = True
     memory_model = (1.0, 2.0, 150e6)  # float32 blocks of the extremes' pass; a bool mask if missing
     summary = "JML by alternating Newton-Raphson to convergence (classical JMLE, float64)"
     spec = {

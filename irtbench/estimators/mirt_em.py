@@ -46,7 +46,8 @@ class MirtEM(PeerEstimator):
     models map onto the suite's."""
 
     name = "mirt-em"
-    added = 6
+    colour = 6
+    objective = "marginal"
     backend = "mirt"
     requirements = ("mirt",)
     summary = "peer: Python mirt's marginal ML by EM (Rust), EAP skills by mirt.fscores"

@@ -133,7 +133,9 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-map"
-    added = 8
+    colour = 8
+    objective = "posterior"
+    calibrated_intervals = False
     summary = "posterior mode: SVI + AutoDelta, empirical-Bayes skill scale"
     warm_up_options = {"max_steps": 100}
     spec = {

@@ -38,7 +38,9 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
     """
 
     name = "numpyro-vi"
-    added = 10
+    colour = 10
+    objective = "posterior"
+    in_quick_sweep = False
     models = MODELS  # irt_model writes every model
     default_sweep_models = ("rasch",)  # its 2PL fits on demand: they would push the default
     # sweep past 10 minutes on 2 cores

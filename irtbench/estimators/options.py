@@ -19,6 +19,8 @@ from typing import Union
 
 import numpy as np
 
+from irtbench.metrics import REFERENCE_ALPHA
+
 __all__ = ["COMMON", "Option", "Spec", "choice", "docstring_section", "flag", "fraction",
            "markdown", "positive", "positive_int", "resolve", "unchecked"]
 
@@ -174,7 +176,7 @@ BAYES_PRIOR_LOADING_SD = positive(1.0, "M2PL: prior SD of each loading (py-irt's
 ADAM = {
     "epochs": positive_int(1000, "full-batch Adam steps"),
     "lr": positive(0.01, "Adam's learning rate"),
-    "alpha": positive(1e-2, "weight of the penalty alpha * mean(difficulty)^2 (and, 2PL/3PL, "
+    "alpha": positive(REFERENCE_ALPHA, "weight of the penalty alpha * mean(difficulty)^2 (and, 2PL/3PL, "
                       "alpha * mean(log a)^2)", zero_ok=True),
     "device": DEVICE,
     "seed": SEED,

@@ -119,7 +119,8 @@ class ThetaIrt(PeerEstimator):
     how its models and clock map onto the suite's."""
 
     name = "theta-irt"
-    added = 13
+    colour = 13
+    objective = "marginal"
     backend = "theta"
     extra = "theta"
     models = ("rasch", "2pl", "3pl", "4pl")

@@ -302,7 +302,9 @@ class TorchAdam(_torch.TorchEstimator):
     """
 
     name = "torch-adam"
-    added = 12
+    colour = 12
+    objective = "joint"
+    infinite_extremes = True
     models = MODELS  # the generic path fits every model
     default_sweep_models = ("rasch", "2pl")
     summary = "reference: JML by full-batch Adam (lr 0.01, 1000 epochs), the seed notebook"

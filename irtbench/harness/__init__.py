@@ -52,7 +52,6 @@ from irtbench.harness.cells import (
     DEFAULT_SIZES,
     DEFAULT_TIME_BUDGET,
     LOUD_ESTIMATE,
-    QUICK_LEAVE_OUT,
     QUICK_SIZES,
     Cell,
     _cells,
@@ -89,7 +88,7 @@ from irtbench.results import (
 if TYPE_CHECKING:
     from irtbench.like import Design
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_LEAVE_OUT", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
            "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
            "run_cell_isolated", "run_dask_task", "summarize", "sweep", "time_limit"]
 
@@ -115,7 +114,7 @@ def sweep(
     jobs: int = 1,
     repeat: int = 1,
     scheduler: str | None = None,
-    leave_out: Sequence[str] = (),
+    quick: bool = False,
     like: Mapping[str, Design] | None = None,
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
@@ -150,8 +149,8 @@ def sweep(
         repeat: timed fits per cell after the warm-up; the row keeps the median and the range.
         scheduler: the address of a ``dask.distributed`` scheduler to send the cells to (one
             cell per dask worker process at a time, each in a worker process of its own).
-        leave_out: estimators the default choice leaves out (``QUICK_LEAVE_OUT`` for the CLI's
-            ``--quick``); ignored when ``estimator_names`` are given.
+        quick: the default choice keeps only the estimators that declare ``in_quick_sweep``
+            (the CLI's ``--quick``); ignored when ``estimator_names`` are given.
         like: per model, the design of data like a user's (:mod:`irtbench.like`, ``irtbench
             run --like``): each cell of that model is drawn from it (its shape, its missing
             cells, its items and skill SD) instead of simulated; ``sizes``, ``missing`` and
@@ -167,7 +166,8 @@ def sweep(
         models = list(like)
     names = list(estimator_names) if estimator_names is not None else [
         name for name in estimators(available_only=True)
-        if get_estimator(name).in_default_sweep and name not in leave_out]
+        if get_estimator(name).in_default_sweep
+        and (get_estimator(name).in_quick_sweep or not quick)]
     for model in models:
         get_model(model)  # an unknown name: ValueError naming the models
     for name in names:  # unknown names, and estimators of none of the models, fail before work

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
 DEFAULT_SIZES = ((100, 100), (1000, 100), (1000, 1000))
 #: the models a sweep simulates and fits unless told (the 3PL on demand)
 DEFAULT_MODELS = ("rasch", "2pl")
-#: the CLI's --quick: one size, one seed, the default estimators but the two slowest cells,
-#: NumPyro's NUTS and VI (compilation and warm-up twice over: 18 s and 11-13 s of a cell here);
+#: the CLI's --quick: one size, one seed, the default estimators that declare
+#: ``in_quick_sweep`` (all but NumPyro's NUTS and VI, the two slowest cells: compilation and
+#: warm-up twice over, 18 s and 11-13 s of a cell here);
 #: measured on an idle machine pinned to 2 cores, whole command: 45 s (the old 100x20 and
 #: 200x50 with every default estimator: 104 s, 85 s in issue 25; 200x50 with all: 66-74 s;
 #: without NUTS only: 55-60 s)
 QUICK_SIZES = ((200, 50),)
-QUICK_LEAVE_OUT = ("numpyro-nuts", "numpyro-vi")
 #: seconds after which a fit is stopped and recorded as a timeout, unless told
 DEFAULT_TIME_BUDGET = 600.0
 #: seeds per cell unless told (the CLI's --quick: 1)

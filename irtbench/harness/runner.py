@@ -8,14 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from irtbench import devices
-from irtbench.estimators import Estimator, Fit, get_estimator, reference_optimum
+from irtbench.estimators import Estimator, Fit, reference_optimum
 from irtbench.evaluation import convergence, curve_rows, error_rows
 from irtbench.harness.cells import Cell, _cell_row, _data_problem
 from irtbench.harness.limits import FitTimeout, _first_line, time_limit
 from irtbench.harness.memory import MEMORY_HEADROOM, PeakMemory, _gb, _is_out_of_memory
-from irtbench.metrics import (
-    recovery,
-)
+from irtbench.metrics import REFERENCE_ALPHA, recovery
 from irtbench.models import extremes
 from irtbench.results import (
     DIAGNOSTIC_COLUMNS,
@@ -148,7 +146,7 @@ def run_cell(
     exact = None
     if estimator.minimises_reference_objective():
         exact = optimum() if optimum is not None else reference_optimum(data.responses)
-    alpha = options.get("alpha", get_estimator("torch-adam").defaults["alpha"])
+    alpha = options.get("alpha", REFERENCE_ALPHA)  # an estimator without one: the notebook's
     row.update(convergence(fit, data, masks, exact, float(alpha)))
     key = cell._asdict()
     return row, curve_rows(key, fit, data, masks, exact), error_rows(key, fit, data, masks)

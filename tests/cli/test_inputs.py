@@ -9,7 +9,7 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NAMES, NO_STANDARD_ERRORS, fast_options, require
+from conftest import NAMES, fast_options, require
 
 import irtbench
 from irtbench.cli import main
@@ -62,10 +62,11 @@ def test_a_failed_fit_leaves_no_file(tmp_path, capsys):
 def test_fit_summary_and_file_leave_the_extremes_out_on_one_origin(verbagg_path, tmp_path,
                                                                     capsys, name):
     out = tmp_path / "e.csv"
+    quick = [f"{key}={value}" for key, value in fast_options(name).items() if key != "device"]
     with np.errstate(all="raise"):  # no RuntimeWarning on the way
         assert main(["fit", str(verbagg_path), "--estimator", name, "--device", "cpu",
-                     "--out", str(out), "--origin", "mean-difficulty", "-o",
-                     "epochs=50" if name == "torch-adam" else "device=cpu"]) == 0
+                     "--out", str(out), "--origin", "mean-difficulty",
+                     *(arg for pair in quick for arg in ("-o", pair))]) == 0
     printed = capsys.readouterr().out
     assert "nan" not in printed and "skill sd" in printed
     assert "origin: mean-difficulty, the same for every estimator" in printed
@@ -152,9 +153,6 @@ def test_benchmark_machine_info_is_the_same_for_two_runs_on_one_machine():
     assert first == second and "created" not in first["irtbench"]
 
 
-MAXIMUM_LIKELIHOOD = {"torch-adam", "jax-adam", "jax-adam-sharded", "jml-newton", "cml"}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
     """Extreme students are flagged by every fit; maximum-likelihood estimators give them SE
@@ -167,10 +165,11 @@ def test_every_estimator_flags_the_extremes_and_follows_one_se_rule(name):
     fit = irtbench.fit(data.responses, estimator=name, **fast_options(name))
     np.testing.assert_array_equal(fit.extreme_students, students)
     np.testing.assert_array_equal(fit.extreme_questions, questions)
-    if fit.skill_se is None:  # girth, py-irt give no SEs: the flags and the estimates only
-        assert irtbench.get_estimator(name).backend in NO_STANDARD_ERRORS
+    cls = irtbench.get_estimator(name)
+    assert (fit.skill_se is not None) == cls.gives_standard_errors
+    if fit.skill_se is None:  # no SEs (girth, py-irt): the flags and the estimates only
         return
-    if name in MAXIMUM_LIKELIHOOD:
+    if cls.infinite_extremes:
         assert np.isinf(fit.skill_se[students]).all()
     else:
         assert np.isfinite(fit.skill_se).all() and np.isfinite(fit.skill).all()

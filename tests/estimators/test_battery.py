@@ -17,31 +17,27 @@ import pytest
 from conftest import Z999, fast_options, require
 
 import irtbench
-from irtbench.models import get_model
+from irtbench.models import MODELS, get_model
 
-#: the estimators whose pairs with every model run by default: they consume the model's
-#: description (irtbench.models.fitting), so a new model is checked through them at once
-GENERIC = ("torch-adam", "jax-adam")
+
+def light(name: str) -> bool:
+    """Whether the estimator's pairs with every model run by default: the joint fits of every
+    model, which consume the model's description (irtbench.models.fitting), so a new model is
+    checked through them at once (the Adam fits)."""
+    cls = irtbench.get_estimator(name)
+    return cls.objective == "joint" and set(cls.models) == set(MODELS)
+
+
 N_STUDENTS, N_QUESTIONS = 400, 20
-#: pairs measured to fall short of a check, and by how much: kept as strict expected failures
-#: (a pair that starts passing is reported, so the note is revisited)
-SHORTFALLS = {
-    ("py-irt", "m2pl"): "py-irt's multidim_2pl skills correlate 0.32-0.35 with the truth here "
-                        "(100 to 3000 epochs) against a floor of 0.64 from the test's "
-                        "reliability, which numpyro-vi's M2PL passes (0.75): its mean-field "
-                        "guide under hierarchical, per-dimension difficulty priors",
-}
-
-
 def pairs() -> list:
     """Every (estimator, model) pair the registry declares, heavy ones marked."""
     out = []
     for name in sorted(irtbench.estimators()):
         for model in irtbench.get_estimator(name).models:
-            light = name in GENERIC
-            marks = [] if light else [pytest.mark.heavy]
-            if (name, model) in SHORTFALLS:
-                marks.append(pytest.mark.xfail(reason=SHORTFALLS[name, model], strict=True))
+            marks = [] if light(name) else [pytest.mark.heavy]
+            shortfall = irtbench.get_estimator(name).shortfalls.get(model)
+            if shortfall:  # measured to fall short: a strict expected failure
+                marks.append(pytest.mark.xfail(reason=shortfall, strict=True))
             out.append(pytest.param(name, model, id=f"{name}-{model}", marks=marks))
     return out
 

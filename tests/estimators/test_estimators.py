@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import NAMES, NO_STANDARD_ERRORS, binomial_band, crb_ratio_limit, fast_options, require
+from conftest import NAMES, binomial_band, crb_ratio_limit, fast_options, require
 
 import irtbench
 from irtbench.estimators.base import COMMON_OPTIONS
@@ -43,8 +43,9 @@ def test_every_estimator_module_is_discovered_and_registered():
                if not m.name.startswith("_") and not m.ispkg} - package.NOT_ESTIMATORS
     registered = {irtbench.get_estimator(n).__module__.rsplit(".", 1)[1] for n in NAMES}
     assert registered == modules
-    places = [irtbench.get_estimator(n).added for n in irtbench.estimators()]
-    assert places == sorted(places) and len(set(places)) == len(places)
+    assert irtbench.estimators() == sorted(NAMES)
+    colours = [irtbench.get_estimator(n).colour for n in NAMES]
+    assert len(set(colours)) == len(colours)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,7 +56,7 @@ def test_shapes_dtypes_and_bookkeeping(name):
     assert fit.skill.dtype == np.float64 and fit.difficulty.dtype == np.float64
     for se, n in ((fit.skill_se, N_STUDENTS), (fit.difficulty_se, N_QUESTIONS)):
         assert se is None or (se.shape == (n,) and se.dtype == np.float64 and np.all(se > 0))
-    reported = irtbench.get_estimator(name).backend != "girth"  # girth: no iterations, no loss
+    reported = irtbench.get_estimator(name).reports_iterations
     assert fit.estimator == name and fit.n_iter >= int(reported) and fit.seconds > 0
     assert fit.compile_seconds >= 0 and np.isfinite(fit.final_loss) == reported
     assert fit.device == "cpu"
@@ -85,14 +86,14 @@ def test_recovery_within_the_cramer_rao_tolerance(name):
     assert metrics["corr_skill"] > 0.9
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "numpyro-map"])
+@pytest.mark.parametrize("name", [n for n in NAMES
+                                  if irtbench.get_estimator(n).calibrated_intervals])
 def test_interval_coverage_is_consistent_with_95_percent(name):
     """Pooled over the ~330 non-extreme skills and difficulties, the share of true values inside
     estimate +/- 1.96 SE must lie within the 0.998 binomial band around 0.95 (+/- 0.037)."""
     require(name)
-    backend = irtbench.get_estimator(name).backend
-    if backend in NO_STANDARD_ERRORS:
-        pytest.skip(NO_STANDARD_ERRORS[backend])
+    if not irtbench.get_estimator(name).gives_standard_errors:
+        pytest.skip(f"{name} declares gives_standard_errors = False")
     fit = fitted(name)
     if fit.skill_se is None:
         pytest.fail(f"{name} gives no standard errors")

@@ -190,9 +190,27 @@ def test_quick_is_one_size_without_the_slowest_cells(tmp_path, capsys, monkeypat
     monkeypatch.setattr(harness, "sweep", sweep)
     assert main(["run", "--quick", "--out", str(tmp_path / "run")]) == 130
     assert asked["sizes"] == ((200, 50),) and asked["names"] is None and asked["seeds"] == 1
-    assert set(asked["leave_out"]) == {"numpyro-nuts", "numpyro-vi"}
+    assert asked["quick"] is True
     main(["run", "--sizes", "30x6", "--out", str(tmp_path / "other")])
-    assert asked["leave_out"] == ()  # only --quick leaves them out
+    assert asked["quick"] is False  # only --quick leaves them out
+
+
+def test_a_quick_sweep_keeps_the_estimators_that_declare_in_quick_sweep(monkeypatch):
+    """The default choice of a quick sweep: the estimators of the default sweep that declare
+    ``in_quick_sweep`` (here NUTS and VI do not), read from the classes, not a list of names."""
+    chosen = {}
+
+    def cells(sizes, names, *args, **kwargs):
+        chosen["names"] = set(names)
+        return []
+
+    monkeypatch.setattr(harness, "_cells", cells)
+    harness.sweep([(30, 6)], quick=True, progress=False)
+    declared = {n for n in irtbench.estimators(available_only=True)
+                if irtbench.get_estimator(n).in_default_sweep
+                and irtbench.get_estimator(n).in_quick_sweep}
+    assert chosen["names"] == declared and "torch-adam" in declared
+    assert not declared & {"numpyro-nuts", "numpyro-vi"}
 
 
 def test_cli_run_rejects_bad_sizes(tmp_path, capsys):
