@@ -52,7 +52,7 @@ from irtbench.estimators.options import (
     resolve,
     unchecked,
 )
-from irtbench.models import MODELS, Extremes, find_extremes, get_model, item_attribute
+from irtbench.models import MODELS, Extremes, Model, find_extremes, get_model, item_attribute
 from irtbench.responses import Responses, is_sparse
 from irtbench.responses import Scan, scan_responses
 
@@ -204,7 +204,8 @@ class State:
     in host memory), the resolved options, the observed count and the canonical device name;
     and, set by :meth:`Estimator.prepare` after the set-up, the responses'
     :class:`~irtbench.responses.Scan` (totals per student and question) and their
-    :class:`~irtbench.models.Extremes`, so that no estimator walks the matrix again for them.
+    :class:`~irtbench.models.Extremes`, so that no estimator walks the matrix again for them,
+    and the :class:`~irtbench.models.base.Model` fitted.
     Backends extend it with their own typed fields (the torch device, a compiled function)."""
 
     responses: Responses
@@ -213,6 +214,8 @@ class State:
     device: str
     scan: Scan | None = field(default=None, kw_only=True)
     found: Extremes | None = field(default=None, kw_only=True)
+    #: the model fitted (:attr:`Estimator.model`), set with the scan
+    model: Model | None = field(default=None, kw_only=True)
 
 
 StateT = TypeVar("StateT", bound=State)
@@ -430,6 +433,12 @@ class Estimator(ABC, Generic[StateT]):
         return MappingProxyType({**options,
                                  "device": self.canonical_device(options["device"])})
 
+    @property
+    def model(self) -> Model:
+        """The model the options choose, as the :class:`~irtbench.models.base.Model` object the
+        rest of a fit passes around (its name is ``config["model"]``)."""
+        return get_model(str(self.config["model"]))
+
     def resolved_options(self) -> Mapping[str, Option]:
         """:attr:`config` (the name kept for callers that validate options)."""
         return self.config
@@ -474,7 +483,7 @@ class Estimator(ABC, Generic[StateT]):
         responses, scan = scan_responses(responses)
         found = require_estimable(responses, scan)
         state = self.setup(responses, options, scan.n_observed)
-        state.scan, state.found = scan, found
+        state.scan, state.found, state.model = scan, found, self.model
         load_seconds = time.perf_counter() - start
         compile_seconds = 0.0
         if self.compiles(state):  # nothing to compile: exactly 0

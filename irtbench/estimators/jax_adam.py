@@ -17,7 +17,7 @@ asymptotic SEs back. Any model's objective is its own
 (:class:`~irtbench.models.fitting.Objective`, :func:`objective_value` over dense int8 codes or
 the gathered pairs of sparse triples), differentiated by ``jax.value_and_grad`` with no branch
 on the model; for the Rasch model, which offers the closed form (``Model.fast_paths``), the loop
-runs :func:`reference_value_and_grad`, its value and gradient written out, which a test holds
+runs :func:`~irtbench.kernels.closed_form.jax_value_and_grad`, its value and gradient written out, which a test holds
 to autodiff of :func:`reference_loss` (the Rasch model's :func:`objective_value`).
 """
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from irtbench.estimators import options as option
 from irtbench.estimators import _jax
+from irtbench.kernels import closed_form
 from irtbench.estimators.base import (
     Option,
     Result,
@@ -70,39 +71,6 @@ def reference_loss(params: dict[str, jax.Array], answers: jax.Array, student: ja
     alpha * mean(b)^2 (:func:`objective_value` of the Rasch model)."""
     objective = Objective(get_model("rasch"), {"alpha": alpha}, n_observed)
     return objective_value(objective, params, answers, student, question)
-
-
-def reference_value_and_grad(params: dict[str, jax.Array], answers: jax.Array,
-                             student: jax.Array | None, question: jax.Array | None, *,
-                             n_observed: int, alpha: float
-                             ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    r"""``jax.value_and_grad(reference_loss)`` written out (the same closed form as
-    :func:`irtbench.estimators.torch_adam.closed_form_step`): with the residual
-    :math:`r_{ij} = \sigma(x_{ij}) - y_{ij}` (0 where missing) the gradients are its row and
-    column sums over :math:`|O|`, and the loss is :math:`-\sum\log(1 - |r_{ij}|)/|O|`, since
-    :math:`1 - |r_{ij}|` is the probability of the observed answer. One sigmoid and one
-    logarithm per response instead of autodiff's softplus forward and sigmoid backward (about
-    3x faster on a CPU); a test holds it to autodiff of :func:`reference_loss`."""
-    import jax
-    import jax.numpy as jnp
-
-    skill, difficulty = params["skill"], params["difficulty"]
-    if student is None:
-        logits = skill[:, None] - difficulty[None, :]
-        y = (answers == 1).astype(logits.dtype)
-        residual = jnp.where(answers >= 0, jax.nn.sigmoid(logits) - y, 0.0)
-        grad_skill, minus_grad_difficulty = residual.sum(axis=1), residual.sum(axis=0)
-    else:
-        residual = jax.nn.sigmoid(skill[student] - difficulty[question]) - answers
-        grad_skill = jnp.zeros_like(skill).at[student].add(residual)
-        minus_grad_difficulty = jnp.zeros_like(difficulty).at[question].add(residual)
-    nll = -jnp.sum(jnp.log1p(-jnp.minimum(jnp.abs(residual), 1 - 2**-24)))
-    mean_difficulty = jnp.mean(difficulty)
-    loss = nll / n_observed + alpha * mean_difficulty**2
-    grads = {"skill": grad_skill / n_observed,
-             "difficulty": (2 * alpha * mean_difficulty / difficulty.shape[0]
-                            - minus_grad_difficulty / n_observed)}
-    return loss, grads
 
 
 def host_data(responses: Responses) -> Data:
@@ -210,15 +178,19 @@ class JaxAdam(_jax.JaxEstimator):
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         """The model's objective, and the training loop over its autodiff, or over the closed
-        form where the model offers one (:func:`reference_value_and_grad`: Rasch)."""
+        form where the model offers one
+        (:func:`~irtbench.kernels.closed_form.jax_value_and_grad`: Rasch)."""
         import jax
 
         base = super().setup(responses, options, n_observed)
-        model = get_model(str(options["model"]))
+        model = self.model
         objective = Objective(model, options, n_observed)
-        step = (partial(reference_value_and_grad, n_observed=n_observed,
-                        alpha=float(options["alpha"])) if "closed" in model.fast_paths
-                else jax.value_and_grad(partial(objective_value, objective)))
+        if "closed" in model.fast_paths:
+            closed_form.check(objective)
+            step = partial(closed_form.jax_value_and_grad, n_observed=n_observed,
+                           alpha=float(options["alpha"]))
+        else:
+            step = jax.value_and_grad(partial(objective_value, objective))
         train = make_train(int(options["epochs"]), float(options["lr"]), step,
                            objective.start(responses.shape))
         return AdamState(**vars(base), objective=objective, train=train,

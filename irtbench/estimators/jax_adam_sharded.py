@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from irtbench.estimators import options as option
 from irtbench.estimators.base import Option, register
-from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train, reference_value_and_grad
+from irtbench.estimators.jax_adam import AdamState, JaxAdam, make_train
+from irtbench.kernels.closed_form import jax_value_and_grad
 from irtbench.responses import Responses
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class JaxAdamSharded(JaxAdam):
         state.placement = NamedSharding(mesh, PartitionSpec("students", None))
         shardings = {"skill": NamedSharding(mesh, PartitionSpec("students")),
                      "difficulty": NamedSharding(mesh, PartitionSpec())}
-        step = partial(reference_value_and_grad, n_observed=n_observed,
+        step = partial(jax_value_and_grad, n_observed=n_observed,
                        alpha=float(options["alpha"]))
         start = state.objective.start((n_students + state.padding, n_questions))
         state.train = make_train(int(options["epochs"]), float(options["lr"]), step, start,

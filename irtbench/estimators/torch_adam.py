@@ -14,12 +14,13 @@ with :math:`\alpha = 10^{-2}` — exactly the notebook's defaults.
 **Every model, one generic path, the Rasch model's fast ones.** The objective of any model is
 the model's own (:class:`~irtbench.models.fitting.Objective`: its log-likelihood from its
 logits, its gauge penalty, its priors); for the Rasch model it is the notebook's, above.
-:func:`objective_loss` sums it over the pieces of a :class:`DeviceResponses` (the whole float32
+:func:`objective_loss` sums it over the pieces of a
+:class:`~irtbench.kernels.device_responses.DeviceResponses` (the whole float32
 matrix, the gathered pairs of sparse triples, or one block of int8 rows at a time), and
 ``"autograd"`` differentiates it as the notebook does: the path of every model, written with no
 branch on the model. Where the model offers faster ones (``Model.fast_paths``): ``"closed"``
-(:func:`closed_form_step`) writes the Rasch gradient out, piece by piece, with no graph;
-``"compiled"`` (:func:`fused_step` under ``torch.compile``) fuses it over a whole dense matrix
+(:func:`~irtbench.kernels.closed_form.closed_form_step`) writes the Rasch gradient out, piece by piece, with no graph;
+``"compiled"`` (:func:`~irtbench.kernels.closed_form.fused_step` under ``torch.compile``) fuses it over a whole dense matrix
 into one pass; ``"fused"`` (:mod:`irtbench.kernels.fused_epoch`, Rasch and 2PL on CUDA) is one
 Triton pass per epoch, the epochs replayed as a CUDA graph. ``"auto"`` takes the fused kernel on
 CUDA where the model has one, compiles for the Rasch model on CUDA and for float32 matrices of
@@ -33,7 +34,7 @@ autograd for the other models. Tests hold the fast paths to autograd of :func:`r
 needs one residual and its absolute value, the compiled kernel nothing of the matrix's size).
 Above it, or with ``storage="int8"``, the responses are held as int8 codes (1 byte per response,
 -1 = missing), decoded inside the compiled pass or a block of rows at a time (about
-``BLOCK_ELEMENTS`` responses) by the other kernels: 1 byte per response plus a few float32
+a block of :func:`~irtbench.responses.row_blocks`) by the other kernels: 1 byte per response plus a few float32
 blocks, whatever the size.
 
 **Sparse triples** (:class:`~irtbench.responses.SparseResponses`): the logits of the observed
@@ -48,16 +49,18 @@ no finite ML estimate; their Adam estimates are wherever 1000 epochs happened to
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import trange
 
 from irtbench.estimators import options as option
 from irtbench.estimators import _torch
-from irtbench.kernels import fused_epoch, graph_loop
+from irtbench.kernels import closed_form, fused_epoch, graph_loop
+from irtbench.kernels.closed_form import closed_form_step, fused_step
+from irtbench.kernels.device_responses import DeviceResponses, decode, fill_codes, stored_as
 from irtbench.estimators.base import (
     Option,
     Result,
@@ -68,9 +71,9 @@ from irtbench.estimators.base import (
     progress_enabled,
     register,
 )
-from irtbench.models import MODELS, get_model
+from irtbench.models import MODELS, Model, get_model
 from irtbench.models.fitting import Objective, ops_for
-from irtbench.responses import COMPACT_ABOVE, Responses, is_sparse, row_blocks
+from irtbench.responses import Responses, is_sparse, row_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -78,76 +81,7 @@ if TYPE_CHECKING:
 #: from this many responses a float32 matrix on a CPU gets the compiled kernel (a 512x512 one)
 COMPILE_FROM = 2**18
 
-def stored_as(storage: Option, size: int) -> str:
-    """The layout ``"int8"`` or ``"float32"`` that option ``storage`` gives a dense matrix of
-    ``size`` responses (``"auto"``: int8 above ``COMPACT_ABOVE``)."""
-    if storage == "auto":
-        return "int8" if size > COMPACT_ABOVE else "float32"
-    return str(storage)
-
-
-__all__ = ["DeviceResponses", "TorchAdam", "objective_loss", "reference_loss"]
-
-
-@dataclass
-class DeviceResponses:
-    """Responses on a torch device in one of three layouts: float32 answers (``y``, missing 0)
-    with an optional 0/1 ``weight``; int8 ``codes`` (-1 = missing); or sparse triples
-    (``student``, ``question`` and their float32 answers in ``y``)."""
-
-    n_observed: int
-    y: torch.Tensor | None = None
-    weight: torch.Tensor | None = None
-    codes: torch.Tensor | None = None
-    student: torch.Tensor | None = None
-    question: torch.Tensor | None = None
-
-    @classmethod
-    def transfer(cls, responses: Responses, n_observed: int, device: torch.device,
-                 storage: Option) -> DeviceResponses:
-        """Move host responses to ``device`` in the layout ``storage`` asks for
-        (``"auto"``: int8 above ``COMPACT_ABOVE`` cells)."""
-        if is_sparse(responses):
-            student, question, y = _torch.sparse_to_device(responses, device)
-            return cls(n_observed, y=y.float(), student=student, question=question)
-        if stored_as(storage, responses.size) == "int8":
-            return cls(n_observed, codes=_torch.codes_to_device(responses, device))
-        y, weight = _torch.responses_to_device(responses, device)
-        return cls(n_observed, y=y, weight=weight)
-
-    def pieces(self, dtype: torch.dtype) -> Iterator[Piece]:
-        """The :class:`Piece` s of the data: the whole matrix, the gathered observed responses,
-        or one block of int8 rows at a time (decoded to ``dtype``)."""
-        if self.student is not None:
-            yield Piece(None, self.y, None, self.student, self.question)
-            return
-        if self.codes is None:
-            yield Piece(slice(None), self.y, self.weight)
-            return
-        for rows in row_blocks(tuple(self.codes.shape), gpu=self.codes.is_cuda):
-            yield Piece(rows, *_torch.decode(self.codes[rows], dtype))
-
-
-class Piece(NamedTuple):
-    """One piece of the data: a block of dense ``rows`` with their answers ``y`` and the 0/1
-    ``weight`` of the observed ones (None: all observed), or (``rows`` None) the observed
-    responses gathered as pairs ``student``, ``question``."""
-
-    rows: slice | None
-    y: torch.Tensor
-    weight: torch.Tensor | None
-    student: torch.Tensor | None = None
-    question: torch.Tensor | None = None
-
-    def skill(self, skill: torch.Tensor) -> torch.Tensor:
-        """The skills of this piece's rows, or of its pairs' students."""
-        return skill[self.rows] if self.student is None else skill[self.student]
-
-    def rasch_logits(self, skill: torch.Tensor, difficulty: torch.Tensor) -> torch.Tensor:
-        r""":math:`\theta_i - b_j` of the piece (the Rasch model's fast paths)."""
-        if self.student is None:
-            return skill[self.rows, None] - difficulty[None, :]
-        return skill[self.student] - difficulty[self.question]
+__all__ = ["TorchAdam", "objective_loss", "reference_loss"]
 
 
 def objective_loss(objective: Objective, raw: dict[str, torch.Tensor], data: DeviceResponses,
@@ -185,92 +119,6 @@ def reference_loss(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceRe
     objective = Objective(get_model("rasch"), {"alpha": alpha}, data.n_observed)
     return objective_loss(objective, {"skill": skill, "difficulty": difficulty}, data,
                           backward=backward)
-
-
-def residual_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""``(residual, nll)`` of one piece, overwriting ``logits``: the residual
-    :math:`r_{ij} = \sigma(x_{ij}) - y_{ij}` (0 where missing), which is the gradient of the
-    negative log-likelihood with respect to the logit (what autograd computes for
-    ``binary_cross_entropy_with_logits``), and the negative log-likelihood
-    :math:`-\sum\log(1 - |r_{ij}|)`, since :math:`1 - |r_{ij}|` is the probability of the
-    observed answer (one that rounds to 0 in float32 counts as :math:`2^{-24}`). In place, so
-    eager torch allocates one piece-sized tensor; ``torch.compile`` fuses it all the same."""
-    import torch
-
-    residual = torch.sigmoid_(logits).sub_(y)
-    if weight is not None:
-        residual = residual.mul_(weight)
-    return residual, -sum_log(residual.abs().neg_().add_(1).clamp_(min=2**-24))
-
-
-def sum_log(probabilities: torch.Tensor) -> torch.Tensor:
-    r""":math:`\sum\log p` over a tensor of probabilities in :math:`[2^{-24}, 1]` with one
-    logarithm per four entries: the product of four such entries stays above :math:`2^{-96}`,
-    far from float32's underflow, and a logarithm costs several times a product."""
-    flat = probabilities.reshape(-1)
-    quarter = flat.numel() // 4
-    product = flat[:quarter] * flat[quarter:2 * quarter]
-    product = product.mul_(flat[2 * quarter:3 * quarter]).mul_(flat[3 * quarter:4 * quarter])
-    return product.log_().sum() + flat[4 * quarter:].log().sum()
-
-
-def closed_form_step(skill: torch.Tensor, difficulty: torch.Tensor, data: DeviceResponses,
-                     alpha: float) -> torch.Tensor:
-    r""":func:`reference_loss` with its gradient written out, piece by piece, without autograd:
-    sets ``skill.grad`` and ``difficulty.grad`` and returns the loss. With the residuals of
-    :func:`residual_terms`,
-
-    .. math::
-        \frac{\partial L}{\partial\theta_i} = \frac{1}{|O|}\sum_j r_{ij},\qquad
-        \frac{\partial L}{\partial b_j} = -\frac{1}{|O|}\sum_i r_{ij}
-            + \frac{2\alpha\bar b}{J}.
-
-    One sigmoid per response and one logarithm per four, against autograd's softplus forward
-    and sigmoid backward. A test holds it to autograd of :func:`reference_loss`."""
-    import torch
-
-    with torch.no_grad():
-        grad_skill, grad_difficulty = torch.zeros_like(skill), torch.zeros_like(difficulty)
-        nll = torch.zeros((), dtype=skill.dtype, device=skill.device)
-        for piece in data.pieces(skill.dtype):
-            residual, piece_nll = residual_terms(piece.rasch_logits(skill, difficulty), piece.y,
-                                                 piece.weight)
-            nll += piece_nll
-            if piece.rows is None:
-                grad_skill.index_add_(0, data.student, residual)
-                grad_difficulty.index_add_(0, data.question, residual, alpha=-1)
-            else:
-                grad_skill[piece.rows] += residual.sum(dim=1)
-                grad_difficulty -= residual.sum(dim=0)
-        mean_difficulty = difficulty.mean()
-        skill.grad = grad_skill.div_(data.n_observed)
-        difficulty.grad = grad_difficulty.div_(data.n_observed).add_(
-            2 * alpha * mean_difficulty / difficulty.shape[0])
-        return nll / data.n_observed + alpha * mean_difficulty * mean_difficulty
-
-
-def fused_step(skill: torch.Tensor, difficulty: torch.Tensor, answers: torch.Tensor,
-               weight: torch.Tensor | None, n_observed: float, alpha: float
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`closed_form_step` over a whole dense matrix as one function, for
-    ``torch.compile`` to fuse into one pass per epoch (Triton on CUDA, C++ on the CPU):
-    ``answers`` are int8 codes (-1 = missing, decoded inside the pass, so an epoch reads one
-    byte per response) or float32 answers with an optional 0/1 ``weight``. Returns
-    ``(loss, grad_skill, grad_difficulty)``; a test holds it to autograd of
-    :func:`reference_loss`."""
-    import torch
-
-    logits = skill[:, None] - difficulty[None, :]
-    if answers.dtype == torch.int8:
-        answers, weight = _torch.decode(answers, logits.dtype)
-    residual, nll = residual_terms(logits, answers, weight)
-    mean_difficulty = difficulty.mean()
-    loss = nll / n_observed + alpha * mean_difficulty * mean_difficulty
-    grad_skill = residual.sum(dim=1) / n_observed
-    grad_difficulty = (-residual.sum(dim=0) / n_observed
-                       + 2 * alpha * mean_difficulty / difficulty.shape[0])
-    return loss, grad_skill, grad_difficulty
 
 
 @dataclass
@@ -334,31 +182,36 @@ class TorchAdam(_torch.TorchEstimator):
         chosen = self.config
         if stored_as(chosen["storage"], size) == "int8":
             return 1.0 * size + 250e6
-        extra = 0.0 if "closed" in get_model(chosen["model"]).fast_paths else 16.0
+        extra = 0.0 if "closed" in self.model.fast_paths else 16.0
         return (20.0 if missing else 16.0) * size + extra * size + 50e6
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> AdamState:
         base = super().setup(responses, options, n_observed)
-        model = get_model(str(options["model"]))
+        model = self.model
+        objective = Objective(model, options, n_observed)
         kernel = str(options["kernel"])
         if kernel == "auto":
-            kernel = self.auto_kernel(responses, base.torch_device.type, model.name)
-        elif kernel == "fused" and not fused_epoch.supports(model.name, base.torch_device.type):
+            kernel = self.auto_kernel(responses, base.torch_device.type, model)
+        elif kernel == "fused" and not fused_epoch.supports(model, base.torch_device.type):
+            takers = [m for m in MODELS if "fused" in get_model(m).fast_paths]
             raise ValueError(f"kernel='fused' needs Triton and a CUDA device and fits the "
-                             f"{' and '.join(fused_epoch.MODELS)}; here: {model.name} on "
-                             f"{base.device}{'' if fused_epoch.available() else ', no Triton'}")
+                             f"{' and '.join(takers)} (their fast_paths); here: {model.name} "
+                             f"on {base.device}"
+                             f"{'' if fused_epoch.available() else ', no Triton'}")
         elif kernel in ("closed", "compiled") and "closed" not in model.fast_paths:
-            raise ValueError(f"kernel={kernel!r} is written for the Rasch model; the "
-                             f"{model.name} is fitted with kernel='autograd' (or 'fused' on "
-                             "CUDA where it has one)")
+            takers = [m for m in MODELS if "closed" in get_model(m).fast_paths]
+            raise ValueError(f"kernel={kernel!r} is written for the {' and '.join(takers)} "
+                             f"(their fast_paths); the {model.name} is fitted with "
+                             "kernel='autograd' (or 'fused' on CUDA where it has one)")
+        if kernel in ("closed", "compiled"):
+            closed_form.check(objective)
         if kernel in ("compiled", "fused") and is_sparse(responses):
             raise ValueError(f"kernel={kernel!r} reads a dense matrix; sparse triples are "
                              "fitted with kernel='closed' or 'autograd'")
-        return AdamState(**vars(base), objective=Objective(model, options, n_observed),
-                         kernel=kernel)
+        return AdamState(**vars(base), objective=objective, kernel=kernel)
 
-    def auto_kernel(self, responses: Responses, device_type: str, model: str = "rasch") -> str:
+    def auto_kernel(self, responses: Responses, device_type: str, model: Model) -> str:
         """For dense data on CUDA, ``"fused"`` where the model has a fused kernel and Triton is
         there (:func:`~irtbench.kernels.fused_epoch.supports`), else ``"compiled"`` (where the
         model offers the closed form: Rasch) or ``"autograd"``; on a CPU, with the closed form,
@@ -368,7 +221,7 @@ class TorchAdam(_torch.TorchEstimator):
         dense_cuda = device_type == "cuda" and not is_sparse(responses)
         if dense_cuda and fused_epoch.supports(model, device_type):
             return "fused"
-        if "closed" not in get_model(model).fast_paths:
+        if "closed" not in model.fast_paths:
             return "autograd"
         if is_sparse(responses):
             return "closed"
@@ -414,8 +267,8 @@ class TorchAdam(_torch.TorchEstimator):
 
         options, device = state.options, state.torch_device
         codes = torch.zeros(state.responses.shape, dtype=torch.int8, device=device)
-        epoch = fused_epoch.FusedEpoch.for_model(
-            codes, state.objective.model.name, options, float(state.n_observed))
+        epoch = fused_epoch.FusedEpoch.for_objective(
+            codes, state.objective, options, float(state.n_observed))
         start = state.objective.start(state.responses.shape)
         parameters = [torch.from_numpy(value).to(device) for value in start.values()]
 
@@ -434,7 +287,7 @@ class TorchAdam(_torch.TorchEstimator):
         the estimates and SEs back."""
         if state.loop is None:
             self.capture(state)
-        _torch.fill_codes(state.codes, state.responses)
+        fill_codes(state.codes, state.responses)
         loop = state.loop
         names = list(state.objective.start((1, 1)))
         clock = Stopwatch()
@@ -547,7 +400,7 @@ def device_sums(data: DeviceResponses, sums: Callable[..., tuple], skill: torch.
         matrix = data.y if data.codes is None else data.codes
         totals = None
         for rows in row_blocks(tuple(matrix.shape), gpu=matrix.is_cuda):
-            observed = (_torch.decode(data.codes[rows], torch.float64)[1]
+            observed = (decode(data.codes[rows], torch.float64)[1]
                         if data.codes is not None else
                         None if data.weight is None else data.weight[rows])
             parts = sums(torch, skill[rows], *items, observed)

@@ -13,7 +13,7 @@ negative log-likelihood in the logit. It accumulates
   :math:`\partial x/\partial\log a = x`);
 * the negative log-likelihood :math:`-\sum\log(1 - |r_{ij}|)` (the probability of the observed
   answer, floored at :math:`2^{-24}` as in
-  :func:`~irtbench.estimators.torch_adam.residual_terms`), one logarithm per four tiles of
+  :func:`~irtbench.kernels.closed_form.residual_terms`), one logarithm per four tiles of
   products.
 
 Partial sums are written per block and per split and added by :func:`epoch_gradients` in a
@@ -43,14 +43,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FusedEpoch", "available", "epoch_gradients", "supports"]
+    from irtbench.models.base import Model
+    from irtbench.models.fitting import Objective
+
+__all__ = ["FORMS", "FusedEpoch", "available", "epoch_gradients", "has_slope", "supports"]
 
 #: students per program, questions per tile
 BLOCK_M, BLOCK_N = 64, 64
-#: the models with a fused kernel
-#: the models the kernel fits, each with whether it has a slope
-SLOPES = {"rasch": False, "2pl": True}
-MODELS = tuple(SLOPES)
+#: the objectives the kernel implements, by the raw item parameters a model fits (after the
+#: skills) and whether the logit has a slope: the Rasch model's theta - b, and the 2PL's
+#: a (theta - b) with a = exp(log a) (its only prior, a normal one over log a)
+FORMS = {("difficulty",): False, ("difficulty", "log_discrimination"): True}
 #: aim for at least this many programs (splitting the questions when students are few)
 MIN_PROGRAMS = 1024
 #: at most this many tiles of questions per program (the loop over them is unrolled)
@@ -65,11 +68,25 @@ def available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def supports(model: str, device_type: str) -> bool:
-    """Whether the fused kernel fits ``model`` on a device of that type (CUDA, or the CPU
-    under Triton's interpreter)."""
+def supports(model: Model, device_type: str) -> bool:
+    """Whether the fused kernel fits ``model`` on a device of that type: the model declares
+    the path (``"fused"`` in :attr:`~irtbench.models.base.Model.fast_paths`, the only switch),
+    Triton is there, and the device is CUDA (or the CPU under Triton's interpreter)."""
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    return model in MODELS and available() and (device_type == "cuda" or interpreted)
+    return "fused" in model.fast_paths and available() and (device_type == "cuda" or interpreted)
+
+
+def has_slope(objective: Objective) -> bool:
+    """Whether the objective's logit has a slope (:data:`FORMS`); ``ValueError`` when its
+    fitted parameters are not a form the kernel implements (a model that declares ``"fused"``
+    must fit one: a test holds every declaration to this)."""
+    raws = tuple(p.raw for p in objective.parameters)
+    priors = [p.raw for p in objective.parameters if p.prior is not None]
+    if raws not in FORMS or priors not in ([], ["log_discrimination"]):
+        raise ValueError(f"the fused kernel fits theta - b or exp(log a) (theta - b), with at "
+                         f"most a normal prior on log a; the {objective.model.name} model fits "
+                         f"{list(raws)} here (priors on {priors})")
+    return FORMS[raws]
 
 
 @functools.lru_cache(maxsize=2)
@@ -152,11 +169,11 @@ class FusedEpoch:
     loss_partial: torch.Tensor
 
     @classmethod
-    def for_model(cls, codes: torch.Tensor, model: str, options: Mapping[str, Any],
-                  n_observed: float) -> FusedEpoch:
-        """:meth:`allocate` for ``model`` (one of :data:`MODELS`) and a fit's options."""
+    def for_objective(cls, codes: torch.Tensor, objective: Objective,
+                      options: Mapping[str, Any], n_observed: float) -> FusedEpoch:
+        """:meth:`allocate` for a model's objective (:func:`has_slope`) and a fit's options."""
         return cls.allocate(codes, n_observed, float(options["alpha"]),
-                            options.get("prior_log_a_sd"), SLOPES[model],
+                            options.get("prior_log_a_sd"), has_slope(objective),
                             reach=float(options["epochs"]) * float(options["lr"]))
 
     @classmethod

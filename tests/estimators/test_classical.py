@@ -16,7 +16,8 @@ from irtbench.estimators.classical.design import build_design
 from irtbench.estimators.cml import conditional_probabilities, conditional_terms, log_esf
 from irtbench.estimators.jml_newton import newton_jml, reference_optimum
 from irtbench.estimators.mml_em import e_step, gauss_hermite
-from irtbench.estimators.torch_adam import DeviceResponses, reference_loss
+from irtbench.estimators.torch_adam import reference_loss
+from irtbench.kernels.device_responses import DeviceResponses
 from irtbench.harness import sweep
 from irtbench.metrics import reference_gradient
 from irtbench.models import extremes, find_extremes

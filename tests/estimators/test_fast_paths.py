@@ -173,3 +173,30 @@ def test_the_fused_kernel_is_refused_where_it_cannot_run(monkeypatch):
     data = irtbench.simulate(30, 10, seed=0)
     with pytest.raises(ValueError, match="kernel='fused' needs Triton and a CUDA device"):
         irtbench.fit(data.responses, "torch-adam", device="cpu", kernel="fused")
+
+
+@pytest.mark.parametrize("name", irtbench.models.MODELS)
+def test_every_declared_fast_path_exists_for_its_model(name):
+    """A model's ``fast_paths`` is the only switch of the Adam fits' fast paths: each path it
+    declares must have a kernel written for its objective (the closed form's check, the fused
+    kernel's form), and a path it does not declare is refused by torch-adam."""
+    from irtbench.kernels import closed_form, fused_epoch
+    from irtbench.models.fitting import Objective
+
+    model = irtbench.models.get_model(name)
+    defaults = irtbench.get_estimator("torch-adam").defaults
+    objective = Objective(model, {**defaults, "model": name}, 100)
+    assert model.fast_paths <= {"closed", "fused"}
+    if "closed" in model.fast_paths:
+        closed_form.check(objective)
+    else:
+        with pytest.raises(ValueError, match="closed form fits theta - b"):
+            closed_form.check(objective)
+        with pytest.raises(ValueError, match="kernel='closed' is written for the rasch"):
+            irtbench.fit(irtbench.simulate(30, 6, seed=0).responses, "torch-adam", model=name,
+                         kernel="closed", device="cpu", epochs=2)
+    if "fused" in model.fast_paths:
+        fused_epoch.has_slope(objective)
+    else:
+        with pytest.raises(ValueError, match="the fused kernel fits"):
+            fused_epoch.has_slope(objective)

@@ -118,11 +118,12 @@ def test_numpyro_vi_learns_the_skill_scale():
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_jax_adams_closed_form_is_autodiff_of_the_reference_loss(sparse):
-    """reference_value_and_grad (what the compiled loop runs) against jax.value_and_grad of
+    """jax_value_and_grad (what the compiled loop runs) against jax.value_and_grad of
     reference_loss, dense int8 codes with missing responses and sparse triples."""
     import jax
 
-    from irtbench.estimators.jax_adam import host_data, reference_loss, reference_value_and_grad
+    from irtbench.estimators.jax_adam import host_data, reference_loss
+    from irtbench.kernels.closed_form import jax_value_and_grad
     from irtbench.responses import to_sparse
 
     data = irtbench.simulate(60, 14, seed=6, missing=0.2)
@@ -133,7 +134,7 @@ def test_jax_adams_closed_form_is_autodiff_of_the_reference_loss(sparse):
               "difficulty": rng.normal(size=14).astype(np.float32)}
     args = host_data(responses)
     expected = jax.value_and_grad(reference_loss)(params, *args, n_observed=n, alpha=0.3)
-    loss, grads = reference_value_and_grad(params, *args, n_observed=n, alpha=0.3)
+    loss, grads = jax_value_and_grad(params, *args, n_observed=n, alpha=0.3)
     assert float(loss) == pytest.approx(float(expected[0]), rel=1e-5)
     for name in ("skill", "difficulty"):
         np.testing.assert_allclose(grads[name], expected[1][name], rtol=1e-4, atol=1e-7)

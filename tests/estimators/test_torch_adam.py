@@ -8,7 +8,9 @@ import torch
 from conftest import crb_ratio_limit
 
 import irtbench
-from irtbench.estimators.torch_adam import DeviceResponses, reference_loss
+from irtbench.estimators.torch_adam import reference_loss
+from irtbench.models import get_model
+from irtbench.kernels.device_responses import DeviceResponses
 
 
 class NotebookModel(torch.nn.Module):
@@ -173,7 +175,7 @@ def test_the_compiled_fused_step_follows_the_autograd_path(missing, storage):
 
 @pytest.mark.parametrize("storage", ["float32", "int8"])
 def test_the_fused_gradient_is_the_autograd_gradient_of_the_reference_loss(storage):
-    from irtbench.estimators.torch_adam import fused_step
+    from irtbench.kernels.closed_form import fused_step
 
     data = irtbench.simulate(50, 12, seed=5, missing=0.2)
     n = int(np.isfinite(data.responses).sum())
@@ -198,11 +200,11 @@ def test_auto_chooses_the_compiled_kernel_only_where_it_pays():
     from irtbench.responses import to_sparse
 
     small, large = np.zeros((10, 10)), np.zeros((COMPILE_FROM // 100 + 1, 100))
-    assert TorchAdam().auto_kernel(small, "cpu") == "closed"
-    assert TorchAdam().auto_kernel(large, "cpu") == "compiled"
-    assert TorchAdam(storage="int8").auto_kernel(large, "cpu") == "closed"
-    assert TorchAdam().auto_kernel(to_sparse(small), "cuda") == "closed"
-    assert TorchAdam().auto_kernel(small, "cpu", "2pl") == "autograd"
+    assert TorchAdam().auto_kernel(small, "cpu", get_model("rasch")) == "closed"
+    assert TorchAdam().auto_kernel(large, "cpu", get_model("rasch")) == "compiled"
+    assert TorchAdam(storage="int8").auto_kernel(large, "cpu", get_model("rasch")) == "closed"
+    assert TorchAdam().auto_kernel(to_sparse(small), "cuda", get_model("rasch")) == "closed"
+    assert TorchAdam().auto_kernel(small, "cpu", get_model("2pl")) == "autograd"
 
 
 def test_auto_chooses_the_fused_kernel_on_cuda_where_triton_is(monkeypatch):
@@ -213,12 +215,12 @@ def test_auto_chooses_the_fused_kernel_on_cuda_where_triton_is(monkeypatch):
 
     small = np.zeros((10, 10))
     monkeypatch.setattr(fused_epoch, "available", lambda: True)
-    assert TorchAdam().auto_kernel(small, "cuda") == "fused"
-    assert TorchAdam().auto_kernel(small, "cuda", "2pl") == "fused"
-    assert TorchAdam().auto_kernel(small, "cuda", "3pl") == "autograd"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("rasch")) == "fused"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("2pl")) == "fused"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("3pl")) == "autograd"
     monkeypatch.setattr(fused_epoch, "available", lambda: False)
-    assert TorchAdam().auto_kernel(small, "cuda") == "compiled"
-    assert TorchAdam().auto_kernel(small, "cuda", "2pl") == "autograd"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("rasch")) == "compiled"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("2pl")) == "autograd"
 
 
 def test_a_failed_compile_falls_back_to_the_closed_form_with_a_warning(monkeypatch):
@@ -243,7 +245,7 @@ def test_a_failed_compile_falls_back_to_the_closed_form_with_a_warning(monkeypat
 def test_the_closed_form_step_is_autograd_of_the_reference_loss(layout):
     """closed_form_step (the CPU default) against autograd of reference_loss, in float64, for
     each layout of the data: the same loss and the same gradients to rounding."""
-    from irtbench.estimators.torch_adam import closed_form_step
+    from irtbench.kernels.closed_form import closed_form_step
     from irtbench.responses import to_sparse
 
     data = irtbench.simulate(60, 14, seed=6, missing=0.2)
