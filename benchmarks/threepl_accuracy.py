@@ -23,7 +23,7 @@ import numpy as np
 import irtbench
 from irtbench.metrics import aligned_errors_by_part
 from irtbench.models import extremes
-from irtbench.models.threepl import Curves
+from irtbench.models.asymptotic import Curves
 from irtbench.models.twopl import curves_bounds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -247,17 +247,21 @@ def _short(value: object) -> str:
 
 
 #: the item priors a runaway warning suggests, at the usual values (BILOG-MG's slope prior,
-#: log a ~ N(0, 0.5^2); a normal prior of SD 3 on the intercept d, as mirt's)
-ITEM_PRIORS = {"prior_log_a_sd": 0.5, "prior_d_sd": 3}
+#: log a ~ N(0, 0.5^2), as a density of log a or, as BILOG-MG takes it, of a; a normal prior of
+#: SD 3 on the intercept d, as mirt's): each estimator takes those its spec lists
+ITEM_PRIORS = {"prior_log_a_sd": 0.5, "prior_a_lognormal_sd": 0.5, "prior_d_sd": 3}
 
 
 def prior_advice(args: argparse.Namespace, result: Fit) -> str | None:
     """The command that refits with item priors, for a fit whose items ran away: the fit's own
-    estimator with the priors it takes for this model and the user's options, else ``mml-em``
-    with its; only priors not already given and only a command whose options the estimator
-    accepts for this model (the 3PL refuses some). None when there is none to suggest (every
-    prior the estimator takes was given, or no estimator takes them for this model)."""
-    for name in dict.fromkeys([result.estimator, "mml-em"]):
+    estimator with the priors it takes for this model and the user's options, else the first
+    installed marginal-likelihood estimator (declared ``objective``) that takes them; only
+    priors not already given and only a command whose options the estimator accepts for this
+    model. None when there is none to suggest (every prior the estimator takes was given, or
+    no estimator takes them for this model)."""
+    marginal = [n for n in estimators(available_only=True)
+                if get_estimator(n).objective == "marginal"]
+    for name in dict.fromkeys([result.estimator, *marginal]):
         own = name == result.estimator
         given = dict(result.options) if own else {"model": result.model}
         takes = [key for key in ITEM_PRIORS if key in get_estimator(name).spec]

@@ -455,13 +455,12 @@ class Estimator(ABC, Generic[StateT]):
     def check_options(self, options: Mapping[str, Option]) -> None:
         """Raise ``ValueError`` where options are inconsistent with each other or with the model
         (each value's own constraint is its :class:`Spec`'s); subclasses extend this. Here: an
-        option of another model's (:attr:`~irtbench.models.base.Model.reads_options`: a prior
-        of parameters this model does not have, ``dims``) given a value other than its
-        default."""
+        option of another model's (:attr:`~irtbench.models.base.Model.options`: a prior of
+        parameters this model does not have, ``dims``) given a value other than its default."""
         model = get_model(str(options["model"]))
-        for name in sorted(set(self.options) & MODEL_OPTIONS - set(model.reads_options)):
+        for name in sorted(set(self.options) & MODEL_OPTIONS - set(model.options)):
             if options[name] != self.defaults.get(name):
-                readers = [m for m in MODELS if name in get_model(m).reads_options]
+                readers = [m for m in MODELS if name in get_model(m).options]
                 raise ValueError(f"option {name} belongs to the {', '.join(readers)} "
                                  f"model(s), not to the {model.name} fitted here")
 
@@ -616,8 +615,8 @@ _REGISTRY: dict[str, type[Estimator]] = {}
 #: what an estimator may maximise (:attr:`Estimator.objective`)
 OBJECTIVES = ("joint", "marginal", "conditional", "posterior")
 
-#: the options only some models read (:attr:`~irtbench.models.base.Model.reads_options`)
-MODEL_OPTIONS = frozenset(name for m in MODELS for name in get_model(m).reads_options)
+#: the options only some models read (:attr:`~irtbench.models.base.Model.options`)
+MODEL_OPTIONS = frozenset(name for m in MODELS for name in get_model(m).options)
 
 
 def register(cls: type[Estimator]) -> type[Estimator]:

@@ -31,7 +31,7 @@ from irtbench.estimators import options as option
 from irtbench.estimators._peers import PeerEstimator, PeerFit, common_slope_as_rasch
 from irtbench.estimators.base import register
 from irtbench.models import get_model
-from irtbench.models.fourpl import PRIOR_OF
+from irtbench.models.asymptotic import ASYMPTOTES
 
 #: mirt's names of the suite's models (the Rasch model: its 2PL with one slope) and asymptotes
 MIRT_MODELS = {"rasch": "2PL", "2pl": "2PL", "4pl": "4PL"}
@@ -58,8 +58,8 @@ class MirtEM(PeerEstimator):
                                       "docstring)"),
         "tol": option.positive(1e-4, "mirt's convergence tolerance"),
         "max_iter": option.positive_int(500, "mirt's cap on EM iterations"),
-        **option.GUESSING_PRIOR,
-        **option.CEILING_PRIOR,
+        **option.model_options("prior_guessing_mean", "prior_guessing_weight",
+                               "prior_ceiling_mean", "prior_ceiling_weight"),
     }
     warm_up_options = {"max_iter": 2}
 
@@ -72,7 +72,7 @@ class MirtEM(PeerEstimator):
         constraints = ([("discrimination", list(range(n_questions)))]
                        if model in COMMON_SLOPE else None)
         asymptotes = get_model(model).item_parameters[2:]  # after the difficulty and slope
-        priors = {MIRT_ITEMS[name]: BetaPrior(*PRIOR_OF[name](options))
+        priors = {MIRT_ITEMS[name]: BetaPrior(*ASYMPTOTES[name].prior_of(options))
                   for name in asymptotes}
         result = mirt.fit_mirt(responses, model=MIRT_MODELS[model],
                                n_quadpts=int(options["nodes"]), tol=float(options["tol"]),

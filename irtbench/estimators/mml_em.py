@@ -53,7 +53,8 @@ from irtbench.estimators.base import Option, Result, Snapshot, Stopwatch, checkp
 from irtbench.estimators.classical import design as _design
 from irtbench.estimators.classical import em2pl, em3pl
 from irtbench.estimators.classical.newton import log_odds_start, skill_newton
-from irtbench.models import fourpl, twopl
+from irtbench.models import twopl
+from irtbench.models.asymptotic import ASYMPTOTES
 from irtbench.models import Extremes, find_extremes
 from irtbench.responses import Responses, is_sparse, most_answers
 
@@ -177,14 +178,9 @@ class MarginalEM(_torch.TorchEstimator):
         "tol": option.positive(1e-6, "stop when no item parameter (or sigma) moves more"),
         "max_iter": option.positive_int(1000, "cap on EM iterations"),
         "device": option.DEVICE,
-        "prior_log_a_sd": option.positive(None, "2PL: SD s of BILOG-MG's slope prior, the "
-                                          "lognormal density of a (log a ~ N(0, s^2), its "
-                                          "Jacobian 1/a kept: the mode is taken in a; BILOG-MG's "
-                                          "s is 0.5); None: none", none_ok=True),
-        "prior_d_sd": option.positive(None, "2PL: prior SD of the intercept d = -ab (mirt's "
-                                       "normal prior on d); None: none", none_ok=True),
-        **option.GUESSING_PRIOR,
-        **option.CEILING_PRIOR,
+        **option.model_options("prior_a_lognormal_sd", "prior_d_sd", "prior_guessing_mean",
+                               "prior_guessing_weight", "prior_ceiling_mean",
+                               "prior_ceiling_weight"),
     }
     warm_up_options = {"max_iter": 2}
     models = ("rasch", "2pl", "3pl", "4pl")
@@ -203,10 +199,6 @@ class MarginalEM(_torch.TorchEstimator):
         nodes = chosen["nodes"] or twopl.default_nodes(n_questions)
         return (1.0 * n_students * n_questions + 6 * 8.0 * n_questions * nodes
                 + 16.0 * n_students * nodes + 250e6)
-
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        twopl.check_item_priors(options, ("prior_log_a_sd", "prior_d_sd"))
 
     def setup(self, responses: Responses, options: dict[str, Option],
               n_observed: int) -> _torch.TorchState:
@@ -283,7 +275,7 @@ class MarginalEM(_torch.TorchEstimator):
         found = find_extremes(state.responses, judge_students=False, scan=state.scan)
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
-        priors = em2pl.Priors(options["prior_log_a_sd"], options["prior_d_sd"])
+        priors = em2pl.Priors(options["prior_a_lognormal_sd"], options["prior_d_sd"])
         em = em2pl.fit_2pl(state.responses, found, state.torch_device,
                            nodes=int(nodes), tol=float(options["tol"]),
                            max_iter=int(options["max_iter"]), priors=priors)
@@ -307,10 +299,12 @@ class MarginalEM(_torch.TorchEstimator):
         clock = Stopwatch()
         nodes = options["nodes"] or em2pl.default_nodes(most_answers(state.responses))
         kind = BOUNDED[options["model"]]
-        priors = tuple(em3pl.Prior(*fourpl.PRIOR_OF[name](options)) for name in kind.ASYMPTOTES)
+        priors = tuple(em3pl.Prior(*ASYMPTOTES[name].prior_of(options)) for name in kind.ASYMPTOTES)
         fitted = em3pl.fit_bounded(state.responses, found, state.torch_device, nodes=int(nodes),
                                    tol=float(options["tol"]), max_iter=int(options["max_iter"]),
-                                   priors=priors, kind=kind)
+                                   priors=priors, kind=kind,
+                                   slope=em2pl.Priors(options["prior_a_lognormal_sd"],
+                                                      options["prior_d_sd"]))
         _torch.synchronize(state.torch_device)
         em = fitted.em
         return Result(em.skill, em.difficulty, em.skill_se, em.difficulty_se, em.losses,

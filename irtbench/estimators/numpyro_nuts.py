@@ -82,13 +82,13 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         "target_accept_prob": option.fraction(0.8, "NUTS's step-size adaptation target"),
         "difficulty_scale": option.DIFFICULTY_SCALE,
         "sigma_prior_scale": option.SIGMA_PRIOR_SCALE,
-        "prior_log_a_sd": option.BAYES_PRIOR_LOG_A_SD,
+        **option.model_options("prior_log_a_sd", prior_log_a_sd=1.0),
         "max_responses": option.positive_int(200_000, "larger matrices are skipped by the "
                                               "sweep (minutes of NUTS on a CPU)"),
         "device": option.DEVICE,
         "seed": option.SEED,
-        **option.GUESSING_PRIOR,
-        **option.CEILING_PRIOR,
+        **option.model_options("prior_guessing_mean", "prior_guessing_weight",
+                               "prior_ceiling_mean", "prior_ceiling_weight"),
     }
 
     def skip(self, n_students: int, n_questions: int, device: str) -> tuple[bool, str]:

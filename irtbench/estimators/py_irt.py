@@ -159,7 +159,7 @@ class PyIrt(PeerEstimator):
         "priors": option.choice("vague", "py-irt's priors: 'vague' (its default) or "
                                 "'hierarchical'", *PRIORS),
         "seed": option.SEED,
-        "dims": option.DIMS,
+        **option.model_options("dims"),
         "python": option.unchecked(None, "py-irt's interpreter (None: $IRTBENCH_PY_IRT_PYTHON "
                                    "or .venv-pyirt/bin/python)"),
     }

@@ -22,7 +22,7 @@ moves more than ``tol`` (1e-4) or after ``max_iter`` (500) iterations. So:
   ML). **The slope is constrained positive** (:math:`a = e^{\log a}`): a badly keyed item
   whose ML slope is negative is driven towards :math:`a \to 0`, where :math:`b = -\beta/a`
   runs off (the suite's runaway rule then flags it), where ``mml-em`` finds the negative
-  slope. Options ``prior_log_a_sd`` and ``prior_d_sd`` pass theta's
+  slope. Options ``prior_log_a_sd`` and ``prior_d_sd`` (None by default, theta's) pass theta's
   :math:`\log a \sim N(0, s^2)` (a density of :math:`\log a`, no Jacobian) and
   :math:`\beta \sim N(0, s^2)` on the intercept.
 * ``model="rasch"``: theta's ``"1PL"``, one common slope :math:`a` under N(0, 1): the Rasch
@@ -74,7 +74,8 @@ from irtbench.estimators import options as option
 from irtbench.estimators._child import caller_threads, importable_by, run_runner
 from irtbench.estimators._peers import PeerEstimator, PeerFit, common_slope_as_rasch
 from irtbench.estimators.base import BackendNotInstalled, Option, register
-from irtbench.models import fourpl, get_model, threepl, twopl
+from irtbench.models import get_model
+from irtbench.models.asymptotic import ASYMPTOTES
 
 #: the environment variable naming theta's interpreter
 PYTHON_VARIABLE = "IRTBENCH_THETA_IRT_PYTHON"
@@ -130,12 +131,9 @@ class ThetaIrt(PeerEstimator):
         "tol": option.positive(1e-4, "stop when no reported parameter moves more (theta's)"),
         "max_iter": option.positive_int(500, "cap on EM iterations (theta's)"),
         "n_newton": option.positive_int(3, "Newton steps per M-step (theta's)"),
-        "prior_log_a_sd": option.positive(None, "2PL: theta's N(0, s^2) prior on log a; None: "
-                                          "none (theta's default)", none_ok=True),
-        "prior_d_sd": option.positive(None, "2PL: theta's N(0, s^2) prior on the intercept "
-                                      "d = -ab; None: none (theta's default)", none_ok=True),
-        **option.GUESSING_PRIOR,
-        **option.CEILING_PRIOR,
+        **option.model_options("prior_log_a_sd", "prior_d_sd", "prior_guessing_mean",
+                               "prior_guessing_weight",
+                               "prior_ceiling_mean", "prior_ceiling_weight"),
         "item_se": option.flag(None, "theta's item SEs (full autodiff Hessian); None: up to "
                                f"{AUTO_SE_ITEMS} questions", none_ok=True),
         "warm": option.flag(False, "fit twice in the child and keep the second (theta's warm "
@@ -160,18 +158,14 @@ class ThetaIrt(PeerEstimator):
             raise BackendNotInstalled(f"estimator {self.name!r} needs {found}, which is not "
                                       f"installed; install it with: {self.install_command()}")
 
-    def check_options(self, options: dict[str, Option]) -> None:
-        super().check_options(options)
-        twopl.check_item_priors(options, ("prior_log_a_sd", "prior_d_sd"))
-
     def payload(self, responses: np.ndarray, options: dict) -> dict[str, object]:
         """What the runner reads (its module docstring)."""
         model = str(options["model"])
         # each asymptote's Beta prior (weight 0: none, NaN); theta reads the floor's where it
         # fits a floor and the slip's (1 - the ceiling's, its shapes swapped) where a ceiling
-        c_a, c_b = _beta_or_nan(threepl.floor_prior_of(options),
+        c_a, c_b = _beta_or_nan(ASYMPTOTES["guessing"].prior_of(options),
                                 options["prior_guessing_weight"])
-        slip_b, slip_a = _beta_or_nan(fourpl.ceiling_prior_of(options),
+        slip_b, slip_a = _beta_or_nan(ASYMPTOTES["ceiling"].prior_of(options),
                                       options["prior_ceiling_weight"])
         item_se = options["item_se"]
         if item_se is None:

@@ -200,9 +200,9 @@ class TorchAdam(_torch.TorchEstimator):
                              f"on {base.device}"
                              f"{'' if fused_epoch.available() else ', no Triton'}")
         elif kernel in ("closed", "compiled") and "closed" not in model.fast_paths:
-            takers = [m for m in MODELS if "closed" in get_model(m).fast_paths]
+            takers = [get_model(m).title for m in MODELS if "closed" in get_model(m).fast_paths]
             raise ValueError(f"kernel={kernel!r} is written for the {' and '.join(takers)} "
-                             f"(their fast_paths); the {model.name} is fitted with "
+                             f"model (its fast_paths); the {model.title} is fitted with "
                              "kernel='autograd' (or 'fused' on CUDA where it has one)")
         if kernel in ("closed", "compiled"):
             closed_form.check(objective)

@@ -52,7 +52,7 @@ class DeviceResponses:
 
     @classmethod
     def transfer(cls, responses: Responses, n_observed: int, device: torch.device,
-                 storage: Option) -> DeviceResponses:
+                 storage: str) -> DeviceResponses:
         """Move host responses to ``device`` in the layout ``storage`` asks for
         (``"auto"``: int8 above ``COMPACT_ABOVE`` cells)."""
         if is_sparse(responses):

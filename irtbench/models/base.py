@@ -41,6 +41,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from irtbench.extremes import Extremes
+    from irtbench.specs import Spec
     from irtbench.models.fitting import Ops, Parameter
     from irtbench.responses import Responses, Scan
 
@@ -234,9 +235,11 @@ class Model(ABC):
     #: whether the skills' scale is a parameter of the Bayesian fits (the Rasch model's unit is
     #: the logit, so the skills' SD is free; a model with slopes fixes the skills' N(0, 1))
     learns_skill_scale: ClassVar[bool] = False
-    #: the estimator options this model's parameters read (its priors' settings, ``dims``):
-    #: given to a fit of another model, they are refused
-    reads_options: ClassVar[tuple[str, ...]] = ()
+    #: the options this model's parameters read (its priors' settings, ``dims``), each declared
+    #: once with its one meaning: an estimator lists in its ``spec`` those it implements
+    #: (:func:`~irtbench.estimators.options.model_options`), and one given to a fit of another
+    #: model is refused
+    options: ClassVar[dict[str, Spec]] = {}
     #: the estimator options that shape this model's simulated data (the M2PL's ``dims``)
     simulation_options: ClassVar[tuple[str, ...]] = ()
     #: whether the joint fits start the skills at random (a start of zeros is a saddle)

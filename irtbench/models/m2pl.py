@@ -81,6 +81,7 @@ import numpy as np
 
 from irtbench.models.base import COVECTOR, DERIVED, VECTOR, Items, Model, Truth, sigmoid
 from irtbench.models.fitting import Ops, Parameter, location_prior, normal_prior
+from irtbench.specs import positive, positive_int
 from irtbench.models.twopl import RUNAWAY_LIMIT, diverged
 
 if TYPE_CHECKING:
@@ -308,7 +309,12 @@ class M2PL(Model):
 
     # -- fitting ------------------------------------------------------------------------------
     random_skill_start = True
-    reads_options = ("dims", "prior_loading_sd")
+    options = {
+        "dims": positive_int(DEFAULT_DIMS, "M2PL: the skills' dimensions D (tinyBenchmarks: 5 "
+                             "and 10)"),
+        "prior_loading_sd": positive(None, "M2PL: prior SD of each loading (None: none)",
+                                     none_ok=True),
+    }
     simulation_options = ("dims",)
 
     def skill_dims(self, options: Mapping[str, Any]) -> int:

@@ -54,8 +54,11 @@ from irtbench.extremes import Extremes, find_extremes
 from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
 from irtbench.models.fitting import EXP, Ops, Parameter, location_prior, normal_prior
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
+from irtbench.specs import Spec, positive
 
 __all__ = [
+    "SLOPE_OPTIONS",
+    "Logistic",
     "TwoPL",
     "Alignment",
     "affine_alignment",
@@ -410,16 +413,6 @@ def joint_standard_errors(responses: Responses, skill: np.ndarray, difficulty: n
     return skill_se, difficulty_se, discrimination_se
 
 
-def check_item_priors(options: dict, keys: tuple[str, ...], models: tuple[str, ...] = ("2pl",)
-                      ) -> None:
-    """Refuse a prior given to a model outside ``models`` (those whose items the estimator
-    gives these priors; each value's own constraint is its option's declaration)."""
-    for key in keys:
-        if options[key] is not None and options["model"] not in models:
-            raise ValueError(f"option {key} is a prior of the {' and '.join(models)} items; "
-                             f"not of the {options['model']} model's here")
-
-
 #: the bound past which a 2PL item's slope-intercept estimate :math:`(a, d)`, or the SE of its
 #: slope, says the estimate diverged (:func:`runaway_items`). On the N(0, 1) scale of the
 #: skills a slope of 50 takes an item from 12% to 88% right over 0.08 SD of skill: a step no
@@ -489,22 +482,36 @@ def affine_alignment(difficulty: np.ndarray, true_difficulty: np.ndarray,
     return Alignment(float(scale), float(shift))
 
 
-class TwoPL(Model):
-    r"""The 2PL, :math:`P(Y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`: a difficulty and a
-    discrimination per question; the scale is free up to :math:`\theta \to s\theta + t`
-    (:func:`affine_alignment` removes it)."""
+#: the options of the logistic family's slope and intercept (the 2PL, 3PL and 4PL read them),
+#: each with its one meaning: the space a prior is a density over decides its mode
+SLOPE_OPTIONS: dict[str, Spec] = {
+    "prior_log_a_sd": positive(
+        None, "2PL/3PL/4PL: prior SD s of log a, the normal density of log a, "
+        "log a ~ N(0, s^2), its mode taken in log a (a = 1); None: none", none_ok=True),
+    "prior_a_lognormal_sd": positive(
+        None, "2PL/3PL/4PL: BILOG-MG's slope prior, the lognormal density of a: log a ~ "
+        "N(0, s^2) with its Jacobian 1/a kept, so the mode is taken in a (at e^(-s^2)); "
+        "BILOG-MG's s is 0.5; None: none", none_ok=True),
+    "prior_d_sd": positive(
+        None, "2PL/3PL/4PL: prior SD of the intercept d = -ab (mirt's normal prior on d); "
+        "None: none", none_ok=True),
+}
 
-    name = "2pl"
-    title = "2PL"
-    item_parameters = ("difficulty", "discrimination")
+
+class Logistic(Model):
+    r"""What the 2PL, 3PL and 4PL share, the logistic curve of a slope and a difficulty,
+    :math:`\sigma(a_j(\theta_i - b_j))`: the kinds and units of :math:`(b, a)`, the draws of
+    :math:`a`, the alignment (:func:`affine_alignment`), the runaway rule, the bounds from the
+    model's item response curves (:meth:`curves`), and the fitted :math:`(b, \log a)` with
+    their logits and gauge penalty. :class:`TwoPL` is this curve alone (with its fast paths);
+    :class:`~irtbench.models.asymptotic.AsymptoticLogistic` puts it between asymptotes (the
+    3PL and 4PL)."""
+
     kinds = {"skill": LOCATION, "difficulty": LOCATION, "discrimination": SLOPE}
     units = {"skill": "logits", "difficulty": "logits", "discrimination": ""}
-    formula = "P = sigmoid(discrimination * (skill - difficulty))"
-
-    reads_options = ("prior_log_a_sd",)
-    fast_paths = frozenset({"fused"})
-    information_sums = staticmethod(information_sums)
-    sums_parameters = ("difficulty", "discrimination")
+    options = SLOPE_OPTIONS
+    #: the bounds' rows (:func:`curves_bounds`) by parameter
+    bound_order: tuple[str, ...] = ("discrimination", "difficulty")
 
     # -- fitting ----------------------------------------------------------------------------
     def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
@@ -527,43 +534,25 @@ class TwoPL(Model):
         return alpha * (ops.mean(raw["difficulty"]) ** 2
                         + ops.mean(raw["log_discrimination"]) ** 2)
 
-    def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
-                   scan: Any, found: Extremes | None, sums: tuple | None = None
-                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """:func:`joint_standard_errors`, from ``sums`` where given."""
-        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-            responses, skill, items["difficulty"], items["discrimination"], found, sums)
-        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
-
     def draw_items(self, rng: np.random.Generator, n_questions: int, *,
                    discrimination_sd: float = 0.3, **settings: float) -> dict[str, np.ndarray]:
         r""":math:`a_j \sim \mathrm{LogNormal}(0, \sigma_a^2)`, ``discrimination_sd`` =
         :math:`\sigma_a` (0.3: discriminations mostly 0.55-1.8)."""
         return {"discrimination": rng.lognormal(0.0, discrimination_sd, n_questions)}
 
-    def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
+    def curve(self, skill: np.ndarray, items: Items) -> np.ndarray:
+        r""":math:`\sigma(a_j(\theta_i - b_j))`, ``(n_students, n_questions)``."""
         a, b = np.asarray(items["discrimination"]), np.asarray(items["difficulty"])
         return sigmoid(a[None, :] * (np.asarray(skill, np.float64)[:, None] - b[None, :]))
-
-    def usable(self, items: Items) -> np.ndarray:
-        """Every item with finite estimates, whatever the sign of its slope (module
-        docstring): a downward or flat item is compared like the others, not dropped."""
-        return super().usable(items)
-
-    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
-                     found: Extremes | None = None
-                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
-            responses, skill, items["difficulty"], items["discrimination"], found)
-        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
 
     def align(self, estimate: Items, truth: Items, keep: np.ndarray) -> Alignment:
         r""":func:`affine_alignment` fitted on the ``keep`` items whose slopes are positive in
         both (the identity when there are none): the log-slopes it matches exist only there,
-        and an item with :math:`a \\le 0`, whose :math:`b = -d/a` passes any limit as
+        and an item with :math:`a \le 0`, whose :math:`b = -d/a` passes any limit as
         :math:`a` crosses 0, would pull the difficulties' fit anywhere. The other ``keep``
-        items are compared after the alignment like these (:meth:`usable`). (A positive but
-        nearly flat slope's far difficulty still enters the fit unweighted, as before.)"""
+        items are compared after the alignment like these (:meth:`usable`: every finite item,
+        whatever the sign of its slope). (A positive but nearly flat slope's far difficulty
+        still enters the fit unweighted, as before.)"""
         with np.errstate(invalid="ignore"):
             fitted = (keep & (np.asarray(estimate["discrimination"]) > 0)
                       & (np.asarray(truth["discrimination"]) > 0))
@@ -572,9 +561,6 @@ class TwoPL(Model):
         return affine_alignment(estimate["difficulty"][fitted], truth["difficulty"][fitted],
                                 estimate["discrimination"][fitted],
                                 truth["discrimination"][fitted])
-
-    #: the bounds' rows (:func:`curves_bounds`) by parameter
-    bound_order = ("discrimination", "difficulty")
 
     def curves(self, data: Truth) -> Curves:
         """The true item response curves whose marginal information gives the bounds."""
@@ -592,3 +578,37 @@ class TwoPL(Model):
                 extreme: np.ndarray) -> np.ndarray:
         return runaway_items(items["discrimination"], items["difficulty"],
                              item_se.get("discrimination"), extreme)
+
+
+class TwoPL(Logistic):
+    r"""The 2PL, :math:`P(Y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`: a difficulty and a
+    discrimination per question; the scale is free up to :math:`\theta \to s\theta + t`
+    (:func:`affine_alignment` removes it). The logistic family's curve alone, with the fast
+    paths it offers: the fused kernel and its information sums on the device."""
+
+    name = "2pl"
+    title = "2PL"
+    item_parameters = ("difficulty", "discrimination")
+    formula = "P = sigmoid(discrimination * (skill - difficulty))"
+
+    fast_paths = frozenset({"fused"})
+    information_sums = staticmethod(information_sums)
+    sums_parameters = ("difficulty", "discrimination")
+
+    def fit_errors(self, responses: Responses, skill: np.ndarray, items: Items, *,
+                   scan: Any, found: Extremes | None, sums: tuple | None = None
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:func:`joint_standard_errors`, from ``sums`` where given."""
+        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+            responses, skill, items["difficulty"], items["discrimination"], found, sums)
+        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}
+
+    def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
+        return self.curve(skill, items)
+
+    def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
+                     found: Extremes | None = None
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        skill_se, difficulty_se, discrimination_se = joint_standard_errors(
+            responses, skill, items["difficulty"], items["discrimination"], found)
+        return skill_se, {"difficulty": difficulty_se, "discrimination": discrimination_se}

@@ -206,8 +206,7 @@ def _advice(estimator: str, model: str, *given: str) -> str | None:
 
 def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp_path, capsys):
     """Issue 25: the advice was ``mml-em -o prior_log_a_sd=0.5 -o prior_d_sd=3`` (no
-    --estimator, no file), printed for the 3PL (whose mml-em refuses those priors) and after
-    the priors were given."""
+    --estimator, no file) and printed after the priors were given."""
     data = irtbench.simulate(60, 12, seed=3, model="2pl")
     path = tmp_path / "small.csv"
     np.savetxt(path, data.responses, fmt="%d", delimiter=",",
@@ -219,17 +218,20 @@ def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp
     assert "ran away" in warning  # 60 students: an item the data do not pin down
     advice = warning.split("Priors help: ")[1].strip()
     assert advice == (f"irtbench fit {path} --estimator mml-em --model 2pl -o "
-                      f"prior_log_a_sd=0.5 -o prior_d_sd=3 --out {tmp_path / 'e-prior.csv'}")
+                      f"prior_a_lognormal_sd=0.5 -o prior_d_sd=3 --out "
+                      f"{tmp_path / 'e-prior.csv'}")
     assert main(shlex.split(advice)[1:]) == 0  # it runs, and the priors hold the items
     assert "ran away" not in capsys.readouterr().err
     # the estimator's own priors, with the user's options kept
     assert _advice("torch-adam", "3pl", "epochs=300") == (
         "irtbench fit data.csv --estimator torch-adam --model 3pl -o epochs=300 "
         "-o prior_log_a_sd=0.5 --out estimates-prior.csv")
-    assert _advice("mml-em", "3pl") is None  # mml-em's 3PL refuses the 2PL's item priors
-    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5", "prior_d_sd=3") is None  # given
-    assert _advice("mml-em", "2pl", "prior_log_a_sd=0.5") == (
-        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_log_a_sd=0.5 "
+    assert _advice("mml-em", "3pl") == (  # the logistic family's priors, the 3PL's too
+        "irtbench fit data.csv --estimator mml-em --model 3pl -o prior_a_lognormal_sd=0.5 "
+        "-o prior_d_sd=3 --out estimates-prior.csv")
+    assert _advice("mml-em", "2pl", "prior_a_lognormal_sd=0.5", "prior_d_sd=3") is None  # given
+    assert _advice("mml-em", "2pl", "prior_a_lognormal_sd=0.5") == (
+        "irtbench fit data.csv --estimator mml-em --model 2pl -o prior_a_lognormal_sd=0.5 "
         "-o prior_d_sd=3 --out estimates-prior.csv")
     # numpyro-vi's slope prior (log a ~ N(0, 1)) is on by default: nothing more to give
     assert _advice("numpyro-vi", "2pl") is None

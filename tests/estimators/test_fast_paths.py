@@ -192,7 +192,7 @@ def test_every_declared_fast_path_exists_for_its_model(name):
     else:
         with pytest.raises(ValueError, match="closed form fits theta - b"):
             closed_form.check(objective)
-        with pytest.raises(ValueError, match="kernel='closed' is written for the rasch"):
+        with pytest.raises(ValueError, match="kernel='closed' is written for the Rasch model"):
             irtbench.fit(irtbench.simulate(30, 6, seed=0).responses, "torch-adam", model=name,
                          kernel="closed", device="cpu", epochs=2)
     if "fused" in model.fast_paths:

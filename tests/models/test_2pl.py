@@ -462,13 +462,13 @@ def test_a_negative_ml_slope_is_a_finite_optimum_not_a_runaway():
 
 
 def test_the_bayes_modal_2pl_maximises_its_stated_posterior_on_spisa():
-    """mml-em with ``prior_log_a_sd=0.5`` maximises the marginal log-likelihood plus the log
+    """mml-em with ``prior_a_lognormal_sd=0.5`` maximises the marginal log-likelihood plus the log
     lognormal density of each slope (BILOG-MG's prior, its Jacobian included): an independent
     maximisation of that posterior (scipy, 61 Gauss-Hermite nodes: another quadrature, whose
     mode differs from mml-em's rule's by about 1e-8) gives the same mode. Q23, stuck at its
     start a = 1 before, comes out a = 0.111, b = -0.050."""
     responses = spisa()
-    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl", prior_log_a_sd=0.5)
+    fit = irtbench.fit(responses, "mml-em", device="cpu", model="2pl", prior_a_lognormal_sd=0.5)
     a, d, log_posterior = marginal_mode_by_scipy(responses, *gauss_hermite(), log_a_sd=0.5)
     assert fit.discrimination[22] == pytest.approx(0.111, abs=1e-3)
     assert fit.difficulty[22] == pytest.approx(-0.050, abs=1e-3)
@@ -486,7 +486,7 @@ def test_priors_keep_every_item_and_improve_recovery_at_100x20():
         data = irtbench.simulate(100, 20, seed=seed, model="2pl")
         ml = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
         modal = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl",
-                             prior_log_a_sd=0.5, prior_d_sd=3.0)
+                             prior_a_lognormal_sd=0.5, prior_d_sd=3.0)
         runaway += modal.diagnostics["n_runaway"]
         plain.append(irtbench.recovery(ml, data)["rmse_discrimination"])
         bayes.append(irtbench.recovery(modal, data)["rmse_discrimination"])
@@ -517,9 +517,15 @@ def test_the_adam_slope_prior_is_the_stated_term_and_stops_the_runaway(name):
     assert modal.losses[-1] == pytest.approx(objective, rel=1e-3)
 
 
-def test_priors_are_options_of_the_2pl_only():
-    with pytest.raises(ValueError, match="prior_log_a_sd belongs to the 2pl"):
-        irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "mml-em", prior_log_a_sd=0.5)
+def test_slope_priors_are_options_of_the_logistic_family_one_name_per_meaning():
+    """The slope's priors belong to the 2PL, 3PL and 4PL (the models declare them); a density
+    of log a (the Adam fits) and BILOG-MG's density of a (mml-em) are two names."""
+    data = irtbench.simulate(50, 5, seed=0)
+    with pytest.raises(ValueError, match="prior_a_lognormal_sd belongs to the 2pl, 3pl, 4pl"):
+        irtbench.fit(data.responses, "mml-em", prior_a_lognormal_sd=0.5)
+    with pytest.raises(ValueError, match="unknown option 'prior_log_a_sd' for estimator "
+                                         "'mml-em'; did you mean 'prior_a_lognormal_sd'"):
+        irtbench.fit(data.responses, "mml-em", model="2pl", prior_log_a_sd=0.5)
     with pytest.raises(ValueError, match="prior_log_a_sd belongs to the 2pl, 3pl"):
         irtbench.fit(irtbench.simulate(50, 5, seed=0).responses, "torch-adam",
                      prior_log_a_sd=0.5)

@@ -8,7 +8,7 @@ import pytest
 
 import irtbench
 from irtbench.models import get_model
-from irtbench.models.threepl import Curves, beta_parameters
+from irtbench.models.asymptotic import Curves, beta_parameters
 from irtbench.models.twopl import curves_bounds, curves_information, quadrature
 
 scipy_optimize = pytest.importorskip("scipy.optimize", reason="scipy is in the test extra")

@@ -10,8 +10,7 @@ import pytest
 import irtbench
 from conftest import crb_ratio_limit
 from irtbench.models import get_model
-from irtbench.models.fourpl import CEILING_MEAN, CEILING_WEIGHT, Curves
-from irtbench.models.threepl import beta_parameters
+from irtbench.models.asymptotic import ASYMPTOTES, Curves, beta_parameters
 from irtbench.models.twopl import curves_bounds, curves_information, quadrature
 from irtbench.responses import to_sparse
 
@@ -20,7 +19,7 @@ scipy_special = pytest.importorskip("scipy.special", reason="scipy is in the tes
 
 #: the default priors: the floors' Beta(6, 16), the ceilings' Beta(20, 2)
 FLOOR = beta_parameters(0.25, 20.0)
-CEILING = beta_parameters(CEILING_MEAN, CEILING_WEIGHT)
+CEILING = ASYMPTOTES["ceiling"].default_prior()
 
 
 def four_pl(x: np.ndarray, z: np.ndarray) -> np.ndarray:

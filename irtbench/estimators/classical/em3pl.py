@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.estimators.classical.em2pl import (DenseData, EMResult, ascend, item_changes,
-                                                 squarem)
+from irtbench.estimators.classical.em2pl import (DenseData, EMResult, Items, Priors, _finite,
+                                                 ascend, item_changes, squarem)
 from irtbench.models import Extremes
 from irtbench.models.twopl import quadrature
 
@@ -211,21 +211,41 @@ class Prior(NamedTuple):
         return min(max((self.alpha - 1) / (self.alpha + self.beta - 2), low), high)
 
 
-def log_prior(items: ItemsB, priors: tuple[Prior, ...]) -> torch.Tensor:
-    """Each item's log prior density of its asymptotes."""
-    return sum(prior.log_density(x) for prior, x in zip(priors, asymptotes(items)))
+def log_prior(items: ItemsB, priors: tuple[Prior, ...], slope: Priors = Priors()
+              ) -> torch.Tensor:
+    """Each item's log prior density of its asymptotes and (``slope``, the 2PL's) of its
+    slope and intercept."""
+    total = sum(prior.log_density(x) for prior, x in zip(priors, asymptotes(items)))
+    return total + slope.item_log_density(Items(items.a, items.d))
 
 
 def expected_objective(post: EStep3, items: ItemsB, z: torch.Tensor,
-                       priors: tuple[Prior, ...]) -> torch.Tensor:
+                       priors: tuple[Prior, ...], slope: Priors = Priors()) -> torch.Tensor:
     """:math:`Q_j` of every item (module docstring)."""
     p = curves(items, z).p
     return ((post.right * p.log() + (post.seen - post.right) * (-p).log1p()).sum(1)
-            + log_prior(items, priors))
+            + log_prior(items, priors, slope))
 
 
-def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ...]
-           ) -> ItemsB:
+def add_slope_prior(gradient: torch.Tensor, information: torch.Tensor, items: ItemsB,
+                    slope: Priors) -> None:
+    """Adds the 2PL's slope and intercept priors (:class:`~irtbench.estimators.classical.
+    em2pl.Priors`: BILOG-MG's lognormal density of :math:`a`, a normal one of :math:`d`) to
+    each item's gradient and information in :math:`(a, d)`, in place."""
+    if slope == Priors():
+        return
+    g_a, g_d, h_aa, h_ad, h_dd = slope.curvature(Items(items.a, items.d))
+    if gradient is not None:
+        gradient[:, 0] += g_a
+        gradient[:, 1] += g_d
+    information[:, 0, 0] += h_aa
+    information[:, 0, 1] += h_ad
+    information[:, 1, 0] += h_ad
+    information[:, 1, 1] += h_dd
+
+
+def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ...],
+           slope: Priors = Priors()) -> ItemsB:
     """Fisher scoring on every item's :math:`Q_j`, steps halved where it would decrease."""
     import torch
 
@@ -237,6 +257,7 @@ def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ..
         for k, (prior, x) in enumerate(zip(priors, asymptotes(items)), start=2):
             gradient[:, k] += prior.gradient(x)
             information[:, k, k] += prior.curvature(x) + 1e-9
+        add_slope_prior(gradient, information, items, slope)
         step, singular = torch.linalg.solve_ex(information, gradient)
         if bool((singular != 0).any()):
             raise ValueError(
@@ -244,7 +265,7 @@ def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ..
                 "item(s) became singular (their estimates ran away: the data do not identify a "
                 f"slope, a difficulty and {items.WORDS} for each, too few students for the "
                 f"{items.TITLE}); {items.ADVICE}")
-        items, _ = ascend(lambda x: expected_objective(post, x, z, priors), items,
+        items, _ = ascend(lambda x: expected_objective(post, x, z, priors, slope), items,
                           step.unbind(1), HALVINGS)
     return items
 
@@ -283,10 +304,11 @@ def score_products(data: DenseData, items: ItemsB, z: torch.Tensor, posterior: t
     return total
 
 
-def standard_errors(products: torch.Tensor, items: ItemsB, priors: tuple[Prior, ...]
-                    ) -> tuple[np.ndarray, ...]:
+def standard_errors(products: torch.Tensor, items: ItemsB, priors: tuple[Prior, ...],
+                    slope: Priors = Priors()) -> tuple[np.ndarray, ...]:
     """SEs of :math:`(a, b, c[, u])` from the score cross-products plus the priors'
-    curvature, by the delta method from :math:`(a, d, g[, h])`."""
+    curvature (the asymptotes', and the slope's and intercept's), by the delta method from
+    :math:`(a, d, g[, h])`."""
     import torch
 
     n_items, k = len(items.a), len(items)
@@ -296,12 +318,20 @@ def standard_errors(products: torch.Tensor, items: ItemsB, priors: tuple[Prior, 
         for place, (prior, x) in enumerate(zip(priors, values), start=2):
             index = k * torch.arange(n_items, device=products.device) + place
             information[index, index] += prior.curvature(x)
+        if slope != Priors():
+            blocks = torch.zeros((n_items, k, k), dtype=products.dtype, device=products.device)
+            add_slope_prior(None, blocks, items, slope)
+            index = k * torch.arange(n_items, device=products.device)
+            for row in range(2):
+                for column in range(2):
+                    information[index + row, index + column] += blocks[:, row, column]
         covariance = torch.linalg.inv(information)
         blocks = torch.stack([covariance[k * j:k * j + k, k * j:k * j + k]
                               for j in range(n_items)])
     else:
         for place, (prior, x) in enumerate(zip(priors, values), start=2):
             information[:, place, place] += prior.curvature(x)
+        add_slope_prior(None, information, items, slope)
         blocks = torch.linalg.inv(information)
     a, b = items.a, items.difficulty
     jacobian = torch.zeros_like(blocks)  # (a, d, g, ...) -> (a, b, c, ...)
@@ -325,10 +355,11 @@ class BoundedResult(NamedTuple):
 
 def fit_bounded(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
                 tol: float, max_iter: int, priors: tuple[Prior, ...],
-                kind: type[ItemsB] = Items3) -> BoundedResult:
+                kind: type[ItemsB] = Items3, slope: Priors = Priors()) -> BoundedResult:
     """Bock–Aitkin EM for the 3PL (``kind`` :class:`Items3`, ``priors`` the floors') or the
-    4PL (:class:`Items4`, the floors' and the ceilings') on the questions not in ``found``
-    (module docstring)."""
+    4PL (:class:`Items4`, the floors' and the ceilings') on the questions not in ``found``,
+    with the 2PL's slope and intercept priors ``slope`` (none by default; module
+    docstring)."""
     import torch
 
     if len(priors) != len(kind.ASYMPTOTES):
@@ -348,16 +379,19 @@ def fit_bounded(responses: Responses, found: Extremes, device: torch.device, *, 
 
     def em_update(x: ItemsB) -> ItemsB:
         post = e_step(data, x, z, log_w)
-        losses.append(-post.log_likelihood - float(log_prior(x, priors).sum()))
-        return m_step(post, x, z, priors)
+        losses.append(-post.log_likelihood - float(log_prior(x, priors, slope).sum()))
+        return m_step(post, x, z, priors, slope)
+
+    def feasible(x: ItemsB) -> bool:  # the slope prior's density is 0 at a <= 0
+        return _finite(x) and (slope.log_a_sd is None or bool((x.a > 0).all()))
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
-                                          max_iter=max_iter, change=change)
+                                          max_iter=max_iter, change=change, feasible=feasible)
     post = e_step(data, items, z, log_w)
     skill = post.posterior @ z
     skill_sd = ((post.posterior @ (z * z)) - skill**2).clamp(min=0.0).sqrt()
     a_se, b_se, *rest_se = standard_errors(score_products(data, items, z, post.posterior),
-                                           items, priors)
+                                           items, priors, slope)
     n_questions = len(keep)
 
     def full(values: torch.Tensor | np.ndarray, fill: float) -> np.ndarray:
