@@ -5,7 +5,7 @@ the estimators in a design like the user's.
 
 **The design** (:func:`design_like`). The model is fitted to the data by marginal ML
 (``mml-em``: skills :math:`N(0, \sigma^2)`, :math:`\sigma` estimated under the Rasch model,
-1 under the 2PL and 3PL). Its item estimates become the truth after they are made usable as
+1 under the 2PL, 3PL and 4PL). Its item estimates become the truth after they are made usable as
 generating values: an item with no finite estimate (answered all right or all wrong) gets the
 difficulty :math:`\pm` :data:`DIFFICULTY_LIMIT`; difficulties are clipped to
 :math:`\pm` :data:`DIFFICULTY_LIMIT`, discriminations to :data:`DISCRIMINATION_RANGE` (a

@@ -2,7 +2,7 @@ r"""Parameter-recovery metrics: alignment, error summaries, and the Cramér–Ra
 model (:mod:`irtbench.models`) by looping over its parameters.
 
 Every model's likelihood is unchanged by a map of the latent scale (the Rasch model: a shift;
-the 2PL and 3PL: an affine map), so every comparison with the truth first maps the estimate
+the 2PL, 3PL and 4PL: an affine map; the M2PL: any invertible affine map of the skills), so every comparison with the truth first maps the estimate
 onto the truth's scale by the model's :meth:`~irtbench.models.base.Model.align` (the Rasch
 model: the shift that gives both the same mean difficulty), fitted on the questions with
 finite estimates, and compares each part (``skill`` and each item parameter) after it.
@@ -200,7 +200,7 @@ def recovery(fit: Fit, data: Dataset) -> dict[str, float]:
       no shrinkage or spread);
     * ``crb_*``: the root-mean Cramér–Rao bound of the aligned errors
       (:meth:`~irtbench.models.base.Model.bounds`; NaN for a part with none, as the skills of
-      the 2PL and 3PL, whose EAP and JML skills are different targets) and ``crb_ratio_*`` =
+      the 2PL, 3PL, 4PL and M2PL, whose EAP and JML skills are different targets) and ``crb_ratio_*`` =
       rmse / crb;
     * ``coverage_*``: fraction of true values inside estimate +/- 1.96 SE (NaN without SEs),
       the SEs scaled as the alignment scales their parameter (NaN under the M2PL, whose

@@ -125,7 +125,7 @@ class Fit:
             such parameter). :attr:`items` and :attr:`item_se` give them all, the difficulty
             first.
         runaway_questions: the questions whose estimates ran away
-            (:meth:`~irtbench.models.base.Model.runaway`: under the 2PL and 3PL a
+            (:meth:`~irtbench.models.base.Model.runaway`: under the 2PL, 3PL and 4PL a
             slope-intercept estimate that diverged, past the bound of
             :func:`~irtbench.models.twopl.runaway_items` or with an SE of the slope past it);
             a fit with any is not ``converged``. None under the Rasch model.
@@ -658,7 +658,8 @@ def get_estimator(name: str) -> type[Estimator]:
 
 
 def fit(responses: object, estimator: str = "torch-adam", **options: Option) -> Fit:
-    """Fit the Rasch model (or, with ``model="2pl"`` or ``"3pl"``, that model) to ``responses``
+    """Fit the Rasch model (or, with ``model=`` ``"2pl"``, ``"3pl"``, ``"4pl"`` or ``"m2pl"``,
+    that model: :data:`irtbench.models.MODELS`) to ``responses``
     with the estimator registered as ``estimator``.
 
     Args:

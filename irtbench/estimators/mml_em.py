@@ -187,7 +187,7 @@ class MarginalEM(_torch.TorchEstimator):
     accepts_sparse = True
 
     def memory_estimate(self, n_students: int, n_questions: int, missing: float) -> float:
-        """The Rasch model: ``memory_model``. The 2PL and 3PL: the int8 codes (1 byte per
+        """The Rasch model: ``memory_model``. The 2PL, 3PL and 4PL: the int8 codes (1 byte per
         response), about six float64 (questions x nodes) arrays of the E- and M-steps, the
         students' posteriors and their scores (16 bytes per student and node) and 250 MB of
         row blocks; nodes as :func:`~irtbench.models.twopl.default_nodes` of the test length

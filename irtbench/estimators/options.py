@@ -108,7 +108,7 @@ SIGMA_PRIOR_SCALE = positive(5.0, "scale of the HalfNormal prior on the skills' 
 ADAM = {
     "epochs": positive_int(1000, "full-batch Adam steps"),
     "lr": positive(0.01, "Adam's learning rate"),
-    "alpha": positive(REFERENCE_ALPHA, "weight of the penalty alpha * mean(difficulty)^2 (and, 2PL/3PL, "
+    "alpha": positive(REFERENCE_ALPHA, "weight of the penalty alpha * mean(difficulty)^2 (and, 2PL/3PL/4PL, "
                       "alpha * mean(log a)^2)", zero_ok=True),
     "device": DEVICE,
     "seed": SEED,

@@ -2,14 +2,17 @@ r"""What every model of irtbench is: the :class:`Model` protocol, the :class:`Al
 removes a model's indeterminacy, and the logistic function.
 
 A model is described once, in its own file (``rasch.py``, ``twopl.py``, ``threepl.py``,
-``m2pl.py``), by a
-subclass of :class:`Model`: its item parameters by name, how each moves when the latent scale
-moves, how to draw them, its probabilities and log-likelihood in numpy, the alignment of an
-estimate onto the truth and the Cramér–Rao bounds of the aligned errors, and the limits past
-which an estimate has run away. Simulation, :class:`~irtbench.estimators.base.Fit`, the
-metrics, the sweep's evaluation, the result columns, the figures, the report and
-``irtbench check`` loop over :attr:`Model.item_parameters` instead of naming them; the estimators
-keep their own kernels and declare the models they fit.
+``fourpl.py``, ``m2pl.py``; the 3PL and 4PL composed from the curve between asymptotes of
+``asymptotic.py``), by a subclass of :class:`Model`: its item parameters by name, how each
+moves when the latent scale moves, how to draw them, its probabilities and log-likelihood in
+numpy, the alignment of an estimate onto the truth and the Cramér–Rao bounds of the aligned
+errors, the limits past which an estimate has run away; and, for fitting, its parameters with
+their transforms, starts and priors, its logits, its options (:attr:`Model.options`) and the
+fast paths it offers (:attr:`Model.fast_paths`, the only switch of the Adam fits' kernels).
+Simulation, :class:`~irtbench.estimators.base.Fit`, the metrics, the sweep's evaluation, the
+result columns, the figures, the report and ``irtbench check`` loop over
+:attr:`Model.item_parameters` instead of naming them; the estimators receive a model and
+declare the models they fit.
 
 **Indeterminacy.** Every model here is unchanged by a map of the latent scale,
 :math:`\theta \to s\theta + t`, under which each parameter moves by its kind: a *location*

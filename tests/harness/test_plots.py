@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import irtbench
 from irtbench import plots
 from irtbench.cli import main
 
@@ -34,9 +35,15 @@ def test_plot_refuses_a_folder_without_results(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "empty")]) == 2
 
 
-def test_each_estimator_keeps_its_colour():
-    assert plots.style("torch-adam") == plots.style("torch-adam")
-    assert plots.style("torch-adam")["color"] != plots.style("jax-adam")["color"]
+def test_each_estimator_keeps_the_colour_it_declares_and_no_two_share_one():
+    """A colour comes from the estimator's declared ``colour`` (not its place in the registry,
+    which a new estimator would shift), and every registered estimator's is its own."""
+    names = irtbench.estimators()
+    looks = {name: (plots.style(name)["color"], plots.style(name)["marker"]) for name in names}
+    assert len(set(looks.values())) == len(names)
+    for name in names:
+        index = irtbench.get_estimator(name).colour
+        assert plots.style(name)["color"] == plots._COLORS[index % len(plots._COLORS)]
 
 
 def test_the_throughput_figure_draws_every_estimator_and_each_bound(tmp_path):
