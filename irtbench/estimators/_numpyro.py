@@ -25,7 +25,6 @@ import numpy as np
 
 from irtbench.estimators import _jax
 from irtbench.estimators.base import Snapshot, host
-from irtbench.models import get_model
 from irtbench.models.base import Model
 from irtbench.models.fitting import Parameter, ops_for
 from irtbench.responses import split_observed
@@ -37,11 +36,10 @@ if TYPE_CHECKING:
     from numpyro.infer.svi import SVIState
 
 
-def model_options(options: Mapping[str, Any]) -> dict[str, object]:
-    """The keyword arguments of :func:`irt_model` for a fit's ``options``: the model, its
-    parameters with the priors the options set, its skills' dimensions and the scale of the
-    HalfNormal prior on the skills' SD. Every parameter needs a prior here."""
-    model = get_model(str(options["model"]))
+def irt_model_arguments(model: Model, options: Mapping[str, Any]) -> dict[str, object]:
+    """The keyword arguments of :func:`irt_model` for ``model`` and a fit's ``options``: the
+    model, its parameters with the priors the options set, its skills' dimensions and the scale
+    of the HalfNormal prior on the skills' SD. Every parameter needs a prior here."""
     parameters = model.fit_parameters(options)
     unset = [p.name for p in parameters if p.prior is None]
     if unset:
@@ -51,10 +49,10 @@ def model_options(options: Mapping[str, Any]) -> dict[str, object]:
             "sigma_prior_scale": float(options.get("sigma_prior_scale", 1.0))}
 
 
-def skill_scale_of(options: Mapping[str, Any]) -> float | None:
+def skill_scale_of(model: Model) -> float | None:
     """The skills' fixed scale passed to the model: None (learned, hierarchical) where the
     model learns it (the Rasch model), else 1 (the scale a model with slopes fixes)."""
-    return None if get_model(str(options["model"])).learns_skill_scale else np.float32(1.0)
+    return None if model.learns_skill_scale else np.float32(1.0)
 
 
 def irt_model(y: jax.Array, weight: jax.Array | None, skill_scale: float | None, *,

@@ -513,10 +513,10 @@ class Estimator(ABC, Generic[StateT]):
         ran away (:meth:`~irtbench.models.base.Model.runaway`) counts them in
         ``diagnostics["n_runaway"]`` and is not ``converged``."""
         diagnostics = dict(result.diagnostics)
-        model = str(prepared.state.options["model"])
+        model = prepared.state.model
         items = {"difficulty": result.difficulty, **result.items}
         item_se = {"difficulty": result.difficulty_se, **result.item_se}
-        runaway = get_model(model).runaway(items, item_se, prepared.found.questions)
+        runaway = model.runaway(items, item_se, prepared.found.questions)
         if runaway is not None:
             diagnostics["n_runaway"] = int(runaway.sum())
             if runaway.any():
@@ -538,7 +538,7 @@ class Estimator(ABC, Generic[StateT]):
             trace=[(k, *values()) for k, values in result.trace],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
-            model=model,
+            model=model.name,
             extra_items=dict(result.items),
             extra_se={name: result.item_se.get(name) for name in result.items},
             runaway_questions=runaway,

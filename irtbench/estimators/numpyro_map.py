@@ -158,7 +158,8 @@ class NumpyroMap(_numpyro.NumpyroEstimator):
         from numpyro.infer.autoguide import AutoDelta
 
         base = super().setup(responses, options, n_observed)
-        kwargs = _numpyro.model_options({**options, "sigma_prior_scale": 1.0})
+        kwargs = _numpyro.irt_model_arguments(
+            self.model, {**options, "sigma_prior_scale": 1.0})
         svi = _numpyro.build_svi(AutoDelta, optax.adam(float(options["lr"])), kwargs)
         return MapState(**vars(base), model_kwargs=kwargs, svi=svi, chunk=_numpyro.make_chunk(svi, CHUNK_STEPS))
 

@@ -104,8 +104,8 @@ class NumpyroNUTS(_numpyro.NumpyroEstimator):
         from numpyro.infer import MCMC, NUTS
 
         base = super().setup(responses, options, n_observed)
-        kwargs = _numpyro.model_options(options)
-        model = partial(_numpyro.irt_model, skill_scale=_numpyro.skill_scale_of(options),
+        kwargs = _numpyro.irt_model_arguments(self.model, options)
+        model = partial(_numpyro.irt_model, skill_scale=_numpyro.skill_scale_of(self.model),
                         **kwargs)
         chains = int(options["num_chains"])
         platform = base.jax_device.platform

@@ -68,20 +68,20 @@ class NumpyroVI(_numpyro.NumpyroEstimator):
         steps = -(-int(options["num_steps"]) // CHUNK_STEPS) * CHUNK_STEPS
         schedule = optax.exponential_decay(float(options["lr"]),
                                            transition_steps=max(steps // 4, 1), decay_rate=0.5)
-        kwargs = _numpyro.model_options(options)
+        kwargs = _numpyro.irt_model_arguments(self.model, options)
         svi = _numpyro.build_svi(AutoNormal, optax.adam(schedule), kwargs)
         return _numpyro.SviState(**vars(base), model_kwargs=kwargs, svi=svi,
                                  chunk=_numpyro.make_chunk(svi, CHUNK_STEPS), steps=steps)
 
     def compile(self, state: _numpyro.SviState) -> None:
-        _numpyro.compile_chunk(state, _numpyro.skill_scale_of(state.options))
+        _numpyro.compile_chunk(state, _numpyro.skill_scale_of(state.model))
 
     def run(self, state: _numpyro.SviState) -> Result:
         import jax
 
         data = _numpyro.place(state)
         clock = Stopwatch()
-        scale = _numpyro.skill_scale_of(state.options)
+        scale = _numpyro.skill_scale_of(state.model)
         svi_state = state.initial
         if svi_state is None:
             svi_state = state.svi.init(jax.random.PRNGKey(int(state.options["seed"])), *data,

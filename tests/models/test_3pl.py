@@ -176,8 +176,10 @@ def test_numpyro_3pl_log_density_is_the_written_out_posterior():
     alpha, beta = beta_parameters(0.25, 20.0)
     log_density, _ = numpyro_util.log_density(
         _numpyro.irt_model, (y, None, np.float32(1.0)),
-        _numpyro.model_options({"model": "3pl", "difficulty_scale": 10.0, "prior_log_a_sd": 1.0,
-                                "prior_guessing_mean": 0.25, "prior_guessing_weight": 20.0}),
+        _numpyro.irt_model_arguments(
+            irtbench.models.get_model("3pl"),
+            {"model": "3pl", "difficulty_scale": 10.0, "prior_log_a_sd": 1.0,
+             "prior_guessing_mean": 0.25, "prior_guessing_weight": 20.0}),
         params)
     from scipy import stats
 
