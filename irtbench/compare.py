@@ -75,7 +75,7 @@ import pandas as pd
 
 from irtbench.estimators import Fit, get_estimator
 from irtbench.harness.cells import DEFAULT_MODELS, check_sweep_options, estimator_options
-from irtbench.harness.limits import FitTimeout, _first_line, time_limit
+from irtbench.harness.limits import FitTimeout, first_line, time_limit
 from irtbench.harness.memory import PeakMemory
 from irtbench.metrics import EPS, log_loss, predict  # noqa: F401 - compare's own names too
 from irtbench.models import MODELS, Model, get_model
@@ -673,7 +673,7 @@ def _compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_
         return {**base, "status": "skipped", "reason": str(why)}, []
     except Exception as error:  # noqa: BLE001 - a failing estimator becomes a row
         fitter.tick(folds)
-        return {**base, "status": "error", "reason": _first_line(error)}, []
+        return {**base, "status": "error", "reason": first_line(error)}, []
     fold_rows = []
     for k in range(folds):
         try:
@@ -687,7 +687,7 @@ def _compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_
             fold_rows.append({**base, "fold": k, "status": "skipped", "reason": str(why)})
         except Exception as error:  # noqa: BLE001
             fold_rows.append({**base, "fold": k, "status": "error",
-                              "reason": _first_line(error)})
+                              "reason": first_line(error)})
     summary = {**base, "status": "ok", "reason": "", **row,
                **_summary_row(name, model, fold_rows, folds),
                "seconds_all_fits": time.perf_counter() - started}
