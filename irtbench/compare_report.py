@@ -11,7 +11,7 @@ import pandas as pd
 
 from irtbench.estimators import estimators, get_estimator
 from irtbench.models import ITEM_PARAMETERS
-from irtbench.plots import _finish, _figure, markdown_table, style
+from irtbench.plots import markdown_table, new_figure, save_figure, style
 
 if TYPE_CHECKING:
     from irtbench.compare import Comparison
@@ -31,8 +31,8 @@ def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
     if fitted.empty:
         return []
     labels = [f"{r.estimator} {r.model}" for r in fitted.itertuples()]
-    fig, axes = _figure(1, len(_MEASURES), figsize=(4.2 * len(_MEASURES),
-                                                    1.2 + 0.32 * len(labels)), sharey=True)
+    fig, axes = new_figure(1, len(_MEASURES), figsize=(4.2 * len(_MEASURES),
+                                                       1.2 + 0.32 * len(labels)), sharey=True)
     for ax, (column, title, lower) in zip(axes[0], _MEASURES):
         for y, row in enumerate(fitted.itertuples()):
             look = style(row.estimator)
@@ -48,7 +48,7 @@ def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="best")
-    return _finish(fig, path, ("png",))
+    return save_figure(fig, path, ("png",))
 
 
 def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
@@ -58,7 +58,7 @@ def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
     panels = list(items.groupby(["model", "parameter"], sort=False))
     if not panels:
         return []
-    fig, axes = _figure(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    fig, axes = new_figure(1, len(panels), figsize=(4.0 * len(panels), 3.8))
     for ax, ((model, parameter), rows) in zip(axes[0], panels):
         names = list(dict.fromkeys([*rows.estimator, *rows.other]))
         matrix = np.zeros((len(names), len(names)))
@@ -74,7 +74,7 @@ def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_title(f"{model}: RMSE of {parameter}", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.7)
-    return _finish(fig, path, ("png",))
+    return save_figure(fig, path, ("png",))
 
 
 def draw_figures(comparison: Comparison, folder: Path) -> list[Path]:
