@@ -1,33 +1,40 @@
-"""The figures and ``report.md`` of ``irtbench compare`` (:mod:`irtbench.compare`), drawn from
-its tables alone, with the sweep's fixed colour per estimator (:func:`irtbench.plots.style`)."""
+"""The files of ``irtbench compare`` (:mod:`irtbench.compare`): the tables, the figures and
+``report.md``, drawn from the tables alone, with the sweep's fixed colour per estimator
+(:func:`irtbench.plots.style`); each file written whole or not at all (:func:`staged`)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from irtbench.compare.heldout import BASELINES
 from irtbench.estimators import estimators, get_estimator
+from irtbench.metrics import EPS
 from irtbench.models import ITEM_PARAMETERS
 from irtbench.plots import markdown_table, new_figure, save_figure, style
 
 if TYPE_CHECKING:
-    from irtbench.compare import Comparison
+    from irtbench.compare.driver import Comparison
 
-__all__ = ["draw_figures", "report_text"]
+__all__ = ["draw_figures", "report_text", "write_comparison"]
 
 #: the held-out measures drawn, with whether lower is better
 _MEASURES = (("heldout_logloss", "held-out log-loss (nats per response)", True),
              ("brier", "Brier score", True), ("auc", "AUC", False))
-_BASELINES = ("constant", "item-means")
 
 
 def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
     """One panel per measure: each estimator x model's mean over folds with its SD as an error
     bar, one colour per estimator; the baselines as dashed lines."""
-    fitted = summary[~summary.estimator.isin(_BASELINES) & summary.heldout_logloss.notna()]
+    fitted = summary[~summary.estimator.isin(BASELINES) & summary.heldout_logloss.notna()]
     if fitted.empty:
         return []
     labels = [f"{r.estimator} {r.model}" for r in fitted.itertuples()]
@@ -38,7 +45,7 @@ def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
             look = style(row.estimator)
             ax.errorbar(getattr(row, column), y, xerr=np.nan_to_num(getattr(row, f"{column}_sd")),
                         fmt=str(look["marker"]), color=look["color"], capsize=3)
-        for name, dash in zip(_BASELINES, ("--", ":")):
+        for name, dash in zip(BASELINES, ("--", ":")):
             base = summary[summary.estimator == name]
             if len(base) and np.isfinite(base[column].iloc[0]):
                 ax.axvline(base[column].iloc[0], color="grey", linestyle=dash, label=name)
@@ -90,12 +97,10 @@ _SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd
 
 
 def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
-                seconds: float | None = None, settings: str = "", eps: float = 1e-6) -> str:
+                seconds: float | None = None, settings: str = "", eps: float = EPS) -> str:
     """The Markdown report: the summary, the tests, the agreement of the difficulties, what did
     not complete, the estimators left out unless named (their ``left_out_of_compare``), and
     the figures (``eps``: the clip of the probabilities)."""
-    EPS = eps  # noqa: N806 - compare's constant
-
     summary = comparison.summary
     shown = summary[[c for c in _SHOWN if c in summary]]
     lines = ["# irtbench compare" + (f": {source}" if source else ""), ""]
@@ -105,7 +110,7 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         lines += [f"Whole comparison: {seconds:.1f} s.", ""]
     lines += [
         "Held-out scores: means over folds (SD over folds beside the log-loss); predicted "
-        f"probabilities clipped to [{EPS:g}, 1 - {EPS:g}]; `n_infinite_predictions` counts "
+        f"probabilities clipped to [{eps:g}, 1 - {eps:g}]; `n_infinite_predictions` counts "
         "held-out predictions that used an infinite estimate. `seconds`: the full-data fit by "
         "the suite's one clock. AIC/BIC for marginal-likelihood fits only. Baselines: "
         "`constant` (the training proportion correct) and `item-means` (each item's).",
@@ -137,3 +142,34 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         title = titles.get(path.stem, path.stem)
         lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
     return "\n".join(lines)
+
+
+@contextmanager
+def staged(folder: Path) -> Iterator[Path]:
+    """A temporary folder beside ``folder``'s files; on success each file in it is renamed into
+    ``folder`` (one atomic rename per file), so that no file there is ever half written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".compare-", dir=folder))
+    try:
+        yield stage
+        for path in sorted(stage.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_comparison(comparison: Comparison, folder: Path | str, *, source: str = "",
+                     seconds: float | None = None, settings: str = "") -> list[Path]:
+    """``compare.csv``, ``agreement.csv``, ``folds.csv``, ``tests.csv``, the figures and
+    ``report.md`` in ``folder`` (each written whole or not at all)."""
+    folder = Path(folder)
+    with staged(folder) as stage:
+        comparison.summary.to_csv(stage / "compare.csv", index=False)
+        comparison.agreement.to_csv(stage / "agreement.csv", index=False)
+        comparison.folds.to_csv(stage / "folds.csv", index=False)
+        comparison.tests.to_csv(stage / "tests.csv", index=False)
+        figures = draw_figures(comparison, stage)
+        (stage / "report.md").write_text(report_text(
+            comparison, figures, source=source, seconds=seconds, settings=settings, eps=EPS))
+        names = sorted(p.name for p in stage.iterdir())
+    return [folder / name for name in names]
