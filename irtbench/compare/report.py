@@ -22,6 +22,10 @@ from irtbench.models import ITEM_PARAMETERS
 from irtbench.plots import markdown_table, new_figure, save_figure, style
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
     from irtbench.compare.driver import Comparison
 
 __all__ = ["draw_figures", "report_text", "write_comparison"]
@@ -29,6 +33,11 @@ __all__ = ["draw_figures", "report_text", "write_comparison"]
 #: the held-out measures drawn, with whether lower is better
 _MEASURES = (("heldout_logloss", "held-out log-loss (nats per response)", True),
              ("brier", "Brier score", True), ("auc", "AUC", False))
+#: the font of the numbers in agreement.png's cells at most, and at least (points): a smaller
+#: one would be unreadable, and then the cells carry no numbers (the colour bar reads them)
+CELL_FONT, SMALLEST_CELL_FONT = 7.0, 4.5
+#: the share of a cell's width and height a number may take
+CELL_MARGIN = 0.85
 
 
 def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
@@ -58,14 +67,55 @@ def draw_heldout(summary: pd.DataFrame, path: Path) -> list[Path]:
     return save_figure(fig, path, ("png",))
 
 
+def agreement_panel_inches(n_estimators: int) -> float:
+    """The width of one panel of ``agreement.png``: 4 in up to five estimators, then half an
+    inch more per estimator, at most 9 in."""
+    return min(max(4.0, 1.5 + 0.5 * n_estimators), 9.0)
+
+
+def write_in_cells(ax: Axes, matrix: np.ndarray) -> list[Text]:
+    """Each cell's value written in it (two significant digits), white on the dark half of the
+    colour scale; at :data:`CELL_FONT` until :func:`fit_cell_numbers` sizes them."""
+    top = np.nanmax(matrix)
+    return [ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=CELL_FONT,
+                    color="white" if value < top / 2 else "black")
+            for (i, j), value in np.ndenumerate(matrix)]
+
+
+def fit_cell_numbers(fig: Figure, panels: list[tuple[Axes, int, list[Text]]]
+                     ) -> None:
+    """Shrink each panel's numbers so that the widest fits its cell (:data:`CELL_MARGIN` of
+    the cell's width and height, measured once the figure is laid out); remove them where that
+    takes a font under :data:`SMALLEST_CELL_FONT`."""
+    fig.draw_without_rendering()  # the constrained layout places the panels
+    renderer = fig.canvas.get_renderer()
+    for ax, n, texts in panels:
+        box = ax.get_window_extent(renderer)
+        cell = min(box.width, box.height) / n
+        extents = [text.get_window_extent(renderer) for text in texts]
+        widest = max(extent.width for extent in extents)
+        tallest = max(extent.height for extent in extents)
+        size = CELL_FONT * min(1.0, CELL_MARGIN * cell / widest, CELL_MARGIN * cell / tallest)
+        for text in texts:
+            if size >= SMALLEST_CELL_FONT:
+                text.set_fontsize(size)
+            else:
+                text.remove()
+
+
 def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
     """One panel per model x item parameter: the RMSE between every pair of estimators after
-    alignment, as a symmetric matrix with the values written in."""
+    alignment, as a symmetric matrix with the values written in as far as they fit
+    (:func:`fit_cell_numbers`)."""
     items = agreement[agreement.parameter != "skill"]
     panels = list(items.groupby(["model", "parameter"], sort=False))
     if not panels:
         return []
-    fig, axes = new_figure(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    widths = [agreement_panel_inches(len(set(rows.estimator) | set(rows.other)))
+              for _, rows in panels]
+    fig, axes = new_figure(1, len(panels), figsize=(sum(widths), max(widths) - 0.2),
+                           width_ratios=widths)
+    written = []
     for ax, ((model, parameter), rows) in zip(axes[0], panels):
         names = list(dict.fromkeys([*rows.estimator, *rows.other]))
         matrix = np.zeros((len(names), len(names)))
@@ -73,14 +123,12 @@ def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
             i, j = names.index(r.estimator), names.index(r.other)
             matrix[i, j] = matrix[j, i] = r.rmse
         image = ax.imshow(matrix, cmap="viridis")
-        for i in range(len(names)):
-            for j in range(len(names)):
-                ax.text(j, i, f"{matrix[i, j]:.2g}", ha="center", va="center", fontsize=7,
-                        color="white" if matrix[i, j] < np.nanmax(matrix) / 2 else "black")
+        written.append((ax, len(names), write_in_cells(ax, matrix)))
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_title(f"{model}: RMSE of {parameter}", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.7)
+    fit_cell_numbers(fig, written)
     return save_figure(fig, path, ("png",))
 
 
