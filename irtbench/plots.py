@@ -30,7 +30,8 @@ from irtbench.responses import size_label  # noqa: E402
 from irtbench.results import ERRORS_FILE, read_curves, read_results, with_model  # noqa: E402
 from irtbench.threads import CONTENDED  # noqa: E402
 
-__all__ = ["plot_all", "plot_throughput", "write_report", "FIGURES"]
+__all__ = ["FIGURES", "markdown_table", "new_figure", "plot_all", "plot_throughput",
+           "save_figure", "style", "write_report"]
 
 FIGURES = {
     "recovery": "Recovery vs size: RMSE and Cramér–Rao ratio",
@@ -96,13 +97,16 @@ def _ok(table: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def _figure(*grid: int, **options: object) -> tuple[plt.Figure, np.ndarray]:
-    """A figure with room on the right for the legend (constrained layout)."""
+def new_figure(*grid: int, **options: object) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of a ``grid`` of panels, ``axes`` always 2-D, laid out with room on the right
+    for the legend (constrained layout)."""
     fig, axes = plt.subplots(*grid, layout="constrained", squeeze=False, **options)
     return fig, axes
 
 
-def _finish(fig: plt.Figure, path: Path, formats: Iterable[str]) -> list[Path]:
+def save_figure(fig: plt.Figure, path: Path, formats: Iterable[str]) -> list[Path]:
+    """``fig`` saved as ``path`` in each of ``formats`` (``"png"``, ``"svg"``) at 130 dpi, then
+    closed: the files written."""
     written = []
     for fmt in formats:
         target = path.with_suffix(f".{fmt}")
@@ -154,7 +158,7 @@ def _size_axis(ax: plt.Axes, table: pd.DataFrame) -> None:
 def plot_recovery(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
     """RMSE (top) and RMSE / Cramér–Rao bound (bottom) of every part with a bound."""
     parts = _parts(table, "crb_ratio_") or ["difficulty"]
-    fig, axes = _figure(2, len(parts), figsize=(4.6 * len(parts) + 2.5, 8), sharex=True)
+    fig, axes = new_figure(2, len(parts), figsize=(4.6 * len(parts) + 2.5, 8), sharex=True)
     for column, part in enumerate(parts):
         for ax, metric in zip(axes[:, column], ("rmse", "crb_ratio")):
             _lines(ax, table, f"{metric}_{part}")
@@ -170,11 +174,11 @@ def plot_recovery(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
     _legend(fig)
     fig.suptitle(FIGURES["recovery"] + " (mean ± sd over seeds; aligned; extreme students "
                  "excluded)")
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, axes = _figure(1, 2, figsize=(14, 4.8))
+    fig, axes = new_figure(1, 2, figsize=(14, 4.8))
     axes = axes[0]
     for ax, column, label in ((axes[0], "seconds", "fit time (s)"),
                               (axes[1], "responses_per_second", "responses × iterations / s")):
@@ -186,7 +190,7 @@ def plot_speed(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[
     axes[1].set_title("throughput")
     fig.suptitle(FIGURES["speed"] + " (median and range over seeds)", fontsize=10)
     _legend(fig)
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def _trace_size(curves: pd.DataFrame) -> tuple[int, int] | None:
@@ -211,7 +215,7 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     if "gap_rms" in here and here.gap_rms.notna().any():  # estimators of the reference objective
         panels.append(("gap_rms", "distance to the reference objective's optimum",
                        "RMS gap (logits)"))
-    fig, axes = _figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
+    fig, axes = new_figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
     panels = [(ax, *panel) for ax, panel in zip(axes[0], panels)]
     for ax, column, title, ylabel in panels:
         data = here.dropna(subset=[column]) if column in here else here.iloc[:0]
@@ -232,7 +236,7 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
     _legend(fig)
     fig.suptitle(FIGURES["time_to_accuracy"]
                  + " (one line per seed; seconds assume equal time per iteration)")
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def _busiest_size(rows: pd.DataFrame) -> tuple[int, int]:
@@ -273,7 +277,7 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
     kinds = [kind for kind in _parts(rows, "rmse_") if kind in set(here.kind)]
     if not kinds:
         return []
-    fig, axes = _figure(1, len(kinds), figsize=(5.6 * len(kinds) + 2.5, 4.8))
+    fig, axes = new_figure(1, len(kinds), figsize=(5.6 * len(kinds) + 2.5, 4.8))
     for ax, kind in zip(axes[0], kinds):
         values = here[here.kind == kind]
         limit = np.quantile(np.abs(values.error), 0.995)
@@ -296,14 +300,14 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
     fig.suptitle(f"{FIGURES['errors']}: {size_label(n, m)}, all seeds, extreme students "
                  "excluded; identical histograms drawn once (a = b)", fontsize=10)
     _legend(fig)
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
     parts = _parts(table, "coverage_")
     if not parts:  # no estimator here gives SEs: no file (the report says why)
         return []
-    fig, axes = _figure(1, len(parts), figsize=(5.6 * len(parts) + 2, 4.8), sharey=True)
+    fig, axes = new_figure(1, len(parts), figsize=(5.6 * len(parts) + 2, 4.8), sharey=True)
     for ax, kind in zip(axes[0], parts):
         column = f"coverage_{kind}"
         plural = _plural(kind)
@@ -324,11 +328,11 @@ def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
                  "(mean ± sd over seeds)", fontsize=10)
     axes[0, 0].set_ylabel("coverage (nominal 0.95)")
     _legend(fig, title="size")
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def plot_memory(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list[Path]:
-    fig, axes = _figure(1, 1, figsize=(9.5, 4.8))
+    fig, axes = new_figure(1, 1, figsize=(9.5, 4.8))
     ax = axes[0, 0]
     floor = 0.01  # MiB: an RSS growth below a page or two is drawn at the floor of the log axis
     measured = table.dropna(subset=["peak_memory_bytes"]).assign(
@@ -340,7 +344,7 @@ def plot_memory(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> list
     methods = ", ".join(sorted(measured.memory_method.dropna().unique()))
     ax.set_title(f"Peak memory vs size ({methods})", fontsize=10)
     _legend(fig)
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)
 
 
 def plot_all(folder: Path | str, formats: Iterable[str] = ("png",)) -> list[Path]:
@@ -484,7 +488,7 @@ def plot_throughput(rows: pd.DataFrame, path: Path, formats: Iterable[str] = ("p
     each device's bandwidth bound as a dashed line (one read of the int8 codes per epoch at
     the copy bandwidth: ``bound_rate``). ``rows``: ``estimator``, ``device`` (``cpu``,
     ``cuda``), ``responses``, ``responses_per_second`` and ``bound_rate``."""
-    fig, axes = _figure(1, 1, figsize=(7.5, 4.5))
+    fig, axes = new_figure(1, 1, figsize=(7.5, 4.5))
     ax = axes[0, 0]
     for (name, device), group in rows.sort_values("responses").groupby(["estimator", "device"]):
         look = style(str(name))
@@ -503,4 +507,4 @@ def plot_throughput(rows: pd.DataFrame, path: Path, formats: Iterable[str] = ("p
            ylabel="responses per second (iterations)", title="Throughput of the iterations against the bandwidth bound")
     ax.grid(True, which="major", alpha=0.3)
     _legend(fig)
-    return _finish(fig, path, formats)
+    return save_figure(fig, path, formats)

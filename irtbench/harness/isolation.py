@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from irtbench.estimators import Estimator
 from irtbench.harness.cells import Cell, _cell_row, _simulate_cell
-from irtbench.harness.limits import _first_line
+from irtbench.harness.limits import first_line
 from irtbench.harness.runner import CellRows, check_cell, run_cell
 from irtbench.threads import (
     allowed_cores,
@@ -63,7 +63,7 @@ def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
-                 "reason": _first_line(error)}, [], [])
+                 "reason": first_line(error)}, [], [])
     connection.send(rows)
     connection.close()
 
@@ -209,7 +209,7 @@ def _subprocess_worker(task: Path, result: Path) -> None:
                             repeat=repeat, cores=chosen)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
-                 "reason": _first_line(error)}, [], [])
+                 "reason": first_line(error)}, [], [])
     partial = result.with_suffix(".partial")
     partial.write_bytes(pickle.dumps(rows))
     os.replace(partial, result)  # whole or absent

@@ -18,7 +18,7 @@ from irtbench.harness.isolation import (
     run_cell_in_subprocess,
     run_cell_isolated,
 )
-from irtbench.harness.limits import _first_line
+from irtbench.harness.limits import first_line
 from irtbench.harness.runner import CellRows, check_cell, run_cell
 from irtbench.threads import (
     choose_cores,
@@ -111,7 +111,7 @@ def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, C
     try:
         client = Client(address, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError) as error:
-        raise ValueError(f"no dask scheduler at {address}: {_first_line(error)}") from None
+        raise ValueError(f"no dask scheduler at {address}: {first_line(error)}") from None
     futures = {}
     try:
         for task in tasks:
@@ -122,7 +122,7 @@ def _run_dask(tasks: Iterable[CellTask], address: str) -> Iterator[tuple[Cell, C
                 yield task.cell, future.result()
             except Exception as error:  # noqa: BLE001 - a lost dask worker is a row too
                 yield task.cell, ({**_cell_row(task.cell, task.estimator), "status": "error",
-                                   "reason": _first_line(error)}, [], [])
+                                   "reason": first_line(error)}, [], [])
     finally:
         client.cancel(list(futures))
         client.close()

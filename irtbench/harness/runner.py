@@ -11,7 +11,7 @@ from irtbench import devices
 from irtbench.estimators import Estimator, Fit, reference_optimum
 from irtbench.evaluation import convergence, curve_rows, error_rows
 from irtbench.harness.cells import Cell, _cell_row, _data_problem
-from irtbench.harness.limits import FitTimeout, _first_line, time_limit
+from irtbench.harness.limits import FitTimeout, first_line, time_limit
 from irtbench.harness.memory import MEMORY_HEADROOM, PeakMemory, _gb, _is_out_of_memory
 from irtbench.metrics import REFERENCE_ALPHA, recovery
 from irtbench.models import extremes
@@ -49,7 +49,7 @@ def check_cell(cell: Cell, estimator: Estimator, data: Dataset | None = None
     try:
         row["device"] = device = str(estimator.config["device"])
     except ValueError as error:
-        return refuse("error", _first_line(error))
+        return refuse("error", first_line(error))
     skip, why = estimator.skip(cell.n_students, cell.n_questions, device)
     if skip:
         return refuse("skipped", why)
@@ -114,7 +114,7 @@ def run_cell(
     except FitTimeout as error:
         return not_fitted("timeout", str(error))
     except Exception as error:  # noqa: BLE001 - any failure becomes a row, the sweep goes on
-        return not_fitted("oom" if _is_out_of_memory(error) else "error", _first_line(error))
+        return not_fitted("oom" if _is_out_of_memory(error) else "error", first_line(error))
     timed.sort(key=lambda pair: pair[0].seconds)
     fit, usage = timed[(len(timed) - 1) // 2]
     peak, method = memory.measure(fit.device, cls.backend)

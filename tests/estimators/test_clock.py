@@ -108,12 +108,12 @@ CONCRETE = {f"irtbench.estimators.{p.stem}" for p in (PACKAGE / "estimators").gl
 
 
 #: every module of the sweep machinery (each of irtbench/harness/), the results, figures,
-#: baseline, comparison and the CLI: they reach estimators through the registry only
-MACHINERY = sorted([m for m in MODULES if m == "irtbench.harness"
-                    or m.startswith("irtbench.harness.")]
+#: baseline, comparison (each of irtbench/compare/), the estimates file and the CLI: they reach
+#: estimators through the registry only
+MACHINERY = sorted([m for m in MODULES if m.split(".")[:2] in (["irtbench", "harness"],
+                                                                ["irtbench", "compare"])]
                    + ["irtbench.results", "irtbench.plots", "irtbench.baseline", "irtbench.cli",
-                      "irtbench.compare", "irtbench.compare_report", "irtbench.like",
-                      "irtbench.evaluation"])
+                      "irtbench.estimates", "irtbench.like", "irtbench.evaluation"])
 
 
 @pytest.mark.parametrize("module", MACHINERY)

@@ -172,3 +172,49 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("irtbench compare: error:") and "\n" not in error
+
+
+
+def _drawn_agreement(n_estimators: int, tmp_path, monkeypatch):
+    """agreement.png's figure, laid out as saved, for ``n_estimators`` on one parameter with
+    RMSEs of every width ``.2g`` writes (``5.6e-08``, ``0.00096``, ``12``)."""
+    from irtbench.compare import report
+
+    values = [5.6e-08, 0.00096, 0.0015, 0.023, 0.61, 12.5]
+    names = [f"estimator-{k}" for k in range(n_estimators)]
+    table = pd.DataFrame([{"model": "rasch", "estimator": a, "other": b,
+                           "parameter": "difficulty", "rmse": values[(i + j) % len(values)]}
+                          for i, a in enumerate(names) for j, b in enumerate(names) if i < j])
+    drawn = []
+
+    def keep(fig, path, formats):
+        drawn.append(fig)
+        return []
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    report.draw_agreement(table, tmp_path / "agreement")
+    drawn[0].draw(drawn[0].canvas.get_renderer())
+    return drawn[0]
+
+
+@pytest.mark.parametrize("n_estimators", [2, 8, 16])
+def test_agreement_numbers_fit_in_their_cells(n_estimators, tmp_path, monkeypatch):
+    """agreement.png's numbers spilled over their cells with seven estimators (issue 30):
+    every number written lies inside its cell."""
+    fig = _drawn_agreement(n_estimators, tmp_path, monkeypatch)
+    ax = fig.axes[0]
+    assert len(ax.texts) == n_estimators ** 2
+    for text in ax.texts:
+        j, i = text.get_position()
+        cell = ax.transData.transform([(j - 0.5, i - 0.5), (j + 0.5, i + 0.5)])
+        left, right = sorted(cell[:, 0])
+        bottom, top = sorted(cell[:, 1])
+        box = text.get_window_extent(fig.canvas.get_renderer())
+        assert left <= box.x0 and box.x1 <= right and bottom <= box.y0 and box.y1 <= top, \
+            (n_estimators, text.get_text())
+
+
+def test_agreement_of_many_estimators_is_drawn_without_numbers(tmp_path, monkeypatch):
+    """Where the numbers would need a font under the smallest readable one, the cells carry
+    none (the colour bar reads them)."""
+    assert not _drawn_agreement(30, tmp_path, monkeypatch).axes[0].texts

@@ -76,7 +76,7 @@ def _drawn_figures(tmp_path, monkeypatch) -> dict[str, object]:
     folder = tmp_path / "copy"
     shutil.copytree(BASELINE, folder, ignore=shutil.ignore_patterns("*.png", "*.svg", "report.md"))
     figures = {}
-    finish = plots._finish
+    finish = plots.save_figure
 
     def keep(fig, path, formats):
         renderer = fig.canvas.get_renderer()  # Agg: laid out as saved
@@ -86,7 +86,7 @@ def _drawn_figures(tmp_path, monkeypatch) -> dict[str, object]:
         figures[path.name] = fig
         return finish(fig, path, ())
 
-    monkeypatch.setattr(plots, "_finish", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     plots.plot_all(folder)
     return figures
 

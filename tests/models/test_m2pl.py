@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import irtbench
-from irtbench.cli import estimates_table, read_estimates
+from irtbench.estimates import estimates_table, read_estimates
 from irtbench.csvio import ResponseTable
 from irtbench.estimators import Fit
 from irtbench.evaluation import error_rows

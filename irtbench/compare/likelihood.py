@@ -1,0 +1,127 @@
+r"""Marginal log-likelihood, information criteria and likelihood-ratio tests of nested models.
+
+For the marginal-likelihood fits (the estimators whose declared ``objective`` is
+``"marginal"``, on the full data): the marginal log-likelihood :math:`\ell` the fit reports
+(``diagnostics["log_likelihood"]``), or else computed by Gauss–Hermite quadrature under the
+fit's skill distribution (:func:`marginal_log_likelihood`); :math:`\text{AIC} = 2k - 2\ell`,
+:math:`\text{BIC} = k\log N - 2\ell` with :math:`N` respondents and :math:`k` free parameters
+(:func:`n_parameters`): :math:`J + 1` for the Rasch model (difficulties and the skill SD),
+:math:`2J` for the 2PL, :math:`3J` for the 3PL and :math:`4J` for the 4PL under N(0, 1) skills
+(:math:`J` the items with finite estimates).
+
+Nested models, Rasch :math:`\subset` 2PL :math:`\subset` 3PL :math:`\subset` 4PL (the Rasch
+model with skill SD :math:`\sigma` is the 2PL with every slope :math:`\sigma` under N(0, 1); the
+2PL is the 3PL with every floor 0, the 3PL the 4PL with every ceiling 1), are compared by
+:math:`2(\ell_1 - \ell_0) \sim \chi^2_{k_1 - k_0}` (:func:`likelihood_ratio_tests`); the
+asymptotes' values 0 and 1 lie on the boundary of their space, so those tests are
+conservative, and their fits maximise a posterior (Beta priors on the asymptotes), so their
+:math:`\ell` is the likelihood at the posterior mode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irtbench.estimators import Fit
+from irtbench.models import MODELS, Model, get_model
+from irtbench.models.base import FIXED
+from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks, to_dense
+
+__all__ = ["chi2_sf", "information_criteria", "likelihood_ratio_tests",
+           "marginal_log_likelihood", "n_parameters"]
+
+#: the marginal log-likelihood's parameters beyond the items' (the Rasch model's skill SD)
+_EXTRA_PARAMETERS = {"rasch": 1}
+
+
+def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
+                            *, sigma: float = 1.0, nodes: int = 61) -> float:
+    r""":math:`\sum_i \log \sum_q w_q \prod_{j\ \mathrm{obs}} p_j(\sigma z_q)^{y_{ij}}
+    (1 - p_j(\sigma z_q))^{1 - y_{ij}}` with the probabilists' Gauss–Hermite rule
+    (:math:`w_q` normalised to sum to 1): the log-likelihood of the items with skills
+    :math:`N(0, \sigma^2)` integrated out. Items with a non-finite estimate (answered all
+    right or all wrong, whose limit contributes :math:`\log 1 = 0`) are left out."""
+    dense = to_dense(responses) if is_sparse(responses) else responses
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    usable = np.logical_and.reduce([np.isfinite(np.asarray(items[n], np.float64))
+                                    for n in model.item_parameters])
+    parameters = {n: np.asarray(items[n], np.float64)[usable] for n in model.item_parameters}
+    p = np.clip(model.probabilities(sigma * z, parameters), 1e-300, 1 - 1e-16)  # (Q, J)
+    log_p, log_q, log_w = np.log(p).T, np.log1p(-p).T, np.log(w / w.sum())
+    total = 0.0
+    for rows in row_blocks(dense.shape):
+        block = dense[rows][:, usable]
+        answered = observed_of(block)
+        y = np.where(answered, answers_of(block, np.float64), 0.0)
+        joint = (y * answered) @ log_p + ((1 - y) * answered) @ log_q + log_w  # (n, Q)
+        peak = joint.max(axis=1, keepdims=True)
+        total += float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
+    return total
+
+
+def n_parameters(model: str, n_items: int) -> int:
+    """Free parameters of a marginal fit (module docstring)."""
+    return len(get_model(model).item_parameters) * n_items + _EXTRA_PARAMETERS.get(model, 0)
+
+
+def information_criteria(fit: Fit, responses: np.ndarray) -> dict[str, Any]:
+    """``loglik`` (reported, or by :func:`marginal_log_likelihood`), its source, ``k``, AIC and
+    BIC of a marginal fit on the full data."""
+    model = get_model(fit.model)
+    reported = fit.diagnostics.get("log_likelihood")
+    if isinstance(reported, (int, float)) and math.isfinite(reported):
+        loglik, source = float(reported), "reported"
+    else:
+        sigma = fit.diagnostics.get("sigma", 1.0)
+        loglik = marginal_log_likelihood(model, fit.items, responses,
+                                         sigma=float(sigma) if fit.model == "rasch" else 1.0)
+        source = "quadrature"
+    n_items = int(np.logical_and.reduce([np.isfinite(np.asarray(fit.items[n], np.float64))
+                                         for n in model.item_parameters]).sum())
+    k = n_parameters(fit.model, n_items)
+    n = responses.shape[0]
+    return {"loglik": loglik, "loglik_source": source, "n_parameters": k,
+            "aic": 2 * k - 2 * loglik, "bic": k * math.log(n) - 2 * loglik}
+
+
+def chi2_sf(statistic: float, df: int) -> float:
+    """:math:`P(\\chi^2_{df} > x)`, the regularised upper incomplete gamma function (torch's)."""
+    import torch
+
+    if df <= 0:
+        return float("nan")
+    value = torch.special.gammaincc(torch.tensor(df / 2.0, dtype=torch.float64),
+                                    torch.tensor(max(statistic, 0.0) / 2.0, dtype=torch.float64))
+    return float(value)
+
+
+def likelihood_ratio_tests(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per marginal estimator, every nested pair of its fitted models (Rasch < 2PL < 3PL < 4PL):
+    statistic :math:`2(\\ell_1 - \\ell_0)`, its degrees of freedom and p-value."""
+    columns = ["estimator", "smaller", "larger", "statistic", "df", "p_value", "note"]
+    rows = []
+    if "loglik" not in summary:
+        return pd.DataFrame(columns=columns)
+    fitted = summary[summary.loglik.notna()]
+    for name, group in fitted.groupby("estimator", sort=False):
+        by_model = {row.model: row for row in group.itertuples()}
+        present = [m for m in MODELS if m in by_model]
+        for small, large in combinations(present, 2):
+            a, b = by_model[small], by_model[large]
+            statistic = 2.0 * (b.loglik - a.loglik)
+            df = int(b.n_parameters - a.n_parameters)
+            bounded = [n for n in get_model(large).item_parameters
+                       if get_model(large).kinds[n] == FIXED]  # the floors (and ceilings)
+            note = (f"{get_model(large).title}: a posterior mode (Beta priors on "
+                    f"{' and '.join(bounded)}) and asymptotes on the boundary: approximate, "
+                    "conservative" if bounded else "")
+            rows.append({"estimator": name, "smaller": small, "larger": large,
+                         "statistic": statistic, "df": df, "p_value": chi2_sf(statistic, df),
+                         "note": note})
+    return pd.DataFrame(rows, columns=columns)

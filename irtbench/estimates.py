@@ -1,0 +1,152 @@
+r"""The estimates file: what ``irtbench fit`` writes (:func:`estimates_table`) and what reads it
+back (:func:`read_estimates`).
+
+One CSV row per student, then one per question, in the order of the response file, with the
+columns:
+
+- ``kind``: ``student`` or ``question``; ``label``: the row's label (the file's label column,
+  else the row number from 0) or the question's column name.
+- ``estimate`` and ``se``: the skill :math:`\theta_i` of a student, the difficulty :math:`b_j`
+  of a question (the M2PL's MDIFF), with its standard error (empty where the estimator gives
+  none).
+- ``extreme``: True for a student or question answered all right or all wrong
+  (:func:`irtbench.models.extremes`): a maximum-likelihood fit (an estimator that declares
+  ``infinite_extremes``) writes ``-inf`` or ``inf`` with SE ``inf`` there, the others a finite
+  posterior summary pulled in by the prior.
+- the model's other item parameters, each with its SE, on the question rows:
+  ``discrimination``/``discrimination_se`` (2PL and up; the M2PL's MDISC), ``guessing`` (3PL,
+  4PL), ``ceiling`` (4PL), ``intercept`` (M2PL); a parameter of D coordinates (the M2PL's
+  loadings) as ``loading_1``, ``loading_1_se``, ..., ``loading_D_se`` (:func:`part_columns`),
+  and the M2PL's skills likewise as ``skill_1`` ... ``skill_D_se`` on the student rows, whose
+  ``estimate`` and ``se`` are then empty.
+- ``runaway`` (models with slopes): True for a question whose estimates ran away (the likelihood
+  keeps rising along it: not identified by the data).
+- ``origin``: how the estimates are identified (a key of :data:`ORIGINS`): the estimator's own
+  identification, or skills and difficulties shifted alike so that the mean difficulty of the
+  non-extreme questions is 0.
+
+Probabilities follow from a row of each kind by the model's formula (:mod:`irtbench.models`),
+e.g. the 2PL's :math:`P(y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from irtbench.metrics import align
+from irtbench.models import extremes
+
+if TYPE_CHECKING:
+    from irtbench.csvio import ResponseTable
+    from irtbench.estimators import Fit
+
+__all__ = ["COLUMN_STEMS", "ORIGINS", "estimates_table", "part_columns", "read_estimates"]
+
+#: ``irtbench fit --origin``: how the written estimates are identified (default the first)
+ORIGINS = {
+    "estimator": "each estimator's own identification, as irtbench.fit returns it and the "
+                 "field's packages report it (the marginal fits: skills of mean 0)",
+    "mean-difficulty": "one origin for every estimator: skills and difficulties shifted alike "
+                       "so that the mean difficulty of the non-extreme questions is 0",
+}
+
+
+#: the column stem of each coordinate of a two-dimensional part (``loading_1``, ``skill_1``)
+COLUMN_STEMS = {"loadings": "loading", "skill": "skill"}
+
+
+def part_columns(name: str, values: np.ndarray, se: np.ndarray | None) -> dict[str, object]:
+    """The columns of one part in the estimates file: ``name`` and ``name_se`` for a vector;
+    for an ``(rows, D)`` matrix (the M2PL's loadings and skills) one pair per coordinate,
+    ``loading_1``, ``loading_1_se``, ..., ``loading_D_se`` (:data:`COLUMN_STEMS`)."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        return {name: values, f"{name}_se": se if se is not None else np.nan}
+    columns: dict[str, object] = {}
+    stem = COLUMN_STEMS.get(name, name)
+    for k in range(values.shape[1]):
+        columns[f"{stem}_{k + 1}"] = values[:, k]
+        columns[f"{stem}_{k + 1}_se"] = np.asarray(se)[:, k] if se is not None else np.nan
+    return columns
+
+
+def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
+                    ) -> pd.DataFrame:
+    """One row per student and per question: kind, label, estimate, se, extreme, the model's
+    other item parameters, and ``origin`` (a key of :data:`ORIGINS`: the estimator's own
+    identification, or skills and difficulties shifted alike so that the mean difficulty of
+    the non-extreme questions is 0; a common shift leaves every model's predictions as they
+    are).
+
+    Skills of D dimensions (the M2PL) are the columns ``skill_1`` ... ``skill_D`` (and
+    ``skill_1_se`` ...) of the student rows, whose ``estimate`` and ``se`` are then empty, and
+    the loadings the columns ``loading_1`` ... ``loading_D`` of the question rows, beside MDIFF
+    (``estimate``), MDISC (``discrimination``) and ``intercept``
+    (:func:`part_columns`; :func:`read_estimates` reads the file back). Their origin is the
+    estimator's only: ``mean-difficulty`` is refused (no common scalar shift of vector skills
+    leaves the logits unchanged)."""
+    extreme_students, extreme_questions = extremes(table.responses)
+    skill, difficulty = result.skill, result.difficulty
+    multidimensional = np.ndim(skill) == 2
+    if origin == "mean-difficulty":
+        if multidimensional:
+            raise ValueError("--origin mean-difficulty shifts scalar skills; the skills of the "
+                             f"{result.model} model are vectors: use --origin estimator")
+        skill, difficulty = align(skill, difficulty, ~extreme_questions)
+
+    def block(kind: str, labels: list[str], estimate: np.ndarray, se: np.ndarray | None,
+              extreme: np.ndarray, **more: object) -> pd.DataFrame:
+        return pd.DataFrame({"kind": kind, "label": labels, "estimate": estimate,
+                             "se": se if se is not None else np.nan, "extreme": extreme, **more})
+
+    more: dict[str, object] = {}  # the model's other item parameters beside each question
+    for name, values in result.extra_items.items():
+        more |= part_columns(name, values, result.extra_se.get(name))
+    if result.runaway_questions is not None:
+        more["runaway"] = result.runaway_questions
+    students = (block("student", table.students, np.nan, None, extreme_students,
+                      **part_columns("skill", skill, result.skill_se)) if multidimensional
+                else block("student", table.students, skill, result.skill_se, extreme_students))
+    estimates = pd.concat(
+        [students,
+         block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
+               **more)],
+        ignore_index=True,
+    )
+    estimates["origin"] = origin
+    return estimates
+
+
+def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(skill, items)`` of an estimates file that ``irtbench fit`` wrote
+    (:func:`estimates_table`): the skills, ``(n,)`` or, from ``skill_1`` ... columns,
+    ``(n, D)``; the item parameters by name, ``"difficulty"`` (the question rows' ``estimate``)
+    first, then every other parameter column, the ``loading_k`` columns gathered into
+    ``"loadings"`` ``(J, D)``. SEs and flags are not read."""
+    frame = pd.read_csv(path)
+    students, questions = frame[frame.kind == "student"], frame[frame.kind == "question"]
+
+    def gathered(rows: pd.DataFrame, stem: str) -> np.ndarray | None:
+        names = [f"{stem}_{k}" for k in range(1, frame.shape[1] + 1)
+                 if f"{stem}_{k}" in frame.columns]
+        return rows[names].to_numpy(np.float64) if names else None
+
+    skill = gathered(students, COLUMN_STEMS["skill"])
+    if skill is None:
+        skill = students.estimate.to_numpy(np.float64)
+    items = {"difficulty": questions.estimate.to_numpy(np.float64)}
+    stems = {f"{stem}_": name for name, stem in COLUMN_STEMS.items()}
+    for column in frame.columns:
+        if column in ("kind", "label", "estimate", "se", "extreme", "origin", "runaway") \
+                or column.endswith("_se"):
+            continue
+        stem = next((name for prefix, name in stems.items() if column.startswith(prefix)), None)
+        if stem == "loadings" and stem not in items:
+            items[stem] = gathered(questions, COLUMN_STEMS[stem])
+        elif stem is None:
+            items[column] = questions[column].to_numpy(np.float64)
+    return skill, items
