@@ -189,6 +189,9 @@ class JaxAdam(_jax.JaxEstimator):
             closed_form.check(objective)
             step = partial(closed_form.jax_value_and_grad, n_observed=n_observed,
                            alpha=float(options["alpha"]))
+        elif "logit" in model.fast_paths:
+            closed_form.check_logit(objective)
+            step = closed_form.jax_logit_value_and_grad(objective)
         else:
             step = jax.value_and_grad(partial(objective_value, objective))
         train = make_train(int(options["epochs"]), float(options["lr"]), step,

@@ -11,22 +11,25 @@ the origin of the scale):
 minimised by full-batch Adam (lr 0.01, 1000 epochs) from :math:`\theta = b = 0`, in float32,
 with :math:`\alpha = 10^{-2}` — exactly the notebook's defaults.
 
-**Every model, one generic path, the Rasch model's fast ones.** The objective of any model is
-the model's own (:class:`~irtbench.models.fitting.Objective`: its log-likelihood from its
+**Every model, one generic path, the fast ones its model offers.** The objective of any model
+is the model's own (:class:`~irtbench.models.fitting.Objective`: its log-likelihood from its
 logits, its gauge penalty, its priors); for the Rasch model it is the notebook's, above.
 :func:`objective_loss` sums it over the pieces of a
-:class:`~irtbench.kernels.device_responses.DeviceResponses` (the whole float32
-matrix, the gathered pairs of sparse triples, or one block of int8 rows at a time), and
-``"autograd"`` differentiates it as the notebook does: the path of every model, written with no
-branch on the model. Where the model offers faster ones (``Model.fast_paths``): ``"closed"``
-(:func:`~irtbench.kernels.closed_form.closed_form_step`) writes the Rasch gradient out, piece by piece, with no graph;
-``"compiled"`` (:func:`~irtbench.kernels.closed_form.fused_step` under ``torch.compile``) fuses it over a whole dense matrix
-into one pass; ``"fused"`` (:mod:`irtbench.kernels.fused_epoch`, Rasch and 2PL on CUDA) is one
-Triton pass per epoch, the epochs replayed as a CUDA graph. ``"auto"`` takes the fused kernel on
-CUDA where the model has one, compiles for the Rasch model on CUDA and for float32 matrices of
-at least ``COMPILE_FROM`` responses on a CPU, takes the closed form elsewhere for it, and
-autograd for the other models. Tests hold the fast paths to autograd of :func:`reference_loss`
-(:func:`objective_loss` of the Rasch model).
+:class:`~irtbench.kernels.device_responses.DeviceResponses` (the whole float32 matrix, the
+gathered pairs of sparse triples, or one block of int8 rows at a time), and ``"autograd"``
+differentiates it as the notebook does: the path of every model, written with no branch on the
+model. Where the model offers faster ones (``Model.fast_paths``, the only switch;
+:mod:`irtbench.kernels`): ``"closed"`` (:func:`~irtbench.kernels.closed_form.closed_form_step`)
+writes the Rasch gradient out, piece by piece, with no graph; ``"compiled"``
+(:func:`~irtbench.kernels.closed_form.fused_step` under ``torch.compile``) fuses it over a whole
+dense matrix into one pass; ``"logit"`` (:func:`~irtbench.kernels.closed_form.logit_step`, the
+Rasch model, 2PL and M2PL) chains the Bernoulli residual through the model's logits;
+``"fused"`` (:mod:`irtbench.kernels.fused_epoch`, Rasch and 2PL on CUDA) is one Triton pass per
+epoch, the epochs replayed as a CUDA graph. ``"auto"`` takes the fused kernel on CUDA where the
+model has one, compiles for the Rasch model on CUDA and for float32 matrices of at least
+``COMPILE_FROM`` responses on a CPU, takes the closed form elsewhere for it, the logit path for
+the 2PL and M2PL, and autograd for the 3PL and 4PL. Tests hold the fast paths to autograd of
+the model's objective (:func:`objective_loss`; :func:`reference_loss` for the Rasch model).
 
 **Memory.** Up to ``COMPACT_ABOVE`` responses (``storage="auto"``) the data are held as float32
 (plus a float32 mask when some are missing): at most about 16 bytes per response at peak (data
@@ -59,7 +62,7 @@ from tqdm.auto import trange
 from irtbench.estimators import options as option
 from irtbench.estimators import _torch
 from irtbench.kernels import closed_form, fused_epoch, graph_loop
-from irtbench.kernels.closed_form import closed_form_step, fused_step
+from irtbench.kernels.closed_form import closed_form_step, fused_step, logit_step
 from irtbench.kernels.device_responses import DeviceResponses, decode, fill_codes, stored_as
 from irtbench.estimators.base import (
     Option,
@@ -165,11 +168,14 @@ class TorchAdam(_torch.TorchEstimator):
                                   "'float32' or 'int8'", "auto", "float32", "int8"),
         "kernel": option.choice("auto", "'autograd' (the model's objective differentiated, as "
                                  "the notebook does), 'closed' (the gradient written out), "
-                                 "'compiled' (torch.compile's fused pass), 'fused' (a Triton "
-                                 "pass over int8 codes, the epochs replayed as a CUDA graph) or "
-                                 "'auto' (auto_kernel); 'closed' and 'compiled' where the model "
-                                 "offers them (Rasch), 'fused' on CUDA (Rasch, 2PL)",
-                                 "auto", "autograd", "closed", "compiled", "fused"),
+                                 "'compiled' (torch.compile's fused pass), 'logit' (the "
+                                 "Bernoulli residual chained through the model's logits), "
+                                 "'fused' (a Triton pass over int8 codes, the epochs replayed "
+                                 "as a CUDA graph) or 'auto' (auto_kernel); each where the "
+                                 "model offers it (its fast_paths: 'closed' and 'compiled' the "
+                                 "Rasch model, 'logit' the Rasch model, 2PL and M2PL, 'fused' "
+                                 "the Rasch model and 2PL on CUDA)",
+                                 "auto", "autograd", "closed", "compiled", "logit", "fused"),
         "progress": option.PROGRESS,
     }
 
@@ -204,8 +210,13 @@ class TorchAdam(_torch.TorchEstimator):
             raise ValueError(f"kernel={kernel!r} is written for the {' and '.join(takers)} "
                              f"model (its fast_paths); the {model.title} is fitted with "
                              "kernel='autograd' (or 'fused' on CUDA where it has one)")
+        elif kernel == "logit" and "logit" not in model.fast_paths:
+            raise ValueError(f"kernel='logit' needs a Bernoulli log-likelihood of the logits; "
+                             f"the {model.title} is fitted with kernel='autograd'")
         if kernel in ("closed", "compiled"):
             closed_form.check(objective)
+        if kernel == "logit":
+            closed_form.check_logit(objective)
         if kernel in ("compiled", "fused") and is_sparse(responses):
             raise ValueError(f"kernel={kernel!r} reads a dense matrix; sparse triples are "
                              "fitted with kernel='closed' or 'autograd'")
@@ -214,15 +225,17 @@ class TorchAdam(_torch.TorchEstimator):
     def auto_kernel(self, responses: Responses, device_type: str, model: Model) -> str:
         """For dense data on CUDA, ``"fused"`` where the model has a fused kernel and Triton is
         there (:func:`~irtbench.kernels.fused_epoch.supports`), else ``"compiled"`` (where the
-        model offers the closed form: Rasch) or ``"autograd"``; on a CPU, with the closed form,
-        ``"compiled"`` for float32 data from ``COMPILE_FROM`` responses (Inductor's C++ is
-        about 2x the eager closed form there; its int8 decoding is not, and below that size
-        its compile is not won back) and ``"closed"`` otherwise; without, ``"autograd"``."""
+        model offers the closed form: Rasch); on a CPU, with the closed form, ``"compiled"`` for
+        float32 data from ``COMPILE_FROM`` responses (Inductor's C++ is about 2x the eager
+        closed form there; its int8 decoding is not, and below that size its compile is not
+        won back) and ``"closed"`` otherwise; without it, ``"logit"`` where the model's
+        log-likelihood is the Bernoulli one of its logits (the 2PL, the M2PL), else
+        ``"autograd"`` (the 3PL, 4PL)."""
         dense_cuda = device_type == "cuda" and not is_sparse(responses)
         if dense_cuda and fused_epoch.supports(model, device_type):
             return "fused"
         if "closed" not in model.fast_paths:
-            return "autograd"
+            return "logit" if "logit" in model.fast_paths else "autograd"
         if is_sparse(responses):
             return "closed"
         if device_type == "cuda":
@@ -250,8 +263,9 @@ class TorchAdam(_torch.TorchEstimator):
         except Exception as error:  # Triton's and CUDA's failures have no common type
             if state.options["kernel"] == "fused":
                 raise
-            closed = "closed" in state.objective.model.fast_paths
-            state.kernel = "compiled" if closed else "autograd"
+            paths = state.objective.model.fast_paths
+            state.kernel = ("compiled" if "closed" in paths else
+                            "logit" if "logit" in paths else "autograd")
             state.loop = state.codes = None
             warnings.warn(f"the fused kernel failed ({type(error).__name__}: {error}); "
                           f"torch-adam fits with kernel={state.kernel!r} instead",
@@ -349,6 +363,8 @@ class TorchAdam(_torch.TorchEstimator):
             optimizer.zero_grad()
             if state.kernel == "closed":
                 losses[epoch] = closed_form_step(raw["skill"], raw["difficulty"], data, alpha)
+            elif state.kernel == "logit":
+                losses[epoch] = logit_step(objective, raw, data)
             elif state.kernel == "autograd":
                 losses[epoch] = objective_loss(objective, raw, data, backward=True)
             else:

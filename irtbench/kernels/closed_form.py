@@ -1,11 +1,17 @@
-r"""The Rasch model's closed form: its objective's gradient written out, with no autodiff,
-for the models that declare the fast path ``"closed"`` (:attr:`Model.fast_paths
-<irtbench.models.base.Model.fast_paths>`): in torch, piece by piece (:func:`closed_form_step`)
-or over a whole dense matrix as one function for ``torch.compile`` to fuse
-(:func:`fused_step`), and in JAX (:func:`jax_value_and_grad`, inside jax-adam's compiled loop).
+r"""Gradients written out instead of differentiating the whole objective, for the models that
+declare these fast paths (:attr:`Model.fast_paths <irtbench.models.base.Model.fast_paths>`):
 
-They implement one objective, the seed notebook's: the mean observed negative log-likelihood of
-the logits :math:`x_{ij} = \theta_i - b_j` plus :math:`\alpha\bar b^2`, and no prior.
+* ``"closed"``, the Rasch model's closed form: in torch, piece by piece
+  (:func:`closed_form_step`) or over a whole dense matrix as one function for
+  ``torch.compile`` to fuse (:func:`fused_step`), and in JAX (:func:`jax_value_and_grad`,
+  inside jax-adam's compiled loop);
+* ``"logit"``, any model whose log-likelihood is the Bernoulli one of its logits (the Rasch
+  model, the 2PL, the M2PL): the gradient in a logit is the residual :math:`\sigma(x) - y`,
+  chained through the model's own logits by autodiff (:func:`logit_step` in torch,
+  :func:`jax_logit_value_and_grad` in JAX; :func:`check_logit`).
+
+The closed form implements one objective, the seed notebook's: the mean observed negative
+log-likelihood of the logits :math:`x_{ij} = \theta_i - b_j` plus :math:`\alpha\bar b^2`, and no prior.
 :func:`check` refuses a model whose fitted parameters are not that objective's (a model that
 declares ``"closed"`` must fit exactly the difficulty, on the line, with no prior), so the
 model's declaration is the only switch and a wrong one fails loudly. Tests hold each to
@@ -14,6 +20,7 @@ autodiff of the model's generic objective.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from irtbench.kernels.device_responses import DeviceResponses, decode
@@ -24,8 +31,8 @@ if TYPE_CHECKING:
 
     from irtbench.models.fitting import Objective
 
-__all__ = ["check", "closed_form_step", "fused_step", "jax_value_and_grad", "residual_terms",
-           "sum_log"]
+__all__ = ["check", "check_logit", "closed_form_step", "fused_step", "jax_logit_value_and_grad",
+           "jax_value_and_grad", "logit_step", "residual_terms", "sum_log"]
 
 
 def check(objective: Objective) -> None:
@@ -157,3 +164,86 @@ def jax_value_and_grad(params: dict[str, jax.Array], answers: jax.Array,
     return loss, grads
 
 
+
+
+# -- the Bernoulli log-likelihood of any model's logits: the residual chained through them ----
+def check_logit(objective: Objective) -> None:
+    """``ValueError`` unless the model's log-likelihood is the Bernoulli one of its logits
+    (it keeps :meth:`~irtbench.models.base.Model.log_prob`'s default), which the logit path
+    needs: a model that declares ``"logit"`` must."""
+    from irtbench.models.base import Model
+
+    if type(objective.model).log_prob is not Model.log_prob:
+        raise ValueError(f"the logit path needs the Bernoulli log-likelihood of the logits; the "
+                         f"{objective.model.name} model writes its own log_prob")
+
+
+def logit_step(objective: Objective, raw: dict[str, torch.Tensor], data: DeviceResponses
+               ) -> torch.Tensor:
+    r"""The model's mean objective and its gradient, for a model whose log-likelihood is the
+    Bernoulli one of its logits (``"logit"`` in its ``fast_paths``): the gradient of the
+    negative log-likelihood in a logit is the residual :math:`r_{ij} = \sigma(x_{ij}) -
+    y_{ij}` (0 where missing), so each piece's logits are built with autograd, the residual
+    and the loss :math:`-\sum\log(1 - |r_{ij}|)` (:func:`residual_terms`) without, and
+    ``logits.backward(r / |O|)`` chains it to the parameters (the gauge penalty and the
+    priors by autograd, as they are small): one sigmoid per response, against autograd's
+    softplus forward and sigmoid backward. Accumulates the gradients in ``.grad`` and returns
+    the loss; a test holds it to autograd of the objective."""
+    import torch
+
+    from irtbench.models.fitting import ops_for
+
+    ops = ops_for(raw["skill"])
+    values = objective.values(ops, raw)
+    model, total = objective.model, torch.zeros((), dtype=raw["skill"].dtype,
+                                                 device=raw["skill"].device)
+    for piece in data.pieces(raw["skill"].dtype):
+        at = model.at(values, piece.question)
+        logits = model.logits(ops, piece.skill(raw["skill"]), at, piece.question)
+        with torch.no_grad():
+            residual, nll = residual_terms(logits.detach().clone(), piece.y, piece.weight)
+            total += nll
+        logits.backward(residual.div_(data.n_observed), retain_graph=True)
+    penalty = objective.penalty(ops, raw, values)
+    penalty.backward()
+    return total / data.n_observed + penalty.detach()
+
+
+def jax_logit_value_and_grad(objective: Objective) -> Callable[..., tuple]:
+    r"""``value_and_grad`` of the model's mean objective for jax-adam's compiled loop, for a
+    model whose log-likelihood is the Bernoulli one of its logits (:func:`logit_step`'s
+    residual, chained through the logits by ``jax.vjp``; the penalty and priors by
+    ``jax.value_and_grad``): ``f(params, answers, student, question)`` over dense int8 codes
+    (``student`` None) or the answers of sparse pairs. About 2x autodiff of the whole
+    objective on a CPU (measured on 300 x 8000: the 2PL 1.85 s against 3.29 s, the M2PL 1.33
+    s against 2.82 s for 200 epochs)."""
+    import jax
+    import jax.numpy as jnp
+
+    from irtbench.models.fitting import ops_for
+
+    model, n_observed = objective.model, objective.n_observed
+
+    def value_and_grad(params: dict[str, jax.Array], answers: jax.Array,
+                       student: jax.Array | None, question: jax.Array | None) -> tuple:
+        ops = ops_for(jnp.asarray(params["skill"]))  # JAX's, whatever arrays come in
+
+        def logits_of(p: dict[str, jax.Array]) -> jax.Array:
+            skill = p["skill"] if student is None else p["skill"][student]
+            return model.logits(ops, skill, model.at(objective.values(ops, p), question),
+                                question)
+
+        logits, pullback = jax.vjp(logits_of, params)
+        if student is None:
+            y = (answers == 1).astype(logits.dtype)
+            residual = jnp.where(answers >= 0, jax.nn.sigmoid(logits) - y, 0.0)
+        else:
+            residual = jax.nn.sigmoid(logits) - answers
+        nll = -jnp.sum(jnp.log1p(-jnp.minimum(jnp.abs(residual), 1 - 2**-24)))
+        (grads,) = pullback(residual / n_observed)
+        penalty, penalty_grads = jax.value_and_grad(
+            lambda p: objective.penalty(ops, p, objective.values(ops, p)))(params)
+        return (nll / n_observed + penalty,
+                jax.tree_util.tree_map(jnp.add, grads, penalty_grads))
+
+    return value_and_grad

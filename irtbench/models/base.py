@@ -247,8 +247,10 @@ class Model(ABC):
     simulation_options: ClassVar[tuple[str, ...]] = ()
     #: whether the joint fits start the skills at random (a start of zeros is a saddle)
     random_skill_start: ClassVar[bool] = False
-    #: the fast paths a model offers the estimators besides the generic one: ``"closed"``
-    #: (the gradient written out, and ``torch.compile``'s fused pass of it) and ``"fused"``
+    #: the fast paths a model offers the estimators besides the generic one, the only switch of
+    #: the Adam fits' kernels: ``"closed"`` (the gradient written out, and ``torch.compile``'s
+    #: fused pass of it), ``"logit"`` (a Bernoulli log-likelihood of the logits: the residual
+    #: chained through them) (:mod:`irtbench.kernels.closed_form`) and ``"fused"``
     #: (:mod:`irtbench.kernels.fused_epoch`)
     fast_paths: ClassVar[frozenset[str]] = frozenset()
     #: the per-student and per-question information sums ``sums(xp, skill, *items, observed)``

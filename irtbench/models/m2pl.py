@@ -309,6 +309,7 @@ class M2PL(Model):
 
     # -- fitting ------------------------------------------------------------------------------
     random_skill_start = True
+    fast_paths = frozenset({"logit"})
     options = {
         "dims": positive_int(DEFAULT_DIMS, "M2PL: the skills' dimensions D (tinyBenchmarks: 5 "
                              "and 10)"),

@@ -221,7 +221,7 @@ class Rasch(Model):
     formula = "P = sigmoid(skill - difficulty)"
 
     learns_skill_scale = True
-    fast_paths = frozenset({"closed", "fused"})
+    fast_paths = frozenset({"closed", "fused", "logit"})
     information_sums = staticmethod(information_sums)
     sums_parameters = ("difficulty",)
 

@@ -591,7 +591,7 @@ class TwoPL(Logistic):
     item_parameters = ("difficulty", "discrimination")
     formula = "P = sigmoid(discrimination * (skill - difficulty))"
 
-    fast_paths = frozenset({"fused"})
+    fast_paths = frozenset({"fused", "logit"})
     information_sums = staticmethod(information_sums)
     sums_parameters = ("difficulty", "discrimination")
 

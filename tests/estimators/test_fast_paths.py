@@ -186,7 +186,7 @@ def test_every_declared_fast_path_exists_for_its_model(name):
     model = irtbench.models.get_model(name)
     defaults = irtbench.get_estimator("torch-adam").defaults
     objective = Objective(model, {**defaults, "model": name}, 100)
-    assert model.fast_paths <= {"closed", "fused"}
+    assert model.fast_paths <= {"closed", "fused", "logit"}
     if "closed" in model.fast_paths:
         closed_form.check(objective)
     else:
@@ -200,3 +200,8 @@ def test_every_declared_fast_path_exists_for_its_model(name):
     else:
         with pytest.raises(ValueError, match="the fused kernel fits"):
             fused_epoch.has_slope(objective)
+    if "logit" in model.fast_paths:
+        closed_form.check_logit(objective)
+    else:
+        with pytest.raises(ValueError, match="writes its own log_prob"):
+            closed_form.check_logit(objective)

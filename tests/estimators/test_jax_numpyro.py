@@ -140,6 +140,38 @@ def test_jax_adams_closed_form_is_autodiff_of_the_reference_loss(sparse):
         np.testing.assert_allclose(grads[name], expected[1][name], rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("model", ["rasch", "2pl", "m2pl"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_jax_adams_logit_path_is_autodiff_of_the_models_objective(model, sparse):
+    """jax_logit_value_and_grad (the 2PL's and M2PL's compiled loop) against
+    jax.value_and_grad of the model's whole objective (objective_value: priors and gauge
+    penalty included), dense int8 codes with missing responses and sparse triples."""
+    import jax
+
+    from irtbench.estimators.jax_adam import host_data, objective_value
+    from irtbench.kernels.closed_form import jax_logit_value_and_grad
+    from irtbench.models import get_model
+    from irtbench.models.fitting import Objective
+    from irtbench.responses import to_sparse
+
+    data = irtbench.simulate(60, 14, seed=6, missing=0.2, model=model)
+    responses = to_sparse(data.responses) if sparse else data.responses
+    n = int(np.isfinite(data.responses).sum())
+    options = {**irtbench.get_estimator("jax-adam").defaults, "model": model, "alpha": 0.3,
+               "prior_log_a_sd": 0.7 if model == "2pl" else None}
+    objective = Objective(get_model(model), options, n)
+    rng = np.random.default_rng(1)
+    params = {name: (value + 0.3 * rng.standard_normal(value.shape)).astype(np.float32)
+              for name, value in objective.start(data.responses.shape).items()}
+    args = host_data(responses)
+    expected = jax.value_and_grad(lambda p: objective_value(objective, p, *args))(params)
+    loss, grads = jax_logit_value_and_grad(objective)(params, *args)
+    assert float(loss) == pytest.approx(float(expected[0]), rel=1e-5)
+    for name in params:
+        np.testing.assert_allclose(grads[name], expected[1][name], rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+
+
 def test_jax_and_numpyro_doctests_skip_with_the_reason_when_jax_is_missing(tmp_path):
     """The doctests of jax-adam and numpyro-map run JAX: without it they are skipped, saying
     what to install, instead of failing."""

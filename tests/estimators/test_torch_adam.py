@@ -204,7 +204,9 @@ def test_auto_chooses_the_compiled_kernel_only_where_it_pays():
     assert TorchAdam().auto_kernel(large, "cpu", get_model("rasch")) == "compiled"
     assert TorchAdam(storage="int8").auto_kernel(large, "cpu", get_model("rasch")) == "closed"
     assert TorchAdam().auto_kernel(to_sparse(small), "cuda", get_model("rasch")) == "closed"
-    assert TorchAdam().auto_kernel(small, "cpu", get_model("2pl")) == "autograd"
+    assert TorchAdam().auto_kernel(small, "cpu", get_model("2pl")) == "logit"
+    assert TorchAdam().auto_kernel(small, "cpu", get_model("m2pl")) == "logit"
+    assert TorchAdam().auto_kernel(small, "cpu", get_model("3pl")) == "autograd"
 
 
 def test_auto_chooses_the_fused_kernel_on_cuda_where_triton_is(monkeypatch):
@@ -220,7 +222,7 @@ def test_auto_chooses_the_fused_kernel_on_cuda_where_triton_is(monkeypatch):
     assert TorchAdam().auto_kernel(small, "cuda", get_model("3pl")) == "autograd"
     monkeypatch.setattr(fused_epoch, "available", lambda: False)
     assert TorchAdam().auto_kernel(small, "cuda", get_model("rasch")) == "compiled"
-    assert TorchAdam().auto_kernel(small, "cuda", get_model("2pl")) == "autograd"
+    assert TorchAdam().auto_kernel(small, "cuda", get_model("2pl")) == "logit"
 
 
 def test_a_failed_compile_falls_back_to_the_closed_form_with_a_warning(monkeypatch):
@@ -276,3 +278,52 @@ def test_the_closed_kernel_follows_the_autograd_path(storage):
     np.testing.assert_allclose(fits[1].skill, fits[0].skill, atol=1e-5)
     np.testing.assert_allclose(fits[1].difficulty, fits[0].difficulty, atol=1e-5)
     np.testing.assert_allclose(fits[1].losses, fits[0].losses, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["rasch", "2pl", "m2pl"])
+@pytest.mark.parametrize("layout", ["float32", "int8", "sparse"])
+def test_the_logit_step_is_autograd_of_the_models_objective(model, layout):
+    """logit_step (the Bernoulli residual chained through the model's logits: the 2PL's and
+    M2PL's default on a CPU) against autograd of the model's whole objective, priors and gauge
+    penalty included, in float64, for each layout: the same loss and the same gradients."""
+    from irtbench.estimators.torch_adam import objective_loss
+    from irtbench.kernels.closed_form import logit_step
+    from irtbench.models.fitting import Objective
+    from irtbench.responses import to_sparse
+
+    data = irtbench.simulate(60, 14, seed=6, missing=0.2, model=model)
+    responses = to_sparse(data.responses) if layout == "sparse" else data.responses
+    n = int(np.isfinite(data.responses).sum())
+    device_data = DeviceResponses.transfer(responses, n, torch.device("cpu"), layout)
+    if device_data.y is not None:  # float64 throughout: the comparison is of formulas
+        device_data.y = device_data.y.double()
+        if device_data.weight is not None:
+            device_data.weight = device_data.weight.double()
+    options = {**irtbench.get_estimator("torch-adam").defaults, "model": model, "alpha": 0.3,
+               "prior_log_a_sd": 0.7 if model == "2pl" else None}
+    objective = Objective(get_model(model), options, n)
+    rng = np.random.default_rng(0)
+    start = objective.start(data.responses.shape)
+    raw = {name: torch.tensor(value + 0.3 * rng.standard_normal(value.shape),
+                              dtype=torch.float64, requires_grad=True)
+           for name, value in start.items()}
+    loss = objective_loss(objective, raw, device_data, backward=True)
+    expected = {name: value.grad.clone() for name, value in raw.items()}
+    for value in raw.values():
+        value.grad = None
+    fast = logit_step(objective, raw, device_data)
+    assert float(fast) == pytest.approx(float(loss), rel=1e-12)
+    for name, value in raw.items():
+        torch.testing.assert_close(value.grad, expected[name], msg=name)
+
+
+def test_the_logit_path_refuses_a_model_with_its_own_log_likelihood():
+    from irtbench.kernels.closed_form import check_logit
+    from irtbench.models.fitting import Objective
+
+    options = {**irtbench.get_estimator("torch-adam").defaults, "model": "3pl"}
+    with pytest.raises(ValueError, match="the 3pl model writes its own log_prob"):
+        check_logit(Objective(get_model("3pl"), options, 10))
+    with pytest.raises(ValueError, match="kernel='logit' needs a Bernoulli log-likelihood"):
+        irtbench.fit(irtbench.simulate(30, 6, seed=0, model="3pl").responses, "torch-adam",
+                     model="3pl", kernel="logit", device="cpu", epochs=2)
