@@ -36,13 +36,13 @@ has no finite estimate: the package's value, where its optimiser stopped, is kep
 estimate and its SE is ``inf``, the suite's rule for the fixed-epoch Adam fits.
 
 **Convergence.** ``diagnostics["stopped_by_rule"]`` is whether the package's own stopping rule
-ended the fit before its cap (irtorch: its learning-rate schedule cut the rate the set number of times;
-torch-measure's MLE and JML: the loss changed by less than ``convergence_tol``); a method with
-no rule (torch-measure's EM and SVI run a fixed number of epochs) has no flag, and
+ended the fit before its cap (irtorch: its learning-rate schedule cut the rate the set number
+of times; torch-measure's MLE and JML: the loss changed by less than ``convergence_tol``); a
+method with no rule (torch-measure's EM and SVI run a fixed number of epochs) has no flag, and
 ``diagnostics["stopping_rule"]`` says so. ``diagnostics["converged"]`` starts as that flag and
-is cleared by the suite where an item ran away (:meth:`~irtbench.estimators.base.Estimator
-.result_of`). A flag says the package stopped by its rule, not that
-it reached its optimum: ``benchmarks/torch_family.py`` measures how far it stopped.
+is cleared by the suite where an item ran away (``Estimator.result_of``). A flag says the
+package stopped by its rule, not that it reached its optimum: ``benchmarks/torch_family.py``
+measures how far it stopped.
 
 **Failures** are one line: an error inside the package (the child's last ``...Error: ...``
 line, :func:`~irtbench.estimators._child.error_line`) becomes a
@@ -130,35 +130,70 @@ TORCH_MEASURE_CLASSES = {"rasch": "Rasch", "2pl": "TwoPL", "3pl": "ThreePL",
                          "m2pl": "LogisticFM"}
 
 
+def floats(raw: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays of ``raw`` named in ``names`` (those it has), as float64."""
+    return {name: np.asarray(raw[name], np.float64) for name in names if name in raw}
+
+
 def irtorch_items(model: str, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     r"""irtorch's ``item_parameters()`` (slopes :math:`a_j`, intercepts :math:`d_j`, floors
-    :math:`c_j`) as the suite's. irtorch writes every binary model slope-intercept,
-    :math:`P = c_j + (1 - c_j)\,\sigma(a_j^\top\theta + d_j)` (the 1PL: :math:`a_j = 1`, no
-    :math:`c_j`), so :math:`b_j = -d_j / a_j` (the Rasch model: :math:`-d_j`) and the M2PL's
-    loadings and intercepts are :math:`a_j` and :math:`d_j` themselves."""
-    d = np.asarray(raw["d"], np.float64)
-    if model == "m2pl":
-        return derived_items(raw["a"], d)
-    if model == "rasch":
-        return {"difficulty": -d}
-    a = np.asarray(raw["a"], np.float64)[:, 0]
+    :math:`c_j`) as the suite's (:data:`IRTORCH_READ_BACK`). irtorch writes every binary model
+    slope-intercept, :math:`P = c_j + (1 - c_j)\,\sigma(a_j^\top\theta + d_j)` (the 1PL:
+    :math:`a_j = 1`, no :math:`c_j`), so :math:`b_j = -d_j / a_j` (the Rasch model: :math:`-d_j`)
+    and the M2PL's loadings and intercepts are :math:`a_j` and :math:`d_j` themselves."""
+    return IRTORCH_READ_BACK[model](floats(raw, ("a", "d", "c")))
+
+
+def _irtorch_intercepts(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """irtorch's 1PL, :math:`\\sigma(\\theta + d)`: the Rasch model with :math:`b = -d`."""
+    return {"difficulty": -raw["d"]}
+
+
+def _irtorch_slopes(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """irtorch's one-dimensional 2PL: :math:`b = -d/a`."""
+    a = raw["a"][:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        items = {"difficulty": -d / a, "discrimination": a}
-    if model == "3pl":
-        items["guessing"] = np.asarray(raw["c"], np.float64)
-    return items
+        return {"difficulty": -raw["d"] / a, "discrimination": a}
+
+
+def _irtorch_floors(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """irtorch's 3PL: the 2PL's and its floors :math:`c`."""
+    return {**_irtorch_slopes(raw), "guessing": raw["c"]}
+
+
+def _irtorch_loadings(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """irtorch's D-dimensional 2PL: loadings :math:`a_j`, intercepts :math:`d_j`."""
+    return derived_items(raw["a"], raw["d"])
+
+
+#: how irtorch's item parameters of each model are read back
+IRTORCH_READ_BACK = {"rasch": _irtorch_intercepts, "2pl": _irtorch_slopes,
+                     "3pl": _irtorch_floors, "m2pl": _irtorch_loadings}
 
 
 def torch_measure_items(model: str, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    r"""torch-measure's parameters as the suite's. Its Rasch, 2PL and 3PL are written as the
-    suite's, :math:`P = c_j + (1 - c_j)\,\sigma(a_j(\theta - b_j))` (``ability``,
-    ``difficulty``, ``discrimination``, ``guessing``), so they map one to one; its
-    ``LogisticFM`` is :math:`\sigma(U_i \cdot V_j + Z_j)`, whose ``difficulty`` property is
-    :math:`-Z_j`: the M2PL's loadings :math:`V_j` and intercepts :math:`Z_j`."""
-    if model == "m2pl":
-        return derived_items(raw["loadings"], -np.asarray(raw["difficulty"], np.float64))
-    return {name: np.asarray(raw[name], np.float64)
-            for name in get_model(model).item_parameters}
+    r"""torch-measure's parameters as the suite's (:data:`TORCH_MEASURE_READ_BACK`). Its Rasch,
+    2PL and 3PL are written as the suite's, :math:`P = c_j + (1 - c_j)\,\sigma(a_j(\theta -
+    b_j))` (``ability``, ``difficulty``, ``discrimination``, ``guessing``), so they map one to
+    one; its ``LogisticFM`` is :math:`\sigma(U_i \cdot V_j + Z_j)`, whose ``difficulty``
+    property is :math:`-Z_j`: the M2PL's loadings :math:`V_j` and intercepts :math:`Z_j`."""
+    raw = floats(raw, ("difficulty", "discrimination", "guessing", "loadings"))
+    return TORCH_MEASURE_READ_BACK.get(model, _as_written)(model, raw)
+
+
+def _as_written(model: str, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """torch-measure's Rasch, 2PL and 3PL: the suite's parameters by the suite's names."""
+    return {name: raw[name] for name in get_model(model).item_parameters}
+
+
+def _factor_model(model: str, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """torch-measure's ``LogisticFM``: loadings :math:`V`, intercepts :math:`Z = -`its
+    ``difficulty``."""
+    return derived_items(raw["loadings"], -raw["difficulty"])
+
+
+#: how torch-measure's parameters of a model are read back where not as written
+TORCH_MEASURE_READ_BACK = {"m2pl": _factor_model}
 
 
 def skills(values: np.ndarray) -> np.ndarray:
@@ -312,22 +347,26 @@ def torch_measure_errors(items: dict[str, np.ndarray], result: dict[str, np.ndar
                          ) -> dict[str, np.ndarray]:
     r"""torch-measure's SEs by the suite's names: its Fisher SEs (``NAME_se``) as they are;
     SVI's posterior scales (``NAME_scale``) as they are for the skills and difficulties, and by
-    the delta method for the parameters its guide moves in another space: :math:`a\,s` for the
-    discrimination (a log-space scale :math:`s`), :math:`c(1 - c)\,s` for the floor (logit
-    space)."""
-    names = {"ability": "skill", "difficulty": "difficulty",
-             "discrimination": "discrimination", "guessing": "guessing"}
-    errors = {names[name]: np.asarray(result[f"{name}_se"], np.float64)
-              for name in names if f"{name}_se" in result}
-    for name in names:
+    the delta method for the parameters its guide moves in another space
+    (:data:`SCALE_AS_SE`): :math:`a\,s` for the discrimination (a log-space scale :math:`s`),
+    :math:`c(1 - c)\,s` for the floor (logit space)."""
+    errors = {}
+    for name, (suite, delta) in SCALE_AS_SE.items():
+        if f"{name}_se" in result:
+            errors[suite] = np.asarray(result[f"{name}_se"], np.float64)
         if f"{name}_scale" in result:
-            scale = np.asarray(result[f"{name}_scale"], np.float64)
-            if name == "discrimination":
-                scale = items["discrimination"] * scale
-            elif name == "guessing":
-                scale = items["guessing"] * (1 - items["guessing"]) * scale
-            errors[names[name]] = scale
+            errors[suite] = delta(items) * np.asarray(result[f"{name}_scale"], np.float64)
     return errors
+
+
+#: torch-measure's name of each parameter: the suite's name, and the derivative of the
+#: parameter in the space SVI's guide moves it in (the delta method's factor)
+SCALE_AS_SE = {
+    "ability": ("skill", lambda items: 1.0),
+    "difficulty": ("difficulty", lambda items: 1.0),
+    "discrimination": ("discrimination", lambda items: items["discrimination"]),
+    "guessing": ("guessing", lambda items: items["guessing"] * (1 - items["guessing"])),
+}
 
 
 def peer_fit(model: str, items: dict[str, np.ndarray], skill: np.ndarray,

@@ -153,23 +153,35 @@ def irtorch_fit(settings) -> dict:
 
 def irtorch_probabilities(settings) -> dict:
     """irtorch's model with ``set_a``, ``set_d``, ``set_c`` (its ``item_parameters()`` units)
-    put into its parameters; ``item_probabilities(theta)[:, :, 1]``."""
+    put into its parameters (:data:`IRTORCH_SETTERS`); ``item_probabilities(theta)[:, :, 1]``."""
     import numpy as np
     import torch
 
-    values = given(settings, "set_")
+    values = {name: torch.as_tensor(v, dtype=torch.float32)
+              for name, v in given(settings, "set_").items()}
     model = irtorch_model(settings, len(values["d"]))
     with torch.no_grad():
-        model.bias_param.copy_(torch.as_tensor(values["d"], dtype=torch.float32))
-        if "a" in values:
-            model.weight_param.copy_(torch.as_tensor(values["a"], dtype=torch.float32).reshape(-1))
-        if "c" in values:
-            model.guessing_param.copy_(torch.logit(torch.as_tensor(values["c"],
-                                                                   dtype=torch.float32)))
+        for name, value in values.items():
+            IRTORCH_SETTERS[name](model, value)
         theta = torch.as_tensor(settings["theta"], dtype=torch.float32).reshape(
             len(settings["theta"]), -1)
         probabilities = model.item_probabilities(theta)[:, :, 1]
     return {**irtorch_items(model), "probabilities": probabilities.numpy().astype(np.float64)}
+
+
+def _logit(value):
+    import torch
+
+    return torch.logit(value)
+
+
+#: where each of irtorch's item_parameters() goes in its model: intercepts, slopes (its free
+#: weights in row-major order), floors (the sigmoid of its guessing parameter)
+IRTORCH_SETTERS = {
+    "d": lambda model, value: model.bias_param.copy_(value),
+    "a": lambda model, value: model.weight_param.copy_(value.reshape(-1)),
+    "c": lambda model, value: model.guessing_param.copy_(_logit(value)),
+}
 
 
 # -- torch-measure -------------------------------------------------------------------------------
@@ -198,27 +210,41 @@ def torch_measure_errors(model, data, history: dict) -> dict:
     """SEs as the package gives them: SVI's posterior scales (``history["posterior"]``; the
     discrimination's and the floor's in the log and logit spaces its guide works in), else the
     Fisher SEs of ``torch_measure.metrics`` for the Rasch model and the 2PL (written for
-    those: none for the 3PL and the factor model)."""
+    those, :data:`FISHER`: none for the 3PL and the factor model)."""
     import numpy as np
+
+    if "posterior" in history:
+        return {f"{name}_scale": part["scale"].numpy().astype(np.float64)
+                for name, part in history["posterior"].items()}
+    errors = FISHER.get(type(model).__name__, lambda model, data: {})(model, data)
+    return {name: value.numpy().astype(np.float64) for name, value in errors.items()}
+
+
+def _rasch_fisher(model, data) -> dict:
+    from torch_measure.metrics import ability_standard_errors, difficulty_standard_errors
+
+    ability, difficulty = model.ability.detach(), model.difficulty.detach()
+    return {"ability_se": ability_standard_errors(ability, difficulty),
+            "difficulty_se": difficulty_standard_errors(ability, difficulty, data)}
+
+
+def _twopl_fisher(model, data) -> dict:
     from torch_measure.metrics import (
         ability_standard_errors,
         difficulty_standard_errors,
         discrimination_standard_errors,
     )
 
-    if "posterior" in history:
-        return {f"{name}_scale": part["scale"].numpy().astype(np.float64)
-                for name, part in history["posterior"].items()}
-    if type(model).__name__ not in ("Rasch", "TwoPL"):
-        return {}
     ability, difficulty = model.ability.detach(), model.difficulty.detach()
-    slope = model.discrimination.detach() if hasattr(model, "discrimination") else None
-    out = {"ability_se": ability_standard_errors(ability, difficulty, slope),
-           "difficulty_se": difficulty_standard_errors(ability, difficulty, data, slope)}
-    if slope is not None:
-        out["discrimination_se"] = discrimination_standard_errors(ability, difficulty, slope,
-                                                                  data)
-    return {name: value.numpy().astype(np.float64) for name, value in out.items()}
+    slope = model.discrimination.detach()
+    return {"ability_se": ability_standard_errors(ability, difficulty, slope),
+            "difficulty_se": difficulty_standard_errors(ability, difficulty, data, slope),
+            "discrimination_se": discrimination_standard_errors(ability, difficulty, slope,
+                                                                data)}
+
+
+#: the package's Fisher SEs of each of its models that has them
+FISHER = {"Rasch": _rasch_fisher, "TwoPL": _twopl_fisher}
 
 
 def torch_measure_fit(settings) -> dict:
@@ -254,10 +280,10 @@ def torch_measure_fit(settings) -> dict:
 
 
 def torch_measure_probabilities(settings) -> dict:
-    """torch-measure's model with the abilities ``theta`` and ``set_difficulty``,
+    """torch-measure's model with the skills ``theta`` and ``set_difficulty``,
     ``set_discrimination``, ``set_guessing`` (its public units) or ``set_loadings`` and
-    ``set_intercept`` (a factor model's ``V`` and ``Z``) put into its parameters;
-    ``predict_dense``."""
+    ``set_intercept`` (a factor model's ``V`` and ``Z``) put into its parameters
+    (:data:`TORCH_MEASURE_SETTERS`); ``predict_dense``."""
     import numpy as np
     import torch
     from torch_measure.models import predict_dense
@@ -265,23 +291,28 @@ def torch_measure_probabilities(settings) -> dict:
     values = {name: torch.as_tensor(v, dtype=torch.float32)
               for name, v in given(settings, "set_").items()}
     theta = torch.as_tensor(settings["theta"], dtype=torch.float32)
-    n_items = len(values.get("difficulty", values.get("intercept")))
-    model = torch_measure_model(settings, len(theta), n_items)
+    model = torch_measure_model(settings, len(theta), len(next(iter(values.values()))))
+    skills = getattr(model, SKILLS.get(str(settings["model_class"]), "ability"))
     with torch.no_grad():
-        if "loadings" in values:
-            model.U.copy_(theta.reshape(len(theta), -1))
-            model.V.copy_(values["loadings"])
-            model.Z.copy_(values["intercept"])
-        else:
-            model.ability.copy_(theta)
-            model.difficulty.copy_(values["difficulty"])
-        if "discrimination" in values:
-            model._discrimination_raw.copy_(values["discrimination"].log())
-        if "guessing" in values:
-            model._guessing_raw.copy_(torch.logit(values["guessing"]))
+        skills.copy_(theta.reshape(skills.shape))
+        for name, value in values.items():
+            TORCH_MEASURE_SETTERS[name](model, value)
         probabilities = predict_dense(model)
     return {**torch_measure_items(model),
             "probabilities": probabilities.numpy().astype(np.float64)}
+
+
+#: the parameter that holds the skills, where not ``ability`` (a factor model's ``U``)
+SKILLS = {"LogisticFM": "U"}
+#: where each of torch-measure's public parameters goes in its model: the raw parameters
+#: behind its positive discriminations (their log) and its floors (their logit)
+TORCH_MEASURE_SETTERS = {
+    "difficulty": lambda model, value: model.difficulty.copy_(value),
+    "discrimination": lambda model, value: model._discrimination_raw.copy_(value.log()),
+    "guessing": lambda model, value: model._guessing_raw.copy_(_logit(value)),
+    "loadings": lambda model, value: model.V.copy_(value),
+    "intercept": lambda model, value: model.Z.copy_(value),
+}
 
 
 def every_case(settings, probabilities) -> dict:

@@ -70,5 +70,5 @@ class TorchMeasureEM(TorchMeasurePeer):
         "python": python_option(TORCH_MEASURE),
     }
     #: each item step is 31 dense passes: the generic checks' 300 x 30 in a few seconds
-    test_options = {"max_epochs": 100}
+    test_options = {"max_epochs": 20}
     warm_up_options = {"max_epochs": 2}
