@@ -4,9 +4,10 @@
 # On a GPU machine pick a torch build for it, e.g.  make test TORCH='torch>=2.4'
 #   make py-irt-venv   py-irt's own environment (.venv-pyirt; it pins pandas < 3), for the
 #                      py-irt peer (its tests skip without it; 51 s here from local wheels)
-#   make irtorch-venv        irtorch's own environment (.venv-irtorch), for the irtorch-* peers
-#   make torch-measure-venv  torch-measure's own environment (.venv-torch-measure), for the
-#                            torch-measure-* peers (their tests skip without them)
+#   make irtorch-venv        irtorch's own environment (.venv-irtorch, 1.5 GB; 49 s here from
+#                            local wheels), for the irtorch-* peers
+#   make torch-measure-venv  torch-measure's own environment (.venv-torch-measure, 1.6 GB; 59 s
+#                            here), for the torch-measure-* peers (their tests skip without them)
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0

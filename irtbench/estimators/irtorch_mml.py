@@ -19,12 +19,12 @@ quite the N(0, 1) marginal ML estimate (``"gauss_hermite"`` is the other choice)
 learning rate is multiplied by 0.6 when the loss has not improved by a relative 5e-5 for
 ``learning_rate_update_patience`` (7) epochs, and the fit stops after
 ``learning_rate_updates_before_stopping`` (2) such cuts or ``max_epochs`` (1000) epochs,
-keeping the epoch of least loss. ``diagnostics["converged"]``: it stopped by that rule. These
-are irtorch's defaults, which its documentation uses (``model.fit(train_data=data,
-algorithm=MML())``) and recommends no other setting; measured on LSAT7 the rule stops about 8
-log-likelihood units short of the optimum (README of the probe, docs/measurements.md), and
-irtorch's documentation gives no patience that a user would be told to raise, so no second
-entry is offered.
+keeping the epoch of least loss. ``diagnostics["converged"]`` (and ``"stopped_by_rule"``): it
+stopped by that rule. These are irtorch's defaults, which its documentation uses
+(``model.fit(train_data=data, algorithm=MML())``). The rule stops early: on LSAT7's 2PL, 8.4
+log-likelihood units below the marginal optimum (``benchmarks/torch_family.py``; the probe of
+2026-12-06 found a patience of 20 and 8 cuts bring it within 0.004), but irtorch's documentation
+recommends no other setting, so no second entry is offered.
 
 **Models** (irtorch's classes, :data:`~irtbench.estimators._torch_family.IRTORCH_CLASSES`):
 ``"2pl"`` its ``TwoParameterLogistic``, :math:`\sigma(a_j\theta + d_j)` under N(0, 1) skills,
