@@ -18,8 +18,9 @@ draws a student) on the marginal likelihood under :math:`\theta \sim N(0, I)`,
 by Adam with AMSGrad (``learning_rate`` 0.002) on the whole matrix a step (``batch_size``
 None), the KL term annealed in over the first 5 steps. Every ``evaluation_interval_size`` (60)
 steps the mean of the last 60 steps' losses is compared; the rate is cut by 0.6 once it has
-not improved for more than one interval (patience 1), and the fit stops after ``learning_rate_updates_before_stopping`` (2)
-cuts or ``max_epochs`` (10000) steps, keeping the best interval's state.
+not improved for more than one interval (patience 1), and the fit stops after
+``learning_rate_updates_before_stopping`` (2) cuts or ``max_epochs`` (10000) steps, keeping
+the best interval's state.
 ``diagnostics["converged"]``: it stopped by that rule; ``n_iter``: the optimiser's steps;
 ``losses``: the interval means. These are irtorch's defaults; its documentation recommends no
 other setting (it says to lower the learning rate if the fit fails to converge). Measured by the
