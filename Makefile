@@ -4,14 +4,22 @@
 # On a GPU machine pick a torch build for it, e.g.  make test TORCH='torch>=2.4'
 #   make py-irt-venv   py-irt's own environment (.venv-pyirt; it pins pandas < 3), for the
 #                      py-irt peer (its tests skip without it; 51 s here from local wheels)
+#   make irtorch-venv        irtorch's own environment (.venv-irtorch, 1.5 GB; 49 s here from
+#                            local wheels), for the irtorch-* peers
+#   make torch-measure-venv  torch-measure's own environment (.venv-torch-measure, 1.6 GB; 59 s
+#                            here), for the torch-measure-* peers (their tests skip without them)
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PYIRT_VENV ?= .venv-pyirt
 PYIRT  ?= py-irt==0.7.1
+IRTORCH_VENV ?= .venv-irtorch
+IRTORCH      ?= irtorch==0.5.6
+TORCH_MEASURE_VENV ?= .venv-torch-measure
+TORCH_MEASURE      ?= torch-measure==0.1.0
 
-.PHONY: setup run test bench clean py-irt-venv
+.PHONY: setup run test bench clean py-irt-venv irtorch-venv torch-measure-venv
 
 setup: $(VENV)/.installed
 
@@ -28,6 +36,23 @@ $(PYIRT_VENV)/.installed:
 	$(PYIRT_VENV)/bin/python -m pip install --quiet "$(TORCH)" "$(PYIRT)"
 	touch $@
 
+# torch first, so that the package's unpinned torch is the pinned build, not a CUDA one
+irtorch-venv: $(IRTORCH_VENV)/.installed
+
+$(IRTORCH_VENV)/.installed:
+	$(PYTHON) -m venv $(IRTORCH_VENV)
+	$(IRTORCH_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(IRTORCH_VENV)/bin/python -m pip install --quiet "$(TORCH)" "$(IRTORCH)"
+	touch $@
+
+torch-measure-venv: $(TORCH_MEASURE_VENV)/.installed
+
+$(TORCH_MEASURE_VENV)/.installed:
+	$(PYTHON) -m venv $(TORCH_MEASURE_VENV)
+	$(TORCH_MEASURE_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(TORCH_MEASURE_VENV)/bin/python -m pip install --quiet "$(TORCH)" "$(TORCH_MEASURE)"
+	touch $@
+
 run: setup
 	$(BIN)/irtbench run
 
@@ -41,4 +66,4 @@ bench: setup
 	$(BIN)/python -m pytest $(BENCH) --benchmark-only
 
 clean:
-	rm -rf $(VENV) $(PYIRT_VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) $(PYIRT_VENV) $(IRTORCH_VENV) $(TORCH_MEASURE_VENV) .pytest_cache .benchmarks

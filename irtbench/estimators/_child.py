@@ -1,6 +1,8 @@
-"""What the peers run in an interpreter of their own share (``py-irt``, ``theta-irt``): whether
-an interpreter can import a package, the caller's thread count, the system-wide clock both
-sides read, and one run of a runner script with its data through temporary ``.npz`` files.
+"""What the peers run in an interpreter of their own share (``py-irt``, ``theta-irt``, the torch
+family's ``irtorch-*`` and ``torch-measure-*``): where a package's own virtual environment is,
+whether an interpreter can import a package, the caller's thread count, the system-wide clock
+both sides read, and one run of a runner script with its data through temporary ``.npz``
+files.
 
 A runner script imports nothing of irtbench: it reads ``IN.npz``, writes ``OUT.npz`` and is
 started as ``python -I RUNNER IN.npz OUT.npz SPAWNED`` (``SPAWNED`` the caller's
@@ -20,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["caller_threads", "importable_by", "monotonic", "run_runner"]
+__all__ = ["caller_threads", "importable_by", "monotonic", "run_runner", "venv_interpreter"]
+
+#: the repository's root, where ``make`` builds the peers' virtual environments
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def monotonic() -> float:
@@ -35,6 +40,18 @@ def caller_threads() -> int:
     if torch is not None:
         return int(torch.get_num_threads())
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def venv_interpreter(folder: str, variable: str, python: object = None) -> Path:
+    """A peer's interpreter: ``python`` if given, else the environment variable ``variable``,
+    else ``FOLDER/bin/python`` in the repository root if it exists, else in the current
+    directory (which may not exist either: :func:`importable_by` then says so)."""
+    if python:
+        return Path(str(python))
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    local = Path(folder, "bin", "python")
+    return REPOSITORY / local if (REPOSITORY / local).exists() else Path.cwd() / local
 
 
 @functools.cache
