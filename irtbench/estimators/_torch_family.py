@@ -402,7 +402,7 @@ def package_probabilities(package: Package, cases: list[dict], python: Option = 
 #: the options every torch-family estimator takes besides the package's own
 COMMON_SPEC = {
     "seed": option.SEED,
-    "dims": option.DIMS,
+    **option.model_options("dims"),
 }
 
 
