@@ -20,9 +20,14 @@ and :func:`irtbench.fit`.
 ``Fit.seconds`` is steps 1 (its timed part) and 3: what a user waits for, from the matrix in host
 memory to every array back, less the compilation alone.
 
-The curve snapshots (``Fit.trace``, for the time-to-accuracy figure) are pure bookkeeping that a
-plain fit does not need: ``run`` keeps cheap device copies inside the loop (timed), and turning
-them into per-student host arrays is deferred (:class:`Snapshot`) until after the clock stops.
+Nothing a plain fit does is outside the clock but the options' resolution (no data touched)
+and the assembly of :class:`Fit` from the host arrays (``tests/estimators/test_clock.py``
+holds ``Fit.seconds`` to at least 90% of the call's wall time). The curve snapshots
+(``Fit.trace``, for the time-to-accuracy figure) are bookkeeping that a plain fit does not
+need: ``run`` keeps cheap device copies inside the loop (timed), and turning them into
+per-student host arrays (:class:`Snapshot`) happens after the clock, and only when the fit is
+asked for them (``Estimator.fit(responses, trace=True)``, as a sweep does): it can take as long
+as a fit (cml solves every student's skill again at each snapshot).
 
 Adding an estimator means adding one file under ``irtbench/estimators/`` with a subclass
 decorated by :func:`register` (``irtbench.estimators`` imports every module of the package).
@@ -115,7 +120,8 @@ class Fit:
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure), with a fourth item, the
             model's other item parameters by name, from the estimators that consume the model's
-            description (empty under the Rasch model); empty when it has none.
+            description (empty under the Rasch model); empty when it has none, and unless the
+            fit was asked for them (``Estimator.fit(responses, trace=True)``).
         model: a name of :data:`irtbench.models.MODELS`.
         extra_items, extra_se: the model's other item parameters and their SEs by name
             (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``; the
@@ -491,26 +497,32 @@ class Estimator(ABC, Generic[StateT]):
             compile_seconds = time.perf_counter() - start
         return Prepared(state, compile_seconds, found, load_seconds)
 
-    def fit(self, responses: object) -> Fit:
+    def fit(self, responses: object, *, trace: bool = False) -> Fit:
         """Fit the model to ``responses``: the one clock of irtbench (see the module docstring):
         :meth:`prepare` (its load timed, its compilation apart), then :meth:`run` timed, then
-        :meth:`result_of` untimed (the snapshots' host arrays). ``Fit.seconds`` is the load
-        plus the run. pytest-benchmark times the same :meth:`run` with
-        ``pedantic(estimator.run, setup=...)`` and adds the load of its set-up.
+        :meth:`result_of`. ``Fit.seconds`` is the load plus the run. pytest-benchmark times
+        the same :meth:`run` with ``pedantic(estimator.run, setup=...)`` and adds the load of
+        its set-up.
 
         Args:
             responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing, or
                 sparse triples for the estimators that take them.
+            trace: also turn the snapshots :meth:`run` kept into ``Fit.trace`` (per-student
+                host arrays along the fit, for the time-to-accuracy curves of a sweep). That
+                is bookkeeping after the clock, as long as a fit at some sizes (a Newton
+                solve of every student's skill per snapshot), so a plain fit does not do it.
         """
         prepared = self.prepare(responses)
         start = time.perf_counter()
         result = self.run(prepared.state)
         seconds = prepared.load_seconds + time.perf_counter() - start
-        return self.result_of(prepared, result, seconds)
+        return self.result_of(prepared, result, seconds, trace=trace)
 
-    def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
-        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``. A fit with items that
-        ran away (:meth:`~irtbench.models.base.Model.runaway`) counts them in
+    def result_of(self, prepared: Prepared, result: Result, seconds: float, *,
+                  trace: bool = False) -> Fit:
+        """The :class:`Fit` of a timed :meth:`run` that took ``seconds`` (with ``trace``, its
+        snapshots' host arrays, untimed). A fit with items that ran away
+        (:meth:`~irtbench.models.base.Model.runaway`) counts them in
         ``diagnostics["n_runaway"]`` and is not ``converged``."""
         diagnostics = dict(result.diagnostics)
         model = prepared.state.model
@@ -535,7 +547,7 @@ class Estimator(ABC, Generic[StateT]):
             options=prepared.state.options,
             n_iter=int(result.n_iter),
             diagnostics=diagnostics,
-            trace=[(k, *values()) for k, values in result.trace],
+            trace=[(k, *values()) for k, values in result.trace] if trace else [],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
             model=model.name,
