@@ -218,6 +218,15 @@ def test_fit_says_which_column_it_took_as_labels(verbagg_path, tmp_path, capsys)
     assert main(["fit", str(labelled), "--out", str(tmp_path / "b.csv"), "--estimator",
                  "jml-newton"]) == 0
     assert "student labels: column 'id'" in capsys.readouterr().out
+    # issue 30: a long file's labels were written while "none in the file" was printed
+    long = tmp_path / "long.csv"
+    long.write_text("Student,question,response\n" + "".join(
+        f"s{i},Q{j},{(i + j) % 2 if i != j else 1}\n" for i in range(4) for j in range(3)))
+    assert main(["fit", str(long), "--out", str(tmp_path / "c.csv"), "--estimator",
+                 "jml-newton"]) == 0
+    assert "student labels: column 'Student'" in capsys.readouterr().out
+    written = pd.read_csv(tmp_path / "c.csv")
+    assert list(written.label[written.kind == "student"]) == ["s0", "s1", "s2", "s3"]
 
 
 def test_written_estimates_follow_the_umask(verbagg_path, tmp_path, capsys):
