@@ -135,6 +135,11 @@ class Fit:
             slope-intercept estimate that diverged, past the bound of
             :func:`~irtbench.models.twopl.runaway_items` or with an SE of the slope past it);
             a fit with any is not ``converged``. None under the Rasch model.
+        flat_questions: the questions whose difficulty the data do not locate, at a finite
+            optimum (:meth:`~irtbench.models.base.Model.flat`: under the 2PL, 3PL and 4PL a
+            slope near 0, whose difficulty's 95% interval holds every student's skill,
+            :func:`~irtbench.models.twopl.flat_items`); not runaways, and the fit may be
+            ``converged``. None where the model has no such rule or the fit no SEs.
     """
 
     skill: np.ndarray
@@ -157,6 +162,7 @@ class Fit:
     extra_items: dict[str, np.ndarray] = field(default_factory=dict)
     extra_se: dict[str, np.ndarray | None] = field(default_factory=dict)
     runaway_questions: np.ndarray | None = None
+    flat_questions: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
@@ -529,6 +535,7 @@ class Estimator(ABC, Generic[StateT]):
         items = {"difficulty": result.difficulty, **result.items}
         item_se = {"difficulty": result.difficulty_se, **result.item_se}
         runaway = model.runaway(items, item_se, prepared.found.questions)
+        flat = model.flat(items, item_se, result.skill, prepared.found.questions)
         if runaway is not None:
             diagnostics["n_runaway"] = int(runaway.sum())
             if runaway.any():
@@ -554,6 +561,7 @@ class Estimator(ABC, Generic[StateT]):
             extra_items=dict(result.items),
             extra_se={name: result.item_se.get(name) for name in result.items},
             runaway_questions=runaway,
+            flat_questions=flat,
         )
 
     # -- the steps a subclass implements -------------------------------------------------------

@@ -112,8 +112,9 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     questions = table[table.kind == "question"]
     assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                   "discrimination", "discrimination_se", "runaway", "origin"]
-    assert not questions.runaway.any()
+                                   "discrimination", "discrimination_se", "runaway", "flat",
+                                   "origin"]
+    assert not questions.runaway.any() and not questions.flat.any()
     assert questions.discrimination.between(0.2, 5).all()
     assert questions.discrimination_se.between(0.01, 2).all()
     assert table[table.kind == "student"].discrimination.isna().all()
@@ -235,3 +236,21 @@ def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp
         "-o prior_d_sd=3 --out estimates-prior.csv")
     # numpyro-vi's slope prior (log a ~ N(0, 1)) is on by default: nothing more to give
     assert _advice("numpyro-vi", "2pl") is None
+
+
+def test_fit_warns_of_flat_questions_and_flags_them_in_the_file(tmp_path, capsys):
+    """Issue 30: the 3PL on SPISA (mml-em) returned Q39 with b = 13.5 (SE 20.9, a = 0.086) as
+    neither a runaway nor a warning. Now one warning line names it and the file's flat column
+    marks it alone; the fit stays converged (a finite optimum, not a runaway). Q20, steep
+    with an uncertain slope (a = 3.06, SE 1.7) but a precise difficulty, is not flat."""
+    out = tmp_path / "spisa-3pl.csv"
+    assert main(["fit", str(Path(__file__).parents[1] / "data" / "spisa.csv"), "--estimator",
+                 "mml-em", "--model", "3pl", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    warnings = [line for line in printed.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "1 question(s) are flat (Q39:" in warnings[0]
+    assert "converged True" in printed.out
+    questions = pd.read_csv(out).query("kind == 'question'").set_index("label")
+    assert questions.index[questions.flat].tolist() == ["Q39"]
+    assert not questions.runaway.any()
+    assert questions.loc["Q20", "discrimination"] > 2 and not questions.loc["Q20", "flat"]
