@@ -254,3 +254,57 @@ def test_fit_warns_of_flat_questions_and_flags_them_in_the_file(tmp_path, capsys
     assert questions.index[questions.flat].tolist() == ["Q39"]
     assert not questions.runaway.any()
     assert questions.loc["Q20", "discrimination"] > 2 and not questions.loc["Q20", "flat"]
+
+
+def test_list_is_alphabetical(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines[1:] if line and not line.startswith((" ", "*"))]
+    assert listed == sorted(irtbench.estimators()) == irtbench.estimators()
+
+
+@pytest.mark.parametrize("argv", [
+    ["fit", "{data}", "--estimator", "mml-emm", "--out", "{out}/e.csv"],
+    ["run", "--quick", "--estimators", "torch-adam,mml-emm", "--out", "{out}/run"],
+    ["compare", "{data}", "--estimators", "mml-emm", "--out", "{out}/compare"],
+    ["list", "--options", "mml-emm"],
+])
+def test_every_path_that_takes_estimator_names_suggests_the_nearest(argv, verbagg_path,
+                                                                     tmp_path, capsys):
+    """Issue 30: one line, exit 2, the nearest name and the valid ones in alphabetical order,
+    from every command that takes estimator names; nothing written."""
+    argv = [a.format(data=verbagg_path, out=tmp_path) for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert "unknown estimator 'mml-emm'; did you mean 'mml-em'?" in captured.err
+    assert f"(valid estimators: {', '.join(sorted(irtbench.estimators()))})" in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_help_names_every_model():
+    """``fit --help`` said "Rasch, 2PL or 3PL" with five models registered: the model lists
+    of the help texts come from MODELS."""
+    from irtbench.cli import build_parser
+    from irtbench.models import MODELS, get_model
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    fit_help = " ".join(commands.choices["fit"].format_help().split())
+    summary = " ".join(parser.format_help().split())
+    for name in MODELS:
+        assert get_model(name).title in fit_help and get_model(name).title in summary
+
+
+@pytest.mark.parametrize("command", ["fit", "run"])
+def test_an_unmet_device_is_named_in_words(command, verbagg_path, tmp_path, capsys):
+    """The CUDA message was Python (``device='cuda' was requested ...; use device='cpu'``):
+    in words now, before the file is read or anything is written."""
+    argv = (["fit", str(verbagg_path), "--out", str(tmp_path / "e.csv")] if command == "fit"
+            else ["run", "--quick", "--out", str(tmp_path / "run")])
+    assert main([*argv, "--device", "cuda:99"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"irtbench {command}: error: the device cuda:99 was asked for, "
+                            "but torch sees "), error
+    assert "device=" not in error and "'" not in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
