@@ -273,7 +273,10 @@ def _comma_list(text: str, parse: Any, what: str) -> list[Any]:
 def print_summary(table: pd.DataFrame) -> None:
     summary = harness.summarize(table)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print(harness.mark_runaways(summary).to_string(index=False,
+                                                       float_format=lambda x: f"{x:.3g}"))
+    if summary.n_runaway.fillna(0).gt(0).any():
+        print(harness.RUNAWAY_NOTE)
     problems = table[table.status != "ok"]
     for row in problems.itertuples():
         print(f"{row.status}: {row.estimator} {row.n_students}x{row.n_questions} "
