@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -189,6 +190,42 @@ def test_make_bench_runs_the_speed_suite_only():
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "BENCH ?= benchmarks/test_fit_speed.py" in makefile
     assert "pytest $(BENCH)" in makefile and "pytest benchmarks/ " not in makefile
+
+
+def _make_plan(target: str, venv: Path) -> list[str]:
+    """The commands ``make TARGET VENV=venv`` would run (``make -n``), in the repository."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make here")
+    done = subprocess.run(["make", "-n", target, f"VENV={venv}"], capture_output=True,
+                          text=True, cwd=Path(__file__).parents[2], check=True)
+    return done.stdout.splitlines()
+
+
+def test_make_run_installs_what_the_commands_use_and_make_test_adds_the_rest(tmp_path):
+    """Issue 30: .venv was 2.8 GB because make run installed .[all], the test extra with
+    Triton (1 GB) included. make run installs torch first, then the extras the commands use;
+    make test, after it, adds .[all] to the same environment without making it again; each
+    has its stamp."""
+    venv = tmp_path / "venv"
+    run = _make_plan("run", venv)
+    installs = [line for line in run if "pip install" in line]
+    assert installs[0].endswith('install --quiet "torch==2.13.0"')
+    assert installs[1].endswith('-e ".[jax,numpyro,peers,theta,dask]"')
+    assert len(installs) == 2 and "test" not in installs[1].split('".[')[1]
+    assert run[-1] == f"{venv}/bin/irtbench run"
+    fresh = _make_plan("test", venv)  # a fresh clone: both steps, then the tests
+    assert [line for line in fresh if "pip install" in line] == [*installs, (
+        f'{venv}/bin/python -m pip install --quiet -e ".[all]"')]
+    venv.mkdir()
+    (venv / ".installed-run").touch()  # after make run: only the rest
+    after_run = _make_plan("test", venv)
+    assert after_run == [f'{venv}/bin/python -m pip install --quiet -e ".[all]"',
+                         f"touch {venv}/.installed-test", f"{venv}/bin/python -m pytest"]
+    (venv / ".installed-test").touch()
+    assert _make_plan("run", venv) == [f"{venv}/bin/irtbench run"]
 
 
 def test_a_first_column_of_answers_with_a_bad_cell_is_refused_not_taken_as_labels(tmp_path,
