@@ -39,7 +39,7 @@ RUNAWAY_NOTE = (
     f"identify them and the fit is not converged. {RUNAWAY_MARK}: an item metric of fits "
     "with runaway items, which it includes: their errors have no bound and can dominate it, "
     "so it is not the recovery of the other items (the error histograms leave them out; "
-    "priors keep them, docs/models.md).")
+    "item priors hold them: docs/models.md).")
 
 
 def mark_runaways(summary: pd.DataFrame) -> pd.DataFrame:
