@@ -36,10 +36,9 @@ used its settings), or run with the settings it used.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-
-import shlex
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,8 @@ from irtbench.models import ITEM_PARAMETERS, get_model, model_suffix
 from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
 from irtbench.threads import CONTENDED
 
-__all__ = ["CheckResult", "check", "regenerate_command", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL", "CHECKED_METRICS"]
+__all__ = ["CheckResult", "check", "regenerate_command", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL",
+           "CHECKED_METRICS"]
 
 SAME_RTOL = 0.002
 CROSS_Z = 0.5
@@ -69,13 +69,14 @@ _PLATFORM_KEYS = ("device_name", "cpu", "python", "numpy", "torch", "jax", "nump
 #: the columns that identify a cell's simulated data: what each is, what a difference in it
 #: (and not in those before it) is called, and what it means
 _DATA_FINGERPRINT = {
-    "n_observed": ("the number of observed responses", "different simulated data",
-                   "the two folders simulated other data (another size, seed or --missing)"),
-    "crb_difficulty": ("the Cramér–Rao bound of the difficulties", "a different Cramér–Rao bound",
-                       "as many responses but another bound: other simulation settings, or "
-                       "another version of irtbench that simulates or bounds them otherwise or "
-                       "keeps other questions in the metrics (those whose estimates a fit "
-                       "can use)"),
+    "n_observed": (
+        "the number of observed responses", "different simulated data",
+        "the two folders simulated other data (another size, seed or --missing)"),
+    "crb_difficulty": (
+        "the Cramér–Rao bound of the difficulties", "a different Cramér–Rao bound",
+        ("as many responses but another bound: other simulation settings, or another version "
+         "of irtbench that simulates or bounds them otherwise or keeps other questions in the "
+         "metrics (those whose estimates a fit can use)")),
 }
 
 
@@ -136,9 +137,9 @@ def _stale_advice(run: Path, baseline: Path) -> str:
         return f"at commit {commit} by `{env.get('command') or 'an unrecorded command'}`"
 
     return (f"{baseline} was made {made(old)}, {run} {made(new)}: if the run used the "
-            f"baseline's settings, the baseline is stale: regenerate it with `{regenerate_command(baseline)}` (into "
-            "a new folder: move the old one away first); otherwise run with the settings it "
-            "used")
+            "baseline's settings, the baseline is stale: regenerate it with "
+            f"`{regenerate_command(baseline)}` (into a new folder: move the old one away "
+            "first); otherwise run with the settings it used")
 
 
 def _common_cells(run: pd.DataFrame, base: pd.DataFrame, advice: str = "") -> pd.DataFrame:

@@ -93,9 +93,11 @@ from irtbench.results import (
 if TYPE_CHECKING:
     from irtbench.like import Design
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
-           "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
-           "run_cell_isolated", "run_dask_task", "item_metric_columns", "mark_runaways", "RUNAWAY_NOTE", "summarize", "sweep", "time_limit"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET",
+           "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory", "check_cell", "check_parallelism",
+           "estimator_options", "result_columns", "run_cell", "run_cell_isolated",
+           "run_dask_task", "item_metric_columns", "mark_runaways", "RUNAWAY_NOTE", "summarize",
+           "sweep", "time_limit"]
 
 
 def sweep(
