@@ -27,11 +27,16 @@ Tolerances, from the statistics of the runs:
 
 Unusable input (no common cell, missing columns, different simulated data) is an error: the
 simulated data of a cell are identified by its number of observed responses and its Cramér–Rao
-bound, which depend only on the seed, the size and the simulation settings.
+bound, which depend only on the seed, the size, the simulation settings and the code that
+simulates and bounds them. When they differ the error names the cell (estimator, model, size,
+missing fraction, seed), the two values, the commits and commands that made the two folders,
+and the two ways out: regenerate the baseline with its own command (it is stale when the run
+used its settings), or run with the settings it used.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +47,8 @@ from irtbench.models import ITEM_PARAMETERS, get_model, model_suffix
 from irtbench.results import KEY_COLUMNS, IncompatibleResults, read_environment, read_results
 from irtbench.threads import CONTENDED
 
-__all__ = ["CheckResult", "check", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL", "CHECKED_METRICS"]
+__all__ = ["CheckResult", "check", "regenerate_command", "SAME_RTOL", "CROSS_Z", "CROSS_RTOL",
+           "CHECKED_METRICS"]
 
 SAME_RTOL = 0.002
 CROSS_Z = 0.5
@@ -60,7 +66,18 @@ CHECKED_METRICS = {
 }
 
 _PLATFORM_KEYS = ("device_name", "cpu", "python", "numpy", "torch", "jax", "numpyro")
-_DATA_FINGERPRINT = ("n_observed", "crb_difficulty")
+#: the columns that identify a cell's simulated data: what each is, what a difference in it
+#: (and not in those before it) is called, and what it means
+_DATA_FINGERPRINT = {
+    "n_observed": (
+        "the number of observed responses", "different simulated data",
+        "the two folders simulated other data (another size, seed or --missing)"),
+    "crb_difficulty": (
+        "the Cramér–Rao bound of the difficulties", "a different Cramér–Rao bound",
+        ("as many responses but another bound: other simulation settings, or another version "
+         "of irtbench that simulates or bounds them otherwise or keeps other questions in the "
+         "metrics (those whose estimates a fit can use)")),
+}
 
 
 @dataclass
@@ -95,7 +112,41 @@ def _with_other_models_metrics(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{column: np.nan for column in absent if column not in table})
 
 
-def _common_cells(run: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+def regenerate_command(baseline: Path) -> str:
+    """The command that remakes ``baseline``: the ``irtbench run`` its ``environment.json``
+    recorded, written into ``baseline`` again (the default sweep's, ``irtbench run --device cpu
+    --out BASELINE``, where none was recorded)."""
+    words = shlex.split(str(read_environment(baseline).get("command") or ""))
+    if "run" not in words:
+        words = ["irtbench", "run", "--device", "cpu"]
+    words = ["irtbench", *words[words.index("run"):]]
+    for option in ("--out", "--resume", "--force"):  # a new folder, made whole
+        while option in words:
+            at = words.index(option)
+            del words[at:at + (2 if option == "--out" else 1)]
+    return shlex.join([*words, "--out", str(baseline)])
+
+
+def _stale_advice(run: Path, baseline: Path) -> str:
+    """What to do when a run's simulated data differ from the baseline's: which commits and
+    commands made the two folders, and the two ways out."""
+    new, old = read_environment(run), read_environment(baseline)
+
+    def made(env: dict) -> str:
+        commit = str(env.get("git_commit") or "unknown")[:10]
+        return f"at commit {commit} by `{env.get('command') or 'an unrecorded command'}`"
+
+    return (f"{baseline} was made {made(old)}, {run} {made(new)}: if the run used the "
+            "baseline's settings, the baseline is stale: regenerate it with "
+            f"`{regenerate_command(baseline)}` (into a new folder: move the old one away "
+            "first); otherwise run with the settings it used")
+
+
+def _common_cells(run: pd.DataFrame, base: pd.DataFrame, advice: str = "") -> pd.DataFrame:
+    """The cells of ``run`` and ``base`` that the baseline fitted, side by side (suffixes
+    ``_base`` and ``_new``); :class:`IncompatibleResults` when there is none, a column is
+    missing, or a cell's simulated data differ (naming the first such cell, followed by
+    ``advice``)."""
     needed = (set(CHECKED_METRICS) | set(_DATA_FINGERPRINT)
               | {"status", "responses_per_second", "seconds"})
     for name, table in (("run", run), ("baseline", base)):
@@ -107,17 +158,17 @@ def _common_cells(run: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     if merged.empty:
         raise IncompatibleResults("the run and the baseline have no cell in common "
                                   "(estimator, size, missing, seed) that the baseline fitted")
-    for column in _DATA_FINGERPRINT:
-        ok = merged.status_new == "ok"
-        a, b = merged.loc[ok, f"{column}_base"], merged.loc[ok, f"{column}_new"]
-        differ = ~np.isclose(a, b, rtol=1e-9, atol=0)
+    ok = merged[merged.status_new == "ok"]
+    for column, (meaning, name, cause) in _DATA_FINGERPRINT.items():
+        differ = ~np.isclose(ok[f"{column}_base"], ok[f"{column}_new"], rtol=1e-9, atol=0)
         if differ.any():
-            row = merged.loc[ok][differ].iloc[0]
+            row = ok[differ].iloc[0]
             raise IncompatibleResults(
-                f"different simulated data: {column} is {row[f'{column}_base']} in the baseline "
-                f"and {row[f'{column}_new']} in the run for {row.estimator} "
-                f"{row.n_students}x{row.n_questions} seed {row.seed} (other simulation settings?)"
-            )
+                f"{name} in {int(differ.sum())} of the {len(ok)} common cell(s), first "
+                f"{row.estimator} {row.model} {row.n_students}x{row.n_questions}, missing "
+                f"{row.missing:g}, seed {row.seed}: {column} ({meaning}) is "
+                f"{row[f'{column}_base']:.6g} in the baseline and {row[f'{column}_new']:.6g} in "
+                f"the run; {cause}. {advice}".rstrip(". "))
     return merged
 
 
@@ -156,7 +207,8 @@ def check(run: Path | str, baseline: Path | str, *, mode: str = "auto") -> Check
     if mode == "auto":
         mode = platform_mode(run, baseline)
     base = _with_other_models_metrics(read_results(baseline))
-    merged = _common_cells(_with_other_models_metrics(read_results(run)), base)
+    merged = _common_cells(_with_other_models_metrics(read_results(run)), base,
+                           _stale_advice(run, baseline))
     tolerance = _tolerances(base, merged, mode)
     rows = []
     for index, cell in merged.iterrows():

@@ -26,7 +26,7 @@ from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_e
 from irtbench.responses import parse_size
 from irtbench.results import IncompatibleResults
 from irtbench.estimators.options import markdown as options_markdown
-from irtbench.models import MODELS, get_model
+from irtbench.models import MODELS, Model, get_model
 from irtbench.models.twopl import RUNAWAY_LIMIT
 from irtbench.version import __version__
 
@@ -184,7 +184,9 @@ def command_fit(args: argparse.Namespace) -> int:
         options["device"] = args.device
     if args.model is not None:
         options["model"] = args.model
-    get_estimator(args.estimator)  # an unknown name: one line listing the valid ones
+    estimator = get_estimator(args.estimator)  # an unknown name: one line, the nearest named
+    estimator.require_backend()
+    estimator(**options).resolved_options()  # the options and the device, before the file
     if (args.origin == "mean-difficulty" and options.get("model") in MODELS
             and len(get_model(str(options["model"])).skill_shape(1)) > 1):
         raise ValueError(f"--origin mean-difficulty shifts scalar skills; the skills of the "
@@ -231,15 +233,33 @@ def command_fit(args: argparse.Namespace) -> int:
     if "runaway" in estimates:
         runaway = estimates[estimates.runaway.fillna(False).astype(bool)]
         if len(runaway):
-            names = ", ".join(runaway.label.head(5)) + (" ..." if len(runaway) > 5 else "")
-            print(f"warning: {len(runaway)} question(s) ran away ({names}: a slope a or "
-                  f"intercept d = -ab beyond +/-{RUNAWAY_LIMIT:g}, or an SE of a above "
+            print(f"warning: {len(runaway)} question(s) ran away ({named(runaway.label)}: a "
+                  f"slope a or intercept d = -ab beyond +/-{RUNAWAY_LIMIT:g}, or an SE of a above "
                   f"{RUNAWAY_LIMIT:g}): the likelihood keeps rising along them, the data do not "
                   "identify them; the fit is not converged."
                   + (f" Priors help: {advice}" if (advice := prior_advice(args, result)) else ""),
                   file=sys.stderr)
+    if "flat" in estimates:
+        warn_flat(estimates)
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
+
+
+def named(labels: pd.Series, first: int = 5) -> str:
+    """The first ``first`` labels, and ``...`` when there are more."""
+    return ", ".join(map(str, labels.head(first))) + (" ..." if len(labels) > first else "")
+
+
+def warn_flat(estimates: pd.DataFrame) -> None:
+    """One line on stderr counting the flat questions
+    (:func:`~irtbench.models.twopl.flat_items`) and naming the first five, if any."""
+    flat = estimates[estimates.flat.fillna(False).astype(bool)]
+    if len(flat):
+        print(f"warning: {len(flat)} question(s) are flat ({named(flat.label)}: a slope near 0, "
+              "the difficulty's 95% interval, estimate +/- 1.96 SE, holding every student's "
+              "skill): the data do not locate their difficulties (flagged in the file's flat "
+              "column); read their slopes and intercepts (d = -ab), or leave them out. Not "
+              "runaways: a finite optimum.", file=sys.stderr)
 
 
 # -- irtbench run ----------------------------------------------------------------------------
@@ -253,7 +273,10 @@ def _comma_list(text: str, parse: Any, what: str) -> list[Any]:
 def print_summary(table: pd.DataFrame) -> None:
     summary = harness.summarize(table)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print(harness.mark_runaways(summary).to_string(index=False,
+                                                       float_format=lambda x: f"{x:.3g}"))
+    if summary.n_runaway.fillna(0).gt(0).any():
+        print(harness.RUNAWAY_NOTE)
     problems = table[table.status != "ok"]
     for row in problems.itertuples():
         print(f"{row.status}: {row.estimator} {row.n_students}x{row.n_questions} "
@@ -411,6 +434,22 @@ def command_check(args: argparse.Namespace) -> int:
 MODEL_FORMULAS = "; ".join(f"{name}: {get_model(name).formula}" for name in MODELS)
 
 
+def in_words(words: Sequence[str], last: str = "or") -> str:
+    """``["a", "b", "c"]`` -> ``"a, b or c"``."""
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+#: the models by their titles, ``Rasch, 2PL, ... or M2PL``, for the help texts
+MODEL_TITLES = in_words([get_model(name).title for name in MODELS])
+#: the models with item parameters besides the difficulty, and those parameters
+WITH_MORE_ITEMS = [name for name in MODELS if len(get_model(name).item_parameters) > 1]
+MORE_ITEM_PARAMETERS = list(dict.fromkeys(
+    part for name in WITH_MORE_ITEMS for part in get_model(name).item_parameters[1:]))
+#: the models with a rule for flat questions (:meth:`irtbench.models.base.Model.flat`)
+WITH_FLAT_RULE = [name for name in MODELS if type(get_model(name)).flat is not Model.flat]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irtbench",
@@ -438,16 +477,25 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=command_list)
 
     fitting = commands.add_parser(
-        "fit", help="fit a Rasch, 2PL or 3PL model to a CSV of responses and write the "
+        "fit", help=f"fit a {MODEL_TITLES} model to a CSV of responses and write the "
         "estimates",
-        description="Fit a Rasch model (or, with --model, another) to real data. FILE is a "
+        description=f"Fit a {MODEL_TITLES} model (--model; the Rasch model by default) to "
+        "real data. FILE is a "
         "wide CSV (rows = students, "
         "columns = questions, header = question labels, blank/NA = missing; a first column "
         "named id/student/person is taken as student labels) or a long CSV with the columns "
         "student,question,response. Writes one row per student and per question: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
-        "wrong: no finite ML estimate); under the 2PL, 3PL and 4PL also each question's other "
-        "parameters (discrimination, guessing, ceiling) with their SEs (NAME_se) and runaway; and "
+        "wrong: no finite ML estimate); under the "
+        + in_words([get_model(name).title for name in WITH_MORE_ITEMS], "and")
+        + " also each question's other parameters (" + ", ".join(MORE_ITEM_PARAMETERS)
+        + "; a vector one as a column per coordinate: "
+        + ", ".join(f"{stem}_1 ... {stem}_D" for part, stem in COLUMN_STEMS.items()
+                    if part in MORE_ITEM_PARAMETERS)
+        + ") with their SEs (NAME_se) and runaway (estimates that diverged); under the "
+        + in_words([get_model(name).title for name in WITH_FLAT_RULE], "and")
+        + ", from an estimator with SEs, flat (a slope near 0: a difficulty whose 95% interval "
+        "holds every student's skill, which the data do not locate); and "
         "origin, how the estimates are identified (--origin). The file is written at once at "
         "the end (nothing partial on failure); an existing file is kept unless --force.",
     )

@@ -19,7 +19,8 @@ __all__ = ["ResponseTable", "load_responses", "check_output", "write_csv"]
 
 class ResponseTable(NamedTuple):
     """A response matrix read from a file, with its row and column labels (``label_column``:
-    the wide file's column taken as the student labels, None when students are numbered)."""
+    the file's column the student labels come from, the long file's student column or the
+    wide file's first column when taken as labels; None when students are numbered)."""
 
     responses: np.ndarray
     students: list[str]
@@ -76,7 +77,9 @@ def load_responses(path: str | Path) -> ResponseTable:
             raise ValueError("the file has a header but no rows of responses")
         lowered = [str(c).strip().lower() for c in table.columns]
         if sorted(lowered) == sorted(_LONG_COLUMNS):
-            return _from_long(table.set_axis(lowered, axis=1))
+            student_column = str(table.columns[lowered.index("student")])
+            return _from_long(table.set_axis(lowered, axis=1))._replace(
+                label_column=student_column)
         return _from_wide(table)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

@@ -35,7 +35,9 @@ def resolve(device: object, gpu_count: int, backend: str) -> str:
     ``auto`` -> ``cuda:0`` when there is one, else ``cpu``; ``cuda`` -> ``cuda:0``.
 
     Raises:
-        ValueError: CUDA was asked for and the backend sees no (or too few) GPUs.
+        ValueError: CUDA was asked for and the backend sees no (or too few) GPUs; the message
+            is in words (the device as the user wrote it, the backend, the way out), the same
+            from the command line and from Python.
     """
     name = normalize(device)
     if name == "auto":
@@ -43,11 +45,11 @@ def resolve(device: object, gpu_count: int, backend: str) -> str:
     if name == "cpu":
         return name
     index = cuda_index(name)
+    asked = f"the device {str(device).strip()} was asked for, but {backend} sees"
     if gpu_count == 0:
-        raise ValueError(f"device={device!r} was requested but {backend} sees no CUDA GPU; "
-                         "use device='cpu' or 'auto'")
+        raise ValueError(f"{asked} no CUDA GPU: use cpu or auto")
     if index >= gpu_count:
-        raise ValueError(f"device={device!r}: {backend} sees only {gpu_count} CUDA GPU(s)")
+        raise ValueError(f"{asked} only {gpu_count} CUDA GPU(s), cuda:0 to cuda:{gpu_count - 1}")
     return f"cuda:{index}"
 
 

@@ -21,6 +21,9 @@ columns:
   ``estimate`` and ``se`` are then empty.
 - ``runaway`` (models with slopes): True for a question whose estimates ran away (the likelihood
   keeps rising along it: not identified by the data).
+- ``flat`` (the 2PL, 3PL and 4PL, from an estimator with SEs): True for a question whose
+  difficulty the data do not locate at a finite optimum, its 95% interval holding every
+  student's skill (a slope near 0: :func:`irtbench.models.twopl.flat_items`); not a runaway.
 - ``origin``: how the estimates are identified (a key of :data:`ORIGINS`): the estimator's own
   identification, or skills and difficulties shifted alike so that the mean difficulty of the
   non-extreme questions is 0.
@@ -108,6 +111,8 @@ def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
         more |= part_columns(name, values, result.extra_se.get(name))
     if result.runaway_questions is not None:
         more["runaway"] = result.runaway_questions
+    if result.flat_questions is not None:
+        more["flat"] = result.flat_questions
     students = (block("student", table.students, np.nan, None, extreme_students,
                       **part_columns("skill", skill, result.skill_se)) if multidimensional
                 else block("student", table.students, skill, result.skill_se, extreme_students))
@@ -141,8 +146,8 @@ def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]
     items = {"difficulty": questions.estimate.to_numpy(np.float64)}
     stems = {f"{stem}_": name for name, stem in COLUMN_STEMS.items()}
     for column in frame.columns:
-        if column in ("kind", "label", "estimate", "se", "extreme", "origin", "runaway") \
-                or column.endswith("_se"):
+        if column.endswith("_se") or column in ("kind", "label", "estimate", "se", "extreme",
+                                                "origin", "runaway", "flat"):
             continue
         stem = next((name for prefix, name in stems.items() if column.startswith(prefix)), None)
         if stem == "loadings" and stem not in items:

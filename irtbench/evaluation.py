@@ -69,14 +69,22 @@ def convergence(fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray],
 def error_rows(key: Mapping[str, Any], fit: Fit, data: Dataset, masks: tuple[np.ndarray, np.ndarray]
             ) -> list[dict[str, Any]]:
     """Aligned errors of every skill and every item parameter of the model (extreme ones
-    flagged); a two-dimensional part (the M2PL's skills and loadings, ``(rows, D)``) row by
-    row, ``index`` running over its entries in row-major order (``i * D + k``)."""
+    flagged, and the item parameters of the questions that ran away,
+    ``Fit.runaway_questions``); a two-dimensional part (the M2PL's skills and loadings,
+    ``(rows, D)``) row by row, ``index`` running over its entries in row-major order
+    (``i * D + k``)."""
     rows = []
+    n_students, n_questions = masks[0].shape[0], masks[1].shape[0]
+    runaway = (np.zeros(n_questions, bool) if fit.runaway_questions is None
+               else np.asarray(fit.runaway_questions, bool))
     for kind, values in aligned_errors_by_part(fit, data, masks).items():
         extreme = masks[0] if kind == "skill" else masks[1]
+        ran = np.zeros(n_students, bool) if kind == "skill" else runaway
         values = np.asarray(values)
         width = int(np.prod(values.shape[1:], dtype=int))
         flags = np.repeat(np.asarray(extreme, bool), width)
-        rows += [{**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x)}
-                 for i, (e, x) in enumerate(zip(values.reshape(-1), flags))]
+        ran = np.repeat(ran, width)
+        rows += [{**key, "kind": kind, "index": i, "error": f"{e:.6g}", "extreme": bool(x),
+                  "runaway": bool(r)}
+                 for i, (e, x, r) in enumerate(zip(values.reshape(-1), flags, ran))]
     return rows

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from irtbench.models import ITEM_PARAMETERS, Model, extremes, get_model, sigmoid
-from irtbench.models.base import Aligner
+from irtbench.models.base import Z95, Aligner  # Z95: the 95% interval's z, for coverage
 from irtbench.models.rasch import root_mean_bounds
 from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks
 
@@ -40,15 +40,13 @@ if TYPE_CHECKING:
     from irtbench.simulate import Dataset
 
 __all__ = ["align", "aligned_errors_by_part", "aligned_parts", "cramer_rao_bound", "recovery",
-           "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS", "EPS",
+           "trace_rmse", "reference_gradient", "optimum_gap", "RECOVERY_METRICS", "EPS", "Z95",
            "held_out_log_likelihood", "log_loss", "predict"]
 
 #: predicted probabilities are clipped to [EPS, 1 - EPS] before a log-likelihood (at most
 #: 13.8 nats per response)
 EPS = 1e-6
 
-#: z-value of a two-sided 95% normal interval, used for coverage.
-Z95 = 1.959963984540054
 
 #: what is summarised of each part beyond the skills and difficulties (the other item
 #: parameters of every model)

@@ -42,6 +42,10 @@ FIGURES = {
     "memory": "Peak memory vs size",
 }
 
+#: inches: the width of one panel of a row of panels, and the room for the legend beside them
+#: (at 130 dpi a row of three panels is 13 in, 1690 px)
+PANEL_WIDTH, LEGEND_WIDTH = 3.6, 2.2
+
 _MARKERS = "osD^vP*Xhp<>d8H"
 #: tab10, then the dark shades of tab20b/tab20c: 18 colours told apart on screen and in print
 _COLORS = (*plt.get_cmap("tab10").colors,
@@ -198,10 +202,31 @@ def _trace_size(curves: pd.DataFrame) -> tuple[int, int] | None:
     return None if traced.empty else _busiest_size(traced)
 
 
+def _same_curves(curves: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    """The estimators of ``curves`` grouped where their curves are identical (every seed's
+    seconds and ``columns`` alike), each group drawn once as ``a = b``, as the error
+    histograms merge identical estimators."""
+    groups: list[tuple[list[str], pd.DataFrame]] = []
+    for name, group in curves.groupby("estimator", sort=True):
+        points = group.sort_values(["seed", "iteration"])[["seed", "seconds", *columns]]
+        points = points.reset_index(drop=True)
+        for names, seen in groups:
+            if seen.shape == points.shape and np.allclose(
+                    seen.to_numpy(float), points.to_numpy(float), rtol=1e-9, atol=0,
+                    equal_nan=True):
+                names.append(str(name))
+                break
+        else:
+            groups.append(([str(name)], points))
+    return [names for names, _ in groups]
+
+
 def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
                           formats: Iterable[str]) -> list[Path]:
     """RMSE against the truth (difficulties, skills) and, for the estimators of the reference
-    objective, the RMS gap to its exact optimum, against seconds into the fit."""
+    objective, the RMS gap to its exact optimum, against seconds into the fit; estimators
+    with identical curves drawn once (``a = b``), and the Cramér–Rao bound one legend entry,
+    its value written in each panel."""
     size = _trace_size(curves)
     if size is None:  # nothing to draw: no file (the report says why)
         return []
@@ -213,29 +238,35 @@ def plot_time_to_accuracy(table: pd.DataFrame, curves: pd.DataFrame, path: Path,
                "RMSE against the truth (logits)"),
               ("rmse_skill", f"skills, {size_label(n, m)}", "RMSE against the truth (logits)")]
     if "gap_rms" in here and here.gap_rms.notna().any():  # estimators of the reference objective
-        panels.append(("gap_rms", "distance to the reference objective's optimum",
-                       "RMS gap (logits)"))
-    fig, axes = new_figure(1, len(panels), figsize=(6 * len(panels) + 2, 4.8))
+        panels.append(("gap_rms", "gap to the reference optimum",
+                       "RMS gap to the reference objective's optimum (logits)"))
+    fig, axes = new_figure(1, len(panels),
+                           figsize=(PANEL_WIDTH * len(panels) + LEGEND_WIDTH, 4.4))
+    groups = _same_curves(here, [column for column, *_ in panels])
     panels = [(ax, *panel) for ax, panel in zip(axes[0], panels)]
     for ax, column, title, ylabel in panels:
         data = here.dropna(subset=[column]) if column in here else here.iloc[:0]
-        for name, group in data.groupby("estimator"):
-            for number, (_seed, run) in enumerate(group.groupby("seed")):
+        for names in groups:
+            label = " = ".join(names)
+            for number, (_seed, run) in enumerate(
+                    data[data.estimator == names[0]].groupby("seed")):
                 ax.plot(run.seconds, run[column].clip(lower=1e-9), linewidth=1.3, alpha=0.8,
-                        markersize=3, label=name if number == 0 else None, **style(name))
+                        markersize=3, label=label if number == 0 else None, **style(names[0]))
         bound = rows[column.replace("rmse", "crb")].mean() if column != "gap_rms" else np.nan
-        if np.isfinite(bound):
+        if np.isfinite(bound):  # one legend entry; each panel's value in its title
             ax.axhline(bound, color="black", linestyle=":", linewidth=1,
-                       label=f"Cramér–Rao bound, {column.split('_')[1]} ({bound:.3f})")
+                       label="Cramér–Rao bound")
+            title += f" (bound {bound:.3f})"
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("seconds into the fit")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     _legend(fig)
     fig.suptitle(FIGURES["time_to_accuracy"]
-                 + " (one line per seed; seconds assume equal time per iteration)")
+                 + "\n(one line per seed; seconds assume equal time per iteration)",
+                 fontsize=10)
     return save_figure(fig, path, formats)
 
 
@@ -250,24 +281,37 @@ def _busiest_size(rows: pd.DataFrame) -> tuple[int, int]:
 _LINESTYLES = ("-", "--", "-.", ":")
 
 
-def _same_histograms(densities: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:
-    """The estimators' histograms with the identical ones drawn once: ``torch-adam`` and
-    ``jax-adam`` solve the same objective and their steps would hide each other, so they
-    become one line labelled ``torch-adam = jax-adam`` (every estimator stays in the
-    legend)."""
-    groups: list[tuple[list[str], np.ndarray]] = []
-    for name, density in densities.items():
+def _same_histograms(densities: dict[str, list[np.ndarray]]
+                     ) -> list[tuple[list[str], list[np.ndarray]]]:
+    """The estimators' histograms, one list per estimator (a histogram per panel), with the
+    estimators identical in every panel drawn once: ``torch-adam`` and ``jax-adam`` solve
+    the same objective and their steps would hide each other, so they become one line
+    labelled ``jax-adam = torch-adam`` in each panel, and one legend entry (two estimators
+    identical in one panel and not in another are two lines in each: one legend entry per
+    line drawn)."""
+    groups: list[tuple[list[str], list[np.ndarray]]] = []
+    for name, panels in densities.items():
         for names, seen in groups:
-            if np.allclose(density, seen, rtol=1e-9, atol=1e-12):
+            if all(np.allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+                   for mine, theirs in zip(panels, seen)):
                 names.append(name)
                 break
         else:
-            groups.append(([name], density))
+            groups.append(([name], panels))
     return groups
+
+
+def _bins(values: pd.DataFrame) -> np.ndarray:
+    """41 bins over +/- the 99.5% quantile of the panel's absolute errors."""
+    limit = float(np.quantile(np.abs(values.error), 0.995)) if len(values) else 1.0
+    return np.linspace(-limit, limit, 41)
 
 
 def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
                 formats: Iterable[str]) -> list[Path]:
+    """Histograms of the aligned errors at the busiest size, one panel per part; the item
+    parameters of the questions that ran away (``errors.csv``'s ``runaway``) are left out,
+    counted in their panel's title: their errors have no bound and would set the axes."""
     if errors.empty:  # nothing to draw: no file (the report says why)
         return []
     n, m = _busiest_size(errors)
@@ -277,28 +321,37 @@ def plot_errors(table: pd.DataFrame, errors: pd.DataFrame, path: Path,
     kinds = [kind for kind in _parts(rows, "rmse_") if kind in set(here.kind)]
     if not kinds:
         return []
-    fig, axes = new_figure(1, len(kinds), figsize=(5.6 * len(kinds) + 2.5, 4.8))
-    for ax, kind in zip(axes[0], kinds):
-        values = here[here.kind == kind]
-        limit = np.quantile(np.abs(values.error), 0.995)
-        bins = np.linspace(-limit, limit, 41)
-        densities = {name: np.histogram(group.error, bins=bins, density=True)[0]
-                     for name, group in values.groupby("estimator")}
-        for rank, (names, density) in enumerate(_same_histograms(densities)):
-            ax.stairs(density, bins, linewidth=1.6, label=" = ".join(names),
-                      color=style(names[0])["color"],
+    ran = (here.runaway.astype(bool) if "runaway" in here
+           else pd.Series(False, index=here.index))
+    panels = {kind: here[(here.kind == kind) & ~ran] for kind in kinds}
+    left_out = {kind: int(((here.kind == kind) & ran).sum()) for kind in kinds}
+    bins = {kind: _bins(values) for kind, values in panels.items()}
+    names = sorted(here.estimator.unique())
+    densities = {name: [np.histogram(panels[kind].error[panels[kind].estimator == name],
+                                     bins=bins[kind], density=True)[0] for kind in kinds]
+                 for name in names}
+    groups = _same_histograms(densities)
+    fig, axes = new_figure(1, len(kinds),
+                           figsize=(PANEL_WIDTH * len(kinds) + LEGEND_WIDTH, 4.4))
+    for column, (ax, kind) in enumerate(zip(axes[0], kinds)):
+        for rank, (group, panel_densities) in enumerate(groups):
+            ax.stairs(panel_densities[column], bins[kind], linewidth=1.6,
+                      label=" = ".join(group), color=style(group[0])["color"],
                       linestyle=_LINESTYLES[rank % len(_LINESTYLES)])
         bound = rows[f"crb_{kind}"].mean() if f"crb_{kind}" in rows else np.nan
         if np.isfinite(bound):
-            grid = np.linspace(-limit, limit, 200)
+            grid = np.linspace(bins[kind][0], bins[kind][-1], 200)
             ax.plot(grid, np.exp(-0.5 * (grid / bound) ** 2) / (bound * np.sqrt(2 * np.pi)),
                     color="black", linestyle=":", label="N(0, CRB²), CRB of each part")
         ax.set_xlabel(f"{kind} error{_unit(rows, kind)}")
         ax.set_ylabel("density")
-        ax.set_title(_plural(kind))
+        title = _plural(kind)
+        if left_out[kind]:
+            title += f"\n({left_out[kind]} estimate(s) of runaway items left out)"
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{FIGURES['errors']}: {size_label(n, m)}, all seeds, extreme students "
-                 "excluded; identical histograms drawn once (a = b)", fontsize=10)
+    fig.suptitle(f"{FIGURES['errors']}: {size_label(n, m)}, all seeds\n(extreme students "
+                 "excluded; identical histograms drawn once, a = b)", fontsize=10)
     _legend(fig)
     return save_figure(fig, path, formats)
 
@@ -307,21 +360,22 @@ def plot_coverage(table: pd.DataFrame, path: Path, formats: Iterable[str]) -> li
     parts = _parts(table, "coverage_")
     if not parts:  # no estimator here gives SEs: no file (the report says why)
         return []
-    fig, axes = new_figure(1, len(parts), figsize=(5.6 * len(parts) + 2, 4.8), sharey=True)
+    fig, axes = new_figure(1, len(parts), figsize=(PANEL_WIDTH * len(parts) + LEGEND_WIDTH, 4.4),
+                        sharey=True)
     for ax, kind in zip(axes[0], parts):
         column = f"coverage_{kind}"
         plural = _plural(kind)
         with_se = table.dropna(subset=[column])
         names = sorted(with_se.estimator.unique())
         sizes = with_se.drop_duplicates("responses").sort_values("responses")
-        offsets = np.linspace(-0.25, 0.25, max(len(sizes), 1))
+        offsets = np.linspace(-0.25, 0.25, len(sizes)) if len(sizes) > 1 else [0.0]
         for offset, (_, size) in zip(offsets, sizes.iterrows()):
             cells = with_se[with_se.responses == size.responses]
             stats = cells.groupby("estimator")[column].agg(["mean", "std"]).reindex(names)
             ax.errorbar(np.arange(len(names)) + offset, stats["mean"], yerr=stats["std"].fillna(0),
                         fmt="o", capsize=3, label=size_label(size.n_students, size.n_questions))
         ax.axhline(0.95, color="black", linestyle=":", linewidth=1)
-        ax.set_xticks(range(len(names)), names, rotation=20)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(plural)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{FIGURES['coverage']}: share of truths inside estimate ± {Z95:.2f} SE "
@@ -429,13 +483,14 @@ def _policy_line(policy: object) -> str:
 
 def write_report(folder: Path | str) -> Path:
     """``folder/report.md``: the summary table per estimator x size next to the figures."""
-    from irtbench.harness import summarize
+    from irtbench.harness import RUNAWAY_NOTE, mark_runaways, summarize
     from irtbench.results import read_environment
 
     folder = Path(folder)
     table = read_results(folder)
     env = read_environment(folder)
     summary = summarize(table)
+    runaways = summary.n_runaway.fillna(0).gt(0).any()
     lines = [
         "# irtbench report",
         "",
@@ -448,8 +503,9 @@ def write_report(folder: Path | str) -> Path:
         "Metrics: means over seeds, aligned, extreme students excluded; crb_* = RMSE / Cramér–Rao "
         "bound; coverage of 95% intervals.",
         "",
-        markdown_table(summary),
+        markdown_table(mark_runaways(summary)),
         "",
+        *([RUNAWAY_NOTE, ""] if runaways else []),
     ]
     if "contention" in table:
         contended = table[(table.status == "ok") & (table.contention >= CONTENDED)]

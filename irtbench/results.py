@@ -47,8 +47,8 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 8  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
-# and the M2PL's columns (intercept, loadings)
+SCHEMA_VERSION = 9  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
+# and the M2PL's columns (intercept, loadings); 9: errors.csv's runaway column
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")
@@ -93,8 +93,10 @@ COLUMNS = (
 CURVE_COLUMNS = (*KEY_COLUMNS, "iteration", "seconds", "loss", "rmse_skill", "rmse_difficulty",
                  "gap_rms")
 
-#: errors.csv: every aligned estimate's error (estimate - truth), for the error histograms.
-ERROR_COLUMNS = (*KEY_COLUMNS, "kind", "index", "error", "extreme")
+#: errors.csv: every aligned estimate's error (estimate - truth), for the error histograms;
+#: ``runaway``: an item parameter of a question whose estimates ran away (the histograms leave
+#: them out: their errors are unbounded)
+ERROR_COLUMNS = (*KEY_COLUMNS, "kind", "index", "error", "extreme", "runaway")
 
 RESULTS_FILE, CURVES_FILE, ENVIRONMENT_FILE = "results.csv", "curves.csv", "environment.json"
 ERRORS_FILE = "errors.csv"

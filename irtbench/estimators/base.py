@@ -20,9 +20,14 @@ and :func:`irtbench.fit`.
 ``Fit.seconds`` is steps 1 (its timed part) and 3: what a user waits for, from the matrix in host
 memory to every array back, less the compilation alone.
 
-The curve snapshots (``Fit.trace``, for the time-to-accuracy figure) are pure bookkeeping that a
-plain fit does not need: ``run`` keeps cheap device copies inside the loop (timed), and turning
-them into per-student host arrays is deferred (:class:`Snapshot`) until after the clock stops.
+Nothing a plain fit does is outside the clock but the options' resolution (no data touched)
+and the assembly of :class:`Fit` from the host arrays (``tests/estimators/test_clock.py``
+holds ``Fit.seconds`` to at least 90% of the call's wall time). The curve snapshots
+(``Fit.trace``, for the time-to-accuracy figure) are bookkeeping that a plain fit does not
+need: ``run`` keeps cheap device copies inside the loop (timed), and turning them into
+per-student host arrays (:class:`Snapshot`) happens after the clock, and only when the fit is
+asked for them (``Estimator.fit(responses, trace=True)``, as a sweep does): it can take as long
+as a fit (cml solves every student's skill again at each snapshot).
 
 Adding an estimator means adding one file under ``irtbench/estimators/`` with a subclass
 decorated by :func:`register` (``irtbench.estimators`` imports every module of the package).
@@ -115,7 +120,8 @@ class Fit:
         trace: snapshots ``(iteration, skill, difficulty)`` taken along the fit (at checkpoints
             chosen by the estimator, for the time-to-accuracy figure), with a fourth item, the
             model's other item parameters by name, from the estimators that consume the model's
-            description (empty under the Rasch model); empty when it has none.
+            description (empty under the Rasch model); empty when it has none, and unless the
+            fit was asked for them (``Estimator.fit(responses, trace=True)``).
         model: a name of :data:`irtbench.models.MODELS`.
         extra_items, extra_se: the model's other item parameters and their SEs by name
             (the 2PL's ``discrimination``; the 3PL's ``discrimination`` and ``guessing``; the
@@ -129,6 +135,11 @@ class Fit:
             slope-intercept estimate that diverged, past the bound of
             :func:`~irtbench.models.twopl.runaway_items` or with an SE of the slope past it);
             a fit with any is not ``converged``. None under the Rasch model.
+        flat_questions: the questions whose difficulty the data do not locate, at a finite
+            optimum (:meth:`~irtbench.models.base.Model.flat`: under the 2PL, 3PL and 4PL a
+            slope near 0, whose difficulty's 95% interval holds every student's skill,
+            :func:`~irtbench.models.twopl.flat_items`); not runaways, and the fit may be
+            ``converged``. None where the model has no such rule or the fit no SEs.
     """
 
     skill: np.ndarray
@@ -151,6 +162,7 @@ class Fit:
     extra_items: dict[str, np.ndarray] = field(default_factory=dict)
     extra_se: dict[str, np.ndarray | None] = field(default_factory=dict)
     runaway_questions: np.ndarray | None = None
+    flat_questions: np.ndarray | None = None
 
     @property
     def final_loss(self) -> float:
@@ -491,32 +503,39 @@ class Estimator(ABC, Generic[StateT]):
             compile_seconds = time.perf_counter() - start
         return Prepared(state, compile_seconds, found, load_seconds)
 
-    def fit(self, responses: object) -> Fit:
+    def fit(self, responses: object, *, trace: bool = False) -> Fit:
         """Fit the model to ``responses``: the one clock of irtbench (see the module docstring):
         :meth:`prepare` (its load timed, its compilation apart), then :meth:`run` timed, then
-        :meth:`result_of` untimed (the snapshots' host arrays). ``Fit.seconds`` is the load
-        plus the run. pytest-benchmark times the same :meth:`run` with
-        ``pedantic(estimator.run, setup=...)`` and adds the load of its set-up.
+        :meth:`result_of`. ``Fit.seconds`` is the load plus the run. pytest-benchmark times
+        the same :meth:`run` with ``pedantic(estimator.run, setup=...)`` and adds the load of
+        its set-up.
 
         Args:
             responses: ``(n_students, n_questions)`` array-like of 0/1, NaN = missing, or
                 sparse triples for the estimators that take them.
+            trace: also turn the snapshots :meth:`run` kept into ``Fit.trace`` (per-student
+                host arrays along the fit, for the time-to-accuracy curves of a sweep). That
+                is bookkeeping after the clock, as long as a fit at some sizes (a Newton
+                solve of every student's skill per snapshot), so a plain fit does not do it.
         """
         prepared = self.prepare(responses)
         start = time.perf_counter()
         result = self.run(prepared.state)
         seconds = prepared.load_seconds + time.perf_counter() - start
-        return self.result_of(prepared, result, seconds)
+        return self.result_of(prepared, result, seconds, trace=trace)
 
-    def result_of(self, prepared: Prepared, result: Result, seconds: float) -> Fit:
-        """The :class:`Fit` of a timed :meth:`run` that took ``seconds``. A fit with items that
-        ran away (:meth:`~irtbench.models.base.Model.runaway`) counts them in
+    def result_of(self, prepared: Prepared, result: Result, seconds: float, *,
+                  trace: bool = False) -> Fit:
+        """The :class:`Fit` of a timed :meth:`run` that took ``seconds`` (with ``trace``, its
+        snapshots' host arrays, untimed). A fit with items that ran away
+        (:meth:`~irtbench.models.base.Model.runaway`) counts them in
         ``diagnostics["n_runaway"]`` and is not ``converged``."""
         diagnostics = dict(result.diagnostics)
         model = prepared.state.model
         items = {"difficulty": result.difficulty, **result.items}
         item_se = {"difficulty": result.difficulty_se, **result.item_se}
         runaway = model.runaway(items, item_se, prepared.found.questions)
+        flat = model.flat(items, item_se, result.skill, prepared.found.questions)
         if runaway is not None:
             diagnostics["n_runaway"] = int(runaway.sum())
             if runaway.any():
@@ -535,13 +554,14 @@ class Estimator(ABC, Generic[StateT]):
             options=prepared.state.options,
             n_iter=int(result.n_iter),
             diagnostics=diagnostics,
-            trace=[(k, *values()) for k, values in result.trace],
+            trace=[(k, *values()) for k, values in result.trace] if trace else [],
             extreme_students=prepared.found.students,
             extreme_questions=prepared.found.questions,
             model=model.name,
             extra_items=dict(result.items),
             extra_se={name: result.item_se.get(name) for name in result.items},
             runaway_questions=runaway,
+            flat_questions=flat,
         )
 
     # -- the steps a subclass implements -------------------------------------------------------

@@ -73,7 +73,12 @@ from irtbench.harness.parallel import (
     run_dask_task,
 )
 from irtbench.harness.runner import check_cell, run_cell
-from irtbench.harness.summary import summarize
+from irtbench.harness.summary import (
+    RUNAWAY_NOTE,
+    item_metric_columns,
+    mark_runaways,
+    summarize,
+)
 from irtbench.models import get_model
 from irtbench.results import (
     CURVE_COLUMNS,
@@ -88,9 +93,11 @@ from irtbench.results import (
 if TYPE_CHECKING:
     from irtbench.like import Design
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET", "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory",
-           "check_cell", "check_parallelism", "estimator_options", "result_columns", "run_cell",
-           "run_cell_isolated", "run_dask_task", "summarize", "sweep", "time_limit"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "DEFAULT_TIME_BUDGET",
+           "QUICK_SIZES", "Cell", "FitTimeout", "PeakMemory", "check_cell", "check_parallelism",
+           "estimator_options", "result_columns", "run_cell", "run_cell_isolated",
+           "run_dask_task", "item_metric_columns", "mark_runaways", "RUNAWAY_NOTE", "summarize",
+           "sweep", "time_limit"]
 
 
 def sweep(

@@ -109,7 +109,7 @@ def run_cell(
                 for _ in range(repeat):
                     notify("fit")
                     with Usage(cores) as usage, time_limit(time_budget):
-                        fit = estimator.fit(data.responses)
+                        fit = estimator.fit(data.responses, trace=True)
                     timed.append((fit, usage))
     except FitTimeout as error:
         return not_fitted("timeout", str(error))

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from irtbench.responses import Responses, Scan
 
 __all__ = ["COVECTOR", "DERIVED", "FIXED", "LOCATION", "SLOPE", "VECTOR", "Aligner",
-           "Alignment", "Items", "Model", "Truth", "sigmoid"]
+           "Alignment", "Items", "Model", "Truth", "Z95", "sigmoid"]
 
 #: the kinds of parameter, by how they move under :math:`\theta \to s\theta + t`
 LOCATION, SLOPE, FIXED = "location", "slope", "fixed"
@@ -59,6 +59,9 @@ VECTOR, COVECTOR, DERIVED = "vector", "covector", "derived"
 
 #: item parameters by name, each ``(n_questions,)`` float64
 Items = Mapping[str, np.ndarray]
+
+#: z-value of a two-sided 95% normal interval (coverage; the flat-item rule)
+Z95 = 1.959963984540054
 
 
 class Truth(Protocol):
@@ -232,6 +235,14 @@ class Model(ABC):
                 extreme: np.ndarray) -> np.ndarray | None:
         """The questions (outside ``extreme``) whose estimates ran away, or None for a model
         whose ML estimates run away only where the data are extreme (the Rasch model)."""
+        return None
+
+    def flat(self, items: Items, item_se: Mapping[str, np.ndarray | None], skill: np.ndarray,
+             extreme: np.ndarray) -> np.ndarray | None:
+        """The questions (outside ``extreme`` and the runaways) whose difficulty the data do
+        not locate although the fit converged (a slope near 0: the 2PL family's
+        :func:`~irtbench.models.twopl.flat_items`), or None for a model without slopes or
+        without a rule (the Rasch model, the M2PL) and for a fit without SEs."""
         return None
 
     # -- fitting (irtbench.models.fitting: consumed by torch-adam, jax-adam and NumPyro) -----

@@ -51,7 +51,7 @@ import numpy as np
 from collections.abc import Mapping
 
 from irtbench.extremes import Extremes, find_extremes
-from irtbench.models.base import LOCATION, SLOPE, Alignment, Items, Model, Truth, sigmoid
+from irtbench.models.base import LOCATION, SLOPE, Z95, Alignment, Items, Model, Truth, sigmoid
 from irtbench.models.fitting import EXP, Ops, Parameter, location_prior, normal_prior
 from irtbench.responses import Responses, is_sparse, observed_of, row_blocks
 from irtbench.specs import Spec, positive
@@ -64,6 +64,7 @@ __all__ = [
     "affine_alignment",
     "default_nodes",
     "diverged",
+    "flat_items",
     "item_bounds",
     "known_skill_covariance",
     "marginal_information",
@@ -440,8 +441,8 @@ def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
     is smooth in, not on :math:`b = -d/a`, which passes any limit as :math:`a` crosses 0 (a
     flat or downward item, :math:`a \le 0`, is a finite optimum: the slope is free in sign in
     the model, see :class:`TwoPL`). A non-extreme item's likelihood can only keep rising
-    towards infinity along a ray on which :math:`|a| 	o \infty` (with :math:`a` bounded, an
-    intercept :math:`|d| 	o \infty` sends the curve to 0 or 1 for everybody and the
+    towards infinity along a ray on which :math:`|a| \to \infty` (with :math:`a` bounded, an
+    intercept :math:`|d| \to \infty` sends the curve to 0 or 1 for everybody and the
     likelihood of its mixed answers to :math:`-\infty`), and along it the information about
     the slope vanishes (the curve becomes a step: no student's answer is uncertain), so the SE
     of :math:`a` grows without bound. An item has run away when it is not finite, when
@@ -455,6 +456,60 @@ def runaway_items(discrimination: np.ndarray, difficulty: np.ndarray,
         if discrimination_se is not None:
             bad |= ~(np.asarray(discrimination_se, np.float64) <= RUNAWAY_LIMIT)
     return bad & ~np.asarray(extreme, bool)
+
+
+def flat_items(difficulty: np.ndarray, difficulty_se: np.ndarray | None, skill: np.ndarray,
+               excluded: np.ndarray) -> np.ndarray | None:
+    r"""The questions (outside ``excluded``: the extremes and the runaways) whose difficulty
+    the data do not locate: the 95% interval of the difficulty,
+    :math:`\hat b_j \pm 1.96\,\widehat{SE}(\hat b_j)`, holds every student's estimated
+    skill (the finite ones),
+
+    .. math::
+        \hat b_j - 1.96\,\widehat{SE}_j \le \min_i \hat\theta_i
+        \quad\text{and}\quad \hat b_j + 1.96\,\widehat{SE}_j \ge \max_i \hat\theta_i,
+
+    so that the data cannot say of any student whether the item is above or below them. Such
+    an item is *flat*: its slope is near 0 (spisa's Q39 under the 3PL by mml-em: :math:`a =
+    0.086`, :math:`b = 13.5`, SE 20.9, for skills within about :math:`\pm 2.7`), its curve
+    nearly level over the students, and :math:`b = -d/a`, where it crosses 1/2, lies anywhere
+    along a line on which the likelihood barely changes; the delta method's SE of
+    :math:`b`, :math:`\sqrt{\operatorname{Var} d + b^2 \operatorname{Var} a +
+    2b \operatorname{Cov}(a, d)}/|a|`, grows as :math:`1/|a|`.
+
+    **Not a runaway** (:func:`runaway_items`, unchanged): a runaway diverged, its slope going
+    to infinity with the likelihood still rising and the SE of the slope without bound, so the
+    fit is not converged. A flat item is a finite optimum: its slope and intercept
+    :math:`(a, d)` are finite, their SEs small, more iterations do not move them; it is only its
+    difficulty, a ratio with a denominator near 0, that means nothing. The fit stays
+    ``converged``; the item is flagged so that its difficulty is not read as a location (read
+    its slope and intercept, or leave it out).
+
+    **Why this rule.** The other natural rule, a slope not distinguishable from 0,
+    :math:`|\hat a| < 1.96\,\widehat{SE}(\hat a)` (exactly when Fieller's 95% confidence
+    set of :math:`b = -d/a` is unbounded), trusts a normal sampling distribution of the slope,
+    which the 3PL's steep items do not have: spisa's Q20 (:math:`a = 3.06`, SE 1.7) fails it
+    while its difficulty is :math:`1.84 \pm 0.20`. The rule here asks the user's question
+    (does the data place the item among the students at all?) of the difficulty itself.
+
+    Args:
+        difficulty, difficulty_se: the fit's :math:`\hat b` and their SEs.
+        skill: the fit's skills (``inf`` for the students with no finite estimate, left out).
+        excluded: the questions not to judge (extreme, or run away).
+
+    Returns:
+        The flags, or None without SEs (nothing to judge by).
+    """
+    if difficulty_se is None:
+        return None
+    skill = np.asarray(skill, np.float64)
+    skill = skill[np.isfinite(skill)]
+    b, se = np.asarray(difficulty, np.float64), np.asarray(difficulty_se, np.float64)
+    if skill.size == 0:
+        return np.zeros(b.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        covers = (b - Z95 * se <= skill.min()) & (b + Z95 * se >= skill.max())
+    return covers & ~np.asarray(excluded, bool)
 
 
 def affine_alignment(difficulty: np.ndarray, true_difficulty: np.ndarray,
@@ -578,6 +633,13 @@ class Logistic(Model):
                 extreme: np.ndarray) -> np.ndarray:
         return runaway_items(items["discrimination"], items["difficulty"],
                              item_se.get("discrimination"), extreme)
+
+    def flat(self, items: Items, item_se: Mapping[str, np.ndarray | None], skill: np.ndarray,
+             extreme: np.ndarray) -> np.ndarray | None:
+        """:func:`flat_items` outside the extremes and the runaways."""
+        runaway = self.runaway(items, item_se, extreme)
+        return flat_items(items["difficulty"], item_se.get("difficulty"), skill,
+                          np.asarray(extreme, bool) | runaway)
 
 
 class TwoPL(Logistic):

@@ -112,8 +112,9 @@ def test_fit_the_2pl_from_the_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     questions = table[table.kind == "question"]
     assert list(table.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                   "discrimination", "discrimination_se", "runaway", "origin"]
-    assert not questions.runaway.any()
+                                   "discrimination", "discrimination_se", "runaway", "flat",
+                                   "origin"]
+    assert not questions.runaway.any() and not questions.flat.any()
     assert questions.discrimination.between(0.2, 5).all()
     assert questions.discrimination_se.between(0.01, 2).all()
     assert table[table.kind == "student"].discrimination.isna().all()
@@ -235,3 +236,99 @@ def test_the_runaway_advice_is_a_command_that_runs_and_only_where_it_applies(tmp
         "-o prior_d_sd=3 --out estimates-prior.csv")
     # numpyro-vi's slope prior (log a ~ N(0, 1)) is on by default: nothing more to give
     assert _advice("numpyro-vi", "2pl") is None
+
+
+def test_fit_warns_of_flat_questions_and_flags_them_in_the_file(tmp_path, capsys):
+    """Issue 30: the 3PL on SPISA (mml-em) returned Q39 with b = 13.5 (SE 20.9, a = 0.086) as
+    neither a runaway nor a warning. Now one warning line names it and the file's flat column
+    marks it alone; the fit stays converged (a finite optimum, not a runaway). Q20, steep
+    with an uncertain slope (a = 3.06, SE 1.7) but a precise difficulty, is not flat."""
+    out = tmp_path / "spisa-3pl.csv"
+    assert main(["fit", str(Path(__file__).parents[1] / "data" / "spisa.csv"), "--estimator",
+                 "mml-em", "--model", "3pl", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    warnings = [line for line in printed.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "1 question(s) are flat (Q39:" in warnings[0]
+    assert "converged True" in printed.out
+    questions = pd.read_csv(out).query("kind == 'question'").set_index("label")
+    assert questions.index[questions.flat].tolist() == ["Q39"]
+    assert not questions.runaway.any()
+    assert questions.loc["Q20", "discrimination"] > 2 and not questions.loc["Q20", "flat"]
+
+
+def test_list_is_alphabetical(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines[1:] if line and not line.startswith((" ", "*"))]
+    assert listed == sorted(irtbench.estimators()) == irtbench.estimators()
+
+
+@pytest.mark.parametrize("argv", [
+    ["fit", "{data}", "--estimator", "mml-emm", "--out", "{out}/e.csv"],
+    ["run", "--quick", "--estimators", "torch-adam,mml-emm", "--out", "{out}/run"],
+    ["compare", "{data}", "--estimators", "mml-emm", "--out", "{out}/compare"],
+    ["list", "--options", "mml-emm"],
+])
+def test_every_path_that_takes_estimator_names_suggests_the_nearest(argv, verbagg_path,
+                                                                     tmp_path, capsys):
+    """Issue 30: one line, exit 2, the nearest name and the valid ones in alphabetical order,
+    from every command that takes estimator names; nothing written."""
+    argv = [a.format(data=verbagg_path, out=tmp_path) for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert "unknown estimator 'mml-emm'; did you mean 'mml-em'?" in captured.err
+    assert f"(valid estimators: {', '.join(sorted(irtbench.estimators()))})" in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_help_names_every_model():
+    """``fit --help`` said "Rasch, 2PL or 3PL" with five models registered: the model lists
+    of the help texts come from MODELS."""
+    from irtbench.cli import build_parser
+    from irtbench.models import MODELS, get_model
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    fit_help = " ".join(commands.choices["fit"].format_help().split())
+    summary = " ".join(parser.format_help().split())
+    for name in MODELS:
+        assert get_model(name).title in fit_help and get_model(name).title in summary
+
+
+@pytest.mark.parametrize("command", ["fit", "run"])
+def test_an_unmet_device_is_named_in_words(command, verbagg_path, tmp_path, capsys):
+    """The CUDA message was Python (``device='cuda' was requested ...; use device='cpu'``):
+    in words now, before the file is read or anything is written."""
+    argv = (["fit", str(verbagg_path), "--out", str(tmp_path / "e.csv")] if command == "fit"
+            else ["run", "--quick", "--out", str(tmp_path / "run")])
+    assert main([*argv, "--device", "cuda:99"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"irtbench {command}: error: the device cuda:99 was asked for, "
+                            "but torch sees "), error
+    assert "device=" not in error and "'" not in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readme_examples_run_as_printed_on_a_fresh_clone(tmp_path, capsys):
+    """Issue 30: the examples read ../shared/data/... (outside the repository) and called a
+    bare irtbench that make installs only in .venv/bin/. Every command of the README's code
+    blocks is make's or .venv/bin/'s, every file it reads is in the repository, and the fit
+    example runs (its --out moved to a temporary folder)."""
+    import re
+
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    commands = [shlex.split(line) for line in lines if line]
+    assert commands
+    for words in commands:
+        assert words[0] == "make" or words[0].startswith(".venv/bin/"), words
+        for before, word in zip(["", *words], words):
+            if word.endswith(".csv") and before != "--out":
+                assert (root / word).is_file(), word
+    fit = next(words for words in commands if words[:2] == [".venv/bin/irtbench", "fit"])
+    fit[fit.index("--out") + 1] = str(tmp_path / "estimates.csv")
+    assert main(fit[1:]) == 0
+    assert (tmp_path / "estimates.csv").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,42 @@ def test_make_bench_runs_the_speed_suite_only():
     assert "pytest $(BENCH)" in makefile and "pytest benchmarks/ " not in makefile
 
 
+def _make_plan(target: str, venv: Path) -> list[str]:
+    """The commands ``make TARGET VENV=venv`` would run (``make -n``), in the repository."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make here")
+    done = subprocess.run(["make", "-n", target, f"VENV={venv}"], capture_output=True,
+                          text=True, cwd=Path(__file__).parents[2], check=True)
+    return done.stdout.splitlines()
+
+
+def test_make_run_installs_what_the_commands_use_and_make_test_adds_the_rest(tmp_path):
+    """Issue 30: .venv was 2.8 GB because make run installed .[all], the test extra with
+    Triton (1 GB) included. make run installs torch first, then the extras the commands use;
+    make test, after it, adds .[all] to the same environment without making it again; each
+    has its stamp."""
+    venv = tmp_path / "venv"
+    run = _make_plan("run", venv)
+    installs = [line for line in run if "pip install" in line]
+    assert installs[0].endswith('install --quiet "torch==2.13.0"')
+    assert installs[1].endswith('-e ".[jax,numpyro,peers,theta,dask]"')
+    assert len(installs) == 2 and "test" not in installs[1].split('".[')[1]
+    assert run[-1] == f"{venv}/bin/irtbench run"
+    fresh = _make_plan("test", venv)  # a fresh clone: both steps, then the tests
+    assert [line for line in fresh if "pip install" in line] == [*installs, (
+        f'{venv}/bin/python -m pip install --quiet -e ".[all]"')]
+    venv.mkdir()
+    (venv / ".installed-run").touch()  # after make run: only the rest
+    after_run = _make_plan("test", venv)
+    assert after_run == [f'{venv}/bin/python -m pip install --quiet -e ".[all]"',
+                         f"touch {venv}/.installed-test", f"{venv}/bin/python -m pytest"]
+    (venv / ".installed-test").touch()
+    assert _make_plan("run", venv) == [f"{venv}/bin/irtbench run"]
+
+
 def test_a_first_column_of_answers_with_a_bad_cell_is_refused_not_taken_as_labels(tmp_path,
                                                                                   capsys):
     """A question whose column holds a stray ``yes`` must not become the student labels (a
@@ -218,6 +255,15 @@ def test_fit_says_which_column_it_took_as_labels(verbagg_path, tmp_path, capsys)
     assert main(["fit", str(labelled), "--out", str(tmp_path / "b.csv"), "--estimator",
                  "jml-newton"]) == 0
     assert "student labels: column 'id'" in capsys.readouterr().out
+    # issue 30: a long file's labels were written while "none in the file" was printed
+    long = tmp_path / "long.csv"
+    long.write_text("Student,question,response\n" + "".join(
+        f"s{i},Q{j},{(i + j) % 2 if i != j else 1}\n" for i in range(4) for j in range(3)))
+    assert main(["fit", str(long), "--out", str(tmp_path / "c.csv"), "--estimator",
+                 "jml-newton"]) == 0
+    assert "student labels: column 'Student'" in capsys.readouterr().out
+    written = pd.read_csv(tmp_path / "c.csv")
+    assert list(written.label[written.kind == "student"]) == ["s0", "s1", "s2", "s3"]
 
 
 def test_written_estimates_follow_the_umask(verbagg_path, tmp_path, capsys):

@@ -137,8 +137,9 @@ if not separable:
 data = irtbench.simulate(90, 70, seed=3, missing=missing, model=model)
 options = dict(device="cpu", epochs=60, model=model,
                prior_log_a_sd=1.0 if model == "2pl" else None)
-fused = irtbench.fit(data.responses, "torch-adam", kernel="fused", **options)
-plain = irtbench.fit(data.responses, "torch-adam", kernel="autograd", **options)
+adam = irtbench.get_estimator("torch-adam")
+fused = adam(kernel="fused", **options).fit(data.responses, trace=True)
+plain = adam(kernel="autograd", **options).fit(data.responses, trace=True)
 finite = np.isfinite(plain.difficulty_se)
 print(json.dumps({
     "kernel": fused.diagnostics["kernel"],

@@ -262,3 +262,20 @@ def test_in_process_sweeps_give_the_same_rows(tmp_path, oracle):
     inside = harness.sweep([(60, 12)], [oracle, "jml-newton"], seeds=1, device="cpu",
                            progress=False, isolate=False)
     pd.testing.assert_frame_equal(isolated[kept], inside[kept])
+
+
+def test_errors_flag_the_item_parameters_of_runaway_questions():
+    """errors.csv's ``runaway`` marks every item parameter of a question that ran away (the
+    error histograms leave them out), and nothing else."""
+    from irtbench.evaluation import error_rows
+    from irtbench.models import extremes
+
+    data = irtbench.simulate(60, 12, seed=3, model="2pl")  # an item the data do not pin down
+    fit = irtbench.fit(data.responses, "mml-em", device="cpu", model="2pl")
+    assert fit.runaway_questions.any()
+    rows = pd.DataFrame(error_rows({"estimator": "mml-em"}, fit, data, extremes(data.responses)))
+    items = rows[rows.kind != "skill"]
+    assert not rows[rows.kind == "skill"].runaway.any()
+    for kind in ("difficulty", "discrimination"):
+        flagged = items[items.kind == kind].sort_values("index").runaway.to_numpy()
+        np.testing.assert_array_equal(flagged, fit.runaway_questions)

@@ -13,6 +13,7 @@ import irtbench
 from irtbench.models import sigmoid
 from irtbench.models.twopl import (
     affine_alignment,
+    flat_items,
     item_bounds,
     marginal_information,
     quadrature,
@@ -459,6 +460,35 @@ def test_a_negative_ml_slope_is_a_finite_optimum_not_a_runaway():
     np.testing.assert_allclose(fit.discrimination, a, atol=EM_ATOL)
     np.testing.assert_allclose(-fit.discrimination * fit.difficulty, d, atol=EM_ATOL)
     assert fit.diagnostics["log_likelihood"] == pytest.approx(log_likelihood, abs=1e-4)
+
+
+def test_a_flat_item_is_flagged_flat_not_a_runaway_and_the_fit_converges():
+    """SPISA's Q39 (a = 0.045, b = 6.3, SE of b 10.3 under the 2PL by mml-em; skills within
+    +/-2.9) is a finite optimum whose difficulty the data do not locate: flat, and nothing
+    else is, not the downward Q23 (b = 0.03, SE 0.30), nor the weak Q40 and Q43 (a about 0.2,
+    b about -8 +/- 4: below every student, that much the data say)."""
+    fit = irtbench.fit(spisa(), "mml-em", device="cpu", model="2pl")
+    assert fit.diagnostics["converged"] and not fit.runaway_questions.any()
+    assert np.flatnonzero(fit.flat_questions).tolist() == [38]  # Q39
+
+
+def test_the_flat_rule_is_a_difficulty_interval_holding_every_skill():
+    """:func:`flat_items` flags a question when b +/- 1.96 SE holds every finite skill: not
+    a precise difficulty outside the skills (an easy item), nor a wide interval on one side
+    (Q40-like), nor a steep item with an uncertain slope (it does not read the slope); an
+    infinite SE is flat; the excluded questions (extreme, runaway) are not judged; without
+    SEs there is nothing to judge (None)."""
+    skill = np.array([-2.7, -1.0, 0.0, 2.6, np.inf, -np.inf])
+    difficulty = np.array([0.0, 13.5, -4.0, -8.2, 1.84, 0.0, 6.0])
+    se = np.array([0.2, 20.9, 0.3, 4.0, 0.2, np.inf, 20.0])
+    excluded = np.array([False] * 6 + [True])
+    assert flat_items(difficulty, se, skill, excluded).tolist() == [
+        False, True, False, False, False, True, False]
+    assert flat_items(difficulty, None, skill, excluded) is None
+    # just inside and just outside: 1.96 SE reaching the extreme skills or not
+    edge = flat_items(np.array([0.0, 0.0]), np.array([2.7 / 1.959, 2.7 / 1.961]),
+                      np.array([-2.7, 2.7]), np.zeros(2, bool))
+    assert edge.tolist() == [True, False]
 
 
 def test_the_bayes_modal_2pl_maximises_its_stated_posterior_on_spisa():
