@@ -307,6 +307,10 @@ class Estimator(ABC, Generic[StateT]):
     #: whether the students (and questions) with no finite ML estimate get SE ``inf``
     #: (maximum-likelihood skills); False: finite posterior summaries (EAP, MAP, VI, NUTS)
     infinite_extremes: ClassVar[bool] = False
+    #: whether its fit at a tight tolerance is the exact optimum of its objective for the
+    #: models it fits: the reference every fit's log-likelihood gap is measured against
+    #: (:mod:`irtbench.gaps`: mml-em's marginal ML)
+    exact_optimum: ClassVar[bool] = False
     #: whether the estimator minimises the reference objective (the harness then records its
     #: gradient norm and its gap to the exact optimum)
     solves_reference_objective: ClassVar[bool] = False

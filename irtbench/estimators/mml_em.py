@@ -168,6 +168,7 @@ class MarginalEM(_torch.TorchEstimator):
     name = "mml-em"
     colour = 7
     objective = "marginal"
+    exact_optimum = True
     memory_model = (1.0, 2.0, 450e6)  # the extremes' pass; (g, Q, J) float64 blocks
     summary = "marginal ML, normal skills with estimated SD: Bock-Aitkin EM, EAP skills"
     spec = {
