@@ -24,6 +24,7 @@ from irtbench.csvio import check_output, load_responses, write_csv
 from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
 from irtbench.responses import parse_size
+from irtbench.scoring import METHODS
 from irtbench.results import IncompatibleResults
 from irtbench.estimators.options import markdown as options_markdown
 from irtbench.models import MODELS, get_model
@@ -572,9 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="hold out observed cells, or whole respondents (each scored "
                            "from half of its answers, the other half predicted) (default: "
                            "%(default)s)")
-    comparing.add_argument("--scoring", choices=("eap", "ml"), default="eap",
+    comparing.add_argument("--scoring", choices=METHODS, default="eap",
                            help="with --split rows: how a held-out respondent's skill is "
-                           "estimated from its half (default: %(default)s)")
+                           "estimated from its half, under the fit's skill distribution "
+                           "(default: %(default)s; the M2PL: map)")
     comparing.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
                            help="for the whole command: the fits left when it is spent are "
                            "skipped with that reason (default: %(default)s; 0 = no limit)")

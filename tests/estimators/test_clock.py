@@ -128,7 +128,7 @@ def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
 @pytest.mark.parametrize("module", sorted(
     [m for m in MODULES if m.startswith(("irtbench.models", "irtbench.kernels"))]
     + ["irtbench.responses", "irtbench.simulate", "irtbench.csvio", "irtbench.devices",
-       "irtbench.metrics", "irtbench.results", "irtbench.version"]))
+       "irtbench.metrics", "irtbench.results", "irtbench.scoring", "irtbench.version"]))
 def test_low_layers_do_not_import_the_package_root_or_the_estimators(module):
     imported = imports_of(MODULES[module])
     assert "irtbench" not in imported

@@ -104,24 +104,6 @@ def test_marginal_log_likelihood_matches_mml_em_and_the_lr_test():
     assert 0 < tests.p_value.iloc[0] < 0.05  # 12.19 on 4 df: p = 0.016
 
 
-def test_score_skills_eap_and_ml():
-    model = get_model("rasch")
-    items = {"difficulty": np.linspace(-2, 2, 9)}
-    answers = np.array([[1, 1, 1, 1, 1, 0, 0, 0, 0], [1] * 9, [np.nan] * 4 + [1, 0] + [np.nan] * 3],
-                       dtype=float)
-    ml = cmp.score_skills(model, items, answers, method="ml")
-    # the Rasch ML skill solves sum_j p_j = score: by bisection here
-    low, high = -5.0, 5.0
-    for _ in range(60):
-        mid = (low + high) / 2
-        low, high = (mid, high) if (1 / (1 + np.exp(items["difficulty"] - mid))).sum() < 5 \
-            else (low, mid)
-    assert ml[0] == pytest.approx(low, abs=2e-3) and ml[1] == np.inf
-    assert ml[2] == pytest.approx(0.25, abs=2e-3)  # sigma(t) + sigma(t - 0.5) = 1
-    eap = cmp.score_skills(model, items, answers, method="eap", centre=0.5, spread=1.0)
-    assert np.all(np.isfinite(eap)) and 0 < eap[0] < 0.5 and eap[1] > 1.0
-
-
 def test_compare_rows_split_and_agreement():
     responses = load_responses(LSAT7).responses
     result = cmp.compare(responses, estimators=FAST, folds=3, split="rows", progress=False)
