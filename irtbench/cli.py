@@ -384,6 +384,59 @@ def command_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- irtbench subset ------------------------------------------------------------------------
+def command_subset(args: argparse.Namespace) -> int:
+    from irtbench.subset import get_strategy, subset, write_subset
+    from irtbench.subset.report import best_at_each_k, check_folder
+
+    check_folder(args.out, force=args.force)
+    if args.folds < 2:
+        raise UsageError(f"--folds {args.folds}: at least 2 folds are needed")
+    sizes = _comma_list(args.items, int, "--items")
+    if any(k < 1 for k in sizes) or not sizes:
+        raise UsageError(f"--items {args.items!r}: each size must be a positive integer")
+    strategies = _comma_list(args.strategies, str, "--strategies") if args.strategies else None
+    for name in strategies or ():
+        get_strategy(name)  # an unknown name: one line naming the strategies
+    names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
+    for name in names or ():
+        get_estimator(name)  # an unknown name: one line listing the valid ones
+    models = _comma_list(args.models.lower(), str, "--models") if args.models else None
+    for model in models or ():
+        get_model(model)
+    table = load_responses(args.file)
+    start = time.perf_counter()
+    result = subset(table.responses, estimators=names, models=models, items=sizes,
+                    strategies=strategies, folds=args.folds, seed=args.seed,
+                    time_budget=args.time_budget or None, options=parse_options(args.option),
+                    scoring=args.scoring, threads=_threads(args.threads), progress=None)
+    seconds = time.perf_counter() - start
+    n_students, n_questions = table.responses.shape
+    settings = (f"{args.file}: {n_students} x {n_questions}, "
+                f"{np.isfinite(table.responses).mean():.1%} observed; {args.folds} folds of "
+                f"rows, seed {args.seed}; k = {', '.join(map(str, sorted(set(result.summary.k))))}"
+                + (f"; skills scored by {args.scoring.upper()}" if args.scoring else ""))
+    written = write_subset(result, args.out, source=str(args.file), seconds=seconds,
+                           settings=settings, force=args.force)
+    print(settings)
+    for row in best_at_each_k(result.summary).itertuples():
+        print(f"best at k={row.k}: {row.estimator} {row.model}, {row.strategy}, {row.method}: "
+              f"mean absolute error {100 * row.mae:.2f} points (sd over folds "
+              f"{100 * row.mae_sd:.2f}), Kendall tau {row.kendall_tau:.3f}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    problems = result.summary[result.summary.status != "ok"]
+    for row in problems.drop_duplicates(["estimator", "model", "strategy", "reason"]).itertuples():
+        print(f"{row.status}: {row.estimator} {row.model} {row.strategy}: {row.reason}")
+    print(f"measured in {seconds:.1f} s; wrote {', '.join(p.name for p in written)} to "
+          f"{args.out}/")
+    if not (result.folds.status == "ok").any():
+        print("nothing was measured: every calibration or strategy failed or was skipped "
+              f"(the reasons above and in {args.out}/subset.csv)", file=sys.stderr)
+        return EXIT_NO_FIT
+    return EXIT_OK
+
+
 # -- irtbench check --------------------------------------------------------------------------
 def command_check(args: argparse.Namespace) -> int:
     from irtbench.baseline import CROSS_Z, SAME_RTOL, check
@@ -588,6 +641,63 @@ def build_parser() -> argparse.ArgumentParser:
                            help="threads of every fit, pinned (default: auto, the cores other "
                            "processes leave idle)")
     comparing.set_defaults(handler=command_compare)
+
+    from irtbench.subset import DEFAULT_ESTIMATORS, DEFAULT_ITEMS, DEFAULT_MODELS, STRATEGIES
+
+    subsetting = commands.add_parser(
+        "subset", help="calibrate items on some respondents, score new ones on k items: which "
+        "estimator, model, item choice and estimate give the most accurate accuracy",
+        description="The efficient-evaluation benchmark (tinyBenchmarks' question): the rows "
+        "of FILE (as for 'irtbench fit') are split into K folds; for each fold the items are "
+        "calibrated on the other rows by each estimator x model, and each of the fold's rows, "
+        "a new respondent, answers k items chosen by each strategy (random; stratified by "
+        "difficulty; most information at the calibration population; tinyBenchmarks' "
+        "anchor points by K-means of the items' IRT embeddings; adaptive, CAT). Its accuracy "
+        "over all items is estimated three ways: the strategy's weighted mean of its k "
+        "answers, p-IRT (the other items by their predicted probability) and gp-IRT (their "
+        "mix). Writes DIR/subset.csv (one row per estimator x model x strategy x k x method x "
+        "fold: mean absolute error, Kendall's tau, seconds to calibrate, select and score), "
+        "DIR/summary.csv (mean and SD over folds), DIR/subset.png and DIR/report.md (the best "
+        "combination at each k; random selection against it), each file whole or not at all.",
+    )
+    subsetting.add_argument("file", metavar="FILE.csv",
+                            help="the responses (0/1, blank = missing)")
+    subsetting.add_argument("--out", type=Path, default=Path("subset"),
+                            help="the folder to write (default: %(default)s; one that holds "
+                            "anything is kept unless --force)")
+    subsetting.add_argument("--force", action="store_true",
+                            help="write into a folder that holds files, replacing those of an "
+                            "earlier run")
+    subsetting.add_argument("--estimators", help="comma-separated names (default: "
+                            + ",".join(DEFAULT_ESTIMATORS) + ")")
+    subsetting.add_argument("--models", help="comma-separated models of " + ", ".join(MODELS)
+                            + " (default: " + ",".join(DEFAULT_MODELS) + "; the M2PL needs "
+                            "an estimator that fits it: 'irtbench list')")
+    subsetting.add_argument("--items", default=",".join(map(str, DEFAULT_ITEMS)),
+                            metavar="K,K,...",
+                            help="the numbers of items shown (default: %(default)s; those "
+                            "above the data's items are left out with a note)")
+    subsetting.add_argument("--strategies", metavar="NAMES",
+                            help="comma-separated, of " + ", ".join(STRATEGIES)
+                            + " (default: all)")
+    subsetting.add_argument("--folds", type=int, default=5, metavar="K",
+                            help="folds of the rows (default: %(default)s)")
+    subsetting.add_argument("--seed", type=int, default=0,
+                            help="fixes the folds and the strategies' draws (default: 0)")
+    subsetting.add_argument("--scoring", choices=("eap", "map", "ml"), default=None,
+                            help="how a new respondent's skill is estimated from its k answers "
+                            "(default: EAP under the calibration skill distribution; MAP for "
+                            "the M2PL)")
+    subsetting.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+                            help="for the whole command: what is left when it is spent is "
+                            "skipped with that reason (default: %(default)s; 0 = no limit)")
+    subsetting.add_argument("--option", "-o", action="append", default=[],
+                            metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
+                            "'irtbench run' (repeatable)")
+    subsetting.add_argument("--threads", default="auto", metavar="N",
+                            help="threads of every fit, pinned (default: auto, the cores other "
+                            "processes leave idle)")
+    subsetting.set_defaults(handler=command_subset)
 
     checking = commands.add_parser(
         "check", help="fail (exit 1) when recovery got worse than in a baseline folder",

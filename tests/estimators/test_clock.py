@@ -108,10 +108,12 @@ CONCRETE = {f"irtbench.estimators.{p.stem}" for p in (PACKAGE / "estimators").gl
 
 
 #: every module of the sweep machinery (each of irtbench/harness/), the results, figures,
-#: baseline, comparison (each of irtbench/compare/), the estimates file and the CLI: they reach
-#: estimators through the registry only
+#: baseline, comparison (each of irtbench/compare/), the subset benchmark (each of
+#: irtbench/subset/), the estimates file and the CLI: they reach estimators through the
+#: registry only
 MACHINERY = sorted([m for m in MODULES if m.split(".")[:2] in (["irtbench", "harness"],
-                                                                ["irtbench", "compare"])]
+                                                                ["irtbench", "compare"],
+                                                                ["irtbench", "subset"])]
                    + ["irtbench.results", "irtbench.plots", "irtbench.baseline", "irtbench.cli",
                       "irtbench.estimates", "irtbench.like", "irtbench.evaluation"])
 
