@@ -28,6 +28,7 @@ from irtbench.estimators import estimators as registered
 from irtbench.estimators import get_estimator
 from irtbench.harness.cells import check_sweep_options
 from irtbench.harness.limits import first_line
+from irtbench.models import MODELS, get_model
 from irtbench.responses import answers_of, is_sparse, observed_of, to_dense, validate_responses
 from irtbench.subset.accuracy import (
     ESTIMATES,
@@ -45,8 +46,8 @@ from irtbench.subset.calibration import Calibration, score_items
 from irtbench.subset.strategies import STRATEGIES, Selection, Strategy, get_strategy
 
 __all__ = ["DEFAULT_ESTIMATORS", "DEFAULT_ITEMS", "DEFAULT_MODELS", "FOLD_COLUMNS",
-           "SUMMARY_COLUMNS", "SubsetResult", "calibrating_pairs", "item_sizes", "subset",
-           "summarise"]
+           "SUMMARY_COLUMNS", "SubsetResult", "calibrating_pairs", "item_sizes", "options_for",
+           "subset", "summarise"]
 
 #: the pairs a user of this field starts from, cheap: mml-em's 2PL (marginal ML by EM, seconds
 #: at leaderboard shape); name others (e.g. jax-adam with ``models=["2pl", "m2pl"]``)
@@ -108,6 +109,17 @@ def calibrating_pairs(estimators: Sequence[str] | None, models: Sequence[str] | 
     return default_pairs(list(estimators or DEFAULT_ESTIMATORS), models)
 
 
+def options_for(options: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The options of the fits of ``model``: those that belong to other models
+    (:attr:`Model.options <irtbench.models.base.Model.options>`, e.g. the M2PL's ``dims``)
+    left out, so that ``{"dims": 10}`` reaches the M2PL's fits and not the 2PL's beside them
+    (which would refuse it)."""
+    others = {name for m in MODELS for name in get_model(m).options} - set(
+        get_model(model).options)
+    return {key: value for key, value in options.items()
+            if key.rpartition(":")[2] not in others}
+
+
 def dense(responses: object) -> np.ndarray:
     """The responses validated, as a dense float32 matrix (NaN missing)."""
     data = validate_responses(responses)
@@ -145,7 +157,8 @@ def subset(
         seed: fixes the folds and every strategy's draws.
         time_budget: seconds for the whole run (None or 0: no limit); what is left when it is
             spent is skipped with that reason.
-        options: estimator options as ``irtbench compare``'s.
+        options: estimator options as ``irtbench compare``'s; a model's own option
+            (``dims``) reaches the fits of that model alone (:func:`options_for`).
         scoring: how new respondents are scored (``"eap"``, ``"map"``, ``"ml"``; None: EAP for
             one skill, MAP for vector skills, :func:`~irtbench.subset.calibration.
             default_method`).
@@ -179,11 +192,11 @@ def subset(
     budget = Budget(time_budget)
     bar = tqdm(total=len(pairs) * folds, desc="irtbench subset", unit="fit",
                disable=progress is False, leave=progress is True)
-    fitter = Fitter(budget, fitter_options, bar.update)
     rows: list[dict[str, Any]] = []
     try:
         with held_to(threads):
             for name, model in pairs:
+                fitter = Fitter(budget, options_for(fitter_options, model), bar.update)
                 for fold in range(folds):
                     bar.set_postfix_str(f"{name} {model} fold {fold}")
                     rows += fold_rows(fitter, name, model, data, fold_of == fold, fold, sizes,

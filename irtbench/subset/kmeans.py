@@ -124,7 +124,7 @@ def kmeans(points: np.ndarray, k: int, *, seed: int | np.random.Generator = 0,
 
     Examples:
         >>> points = np.array([[0.0], [0.1], [5.0], [5.2], [9.9], [10.0]])
-        >>> sorted(np.round(kmeans(points, 3).centres[:, 0], 2))
+        >>> sorted(np.round(kmeans(points, 3).centres[:, 0], 2).tolist())
         [0.05, 5.1, 9.95]
     """
     points = np.asarray(points, dtype=np.float64)

@@ -31,6 +31,8 @@ OUTPUTS = ("subset.csv", "summary.csv", "subset.png", "report.md")
 LINESTYLES = {"mean": ":", "pirt": "-", "gpirt": "--"}
 #: the marker of each model, in the order met
 MARKERS = "osD^vP"
+#: the figure's panels side by side at most
+PANELS_PER_ROW = 3
 #: what the estimates are called in the report
 TITLES = {"mean": "weighted mean", "pirt": "p-IRT", "gpirt": "gp-IRT"}
 
@@ -56,9 +58,13 @@ def draw_errors(summary: pd.DataFrame, path: Path) -> list[Path]:
         return []
     panels = [s for s in STRATEGIES if s in set(done.strategy)]
     models = list(dict.fromkeys(done.model))
-    fig, axes = new_figure(1, len(panels), figsize=(3.6 * len(panels) + 1.6, 3.6),
-                           sharey=True)
-    for ax, strategy in zip(axes[0], panels):
+    columns = min(len(panels), PANELS_PER_ROW)
+    rows_of_panels = -(-len(panels) // columns)
+    fig, axes = new_figure(rows_of_panels, columns, sharey=True,
+                           figsize=(3.6 * columns + 2.4, 3.2 * rows_of_panels))
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
+    for ax, strategy in zip(axes.flat, panels):
         for (name, model, method), rows in done[done.strategy == strategy].groupby(
                 ["estimator", "model", "method"], sort=False):
             rows = rows.sort_values("k")
@@ -74,9 +80,10 @@ def draw_errors(summary: pd.DataFrame, path: Path) -> list[Path]:
         ax.set_title(strategy, fontsize=10)
         ax.set_xlabel("items shown, k")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean absolute error of the accuracy (points)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean absolute error (points)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:
+    for ax in axes.flat[1:len(panels)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             if label not in labels:
                 handles.append(handle)

@@ -20,6 +20,7 @@ from irtbench.subset import (
     STRATEGIES,
     Calibration,
     gpirt,
+    item_embeddings,
     item_information,
     kendall_tau,
     kmeans,
@@ -31,6 +32,7 @@ from irtbench.subset import (
 )
 from irtbench.subset.accuracy import answer_variance
 from irtbench.subset.calibration import score_items
+from irtbench.subset.driver import options_for
 from irtbench.subset.strategies import Clustering, get_strategy
 
 DATA = Path(__file__).parents[1] / "data"
@@ -154,6 +156,28 @@ def test_information_of_the_3pl_by_differences_matches_its_closed_form():
                                rtol=1e-7)
 
 
+class TwoPLByDifferences(type(get_model("2pl"))):
+    """The 2PL without its linear logit declared: the general paths (central differences)."""
+
+    def linear_logits(self, items: dict) -> None:
+        return None
+
+
+def test_the_general_paths_agree_with_the_linear_logit():
+    """Information and embeddings by differences against the 2PL's exact a^2 p(1-p) and
+    (a, -ab) (its logit is linear, so the secant over +/-1 is exact)."""
+    data = irtbench.simulate(6, 9, seed=3, model="2pl")
+    exact, general = get_model("2pl"), TwoPLByDifferences()
+    np.testing.assert_allclose(item_information(general, data.items, data.skill).trace(),
+                               item_information(exact, data.items, data.skill).trace(),
+                               rtol=1e-7)
+    a, b = data.items["discrimination"], data.items["difficulty"]
+    np.testing.assert_allclose(item_embeddings(exact, data.items, np.zeros(1)),
+                               np.column_stack([a, -a * b]))
+    np.testing.assert_allclose(item_embeddings(general, data.items, np.array([0.3])),
+                               np.column_stack([a, -a * b]), rtol=1e-9, atol=1e-9)
+
+
 def test_information_of_the_m2pl_is_its_rank_one_matrix():
     data = irtbench.simulate(4, 6, seed=2, model="m2pl", dims=2)
     info = item_information(get_model("m2pl"), data.items, data.skill)
@@ -250,6 +274,13 @@ def test_subset_tables_and_pirt_exact_with_every_item():
     gp = result.folds[result.folds.method == "gpirt"]
     assert gp.mixing_weight.between(0, 1).all() and gp.seconds_weight.notna().all()
     assert result.folds[result.folds.method != "gpirt"].mixing_weight.isna().all()
+
+
+def test_a_model_option_reaches_the_fits_of_that_model_alone():
+    """``-o dims=10`` with the 2PL and the M2PL: the 2PL's fits would refuse it."""
+    options = {"dims": 10, "epochs": 5, "jax-adam:dims": 4, "jax-adam:epochs": 7}
+    assert options_for(options, "2pl") == {"epochs": 5, "jax-adam:epochs": 7}
+    assert options_for(options, "m2pl") == options
 
 
 def test_subset_refuses_bad_input_in_one_line():
