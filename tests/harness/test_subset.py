@@ -319,6 +319,23 @@ def test_cli_subset_end_to_end(tmp_path, capsys):
     assert main(argv + ["--force"]) == 0
 
 
+def test_force_leaves_no_file_of_an_earlier_run(tmp_path):
+    """A run with nothing measured draws no figure: the earlier run's figure goes too."""
+    from irtbench.subset import FOLD_COLUMNS, SUMMARY_COLUMNS, SubsetResult, write_subset
+
+    (tmp_path / "subset.png").write_bytes(b"an earlier run's figure")
+    row = {"estimator": "mml-em", "model": "2pl", "strategy": "random", "k": 5,
+           "method": "mean", "status": "skipped", "reason": "the time budget was spent"}
+    result = SubsetResult(pd.DataFrame([row]).reindex(columns=list(FOLD_COLUMNS)),
+                          pd.DataFrame([row]).reindex(columns=list(SUMMARY_COLUMNS)), ())
+    with pytest.raises(ValueError, match="not empty"):
+        write_subset(result, tmp_path)
+    written = write_subset(result, tmp_path, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written) == [
+        "report.md", "subset.csv", "summary.csv"]
+    assert "skipped: mml-em 2pl random k=5 mean" in (tmp_path / "report.md").read_text()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--items", "5,x"], "--items"),
     (["--items", "0"], "positive integer"),
