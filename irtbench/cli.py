@@ -21,7 +21,7 @@ import pandas as pd
 
 from irtbench import devices, harness
 from irtbench.csvio import check_output, load_responses, write_csv
-from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table
+from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table, part_columns, read_items
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
 from irtbench.responses import parse_size
 from irtbench.scoring import METHODS
@@ -240,6 +240,85 @@ def command_fit(args: argparse.Namespace) -> int:
                   + (f" Priors help: {advice}" if (advice := prior_advice(args, result)) else ""),
                   file=sys.stderr)
     print(f"wrote {len(estimates)} estimates to {out}")
+    return EXIT_OK
+
+
+# -- irtbench score --------------------------------------------------------------------------
+def first_few(names: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, quoted, and how many there are in all."""
+    head = ", ".join(repr(name) for name in names[:shown])
+    return head + (f" ... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def scores_table(labels: Sequence[str], result: Any, method: str) -> pd.DataFrame:
+    """One row per respondent: ``label``, ``skill`` and ``se`` (a model of D skills:
+    ``skill_1``, ``skill_1_se``, ... as in the estimates file), ``extreme``, ``n_answered``
+    and ``method``."""
+    skill = result.skill
+    parts = ({"skill": skill, "se": result.skill_se} if skill.ndim == 1
+             else part_columns("skill", skill, result.skill_se))
+    return pd.DataFrame({"label": list(labels), **parts, "extreme": result.extreme,
+                         "n_answered": result.n_answered, "method": method})
+
+
+def given_prior(text: str, vector: bool) -> Any:
+    """``--prior MEAN,SD``: the skills' normal prior of a model of one skill."""
+    from irtbench.scoring import SkillPrior
+
+    if vector:
+        raise UsageError("--prior MEAN,SD is for a model of one skill; the M2PL's prior is "
+                         "the mean vector and covariance of the fit's skills")
+    values = _comma_list(text, float, "--prior")
+    if len(values) != 2 or not values[1] > 0:
+        raise UsageError(f"--prior {text!r}: give MEAN,SD with SD > 0, e.g. --prior 0,1")
+    return SkillPrior(values[0], values[1])
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from irtbench.scoring import SkillPrior, score
+
+    out = check_output(args.out, force=args.force)
+    calibrated = read_items(args.items)
+    model = get_model(calibrated.model)
+    vector = len(model.skill_shape(1)) > 1
+    method = args.method or ("map" if vector else "eap")
+    if vector and method != "map":
+        raise UsageError(f"{args.items} holds an {model.title} fit, scored by MAP only "
+                         f"(--method map), not {method}")
+    table = load_responses(args.data)
+    position = {label: j for j, label in enumerate(calibrated.labels)}
+    unknown = [q for q in table.questions if q not in position]
+    if unknown:
+        raise UsageError(f"{args.data}: {len(unknown)} question(s) not in {args.items}: "
+                         f"{first_few(unknown)}; score only the items it calibrated")
+    columns = [position[q] for q in table.questions]
+    items = {name: values[columns] for name, values in calibrated.items.items()}
+    prior = (SkillPrior.of_skills(calibrated.skill) if args.prior is None
+             else given_prior(args.prior, vector))
+    result = score(model, items, table.responses, method=method, prior=prior)
+    write_csv(scores_table(table.students, result, method), out)
+
+    n_rows, n_questions = table.responses.shape
+    print(f"{args.data}: {n_rows} respondents x {n_questions} questions, "
+          f"{np.isfinite(table.responses).mean():.1%} observed; items from {args.items} "
+          f"({model.title}, {len(calibrated.labels)} calibrated)")
+    absent = [label for label in calibrated.labels if label not in set(table.questions)]
+    if absent:
+        print(f"{len(absent)} calibrated item(s) not in {args.data}, not used: "
+              f"{first_few(absent)}")
+    if result.n_left_out:
+        print(f"{result.n_left_out} item(s) with a non-finite estimate in {args.items} left out")
+    if method != "ml":
+        spread = (f"N({prior.mean:.3f}, {prior.sd_or_cov:.3f}^2)" if not vector else
+                  f"N(mean, covariance) of {len(prior.mean)} dimensions")
+        print(f"prior: {spread}, " + ("the skills of " + str(args.items) if args.prior is None
+                                      else "--prior"))
+    finite = result.skill[np.isfinite(result.skill).reshape(n_rows, -1).all(axis=1)]
+    print(f"{method.upper()}: {len(finite)} finite skill(s), mean "
+          f"{np.mean(finite, axis=0).round(3)}, SD {np.std(finite, axis=0).round(3)}; median "
+          f"SE {np.median(result.skill_se, axis=0).round(3)}; {int(result.extreme.sum())} "
+          "respondent(s) all right or all wrong (flagged)")
+    print(f"wrote {n_rows} scores to {out}")
     return EXIT_OK
 
 
@@ -523,6 +602,38 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                          help="an estimator option, e.g. -o epochs=2000 (repeatable)")
     fitting.set_defaults(handler=command_fit)
+
+    scoring = commands.add_parser(
+        "score", help="skills (with SEs) of new respondents under the items of a fit",
+        description="Score new respondents under item parameters held fixed: ITEMS.csv is an "
+        "estimates file that 'irtbench fit' wrote (its model is read from its columns: "
+        "discrimination for the 2PL, guessing for the 3PL, ceiling for the 4PL, intercept and "
+        "loading_1 ... for the M2PL), DATA.csv the respondents' answers in any layout 'fit' "
+        "reads. Questions are matched by name: each of DATA.csv must be in ITEMS.csv; items "
+        "of ITEMS.csv that DATA.csv lacks are not used (a respondent may answer a subset). "
+        "Writes one row per respondent: label, skill, se (the M2PL: skill_1, skill_1_se, "
+        "...), extreme (all right or all wrong: ML +/-inf with SE inf), n_answered, method. "
+        "EAP and MAP take the skills of ITEMS.csv as the prior (their mean and SD; the M2PL: "
+        "mean vector and covariance). An existing OUT is kept unless --force.",
+    )
+    scoring.add_argument("items", metavar="ITEMS.csv", type=Path,
+                         help="the estimates of 'irtbench fit'")
+    scoring.add_argument("data", metavar="DATA.csv", type=Path,
+                         help="the respondents' answers (0/1, blank = missing)")
+    scoring.add_argument("--out", required=True, type=Path,
+                         help="where to write the scores (an existing file is kept unless "
+                         "--force)")
+    scoring.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    scoring.add_argument("--method", choices=METHODS, default=None, type=str.lower,
+                         help="eap (posterior mean and SD), map (posterior mode and "
+                         "1/sqrt(information + prior precision)) or ml (maximum likelihood, "
+                         "1/sqrt(information)) (default: eap; the M2PL: map, its only one)")
+    scoring.add_argument("--prior", metavar="MEAN,SD",
+                         help="EAP's and MAP's normal prior of the skill (default: the mean and "
+                         "SD of the skills in ITEMS.csv; a marginal fit's skills are EAPs, whose "
+                         "SD is below that of the N(0, 1) it assumed: --prior 0,1 scores as it "
+                         "did)")
+    scoring.set_defaults(handler=command_score)
 
     running = commands.add_parser(
         "run", help="run a benchmark sweep: sizes x estimators x seeds",
