@@ -21,9 +21,10 @@ import pandas as pd
 
 from irtbench import devices, harness
 from irtbench.csvio import check_output, load_responses, write_csv
-from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table
+from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table, part_columns, read_items
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
 from irtbench.responses import parse_size
+from irtbench.scoring import METHODS
 from irtbench.results import IncompatibleResults
 from irtbench.estimators.options import markdown as options_markdown
 from irtbench.models import MODELS, Model, get_model
@@ -233,7 +234,7 @@ def command_fit(args: argparse.Namespace) -> int:
     if "runaway" in estimates:
         runaway = estimates[estimates.runaway.fillna(False).astype(bool)]
         if len(runaway):
-            print(f"warning: {len(runaway)} question(s) ran away ({named(runaway.label)}: a "
+            print(f"warning: {len(runaway)} question(s) ran away ({first_few(list(runaway.label))}: a "
                   f"slope a or intercept d = -ab beyond +/-{RUNAWAY_LIMIT:g}, or an SE of a above "
                   f"{RUNAWAY_LIMIT:g}): the likelihood keeps rising along them, the data do not "
                   "identify them; the fit is not converged."
@@ -245,9 +246,83 @@ def command_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def named(labels: pd.Series, first: int = 5) -> str:
-    """The first ``first`` labels, and ``...`` when there are more."""
-    return ", ".join(map(str, labels.head(first))) + (" ..." if len(labels) > first else "")
+# -- irtbench score --------------------------------------------------------------------------
+def first_few(names: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, quoted, and how many there are in all."""
+    head = ", ".join(repr(name) for name in names[:shown])
+    return head + (f" ... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def scores_table(labels: Sequence[str], result: Any, method: str) -> pd.DataFrame:
+    """One row per respondent: ``label``, ``skill`` and ``se`` (a model of D skills:
+    ``skill_1``, ``skill_1_se``, ... as in the estimates file), ``extreme``, ``n_answered``
+    and ``method``."""
+    skill = result.skill
+    parts = ({"skill": skill, "se": result.skill_se} if skill.ndim == 1
+             else part_columns("skill", skill, result.skill_se))
+    return pd.DataFrame({"label": list(labels), **parts, "extreme": result.extreme,
+                         "n_answered": result.n_answered, "method": method})
+
+
+def given_prior(text: str, vector: bool) -> Any:
+    """``--prior MEAN,SD``: the skills' normal prior of a model of one skill."""
+    from irtbench.scoring import SkillPrior
+
+    if vector:
+        raise UsageError("--prior MEAN,SD is for a model of one skill; the M2PL's prior is "
+                         "the mean vector and covariance of the fit's skills")
+    values = _comma_list(text, float, "--prior")
+    if len(values) != 2 or not values[1] > 0:
+        raise UsageError(f"--prior {text!r}: give MEAN,SD with SD > 0, e.g. --prior 0,1")
+    return SkillPrior(values[0], values[1])
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from irtbench.scoring import SkillPrior, score
+
+    out = check_output(args.out, force=args.force)
+    calibrated = read_items(args.items)
+    model = get_model(calibrated.model)
+    vector = len(model.skill_shape(1)) > 1
+    method = args.method or ("map" if vector else "eap")
+    if vector and method != "map":
+        raise UsageError(f"{args.items} holds an {model.title} fit, scored by MAP only "
+                         f"(--method map), not {method}")
+    table = load_responses(args.data)
+    position = {label: j for j, label in enumerate(calibrated.labels)}
+    unknown = [q for q in table.questions if q not in position]
+    if unknown:
+        raise UsageError(f"{args.data}: {len(unknown)} question(s) not in {args.items}: "
+                         f"{first_few(unknown)}; score only the items it calibrated")
+    columns = [position[q] for q in table.questions]
+    items = {name: values[columns] for name, values in calibrated.items.items()}
+    prior = (SkillPrior.of_skills(calibrated.skill) if args.prior is None
+             else given_prior(args.prior, vector))
+    result = score(model, items, table.responses, method=method, prior=prior)
+    write_csv(scores_table(table.students, result, method), out)
+
+    n_rows, n_questions = table.responses.shape
+    print(f"{args.data}: {n_rows} respondents x {n_questions} questions, "
+          f"{np.isfinite(table.responses).mean():.1%} observed; items from {args.items} "
+          f"({model.title}, {len(calibrated.labels)} calibrated)")
+    absent = [label for label in calibrated.labels if label not in set(table.questions)]
+    if absent:
+        print(f"{len(absent)} calibrated item(s) not in {args.data}, not used: "
+              f"{first_few(absent)}")
+    if result.n_left_out:
+        print(f"{result.n_left_out} item(s) with a non-finite estimate in {args.items} left out")
+    if method != "ml":
+        spread = (f"N({prior.mean:.3f}, {prior.sd_or_cov:.3f}^2)" if not vector else
+                  f"N(mean, covariance) of {len(prior.mean)} dimensions")
+        print(f"prior: {spread}, " + ("the skills of " + str(args.items) if args.prior is None
+                                      else "--prior"))
+    finite = result.skill[np.isfinite(result.skill).reshape(n_rows, -1).all(axis=1)]
+    print(f"{method.upper()}: {len(finite)} finite skill(s), mean "
+          f"{np.mean(finite, axis=0).round(3)}, SD {np.std(finite, axis=0).round(3)}; median "
+          f"SE {np.median(result.skill_se, axis=0).round(3)}; {int(result.extreme.sum())} "
+          "respondent(s) all right or all wrong (flagged)")
+    print(f"wrote {n_rows} scores to {out}")
+    return EXIT_OK
 
 
 def warn_flat(estimates: pd.DataFrame) -> None:
@@ -255,7 +330,7 @@ def warn_flat(estimates: pd.DataFrame) -> None:
     (:func:`~irtbench.models.twopl.flat_items`) and naming the first five, if any."""
     flat = estimates[estimates.flat.fillna(False).astype(bool)]
     if len(flat):
-        print(f"warning: {len(flat)} question(s) are flat ({named(flat.label)}: a slope near 0, "
+        print(f"warning: {len(flat)} question(s) are flat ({first_few(list(flat.label))}: a slope near 0, "
               "the difficulty's 95% interval, estimate +/- 1.96 SE, holding every student's "
               "skill): the data do not locate their difficulties (flagged in the file's flat "
               "column); read their slopes and intercepts (d = -ab), or leave them out. Not "
@@ -406,6 +481,59 @@ def command_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- irtbench subset ------------------------------------------------------------------------
+def command_subset(args: argparse.Namespace) -> int:
+    from irtbench.subset import get_strategy, subset, write_subset
+    from irtbench.subset.report import best_at_each_k, check_folder
+
+    check_folder(args.out, force=args.force)
+    if args.folds < 2:
+        raise UsageError(f"--folds {args.folds}: at least 2 folds are needed")
+    sizes = _comma_list(args.items, int, "--items")
+    if any(k < 1 for k in sizes) or not sizes:
+        raise UsageError(f"--items {args.items!r}: each size must be a positive integer")
+    strategies = _comma_list(args.strategies, str, "--strategies") if args.strategies else None
+    for name in strategies or ():
+        get_strategy(name)  # an unknown name: one line naming the strategies
+    names = _comma_list(args.estimators, str, "--estimators") if args.estimators else None
+    for name in names or ():
+        get_estimator(name)  # an unknown name: one line listing the valid ones
+    models = _comma_list(args.models.lower(), str, "--models") if args.models else None
+    for model in models or ():
+        get_model(model)
+    table = load_responses(args.file)
+    start = time.perf_counter()
+    result = subset(table.responses, estimators=names, models=models, items=sizes,
+                    strategies=strategies, folds=args.folds, seed=args.seed,
+                    time_budget=args.time_budget or None, options=parse_options(args.option),
+                    scoring=args.scoring, threads=_threads(args.threads), progress=None)
+    seconds = time.perf_counter() - start
+    n_students, n_questions = table.responses.shape
+    settings = (f"{args.file}: {n_students} x {n_questions}, "
+                f"{np.isfinite(table.responses).mean():.1%} observed; {args.folds} folds of "
+                f"rows, seed {args.seed}; k = {', '.join(map(str, sorted(set(result.summary.k))))}"
+                + (f"; skills scored by {args.scoring.upper()}" if args.scoring else ""))
+    written = write_subset(result, args.out, source=str(args.file), seconds=seconds,
+                           settings=settings, force=args.force)
+    print(settings)
+    for row in best_at_each_k(result.summary).itertuples():
+        print(f"best at k={row.k}: {row.estimator} {row.model}, {row.strategy}, {row.method}: "
+              f"mean absolute error {100 * row.mae:.2f} points (sd over folds "
+              f"{100 * row.mae_sd:.2f}), Kendall tau {row.kendall_tau:.3f}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    problems = result.summary[result.summary.status != "ok"]
+    for row in problems.drop_duplicates(["estimator", "model", "strategy", "reason"]).itertuples():
+        print(f"{row.status}: {row.estimator} {row.model} {row.strategy}: {row.reason}")
+    print(f"measured in {seconds:.1f} s; wrote {', '.join(p.name for p in written)} to "
+          f"{args.out}/")
+    if not (result.folds.status == "ok").any():
+        print("nothing was measured: every calibration or strategy failed or was skipped "
+              f"(the reasons above and in {args.out}/subset.csv)", file=sys.stderr)
+        return EXIT_NO_FIT
+    return EXIT_OK
+
+
 # -- irtbench check --------------------------------------------------------------------------
 def command_check(args: argparse.Namespace) -> int:
     from irtbench.baseline import CROSS_Z, SAME_RTOL, check
@@ -518,6 +646,38 @@ def build_parser() -> argparse.ArgumentParser:
                          help="an estimator option, e.g. -o epochs=2000 (repeatable)")
     fitting.set_defaults(handler=command_fit)
 
+    scoring = commands.add_parser(
+        "score", help="skills (with SEs) of new respondents under the items of a fit",
+        description="Score new respondents under item parameters held fixed: ITEMS.csv is an "
+        "estimates file that 'irtbench fit' wrote (its model is read from its columns: "
+        "discrimination for the 2PL, guessing for the 3PL, ceiling for the 4PL, intercept and "
+        "loading_1 ... for the M2PL), DATA.csv the respondents' answers in any layout 'fit' "
+        "reads. Questions are matched by name: each of DATA.csv must be in ITEMS.csv; items "
+        "of ITEMS.csv that DATA.csv lacks are not used (a respondent may answer a subset). "
+        "Writes one row per respondent: label, skill, se (the M2PL: skill_1, skill_1_se, "
+        "...), extreme (all right or all wrong: ML +/-inf with SE inf), n_answered, method. "
+        "EAP and MAP take the skills of ITEMS.csv as the prior (their mean and SD; the M2PL: "
+        "mean vector and covariance). An existing OUT is kept unless --force.",
+    )
+    scoring.add_argument("items", metavar="ITEMS.csv", type=Path,
+                         help="the estimates of 'irtbench fit'")
+    scoring.add_argument("data", metavar="DATA.csv", type=Path,
+                         help="the respondents' answers (0/1, blank = missing)")
+    scoring.add_argument("--out", required=True, type=Path,
+                         help="where to write the scores (an existing file is kept unless "
+                         "--force)")
+    scoring.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    scoring.add_argument("--method", choices=METHODS, default=None, type=str.lower,
+                         help="eap (posterior mean and SD), map (posterior mode and "
+                         "1/sqrt(information + prior precision)) or ml (maximum likelihood, "
+                         "1/sqrt(information)) (default: eap; the M2PL: map, its only one)")
+    scoring.add_argument("--prior", metavar="MEAN,SD",
+                         help="EAP's and MAP's normal prior of the skill (default: the mean and "
+                         "SD of the skills in ITEMS.csv; a marginal fit's skills are EAPs, whose "
+                         "SD is below that of the N(0, 1) it assumed: --prior 0,1 scores as it "
+                         "did)")
+    scoring.set_defaults(handler=command_score)
+
     running = commands.add_parser(
         "run", help="run a benchmark sweep: sizes x estimators x seeds",
         description="Simulate data (the Rasch model and the 2PL by default; --model) for every "
@@ -620,9 +780,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="hold out observed cells, or whole respondents (each scored "
                            "from half of its answers, the other half predicted) (default: "
                            "%(default)s)")
-    comparing.add_argument("--scoring", choices=("eap", "ml"), default="eap",
+    comparing.add_argument("--scoring", choices=METHODS, default="eap",
                            help="with --split rows: how a held-out respondent's skill is "
-                           "estimated from its half (default: %(default)s)")
+                           "estimated from its half, under the fit's skill distribution "
+                           "(default: %(default)s; the M2PL: map)")
     comparing.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
                            help="for the whole command: the fits left when it is spent are "
                            "skipped with that reason (default: %(default)s; 0 = no limit)")
@@ -634,6 +795,63 @@ def build_parser() -> argparse.ArgumentParser:
                            help="threads of every fit, pinned (default: auto, the cores other "
                            "processes leave idle)")
     comparing.set_defaults(handler=command_compare)
+
+    from irtbench.subset import DEFAULT_ESTIMATORS, DEFAULT_ITEMS, DEFAULT_MODELS, STRATEGIES
+
+    subsetting = commands.add_parser(
+        "subset", help="calibrate items on some respondents, score new ones on k items: which "
+        "estimator, model, item choice and estimate give the most accurate accuracy",
+        description="The efficient-evaluation benchmark (tinyBenchmarks' question): the rows "
+        "of FILE (as for 'irtbench fit') are split into K folds; for each fold the items are "
+        "calibrated on the other rows by each estimator x model, and each of the fold's rows, "
+        "a new respondent, answers k items chosen by each strategy (random; stratified by "
+        "difficulty; most information at the calibration population; tinyBenchmarks' "
+        "anchor points by K-means of the items' IRT embeddings; adaptive, CAT). Its accuracy "
+        "over all items is estimated three ways: the strategy's weighted mean of its k "
+        "answers, p-IRT (the other items by their predicted probability) and gp-IRT (their "
+        "mix). Writes DIR/subset.csv (one row per estimator x model x strategy x k x method x "
+        "fold: mean absolute error, Kendall's tau, seconds to calibrate, select and score), "
+        "DIR/summary.csv (mean and SD over folds), DIR/subset.png and DIR/report.md (the best "
+        "combination at each k; random selection against it), each file whole or not at all.",
+    )
+    subsetting.add_argument("file", metavar="FILE.csv",
+                            help="the responses (0/1, blank = missing)")
+    subsetting.add_argument("--out", type=Path, default=Path("subset"),
+                            help="the folder to write (default: %(default)s; one that holds "
+                            "anything is kept unless --force)")
+    subsetting.add_argument("--force", action="store_true",
+                            help="write into a folder that holds files, replacing those of an "
+                            "earlier run")
+    subsetting.add_argument("--estimators", help="comma-separated names (default: "
+                            + ",".join(DEFAULT_ESTIMATORS) + ")")
+    subsetting.add_argument("--models", help="comma-separated models of " + ", ".join(MODELS)
+                            + " (default: " + ",".join(DEFAULT_MODELS) + "; the M2PL needs "
+                            "an estimator that fits it: 'irtbench list')")
+    subsetting.add_argument("--items", default=",".join(map(str, DEFAULT_ITEMS)),
+                            metavar="K,K,...",
+                            help="the numbers of items shown (default: %(default)s; those "
+                            "above the data's items are left out with a note)")
+    subsetting.add_argument("--strategies", metavar="NAMES",
+                            help="comma-separated, of " + ", ".join(STRATEGIES)
+                            + " (default: all)")
+    subsetting.add_argument("--folds", type=int, default=5, metavar="K",
+                            help="folds of the rows (default: %(default)s)")
+    subsetting.add_argument("--seed", type=int, default=0,
+                            help="fixes the folds and the strategies' draws (default: 0)")
+    subsetting.add_argument("--scoring", choices=("eap", "map", "ml"), default=None,
+                            help="how a new respondent's skill is estimated from its k answers "
+                            "(default: EAP under the calibration skill distribution; MAP for "
+                            "the M2PL)")
+    subsetting.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+                            help="for the whole command: what is left when it is spent is "
+                            "skipped with that reason (default: %(default)s; 0 = no limit)")
+    subsetting.add_argument("--option", "-o", action="append", default=[],
+                            metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
+                            "'irtbench run' (repeatable)")
+    subsetting.add_argument("--threads", default="auto", metavar="N",
+                            help="threads of every fit, pinned (default: auto, the cores other "
+                            "processes leave idle)")
+    subsetting.set_defaults(handler=command_subset)
 
     checking = commands.add_parser(
         "check", help="fail (exit 1) when recovery got worse than in a baseline folder",

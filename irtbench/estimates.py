@@ -1,5 +1,6 @@
 r"""The estimates file: what ``irtbench fit`` writes (:func:`estimates_table`) and what reads it
-back (:func:`read_estimates`).
+back (:func:`read_estimates`; :func:`read_items`, the items by name with the model their
+columns are, for ``irtbench score``).
 
 One CSV row per student, then one per question, in the order of the response file, with the
 columns:
@@ -34,20 +35,22 @@ e.g. the 2PL's :math:`P(y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from irtbench.metrics import align
-from irtbench.models import extremes
+from irtbench.models import MODELS, extremes, get_model
 
 if TYPE_CHECKING:
     from irtbench.csvio import ResponseTable
     from irtbench.estimators import Fit
 
-__all__ = ["COLUMN_STEMS", "ORIGINS", "estimates_table", "part_columns", "read_estimates"]
+__all__ = ["COLUMN_STEMS", "ORIGINS", "ItemEstimates", "estimates_table", "model_of",
+           "part_columns", "read_estimates", "read_items"]
 
 #: ``irtbench fit --origin``: how the written estimates are identified (default the first)
 ORIGINS = {
@@ -155,3 +158,57 @@ def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]
         elif stem is None:
             items[column] = questions[column].to_numpy(np.float64)
     return skill, items
+
+
+class ItemEstimates(NamedTuple):
+    """What :func:`read_items` reads of an estimates file: the model its columns are, the
+    questions' labels, their parameters by name (:func:`read_estimates`'s items) and the
+    students' skills."""
+
+    model: str
+    labels: list[str]
+    items: dict[str, np.ndarray]
+    skill: np.ndarray
+
+
+def model_of(names: Iterable[str]) -> str:
+    """The model whose item parameters are exactly ``names`` (each model writes its own set of
+    columns: :func:`estimates_table`); ``ValueError`` naming them otherwise."""
+    names = set(names)
+    for model in MODELS:
+        if set(get_model(model).item_parameters) == names:
+            return model
+    raise ValueError(f"its item columns ({', '.join(sorted(names))}) are no model's: "
+                     + "; ".join(f"{m}: {', '.join(get_model(m).item_parameters)}"
+                                 for m in MODELS))
+
+
+def read_items(path: Path | str) -> ItemEstimates:
+    """The items of an estimates file that ``irtbench fit`` wrote, with the model read from its
+    columns (:func:`model_of`) and the questions' labels as written; ``FileNotFoundError`` or a
+    one-line ``ValueError`` naming the file and the problem (not a CSV, not an estimates file,
+    no question, a label twice, columns of no model)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        raise ValueError(f"{path} is not a readable CSV file") from None
+    missing = sorted({"kind", "label", "estimate"} - header)
+    if missing:
+        raise ValueError(f"{path}: not an estimates file of 'irtbench fit' (no "
+                         f"{', '.join(missing)} column)")
+    skill, items = read_estimates(path)
+    rows = pd.read_csv(path, usecols=["kind", "label"], dtype=str, keep_default_na=False)
+    labels = rows.label[rows.kind == "question"].tolist()
+    if not labels:
+        raise ValueError(f"{path}: no question rows (kind = question)")
+    twice = pd.Series(labels)[pd.Series(labels).duplicated()]
+    if len(twice):
+        raise ValueError(f"{path}: the question {twice.iloc[0]!r} has more than one row")
+    try:
+        model = model_of(items)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return ItemEstimates(model, labels, items, skill)

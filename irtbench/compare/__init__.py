@@ -8,7 +8,7 @@ estimator is refitted without the fold (:mod:`~irtbench.compare.heldout`) and th
 answers are predicted by the model's own probability function and scored by log-loss, Brier
 score and AUC (:mod:`~irtbench.compare.scores`); under the row split each held-out respondent's
 skill is first estimated from half of its answers under the fitted items
-(:mod:`~irtbench.compare.rows`). The tables give the mean over folds and its SD over folds,
+(:mod:`~irtbench.compare.rows`, :func:`irtbench.scoring.score`). The tables give the mean over folds and its SD over folds,
 beside two predictors without a model (``constant``, ``item-means``).
 
 **Information criteria** (:mod:`~irtbench.compare.likelihood`): for the marginal-likelihood
@@ -46,7 +46,7 @@ from irtbench.compare.likelihood import (
     marginal_log_likelihood,
     n_parameters,
 )
-from irtbench.compare.rows import halves, score_skills, skill_prior
+from irtbench.compare.rows import halves
 from irtbench.compare.scores import auc, brier
 from irtbench.metrics import EPS, log_loss, predict
 
@@ -54,7 +54,7 @@ __all__ = ["EPS", "SPLITS", "SUMMARY_COLUMNS", "Budget", "Comparison", "Fitter",
            "auc", "brier", "cell_folds", "compare", "default_pairs",
            "effective_options", "halves", "information_criteria", "likelihood_ratio_tests",
            "log_loss", "marginal_log_likelihood", "n_parameters", "predict", "row_folds",
-           "score_skills", "skill_prior", "write_comparison"]
+           "write_comparison"]
 
 
 def __getattr__(name: str) -> object:

@@ -29,6 +29,7 @@ from irtbench.harness.limits import first_line
 from irtbench.harness.memory import PeakMemory
 from irtbench.models import get_model
 from irtbench.responses import answers_of, is_sparse, observed_of, to_dense, validate_responses
+from irtbench.scoring import METHODS
 
 __all__ = ["SPLITS", "SUMMARY_COLUMNS", "Comparison", "compare", "default_pairs",
            "effective_options"]
@@ -148,8 +149,8 @@ def compare(
         seed: fixes the folds (and the rows' halves).
         options: estimator options as ``irtbench run``'s (``{"epochs": 500}`` for every
             estimator that has it, ``{"torch-adam:epochs": 500}`` for one).
-        scoring: how held-out respondents are scored under ``split="rows"``: ``"eap"`` or
-            ``"ml"``.
+        scoring: how held-out respondents are scored under ``split="rows"``: ``"eap"``,
+            ``"map"`` or ``"ml"`` (:func:`irtbench.scoring.score`; the M2PL by ``"map"``).
         threads: threads of every fit, pinned (None: the cores other processes leave idle;
             :func:`irtbench.threads.held_to`).
         progress: a tqdm bar over the fits on stderr (None: when stderr is a terminal).
@@ -160,8 +161,8 @@ def compare(
 
     if split not in SPLITS:
         raise ValueError(f"split={split!r} must be one of {', '.join(SPLITS)}")
-    if scoring not in ("eap", "ml"):
-        raise ValueError(f"scoring={scoring!r} must be 'eap' or 'ml'")
+    if scoring not in METHODS:
+        raise ValueError(f"scoring={scoring!r} must be one of {', '.join(METHODS)}")
     if time_budget is not None and time_budget < 0:
         raise ValueError(f"time_budget={time_budget!r} must be >= 0 (0 or None: no limit)")
     data = validate_responses(responses)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from irtbench.compare.budget import Fitter
-from irtbench.compare.rows import score_skills, skill_prior
 from irtbench.compare.scores import scores
 from irtbench.metrics import predict
 from irtbench.models import get_model
 from irtbench.responses import observed_of
+from irtbench.scoring import SkillPrior, score
 
 __all__ = ["baseline_folds", "heldout_cells", "heldout_rows", "summary_row"]
 
@@ -42,17 +42,20 @@ def heldout_rows(fitter: Fitter, name: str, model: str, responses: np.ndarray,
                  folds: np.ndarray, k: int, scoring: np.ndarray, method: str
                  ) -> dict[str, float]:
     """Fold ``k`` of row folds: items fitted on the other rows; each held-out row scored from
-    its ``scoring`` half by ``method`` (``"eap"`` or ``"ml"``) and its other half predicted."""
+    its ``scoring`` half by ``method`` (``"eap"``, ``"map"`` or ``"ml"``; a model of vector
+    skills, the M2PL, by ``"map"`` whatever it is) under the fit's skill distribution
+    (:meth:`SkillPrior.of <irtbench.scoring.SkillPrior.of>`) and its other half predicted."""
     train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
     fit = fitter(name, model, responses[train])
-    centre, spread = skill_prior(fit)
+    described = get_model(model)
     block = responses[test]
     used = np.where(scoring[test], block, np.nan)
-    skill = score_skills(get_model(model), fit.items, used, method=method, centre=centre,
-                         spread=spread)
+    if len(described.skill_shape(1)) > 1:
+        method = "map"
+    skill = score(described, fit.items, used, method=method, prior=SkillPrior.of(fit)).skill
     target = observed_of(block) & ~scoring[test]
     rows, columns = np.nonzero(target)
-    p, infinite = predict(get_model(model), skill, fit.items, rows, columns)
+    p, infinite = predict(described, skill, fit.items, rows, columns)
     return scores(block[rows, columns].astype(np.float64), p, infinite)
 
 

@@ -5,9 +5,14 @@ For the marginal-likelihood fits (the estimators whose declared ``objective`` is
 (``diagnostics["log_likelihood"]``), or else computed by Gauss–Hermite quadrature under the
 fit's skill distribution (:func:`marginal_log_likelihood`); :math:`\text{AIC} = 2k - 2\ell`,
 :math:`\text{BIC} = k\log N - 2\ell` with :math:`N` respondents and :math:`k` free parameters
-(:func:`n_parameters`): :math:`J + 1` for the Rasch model (difficulties and the skill SD),
-:math:`2J` for the 2PL, :math:`3J` for the 3PL and :math:`4J` for the 4PL under N(0, 1) skills
-(:math:`J` the items with finite estimates).
+(:func:`n_parameters`, :math:`J` the items with finite estimates): the fitted parameters of
+each item (:meth:`Model.fit_parameters <irtbench.models.base.Model.fit_parameters>`, not the
+parameters derived from them) plus the skills' SD where the model learns it: :math:`J + 1`
+for the Rasch model (difficulties and the skill SD), :math:`2J` for the 2PL, :math:`3J` for
+the 3PL and :math:`4J` for the 4PL under N(0, 1) skills; for the M2PL, whose MDIFF and MDISC
+derive from its :math:`D` loadings and intercept, :math:`J(D + 1) - D(D - 1)/2`: skills
+:math:`N(0, I_D)` leave a rotation of the loadings free, :math:`D(D - 1)/2` parameters the
+likelihood does not see.
 
 Nested models, Rasch :math:`\subset` 2PL :math:`\subset` 3PL :math:`\subset` 4PL (the Rasch
 model with skill SD :math:`\sigma` is the 2PL with every slope :math:`\sigma` under N(0, 1); the
@@ -36,8 +41,6 @@ from irtbench.responses import Responses, answers_of, is_sparse, observed_of, ro
 __all__ = ["chi2_sf", "information_criteria", "likelihood_ratio_tests",
            "marginal_log_likelihood", "n_parameters"]
 
-#: the marginal log-likelihood's parameters beyond the items' (the Rasch model's skill SD)
-_EXTRA_PARAMETERS = {"rasch": 1}
 
 
 def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
@@ -47,6 +50,9 @@ def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], respo
     (:math:`w_q` normalised to sum to 1): the log-likelihood of the items with skills
     :math:`N(0, \sigma^2)` integrated out. Items with a non-finite estimate (answered all
     right or all wrong, whose limit contributes :math:`\log 1 = 0`) are left out."""
+    if len(model.skill_shape(1)) > 1:
+        raise ValueError(f"the marginal log-likelihood of the {model.name}'s skills in R^D is "
+                         "not computed here (one skill only)")
     dense = to_dense(responses) if is_sparse(responses) else responses
     z, w = np.polynomial.hermite_e.hermegauss(nodes)
     usable = np.logical_and.reduce([np.isfinite(np.asarray(items[n], np.float64))
@@ -65,9 +71,21 @@ def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], respo
     return total
 
 
-def n_parameters(model: str, n_items: int) -> int:
-    """Free parameters of a marginal fit (module docstring)."""
-    return len(get_model(model).item_parameters) * n_items + _EXTRA_PARAMETERS.get(model, 0)
+def n_parameters(model: str, n_items: int, dims: int | None = None) -> int:
+    """Free parameters of a marginal fit of ``n_items`` items (module docstring): each item's
+    fitted parameters (``dims`` columns of those with one per dimension: the M2PL's loadings;
+    its default ``dims`` unless given), less the rotation that skills :math:`N(0, I_D)` leave
+    free, plus the skills' SD where the model learns it (:attr:`Model.learns_skill_scale
+    <irtbench.models.base.Model.learns_skill_scale>`)."""
+    described = get_model(model)
+    options = {name: spec.default for name, spec in described.options.items()}
+    if dims is not None and "dims" in options:
+        options["dims"] = dims
+    width = described.skill_dims(options)
+    per_item = sum(width if p.per_dimension else 1
+                   for p in described.fit_parameters(options))
+    rotation = 0 if width is None else width * (width - 1) // 2
+    return per_item * n_items - rotation + int(described.learns_skill_scale)
 
 
 def information_criteria(fit: Fit, responses: np.ndarray) -> dict[str, Any]:
@@ -84,7 +102,7 @@ def information_criteria(fit: Fit, responses: np.ndarray) -> dict[str, Any]:
         source = "quadrature"
     n_items = int(np.logical_and.reduce([np.isfinite(np.asarray(fit.items[n], np.float64))
                                          for n in model.item_parameters]).sum())
-    k = n_parameters(fit.model, n_items)
+    k = n_parameters(fit.model, n_items, None if np.ndim(fit.skill) < 2 else fit.skill.shape[1])
     n = responses.shape[0]
     return {"loglik": loglik, "loglik_source": source, "n_parameters": k,
             "aic": 2 * k - 2 * loglik, "bic": k * math.log(n) - 2 * loglik}

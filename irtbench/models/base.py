@@ -183,6 +183,16 @@ class Model(ABC):
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
         """:math:`P(Y_{ij} = 1)`, ``(n_students, n_questions)``, float64."""
 
+    def linear_logits(self, items: Items) -> tuple[np.ndarray, np.ndarray] | None:
+        r"""``(a, d)`` of a model whose probability is the logistic of a logit linear in the
+        skill, :math:`P(Y_{ij} = 1) = \sigma(\theta_i\cdot a_j + d_j)` (the Rasch model, the
+        2PL, the M2PL): the slopes, ``(J,)`` or ``(J, D)``, and the intercepts ``(J,)``;
+        None for a model whose probability is not (the 3PL and 4PL). Scoring reads it
+        (:mod:`irtbench.scoring`): a complete row's log-likelihood is then
+        :math:`\theta\cdot\sum_j y_{ij}a_j` less a function of the skill common to every
+        row."""
+        return None
+
     def log_likelihood(self, responses: Responses, skill: np.ndarray, items: Items) -> float:
         """The log-likelihood of dense responses (NaN or -1 missing), a block of rows at a time."""
         from irtbench.responses import answers_of, observed_of, row_blocks

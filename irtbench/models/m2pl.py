@@ -392,6 +392,11 @@ class M2PL(Model):
         theta = skill_matrix(skill, a.shape[1])
         return sigmoid(theta @ a.T + np.asarray(items["intercept"], np.float64)[None, :])
 
+    def linear_logits(self, items: Items) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`\theta_i\cdot a_j + d_j`: the loadings and the intercepts."""
+        return (np.asarray(items["loadings"], np.float64),
+                np.asarray(items["intercept"], np.float64))
+
     def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
                      found: Extremes | None = None
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

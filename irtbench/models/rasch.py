@@ -228,6 +228,11 @@ class Rasch(Model):
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
         return probabilities(np.asarray(skill, np.float64), np.asarray(items["difficulty"]))
 
+    def linear_logits(self, items: Items) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`\theta_i - b_j`: slopes 1, intercepts :math:`-b_j`."""
+        difficulty = np.asarray(items["difficulty"], np.float64)
+        return np.ones_like(difficulty), -difficulty
+
     # -- fitting ----------------------------------------------------------------------------
     def fit_parameters(self, options: Mapping[str, Any]) -> tuple[Parameter, ...]:
         """The difficulty, from 0 (the notebook's start), on the line."""

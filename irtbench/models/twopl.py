@@ -668,6 +668,11 @@ class TwoPL(Logistic):
     def probabilities(self, skill: np.ndarray, items: Items) -> np.ndarray:
         return self.curve(skill, items)
 
+    def linear_logits(self, items: Items) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`a_j(\theta_i - b_j)`: slopes :math:`a_j`, intercepts :math:`-a_jb_j`."""
+        a = np.asarray(items["discrimination"], np.float64)
+        return a, -a * np.asarray(items["difficulty"], np.float64)
+
     def joint_errors(self, responses: Responses, skill: np.ndarray, items: Items,
                      found: Extremes | None = None
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

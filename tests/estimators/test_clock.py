@@ -137,10 +137,12 @@ CONCRETE = {f"irtbench.estimators.{p.stem}" for p in (PACKAGE / "estimators").gl
 
 
 #: every module of the sweep machinery (each of irtbench/harness/), the results, figures,
-#: baseline, comparison (each of irtbench/compare/), the estimates file and the CLI: they reach
-#: estimators through the registry only
+#: baseline, comparison (each of irtbench/compare/), the subset benchmark (each of
+#: irtbench/subset/), the estimates file and the CLI: they reach estimators through the
+#: registry only
 MACHINERY = sorted([m for m in MODULES if m.split(".")[:2] in (["irtbench", "harness"],
-                                                                ["irtbench", "compare"])]
+                                                                ["irtbench", "compare"],
+                                                                ["irtbench", "subset"])]
                    + ["irtbench.results", "irtbench.plots", "irtbench.baseline", "irtbench.cli",
                       "irtbench.estimates", "irtbench.like", "irtbench.evaluation"])
 
@@ -157,7 +159,7 @@ def test_the_sweep_machinery_and_the_cli_import_no_concrete_estimator(module):
 @pytest.mark.parametrize("module", sorted(
     [m for m in MODULES if m.startswith(("irtbench.models", "irtbench.kernels"))]
     + ["irtbench.responses", "irtbench.simulate", "irtbench.csvio", "irtbench.devices",
-       "irtbench.metrics", "irtbench.results", "irtbench.version"]))
+       "irtbench.metrics", "irtbench.results", "irtbench.scoring", "irtbench.version"]))
 def test_low_layers_do_not_import_the_package_root_or_the_estimators(module):
     imported = imports_of(MODULES[module])
     assert "irtbench" not in imported

@@ -104,22 +104,25 @@ def test_marginal_log_likelihood_matches_mml_em_and_the_lr_test():
     assert 0 < tests.p_value.iloc[0] < 0.05  # 12.19 on 4 df: p = 0.016
 
 
-def test_score_skills_eap_and_ml():
-    model = get_model("rasch")
-    items = {"difficulty": np.linspace(-2, 2, 9)}
-    answers = np.array([[1, 1, 1, 1, 1, 0, 0, 0, 0], [1] * 9, [np.nan] * 4 + [1, 0] + [np.nan] * 3],
-                       dtype=float)
-    ml = cmp.score_skills(model, items, answers, method="ml")
-    # the Rasch ML skill solves sum_j p_j = score: by bisection here
-    low, high = -5.0, 5.0
-    for _ in range(60):
-        mid = (low + high) / 2
-        low, high = (mid, high) if (1 / (1 + np.exp(items["difficulty"] - mid))).sum() < 5 \
-            else (low, mid)
-    assert ml[0] == pytest.approx(low, abs=2e-3) and ml[1] == np.inf
-    assert ml[2] == pytest.approx(0.25, abs=2e-3)  # sigma(t) + sigma(t - 0.5) = 1
-    eap = cmp.score_skills(model, items, answers, method="eap", centre=0.5, spread=1.0)
-    assert np.all(np.isfinite(eap)) and 0 < eap[0] < 0.5 and eap[1] > 1.0
+def test_parameter_counts_are_the_free_parameters():
+    """J items: the Rasch model's J difficulties and the skill SD, the 2PL's 2J, the 3PL's 3J,
+    the 4PL's 4J; the M2PL's J(D + 1) loadings and intercepts less the D(D - 1)/2 of the
+    rotation that N(0, I) skills leave free (its MDIFF and MDISC are derived, not counted)."""
+    assert [cmp.n_parameters(m, 10) for m in ("rasch", "2pl", "3pl", "4pl")] == [11, 20, 30, 40]
+    assert cmp.n_parameters("m2pl", 10, dims=1) == 20  # the 2PL
+    assert cmp.n_parameters("m2pl", 10, dims=3) == 10 * 4 - 3
+    assert cmp.n_parameters("m2pl", 10, dims=10) == 10 * 11 - 45
+
+
+def test_the_m2pl_through_the_row_split():
+    """Held-out respondents of an M2PL fit scored by MAP under the fit's skill distribution:
+    every fold done, its predictions better than the constant baseline's."""
+    data = irtbench.simulate(240, 16, seed=4, model="m2pl", dims=2)
+    result = cmp.compare(data.responses, estimators=["torch-adam"], models=["m2pl"], folds=3,
+                         split="rows", progress=False, options={"epochs": 300})
+    table = result.summary.set_index("estimator")
+    assert table.loc["torch-adam", "status"] == "ok" and table.loc["torch-adam", "folds_done"] == 3
+    assert table.loc["torch-adam", "heldout_logloss"] < table.loc["constant", "heldout_logloss"]
 
 
 def test_compare_rows_split_and_agreement():
