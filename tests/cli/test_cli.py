@@ -260,7 +260,7 @@ def test_fit_warns_of_flat_questions_and_flags_them_in_the_file(tmp_path, capsys
                  "mml-em", "--model", "3pl", "--out", str(out)]) == 0
     printed = capsys.readouterr()
     warnings = [line for line in printed.err.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "1 question(s) are flat (Q39:" in warnings[0]
+    assert len(warnings) == 1 and "1 question(s) are flat ('Q39':" in warnings[0]
     assert "converged True" in printed.out
     questions = pd.read_csv(out).query("kind == 'question'").set_index("label")
     assert questions.index[questions.flat].tolist() == ["Q39"]
