@@ -1,4 +1,4 @@
-r"""The scores of held-out predictions: log-loss, Brier score and AUC.
+r"""The scores of held-out predictions: log-loss, Brier score, AUC and the InterModel Vigorish.
 
 The held-out answers :math:`y` are predicted by the model's own probability function,
 :math:`\hat p = P(Y = 1 \mid \hat\theta_i, \hat\beta_j)` (:func:`irtbench.metrics.predict`,
@@ -12,21 +12,21 @@ The held-out answers :math:`y` are predicted by the model's own probability func
     \text{AUC} = \frac{\bar R_1 - (n_1 + 1)/2}{n_0}
 
 (:math:`\bar R_1` the mean mid-rank of the correct answers among all held-out :math:`\hat p`:
-the Mann–Whitney form, ties counted one half).
+the Mann–Whitney form, ties counted one half). An estimate at :math:`\pm\infty` (a
+maximum-likelihood estimate of a respondent or item whose training answers are all right or all
+wrong) predicts 0 or 1 (its limit; 1/2 where two infinities meet), which the clip turns into a
+finite but large loss: ``n_infinite_predictions`` counts the held-out predictions that involved
+one.
 
 **The InterModel Vigorish** (IMV; Domingue et al., 2021, "InterModel Vigorish (IMV): a novel
 approach for quantifying predictive accuracy with binary outcomes"): a fold's mean log-loss
-:math:`L` is the log of the geometric mean likelihood :math:`A = e^{-L}` of its predictions,
-and the *entropy-equivalent coin* is the weight :math:`w \ge 1/2` of the coin as
-predictable, :math:`w\log w + (1 - w)\log(1 - w) = \log A` (:func:`coin_weight`; a fair
-coin, 1/2, for predictions no better than one). The IMV of predictions :math:`L_1` over a
-baseline's :math:`L_0` on the same answers is the relative gain in the coin's weight,
+:math:`L` is minus the log of the geometric mean likelihood :math:`A = e^{-L}` of its
+predictions, and the *entropy-equivalent coin* is the weight :math:`w \ge 1/2` of the coin as
+predictable, :math:`w\log w + (1 - w)\log(1 - w) = \log A` (:func:`coin_weight`; a fair coin,
+1/2, for predictions no better than one). The IMV of predictions :math:`L_1` over a baseline's
+:math:`L_0` on the same answers is the relative gain in the coin's weight,
 :math:`(w_1 - w_0)/w_0` (:func:`imv`): 0.05 means a coin 5% more predictable. It is not
-antisymmetric: the IMV of 0 over 1 is not minus that of 1 over 0. An estimate at :math:`\pm\infty` (a
-maximum-likelihood estimate of a respondent or item whose training answers are all right or
-all wrong) predicts 0 or 1 (its limit; 1/2 where two infinities meet), which the clip turns
-into a finite but large loss: ``n_infinite_predictions`` counts the held-out predictions that
-involved one.
+antisymmetric: the IMV of 0 over 1 is not minus that of 1 over 0.
 """
 
 from __future__ import annotations
