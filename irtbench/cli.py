@@ -446,6 +446,9 @@ def command_compare(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a folder")
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        raise UsageError(f"--out {args.out} exists and is not empty; choose another folder or "
+                         "overwrite its comparison with --force")
     if args.folds < 2:
         raise UsageError(f"--folds {args.folds}: at least 2 folds are needed")
     table = load_responses(args.file)
@@ -469,13 +472,15 @@ def command_compare(args: argparse.Namespace) -> int:
     written = write_comparison(result, args.out, source=str(args.file), seconds=seconds,
                                settings=settings)
     shown = [c for c in ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd",
-                         "brier", "auc", "aic", "bic", "seconds", "converged", "n_runaway")
+                         "imv", "brier", "auc", "aic", "bic", "seconds", "converged",
+                         "n_runaway")
              if c in result.summary]
     print(settings)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.summary[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     for row in result.summary[result.summary.status != "ok"].itertuples():
         print(f"{row.status}: {row.estimator} {row.model}: {row.reason}")
+    print(result.verdict)
     print(f"compared in {seconds:.1f} s; wrote {', '.join(p.name for p in written)} to "
           f"{args.out}/")
     return EXIT_OK
@@ -762,14 +767,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(mean log-loss per response, Brier score, AUC, each with its SD over folds; "
         "probabilities clipped to [1e-6, 1 - 1e-6], infinite estimates counted), AIC, BIC and "
         "likelihood-ratio tests of the nested models for the marginal-likelihood fits, the "
-        "agreement of every pair of estimators' item parameters after alignment, and each "
-        "fit's time, memory, convergence and runaways. Writes DIR/compare.csv, "
+        "InterModel Vigorish of each fit over the item-means baseline, the agreement of every "
+        "pair of estimators' item parameters in a common frame (symmetric), each fit's time, "
+        "memory, convergence and runaways, and one sentence naming the best estimator and "
+        "model and whether the next best is within the fold-to-fold noise. Writes "
+        "DIR/compare.csv, "
         "DIR/agreement.csv, DIR/folds.csv, DIR/tests.csv, figures and DIR/report.md, each "
         "file whole or not at all.",
     )
     comparing.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
     comparing.add_argument("--out", type=Path, default=Path("compare"),
-                           help="the folder to write (default: %(default)s)")
+                           help="the folder to write (default: %(default)s; one that exists "
+                           "and is not empty is refused unless --force)")
+    comparing.add_argument("--force", action="store_true",
+                           help="write into a non-empty --out: the files of an earlier "
+                           "comparison there are replaced, and those this one does not write "
+                           "removed")
     comparing.add_argument("--estimators", help="comma-separated names (default: the sweep's "
                            "default estimators but numpyro-nuts, each with its default models)")
     comparing.add_argument("--models", help="comma-separated models of " + ", ".join(MODELS)

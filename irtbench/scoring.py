@@ -37,12 +37,13 @@ out, and :attr:`Scores.n_left_out` counts them.
 log-likelihood, plus the log-prior for MAP and EAP) is evaluated on a coarse grid of
 :data:`COARSE_NODES` skills common to every row, covering :math:`[-10, 10]` and
 :math:`\mu \pm 9s`; its best node brackets the maximum, which safeguarded Newton steps then
-find, the derivatives by central differences of step :data:`STEP` (bisection of the bracket
-where a step would leave it). EAP integrates over the coarse grid where the posterior is
-wider than the grid's spacing (the trapezoid rule on a smooth integrand is then accurate to
-far below the SD: its error falls like :math:`e^{-2\pi^2 s^2/h^2}`), and elsewhere over a
-grid of the row's own, at half the Laplace SD, around the mode (every node of the coarse
-grid within :data:`TAIL_NATS` of the peak, and 12 SDs each side).
+find (bisection of the bracket where a step would leave it), the derivatives exact where the
+evaluator has them, else by central differences of step :data:`STEP` (:class:`Target`).
+EAP integrates over the coarse grid where the posterior is wider than the grid's spacing (the
+trapezoid rule on a smooth integrand is then accurate to far below the SD: its error falls
+like :math:`e^{-2\pi^2 s^2/h^2}`), and elsewhere over a grid of the row's own, at half the
+Laplace SD, around the mode (every node of the coarse grid within :data:`TAIL_NATS` of the
+peak, and 12 SDs each side).
 
 The target is evaluated two ways. **A complete row under a model of linear logits**
 (:meth:`Model.linear_logits <irtbench.models.base.Model.linear_logits>`: the Rasch model,
@@ -52,27 +53,28 @@ the 2PL), :math:`\text{logit}\,p_j = a_j\theta + d_j`, has
     \ell_i(\theta) = r_i\theta + \sum_j y_{ij}d_j - F(\theta),\qquad
     r_i = \sum_j y_{ij}a_j,\qquad F(\theta) = \sum_j \log(1 + e^{a_j\theta + d_j})
 
-so one matrix-vector product over the data gives every :math:`r_i` and one function
-:math:`F`, common to all rows, does the rest: it is tabulated with :math:`F'` at spacing
-:data:`TABLE_SPACING` and read by cubic Hermite interpolation (:class:`LinearRows`; its
-error in a curvature is about :math:`h^2 F''''/12`, :math:`10^{-4}` of it). The data and the
-table are summed in float32 with float64 totals: the error that adds to a skill is below
-:math:`10^{-4}` SE at 28659 items. **Any other row** (missing answers, the 3PL and 4PL) is
-evaluated from its answered items alone (:class:`AnsweredRows`: gathered, so that a row of
-k answers costs k, or every column of a dense block), by the model's own log-probability of
-each answer (:meth:`Model.logits <irtbench.models.base.Model.logits>` and
-:meth:`~irtbench.models.base.Model.log_prob`, as the fits use them), the coarse grid of a
-dense block by two matrix products.
+so one matrix-vector product over the data gives every :math:`r_i` and one function :math:`F`,
+common to all rows, does the rest (:class:`LinearRows`): it is tabulated in float64 with
+:math:`F'` and :math:`F''` at spacing :data:`TABLE_SPACING` and read by quintic Hermite
+interpolation (:class:`LinearTable`: below :math:`10^{-6}` of a curvature). The weighted scores
+are float32 products (at 28659 items, :math:`r_i` within 0.003 of its float64 value:
+:math:`5 \cdot 10^{-7}` in the skill, below :math:`10^{-4}` SE). **Any other row** (missing answers, the
+3PL and 4PL) is evaluated from its answered items alone (gathered, so that a row of k answers
+costs k, or every column of a dense block): under a model of linear logits by
+:class:`LinearAnswers`, its terms in float32 and its derivatives exact; under the others by
+:class:`AnsweredRows`, the model's own log-probability of each answer (:meth:`Model.logits
+<irtbench.models.base.Model.logits>` and :meth:`~irtbench.models.base.Model.log_prob`, as the
+fits use them) in float64, the coarse grid of a dense block by two matrix products.
 
 **The M2PL** (:func:`vector_map`): Newton's method on the concave log-posterior with exact
-gradient and Hessian (its logits are linear), each step halved until the log-posterior
-rises.
+gradient and Hessian (its logits are linear; terms in float32, sums in float64), each step
+halved until it lowers the Newton decrement.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -115,6 +117,9 @@ STEP = 1e-3
 TOLERANCE = 1e-9
 #: Newton's most steps
 MAX_STEPS = 80
+#: the M2PL's Newton stops where the decrement g'H^-1 g, about the squared distance to the mode
+#: in SEs, is below this (1e-5 SE; float32's rounding of the gradient sits below it)
+CLOSE_ENOUGH = 1e-10
 #: how far below its peak a row's posterior is taken as zero in EAP's integral (nats)
 TAIL_NATS = 40.0
 #: the spacing of the table of F (:class:`LinearTable`) at most
@@ -379,13 +384,66 @@ class AnsweredRows:
                 + wrong @ log_q.astype(np.float32)).astype(np.float64)
 
 
+class LinearAnswers(AnsweredRows):
+    r"""Rows of answered items under a model of linear logits (:meth:`Model.linear_logits
+    <irtbench.models.base.Model.linear_logits>`, one skill): :math:`x_{ij} = a_j\theta_i +
+    d_j`, :math:`\ell_i = \sum_j o_{ij}[y_{ij}x_{ij} - \log(1 + e^{x_{ij}})]`, its exact
+    derivatives :math:`\sum_j o_{ij}a_j(y_{ij} - \sigma_{ij})` and :math:`-\sum_j o_{ij}a_j^2
+    \sigma_{ij}(1 - \sigma_{ij})` (:meth:`derivatives`: no central differences), each term in
+    float32 and the sums in float64 (about :math:`10^{-7}` of each term: far below an SE)."""
+
+    def __init__(self, model: Model, items: Mapping[str, np.ndarray], question: np.ndarray | None,
+                 answers: np.ndarray, mask: np.ndarray) -> None:
+        super().__init__(model, items, question, answers, mask)
+        slope, intercept = (v.astype(np.float32) for v in model.linear_logits(items))
+        self.slope = slope[question] if question is not None else slope[None, :]
+        self.intercept = intercept[question] if question is not None else intercept[None, :]
+        self.y, self.weight = answers.astype(np.float32), mask.astype(np.float32)
+
+    def part(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The slopes and intercepts of ``rows``' answered items (every row's columns alike)."""
+        if self.question is None:
+            return self.slope, self.intercept
+        return self.slope[rows], self.intercept[rows]
+
+    def __call__(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.empty(theta.shape)
+        step = max(1, BLOCK_ELEMENTS // max(1, theta.shape[1] * self.width))
+        for start in range(0, len(rows), step):
+            part = rows[start:start + step]
+            a, d = self.part(part)
+            x = theta[start:start + step, :, None].astype(np.float32) * a[:, None, :] \
+                + d[:, None, :]
+            soft, _ = softplus_and_sigmoid(x)
+            terms = (self.y[part][:, None, :] * x - soft) * self.weight[part][:, None, :]
+            out[start:start + step] = terms.sum(axis=-1, dtype=np.float64)
+        return out
+
+    def grid(self, nodes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self(np.broadcast_to(nodes, (len(rows), len(nodes))), rows)
+
+    def derivatives(self, theta: np.ndarray, rows: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The log-likelihood of each of ``rows`` at its one skill ``theta`` and its first two
+        derivatives, exactly."""
+        value, first, second = (np.empty(len(rows)) for _ in range(3))
+        step = max(1, BLOCK_ELEMENTS // max(1, self.width))
+        for start in range(0, len(rows), step):
+            part, chosen = rows[start:start + step], slice(start, start + step)
+            a, d = self.part(part)
+            x = theta[chosen, None].astype(np.float32) * a + d
+            soft, sig = softplus_and_sigmoid(x)
+            weight = self.weight[part]
+            value[chosen] = ((self.y[part] * x - soft) * weight).sum(axis=1, dtype=np.float64)
+            first[chosen] = (a * (self.y[part] - sig) * weight).sum(axis=1, dtype=np.float64)
+            second[chosen] = -(a * a * sig * (1 - sig) * weight).sum(axis=1, dtype=np.float64)
+        return value, first, second
+
+
 def default_options(model: Model) -> dict[str, Any]:
     """The model's options at their defaults (what :meth:`Model.fit_parameters
     <irtbench.models.base.Model.fit_parameters>` reads to name the fitted parameters)."""
     return {name: spec.default for name, spec in model.options.items()}
-
-
-Target = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 # -- one skill: the maximum, the curvature, the posterior's moments ---------------------------
@@ -404,22 +462,44 @@ def coarse_grid(items: Mapping[str, np.ndarray], prior: SkillPrior | None) -> np
     return np.linspace(max(low, -SKILL_LIMIT), min(high, SKILL_LIMIT), COARSE_NODES)
 
 
-def with_prior(evaluate: Target, prior: SkillPrior | None) -> Target:
-    """The log-likelihood plus the normal log-prior (up to a constant), or alone (None)."""
-    if prior is None:
-        return evaluate
-    mean, sd = prior.mean, prior.sd_or_cov
-    return lambda theta, rows: evaluate(theta, rows) - 0.5 * ((theta - mean) / sd) ** 2
+class Target:
+    """What each row's estimate maximises: its log-likelihood (an evaluator's: ``rows`` of
+    :class:`LinearRows`, :class:`AnsweredRows`, :class:`LinearAnswers`) plus, under a prior,
+    the normal log-prior (up to a constant): at each row's own skills (a call), at skills
+    common to the rows (:meth:`grid`), and its first two derivatives at one skill per row
+    (:meth:`derivatives`: the evaluator's own where it has them, else central differences of
+    step :data:`STEP`)."""
 
+    def __init__(self, evaluate: Any, prior: SkillPrior | None) -> None:
+        self.evaluate, self.prior = evaluate, prior
 
-def derivatives(target: Target, theta: np.ndarray, rows: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The target's value, first and second derivatives at ``theta`` (one per row) by central
-    differences of step :data:`STEP`."""
-    values = target(theta[:, None] + np.array([-STEP, 0.0, STEP]), rows)
-    first = (values[:, 2] - values[:, 0]) / (2 * STEP)
-    second = (values[:, 2] - 2 * values[:, 1] + values[:, 0]) / STEP**2
-    return values[:, 1], first, second
+    def log_prior(self, theta: np.ndarray) -> np.ndarray | float:
+        if self.prior is None:
+            return 0.0
+        return -0.5 * ((theta - self.prior.mean) / self.prior.sd_or_cov) ** 2
+
+    def __call__(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.evaluate(theta, rows) + self.log_prior(theta)
+
+    def grid(self, nodes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.evaluate.grid(nodes, rows) + self.log_prior(nodes)
+
+    def derivatives(self, theta: np.ndarray, rows: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The value, first and second derivatives at ``theta`` (one per row)."""
+        exact = getattr(self.evaluate, "derivatives", None)
+        if exact is None:
+            values = self(theta[:, None] + np.array([-STEP, 0.0, STEP]), rows)
+            value = values[:, 1]
+            first = (values[:, 2] - values[:, 0]) / (2 * STEP)
+            second = (values[:, 2] - 2 * values[:, 1] + values[:, 0]) / STEP**2
+            return value, first, second
+        value, first, second = exact(theta, rows)
+        if self.prior is None:
+            return value, first, second
+        precision = self.prior.sd_or_cov ** -2.0
+        return (value + self.log_prior(theta), first - (theta - self.prior.mean) * precision,
+                second - precision)
 
 
 class Maximum(NamedTuple):
@@ -447,7 +527,7 @@ def maximise(target: Target, coarse: np.ndarray, nodes: np.ndarray, spacing: flo
         if not active.size:
             break
         theta = skill[active]
-        _, first, second = derivatives(target, theta, active)
+        _, first, second = target.derivatives(theta, active)
         low = np.where(first > 0, theta, lower[active])
         high = np.where(first > 0, upper[active], theta)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -458,7 +538,7 @@ def maximise(target: Target, coarse: np.ndarray, nodes: np.ndarray, spacing: flo
         done = (np.abs(moved - theta) < TOLERANCE) | (high - low < TOLERANCE)
         skill[active], lower[active], upper[active] = moved, low, high
         active = active[~done]
-    value, _, curvature = derivatives(target, skill, np.arange(n))
+    value, _, curvature = target.derivatives(skill, np.arange(n))
     return Maximum(skill, value, curvature)
 
 
@@ -504,22 +584,18 @@ def posterior_moments(target: Target, coarse: np.ndarray, nodes: np.ndarray, pea
     return mean, sd
 
 
-def scalar_estimates(evaluate: Target, grid: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     n_rows: int, method: str, prior: SkillPrior,
+def scalar_estimates(evaluate: Any, n_rows: int, method: str, prior: SkillPrior,
                      items: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``(skill, se)`` of ``n_rows`` rows of one skill that each answered some item (and, for
-    ML, not all right or all wrong) by ``method``, from their log-likelihood at each row's own
-    skills (``evaluate``) and at skills common to them (``grid``)."""
+    ML, not all right or all wrong) by ``method``, from an evaluator of their log-likelihood
+    (:class:`Target`)."""
     used_prior = None if method == "ml" else prior
-    target = with_prior(evaluate, used_prior)
+    target = Target(evaluate, used_prior)
     nodes = coarse_grid(items, used_prior)
     spacing = nodes[1] - nodes[0]
     if used_prior is None:  # a likelihood higher at the limits than inside: no finite maximum
         nodes = np.r_[-SKILL_LIMIT, nodes, SKILL_LIMIT]
-    rows = np.arange(n_rows)
-    coarse = grid(nodes, rows)
-    if used_prior is not None:
-        coarse = coarse - 0.5 * ((nodes - used_prior.mean) / used_prior.sd_or_cov) ** 2
+    coarse = target.grid(nodes, np.arange(n_rows))
     peak = maximise(target, coarse, nodes, spacing)
     if method == "eap":
         return posterior_moments(target, coarse, nodes, peak)
@@ -539,63 +615,68 @@ def vector_map(slope: np.ndarray, intercept: np.ndarray, question: np.ndarray | 
     r"""``(skill, se)`` ``(m, D)`` of rows under logits :math:`\theta\cdot a_j + d_j`: the mode
     of :math:`\sum_j o_{ij}[y_{ij}x_{ij} - \log(1 + e^{x_{ij}})] - \tfrac12(\theta - \mu)^\top
     P(\theta - \mu)`, :math:`P = \Sigma^{-1}`, by Newton's method from :math:`\mu` with the
-    exact gradient :math:`\sum_j o_{ij}(y_{ij} - p_{ij})a_j - P(\theta - \mu)` and Hessian
-    :math:`-H`, :math:`H = \sum_j o_{ij}p_{ij}(1 - p_{ij})a_ja_j^\top + P`, each step halved
-    until the log-posterior rises; the SEs :math:`\sqrt{\operatorname{diag} H^{-1}}` at the
-    mode. ``question`` ``(m, k)`` the items each row answered (None: every column)."""
+    exact gradient :math:`g = \sum_j o_{ij}(y_{ij} - p_{ij})a_j - P(\theta - \mu)` and Hessian
+    :math:`-H`, :math:`H = \sum_j o_{ij}p_{ij}(1 - p_{ij})a_ja_j^\top + P`; a step is halved
+    until it lowers the Newton decrement :math:`g^\top H^{-1}g` (which the strictly concave
+    log-posterior has at 0 only at its mode; judged by gradients, whose float32 terms, summed,
+    stay accurate where differences of the log-posterior itself would not), until the
+    decrement is below :data:`CLOSE_ENOUGH`. The SEs
+    :math:`\sqrt{\operatorname{diag} H^{-1}}` at the mode. ``question`` ``(m, k)`` the items
+    each row answered (None: every column)."""
     mean, precision = prior.mean, np.linalg.inv(prior.sd_or_cov)
     m, dims = len(answers), len(mean)
     gathered = question is not None
-    a = slope[question] if gathered else slope
-    d = intercept[question] if gathered else intercept[None, :]
-    weight = mask.astype(np.float64)
-
-    def logits(theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if gathered:
-            return np.einsum("nkd,nd->nk", a[rows], theta) + d[rows]
-        return theta @ a.T + d
-
-    def objective(theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        x = logits(theta, rows)
-        soft, _ = softplus_and_sigmoid(x)
-        centred = theta - mean
-        return ((answers[rows] * x - soft) * weight[rows]).sum(axis=1) \
-            - 0.5 * np.einsum("nd,de,ne->n", centred, precision, centred)
+    a = (slope[question] if gathered else slope).astype(np.float32)
+    d = (intercept[question] if gathered else intercept[None, :]).astype(np.float32)
+    y, weight = answers.astype(np.float32), mask.astype(np.float32)
+    outer = None if gathered else np.einsum("jd,je->jde", a, a).reshape(len(a), dims * dims)
 
     def gradient_and_hessian(theta: np.ndarray, rows: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray]:
-        _, p = softplus_and_sigmoid(logits(theta, rows))
-        residual = (answers[rows] - p) * weight[rows]
-        w = p * (1.0 - p) * weight[rows]
+        own = theta.astype(np.float32)
+        if gathered:
+            x = np.einsum("nkd,nd->nk", a[rows], own) + d[rows]
+        else:
+            x = own @ a.T + d
+        _, p = softplus_and_sigmoid(x)
+        residual, w = (y[rows] - p) * weight[rows], p * (1 - p) * weight[rows]
         if gathered:
             gradient = np.einsum("nk,nkd->nd", residual, a[rows])
             hessian = np.einsum("nk,nkd,nke->nde", w, a[rows], a[rows])
         else:
-            gradient = residual @ a
-            hessian = (w @ outer).reshape(len(rows), dims, dims)
-        return gradient - (theta - mean) @ precision, hessian + precision
+            gradient, hessian = residual @ a, (w @ outer).reshape(len(rows), dims, dims)
+        return (gradient.astype(np.float64) - (theta - mean) @ precision,
+                hessian.astype(np.float64) + precision)
 
-    outer = None if gathered else np.einsum("jd,je->jde", a, a).reshape(len(a), dims * dims)
+    def decrement(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
+        solved = np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        return np.einsum("nd,nd->n", gradient, solved)
+
     skill = np.tile(mean, (m, 1))
-    active = np.arange(m)
+    gradient, hessian = gradient_and_hessian(skill, np.arange(m))
+    size = decrement(gradient, hessian)
+    active = np.flatnonzero(size >= CLOSE_ENOUGH)
     for _ in range(MAX_STEPS):
         if not active.size:
             break
-        theta = skill[active]
-        gradient, hessian = gradient_and_hessian(theta, active)
-        step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
-        before = objective(theta, active)
-        length = np.ones(len(active))
-        for _ in range(40):  # halve where the log-posterior does not rise
-            worse = objective(theta + length[:, None] * step, active) < before - 1e-12 * (
-                1 + np.abs(before))
-            if not worse.any():
+        step = np.linalg.solve(hessian[active], gradient[active][..., None])[..., 0]
+        length, waiting = np.ones(len(active)), np.arange(len(active))
+        for _ in range(40):  # halve where the step does not bring the mode nearer
+            rows = active[waiting]
+            trial = skill[rows] + length[waiting, None] * step[waiting]
+            new_gradient, new_hessian = gradient_and_hessian(trial, rows)
+            new_size = decrement(new_gradient, new_hessian)
+            better = (new_size < size[rows]) | (new_size < CLOSE_ENOUGH)
+            taken = rows[better]
+            skill[taken], gradient[taken], hessian[taken] = (trial[better], new_gradient[better],
+                                                             new_hessian[better])
+            size[taken] = new_size[better]
+            waiting = waiting[~better]
+            if not waiting.size:
                 break
-            length[worse] *= 0.5
-        moved = length[:, None] * step
-        skill[active] = theta + moved
-        active = active[np.abs(moved).max(axis=1) >= TOLERANCE]
-    _, hessian = gradient_and_hessian(skill, np.arange(m))
+            length[waiting] *= 0.5
+        stuck = np.isin(np.arange(len(active)), waiting)  # no step helped: at its mode
+        active = active[~stuck & (size[active] >= CLOSE_ENOUGH)]
     se = np.sqrt(np.diagonal(np.linalg.inv(hessian), axis1=1, axis2=2))
     return skill, se
 
@@ -631,10 +712,10 @@ def gathered(responses: np.ndarray, usable: np.ndarray, rows: np.ndarray, most: 
         if every:
             answers[part], mask[part] = y, observed
             continue
-        order = np.argsort(~observed, axis=1, kind="stable")[:, :width]
-        question[part] = order
-        answers[part] = np.take_along_axis(y, order, axis=1)
-        mask[part] = np.take_along_axis(observed, order, axis=1)
+        row, column = np.nonzero(observed)  # row by row, in order
+        place = np.arange(len(row)) - np.searchsorted(row, np.arange(len(observed)))[row]
+        at = (row + part.start, place)
+        question[at], answers[at], mask[at] = column, y[row, column], True
     return question, answers, mask
 
 
@@ -683,7 +764,9 @@ def score(model: Model, items: Mapping[str, np.ndarray], responses: object, *,
     counts, right = np.zeros(n, np.int64), np.zeros(n, np.int64)
     weighted = np.zeros(n) if linear is not None and not multidimensional else None
     for rows in row_blocks(data.shape):
-        answers, observed = answers_and_observed(item_columns(data, usable, rows), rows.start)
+        answers, observed = answers_and_observed(data[rows], rows.start)  # every cell checked
+        if not usable.all():
+            answers, observed = answers[:, usable], observed[:, usable]
         counts[rows], right[rows] = observed.sum(axis=1), answers.sum(axis=1)
         if weighted is not None:
             weighted[rows] = answers @ linear[0].astype(np.float32)
@@ -704,15 +787,15 @@ def score(model: Model, items: Mapping[str, np.ndarray], responses: object, *,
         nodes = coarse_grid(parameters, None if method == "ml" else prior)
         table = LinearTable(*linear, nodes[0], nodes[-1])
         evaluate = LinearRows(weighted[rows], table)
-        skill[rows], se[rows] = scalar_estimates(evaluate, evaluate.grid, len(rows), method,
-                                                 prior, parameters)
+        skill[rows], se[rows] = scalar_estimates(evaluate, len(rows), method, prior, parameters)
     for group in groups(np.flatnonzero(solve & ~complete), counts):
         question, answers, mask = gathered(data, usable, group, int(counts[group].max()))
         if multidimensional:
             skill[group], se[group] = vector_map(*linear, question, answers, mask, prior)
             continue
-        evaluate = AnsweredRows(model, parameters, question, answers, mask)
-        skill[group], se[group] = scalar_estimates(evaluate, evaluate.grid, len(group), method,
-                                                   prior, parameters)
+        kind = LinearAnswers if linear is not None else AnsweredRows
+        evaluate = kind(model, parameters, question, answers, mask)
+        skill[group], se[group] = scalar_estimates(evaluate, len(group), method, prior,
+                                                   parameters)
     return Scores(skill, se, extreme, counts, int((~usable).sum()))
 

@@ -15,8 +15,14 @@ beside two predictors without a model (``constant``, ``item-means``).
 fits (the estimators whose declared ``objective`` is ``"marginal"``), the marginal
 log-likelihood, AIC, BIC and likelihood-ratio tests of nested models.
 
+**The InterModel Vigorish and the verdict** (:mod:`~irtbench.compare.verdict`): each fit's
+IMV over the ``item-means`` baseline and the best fit's over it, beside the log-loss; one
+sentence names the best estimator and model and says whether the next best is within the
+fold-to-fold noise.
+
 **Agreement** (:mod:`~irtbench.compare.agreement`): for each model, every pair of estimators'
-full-data fits, aligned, compared parameter by parameter (correlation and RMSE).
+full-data fits, each moved into one frame by the model (symmetric: no fit is the reference),
+compared parameter by parameter (correlation and RMSE).
 
 **Budget** (:mod:`~irtbench.compare.budget`): ``time_budget`` seconds for the whole
 comparison; once it is spent the remaining fits are skipped with that reason.
@@ -47,14 +53,15 @@ from irtbench.compare.likelihood import (
     n_parameters,
 )
 from irtbench.compare.rows import halves
-from irtbench.compare.scores import auc, brier
+from irtbench.compare.scores import auc, brier, coin_weight, imv
+from irtbench.compare.verdict import best_sentence
 from irtbench.metrics import EPS, log_loss, predict
 
 __all__ = ["EPS", "SPLITS", "SUMMARY_COLUMNS", "Budget", "Comparison", "Fitter", "Skipped",
-           "auc", "brier", "cell_folds", "compare", "default_pairs",
-           "effective_options", "halves", "information_criteria", "likelihood_ratio_tests",
-           "log_loss", "marginal_log_likelihood", "n_parameters", "predict", "row_folds",
-           "write_comparison"]
+           "auc", "best_sentence", "brier", "cell_folds", "coin_weight", "compare",
+           "default_pairs", "effective_options", "halves", "imv", "information_criteria",
+           "likelihood_ratio_tests", "log_loss", "marginal_log_likelihood", "n_parameters",
+           "predict", "row_folds", "write_comparison"]
 
 
 def __getattr__(name: str) -> object:

@@ -23,6 +23,7 @@ from irtbench.compare.heldout import (
 )
 from irtbench.compare.likelihood import information_criteria, likelihood_ratio_tests
 from irtbench.compare.rows import halves
+from irtbench.compare.verdict import best_sentence, with_imv
 from irtbench.estimators import Fit, get_estimator
 from irtbench.harness.cells import DEFAULT_MODELS, check_sweep_options
 from irtbench.harness.limits import first_line
@@ -40,12 +41,14 @@ SPLITS = ("cells", "rows")
 class Comparison(NamedTuple):
     """What :func:`compare` gives: ``summary`` (one row per estimator x model, ``compare.csv``),
     ``agreement`` (one row per model x pair x parameter), ``folds`` (one row per estimator x
-    model x fold) and ``tests`` (likelihood-ratio tests of nested models)."""
+    model x fold), ``tests`` (likelihood-ratio tests of nested models) and ``verdict``, the
+    sentence that names the best fit (:func:`~irtbench.compare.verdict.best_sentence`)."""
 
     summary: pd.DataFrame
     agreement: pd.DataFrame
     folds: pd.DataFrame
     tests: pd.DataFrame
+    verdict: str = ""
 
 
 def default_pairs(estimators: Sequence[str] | None = None, models: Sequence[str] | None = None
@@ -115,7 +118,8 @@ def fit_row(fit: Fit, responses: np.ndarray, peak: float) -> dict[str, Any]:
 
 #: the columns of ``compare.csv``, in order (more may follow: none today)
 SUMMARY_COLUMNS = (
-    "estimator", "model", "status", "reason", "heldout_logloss", "heldout_logloss_sd", "brier",
+    "estimator", "model", "status", "reason", "heldout_logloss", "heldout_logloss_sd", "imv",
+    "imv_sd", "imv_to_best", "brier",
     "brier_sd", "auc", "auc_sd", "n_heldout", "n_infinite_predictions", "folds_done", "loglik",
     "loglik_source", "n_parameters", "aic", "bic", "seconds", "compile_seconds",
     "seconds_all_fits", "peak_memory_bytes", "n_iter", "converged", "n_runaway",
@@ -199,11 +203,11 @@ def compare(
         summary.append({**summary_row(name, "none", [r for r in fold_table
                                                      if r["estimator"] == name], folds),
                         "status": "ok", "reason": "baseline: no model"})
-    table = pd.DataFrame(summary)
+    table, fold_frame = with_imv(pd.DataFrame(summary), pd.DataFrame(fold_table))
     table = table.reindex(columns=[*SUMMARY_COLUMNS,
                                    *(c for c in table.columns if c not in SUMMARY_COLUMNS)])
-    return Comparison(table, agreement(fits), pd.DataFrame(fold_table),
-                      likelihood_ratio_tests(table))
+    return Comparison(table, agreement(fits), fold_frame, likelihood_ratio_tests(table),
+                      best_sentence(table, fold_frame))
 
 
 def compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_of: np.ndarray,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 from irtbench.compare.heldout import BASELINES
 from irtbench.estimators import estimators, get_estimator
 from irtbench.metrics import EPS
-from irtbench.models import ITEM_PARAMETERS
+from irtbench.models import ITEM_PARAMETERS, get_model
 from irtbench.plots import markdown_table, new_figure, save_figure, style
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from irtbench.compare.driver import Comparison
 
-__all__ = ["draw_figures", "report_text", "write_comparison"]
+__all__ = ["FILES", "draw_figures", "report_text", "write_comparison"]
 
 #: the held-out measures drawn, with whether lower is better
 _MEASURES = (("heldout_logloss", "held-out log-loss (nats per response)", True),
@@ -104,8 +105,9 @@ def fit_cell_numbers(fig: Figure, panels: list[tuple[Axes, int, list[Text]]]
 
 
 def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
-    """One panel per model x item parameter: the RMSE between every pair of estimators after
-    alignment, as a symmetric matrix with the values written in as far as they fit
+    """One panel per model x item parameter: the RMSE between every pair of estimators, each
+    fit in the model's common frame (named under the panel's title; symmetric, so one number
+    per pair), as a symmetric matrix with the values written in as far as they fit
     (:func:`fit_cell_numbers`)."""
     items = agreement[agreement.parameter != "skill"]
     panels = list(items.groupby(["model", "parameter"], sort=False))
@@ -126,7 +128,9 @@ def draw_agreement(agreement: pd.DataFrame, path: Path) -> list[Path]:
         written.append((ax, len(names), write_in_cells(ax, matrix)))
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set_title(f"{model}: RMSE of {parameter}", fontsize=9)
+        ax.set_title(f"{model}: RMSE of {parameter}\n"
+                     + "\n".join(textwrap.wrap(f"({get_model(model).common_frame})", 48)),
+                     fontsize=8)
         fig.colorbar(image, ax=ax, shrink=0.7)
     fit_cell_numbers(fig, written)
     return save_figure(fig, path, ("png",))
@@ -140,8 +144,9 @@ def draw_figures(comparison: Comparison, folder: Path) -> list[Path]:
 
 
 #: the columns of compare.csv the report's main table shows
-_SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd", "brier",
-          "auc", "n_infinite_predictions", "aic", "bic", "seconds", "converged", "n_runaway")
+_SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd", "imv",
+          "imv_to_best", "brier", "auc", "n_infinite_predictions", "aic", "bic", "seconds",
+          "converged", "n_runaway")
 
 
 def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
@@ -152,6 +157,8 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
     summary = comparison.summary
     shown = summary[[c for c in _SHOWN if c in summary]]
     lines = ["# irtbench compare" + (f": {source}" if source else ""), ""]
+    if comparison.verdict:
+        lines += [f"**{comparison.verdict}**", ""]
     if settings:
         lines += [settings, ""]
     if seconds is not None:
@@ -161,7 +168,12 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         f"probabilities clipped to [{eps:g}, 1 - {eps:g}]; `n_infinite_predictions` counts "
         "held-out predictions that used an infinite estimate. `seconds`: the full-data fit by "
         "the suite's one clock. AIC/BIC for marginal-likelihood fits only. Baselines: "
-        "`constant` (the training proportion correct) and `item-means` (each item's).",
+        "`constant` (the training proportion correct) and `item-means` (each item's). `imv`: "
+        "the InterModel Vigorish over `item-means` (the relative gain in the weight of the "
+        "coin as predictable as each fit's held-out predictions, fold by fold, averaged); "
+        "`imv_to_best`: the best fit's IMV over this one. The best fit is within the "
+        "fold-to-fold noise of the next when their mean paired per-fold difference in "
+        "log-loss is below its SD over folds.",
         "",
         markdown_table(shown),
         "",
@@ -171,7 +183,12 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
                   markdown_table(comparison.tests), ""]
     difficulties = comparison.agreement[comparison.agreement.parameter.isin(ITEM_PARAMETERS)]
     if not difficulties.empty:
-        lines += ["## Agreement between estimators (after alignment)", "",
+        frames = [f"- {get_model(m).title}: {get_model(m).common_frame}"
+                  for m in dict.fromkeys(difficulties.model)]
+        lines += ["## Agreement between estimators", "",
+                  "Each pair of fits compared in one frame, each fit moved there by its own "
+                  "estimates (no least-squares map of one onto the other, so the numbers do not "
+                  "depend on which fit is first):", "", *frames, "",
                   markdown_table(difficulties[["model", "estimator", "other", "parameter",
                                                "corr", "rmse", "n_items", "n_left_out"]]), ""]
     left_out = [f"- {name}: {get_estimator(name).left_out_of_compare}"
@@ -206,10 +223,18 @@ def staged(folder: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+#: every file a comparison may write (the figures only where they have something to draw)
+FILES = ("compare.csv", "agreement.csv", "folds.csv", "tests.csv", "heldout.png",
+         "agreement.png", "report.md")
+
+
 def write_comparison(comparison: Comparison, folder: Path | str, *, source: str = "",
                      seconds: float | None = None, settings: str = "") -> list[Path]:
     """``compare.csv``, ``agreement.csv``, ``folds.csv``, ``tests.csv``, the figures and
-    ``report.md`` in ``folder`` (each written whole or not at all)."""
+    ``report.md`` in ``folder`` (each written whole or not at all); a file of :data:`FILES`
+    an earlier comparison left there and this one does not write (a figure with nothing to
+    draw now) is removed, so that no file of another run is read as this one's. Other files
+    are left alone."""
     folder = Path(folder)
     with staged(folder) as stage:
         comparison.summary.to_csv(stage / "compare.csv", index=False)
@@ -220,4 +245,6 @@ def write_comparison(comparison: Comparison, folder: Path | str, *, source: str 
         (stage / "report.md").write_text(report_text(
             comparison, figures, source=source, seconds=seconds, settings=settings, eps=EPS))
         names = sorted(p.name for p in stage.iterdir())
+    for name in set(FILES) - set(names):
+        (folder / name).unlink(missing_ok=True)
     return [folder / name for name in names]

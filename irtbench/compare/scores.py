@@ -1,4 +1,4 @@
-r"""The scores of held-out predictions: log-loss, Brier score and AUC.
+r"""The scores of held-out predictions: log-loss, Brier score, AUC and the InterModel Vigorish.
 
 The held-out answers :math:`y` are predicted by the model's own probability function,
 :math:`\hat p = P(Y = 1 \mid \hat\theta_i, \hat\beta_j)` (:func:`irtbench.metrics.predict`,
@@ -13,10 +13,20 @@ The held-out answers :math:`y` are predicted by the model's own probability func
 
 (:math:`\bar R_1` the mean mid-rank of the correct answers among all held-out :math:`\hat p`:
 the Mann–Whitney form, ties counted one half). An estimate at :math:`\pm\infty` (a
-maximum-likelihood estimate of a respondent or item whose training answers are all right or
-all wrong) predicts 0 or 1 (its limit; 1/2 where two infinities meet), which the clip turns
-into a finite but large loss: ``n_infinite_predictions`` counts the held-out predictions that
-involved one.
+maximum-likelihood estimate of a respondent or item whose training answers are all right or all
+wrong) predicts 0 or 1 (its limit; 1/2 where two infinities meet), which the clip turns into a
+finite but large loss: ``n_infinite_predictions`` counts the held-out predictions that involved
+one.
+
+**The InterModel Vigorish** (IMV; Domingue et al., 2021, "InterModel Vigorish (IMV): a novel
+approach for quantifying predictive accuracy with binary outcomes"): a fold's mean log-loss
+:math:`L` is minus the log of the geometric mean likelihood :math:`A = e^{-L}` of its
+predictions, and the *entropy-equivalent coin* is the weight :math:`w \ge 1/2` of the coin as
+predictable, :math:`w\log w + (1 - w)\log(1 - w) = \log A` (:func:`coin_weight`; a fair coin,
+1/2, for predictions no better than one). The IMV of predictions :math:`L_1` over a baseline's
+:math:`L_0` on the same answers is the relative gain in the coin's weight,
+:math:`(w_1 - w_0)/w_0` (:func:`imv`): 0.05 means a coin 5% more predictable. It is not
+antisymmetric: the IMV of 0 over 1 is not minus that of 1 over 0.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import numpy as np
 
 from irtbench.metrics import log_loss
 
-__all__ = ["auc", "brier", "mid_ranks", "scores"]
+__all__ = ["auc", "brier", "coin_weight", "imv", "mid_ranks", "scores"]
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float:
@@ -53,6 +63,29 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
         return float("nan")
     ranks = mid_ranks(np.asarray(p, dtype=np.float64))
     return float((ranks[y].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def coin_weight(logloss: np.ndarray | float) -> np.ndarray:
+    r"""The weight :math:`w \in [1/2, 1)` of the coin whose entropy is the mean log-loss
+    ``logloss`` (module docstring): :math:`-w\log w - (1 - w)\log(1 - w) = L`, by bisection
+    to machine precision (the entropy falls from :math:`\log 2` at 1/2 to 0 at 1); 1/2 where
+    :math:`L \ge \log 2`."""
+    target = -np.asarray(logloss, np.float64)
+    low, high = np.full(target.shape, 0.5), np.ones(target.shape)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.nan_to_num(mid * np.log(mid) + (1 - mid) * np.log1p(-mid))
+        below = value < target
+        low, high = np.where(below, mid, low), np.where(below, high, mid)
+    return np.where(np.isnan(target), np.nan, 0.5 * (low + high))
+
+
+def imv(baseline_logloss: np.ndarray | float, logloss: np.ndarray | float) -> np.ndarray:
+    """The InterModel Vigorish of predictions of mean log-loss ``logloss`` over a baseline's
+    on the same answers, :math:`(w_1 - w_0)/w_0` (module docstring)."""
+    base = coin_weight(baseline_logloss)
+    return (coin_weight(logloss) - base) / base
 
 
 def scores(y: np.ndarray, p: np.ndarray, infinite: np.ndarray) -> dict[str, float]:

@@ -235,6 +235,21 @@ class Model(ABC):
         ``students`` mask, default all)."""
         return self.align(estimate, truth, keep)
 
+    #: the frame :meth:`common_frames` puts two fits in, in words (figures and reports say it)
+    common_frame: ClassVar[str] = "each fit shifted to a mean difficulty of 0"
+
+    def common_frames(self, first: Items, second: Items, keep: np.ndarray,
+                      first_skill: np.ndarray, second_skill: np.ndarray
+                      ) -> tuple[Aligner, Aligner]:
+        """The maps of two fits of the same items into one frame where their parameters are
+        compared (``compare``'s agreement), symmetric by construction: swapping the fits swaps
+        the maps, so a distance between the moved parameters does not depend on which fit is
+        first. By default each fit's scale kept and its locations shifted to a mean difficulty
+        of 0 over the ``keep`` items (the Rasch model's only freedom)."""
+        return tuple(Alignment(1.0, -float(np.mean(np.asarray(fit["difficulty"],
+                                                               np.float64)[keep])))
+                     for fit in (first, second))
+
     @abstractmethod
     def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         """Root-mean Cramér–Rao bounds of the aligned errors, by part (``"skill"`` and the item

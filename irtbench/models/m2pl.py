@@ -429,6 +429,30 @@ class M2PL(Model):
         return self.align(estimate, truth, keep, skill=skill, true_skill=true_skill,
                           students=students)
 
+    common_frame = ("each fit's skills whitened (mean 0, covariance I), the first's loadings "
+                    "rotated onto the second's (orthogonal Procrustes)")
+
+    def common_frames(self, first: Items, second: Items, keep: np.ndarray,
+                      first_skill: np.ndarray, second_skill: np.ndarray
+                      ) -> tuple[RotationAlignment, RotationAlignment]:
+        r"""Each fit's skills whitened (:func:`whitening`: mean 0, covariance :math:`I`, the
+        loadings and intercepts moved so that every logit is kept), then the first's whitened
+        loadings rotated onto the second's over the ``keep`` items
+        (:func:`orthogonal_procrustes`, :math:`R`). A rotation keeps every distance:
+        :math:`\|A R - B\| = \|A - B R^\top\|`, so the comparison is symmetric."""
+        frames = []
+        for skill in (first_skill, second_skill):
+            mean, white = whitening(skill)
+            frames.append(RotationAlignment(white, -mean @ white))
+        moved = [frame.loadings(fit["loadings"]) for frame, fit in zip(frames, (first, second))]
+        rows = np.asarray(keep, bool) & np.isfinite(moved[0]).all(axis=1) \
+            & np.isfinite(moved[1]).all(axis=1)
+        rotation = (orthogonal_procrustes(moved[0][rows], moved[1][rows]) if rows.any()
+                    else np.eye(len(frames[0].matrix)))
+        first_frame = RotationAlignment(frames[0].matrix @ rotation,
+                                        frames[0].offset @ rotation)
+        return first_frame, frames[1]
+
     def bounds(self, data: Truth, keep: np.ndarray) -> dict[str, float]:
         """None (module docstring): ``{}``."""
         return {}

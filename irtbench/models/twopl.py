@@ -617,6 +617,30 @@ class Logistic(Model):
                                 estimate["discrimination"][fitted],
                                 truth["discrimination"][fitted])
 
+    common_frame = ("each fit moved to a mean difficulty of 0 and a mean log discrimination "
+                    "of 0 over the items both estimate with positive slopes")
+
+    def common_frames(self, first: Items, second: Items, keep: np.ndarray,
+                      first_skill: np.ndarray, second_skill: np.ndarray
+                      ) -> tuple[Alignment, Alignment]:
+        r"""Each fit moved by :math:`\theta \to s\theta + t` to the joint fits' own
+        identification, :math:`\overline{\log a} = 0` and :math:`\bar b = 0`, over the
+        ``keep`` items whose slopes are positive in both (all ``keep`` items where none is):
+        :math:`s = \exp\overline{\log a}`, :math:`t = -s\bar b`. A fit that is an affine map
+        of the other lands exactly on it; no least-squares fit of one onto the other is made,
+        so the comparison is symmetric."""
+        with np.errstate(invalid="ignore"):
+            fitted = (keep & (np.asarray(first["discrimination"]) > 0)
+                      & (np.asarray(second["discrimination"]) > 0))
+        frames = []
+        for fit in (first, second):
+            slopes = np.asarray(fit["discrimination"], np.float64)[fitted]
+            scale = float(np.exp(np.mean(np.log(slopes)))) if fitted.any() else 1.0
+            centre = float(np.mean(np.asarray(fit["difficulty"], np.float64)[
+                fitted if fitted.any() else keep]))
+            frames.append(Alignment(scale, -scale * centre))
+        return frames[0], frames[1]
+
     def curves(self, data: Truth) -> Curves:
         """The true item response curves whose marginal information gives the bounds."""
         return Curves(data.discrimination, data.difficulty)

@@ -12,6 +12,7 @@ import pytest
 import irtbench
 from irtbench import compare as cmp
 from irtbench.cli import main
+from irtbench.compare.agreement import agreement
 from irtbench.csvio import load_responses
 from irtbench.models import get_model
 
@@ -161,8 +162,119 @@ def test_cli_writes_the_files(tmp_path, capsys):
                    "bic"):
         assert column in table
     assert len(table) == 5  # mml-em rasch and 2pl, jml-newton rasch, two baselines
-    assert "heldout.png" in (out / "report.md").read_text()
-    assert "compared in" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "heldout.png" in report
+    printed = capsys.readouterr().out
+    assert "compared in" in printed
+    verdict = next(line for line in printed.splitlines() if line.startswith("Best held-out"))
+    assert report.splitlines()[2] == f"**{verdict}**"  # the report opens with it
+    assert "the fold-to-fold noise" in verdict and "IMV over item-means" in verdict
+
+
+def test_cli_refuses_a_used_folder_and_with_force_leaves_no_file_of_the_earlier_run(
+        tmp_path, capsys):
+    """A second comparison into the same folder: refused (one line, exit 2) unless --force;
+    with it, the earlier run's agreement.png goes when the new run has no agreement to draw
+    (one estimator), and a file of the user's stays."""
+    out = tmp_path / "cmp"
+    assert main(["compare", str(LSAT7), "--out", str(out), "--estimators", ",".join(FAST),
+                 "--models", "rasch", "--folds", "2"]) == 0
+    assert (out / "agreement.png").exists()
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    again = ["compare", str(LSAT7), "--out", str(out), "--estimators", "mml-em", "--models",
+             "rasch", "--folds", "2"]
+    assert main(again) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--force" in error and "\n" not in error
+    assert main([*again, "--force"]) == 0
+    assert not (out / "agreement.png").exists()
+    assert pd.read_csv(out / "agreement.csv").empty
+    assert (out / "notes.txt").read_text() == "mine"
+    assert set(pd.read_csv(out / "compare.csv").estimator) == {"mml-em", "constant",
+                                                               "item-means"}
+
+
+def test_imv_by_hand():
+    """Seven right answers of ten: a prediction of 0.7 is a coin of weight 0.7 (its entropy
+    is the mean log-loss), a fair one 0.5, so the IMV of the first over the second is
+    (0.7 - 0.5) / 0.5 = 0.4; predictions no better than a fair coin are one."""
+    y = np.array([1.0] * 7 + [0.0] * 3)
+    loss = {p: cmp.log_loss(y, np.full(10, p)) for p in (0.5, 0.7, 0.3)}
+    assert cmp.coin_weight(loss[0.7]) == pytest.approx(0.7, abs=1e-12)
+    assert cmp.imv(loss[0.5], loss[0.7]) == pytest.approx(0.4, abs=1e-12)
+    assert cmp.coin_weight(loss[0.3]) == 0.5 and cmp.imv(loss[0.5], loss[0.3]) == 0.0
+    assert cmp.imv(loss[0.7], loss[0.5]) == pytest.approx(-0.2 / 0.7, abs=1e-12)
+
+
+def test_imv_columns_and_the_verdict():
+    """Per fold, each fit's IMV over item-means from the fold's log-losses; the best fit's
+    imv_to_best is 0; the sentence names it and measures the next against the SD over folds
+    of their paired difference."""
+    data = irtbench.simulate(400, 15, seed=2, model="2pl")
+    result = cmp.compare(data.responses, estimators=["mml-em"], models=["rasch", "2pl"],
+                         folds=3, progress=False)
+    folds = result.folds
+    base = folds[folds.estimator == "item-means"].set_index("fold").logloss
+    for row in folds[folds.estimator == "mml-em"].itertuples():
+        assert row.imv == pytest.approx(float(cmp.imv(base[row.fold], row.logloss)))
+    table = result.summary.set_index(["estimator", "model"])
+    fitted = table.loc["mml-em"].sort_values("heldout_logloss")
+    first, second = fitted.index
+    assert fitted.loc[first, "imv"] > 0 and fitted.loc[first, "imv_to_best"] == 0.0
+    assert fitted.loc[second, "imv_to_best"] == pytest.approx(np.mean(
+        [cmp.imv(a, b) for a, b in zip(*(folds[folds.model == m].logloss.to_numpy()
+                                        for m in (second, first)))]))
+    best, other = (folds[(folds.estimator == "mml-em") & (folds.model == m)].set_index("fold")
+                   .logloss for m in (first, second))
+    difference = other - best
+    assert result.verdict.startswith(
+        f"Best held-out log-loss: mml-em {get_model(first).title}")
+    assert f"{difference.mean():.4f}" in result.verdict
+    assert f"{difference.std(ddof=1):.4f}" in result.verdict
+    words = "within" if difference.mean() <= difference.std(ddof=1) else "beyond"
+    assert f"is {words} the fold-to-fold noise" in result.verdict
+
+
+def _fit(model: str, skill: np.ndarray, items: dict) -> irtbench.Fit:
+    """A Fit holding given estimates (for the agreement alone)."""
+    extra = {k: v for k, v in items.items() if k != "difficulty"}
+    return irtbench.Fit(skill, items["difficulty"], None, None, np.zeros(1), 0.0, 0.0, 0.0,
+                        "cpu", "mml-em", {}, 0, model=model, extra_items=extra)
+
+
+@pytest.mark.parametrize("model", ["rasch", "2pl", "3pl", "m2pl"])
+def test_agreement_is_symmetric_and_zero_between_a_fit_and_a_map_of_it(model):
+    """The agreement of two fits does not depend on which is first; a fit and an affine map of
+    it (the likelihood's own indeterminacy) agree exactly; two fits with noise agree alike
+    either way round."""
+    settings = {"dims": 2} if model == "m2pl" else {}
+    data = irtbench.simulate(200, 30, seed=1, model=model, **settings)
+    described = get_model(model)
+    rng = np.random.default_rng(3)
+    if model == "m2pl":
+        from irtbench.models.m2pl import RotationAlignment
+
+        mapped = RotationAlignment(np.array([[1.3, 0.4], [-0.2, 0.7]]), np.array([0.5, -1.0]))
+    else:
+        mapped = irtbench.models.Alignment(1.0 if model == "rasch" else 1.7, 0.8)
+    moved = _fit(model, mapped.skill(data.skill), mapped.items(data.items, described.kinds))
+    truth = _fit(model, data.skill, data.items)
+    noisy_items = {k: v + (0.1 * rng.standard_normal(v.shape) if described.kinds[k] != "fixed"
+                           and described.kinds[k] != "derived" else v)
+                   for k, v in data.items.items()}
+    if model == "m2pl":
+        noisy_items = described.complete_items({"difficulty": data.difficulty,
+                                                "loadings": noisy_items["loadings"]})
+    noisy = _fit(model, data.skill + 0.2 * rng.standard_normal(data.skill.shape), noisy_items)
+    exact = agreement({("a", model): truth, ("b", model): moved})
+    assert exact.rmse.max() < 1e-8
+    forth = agreement({("a", model): truth, ("b", model): noisy})
+    back = agreement({("b", model): noisy, ("a", model): truth})
+    np.testing.assert_allclose(forth.rmse.to_numpy(), back.rmse.to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(forth["corr"].to_numpy(), back["corr"].to_numpy(), rtol=1e-9)
+    assert (forth.rmse > 1e-3).all()
+
 
 
 @pytest.mark.parametrize("args", [
