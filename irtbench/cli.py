@@ -185,9 +185,9 @@ def command_fit(args: argparse.Namespace) -> int:
         options["device"] = args.device
     if args.model is not None:
         options["model"] = args.model
-    estimator = get_estimator(args.estimator)  # an unknown name: one line, the nearest named
-    estimator.require_backend()
-    estimator(**options).resolved_options()  # the options and the device, before the file
+    chosen = get_estimator(args.estimator)(**options)  # an unknown name: one line, the nearest
+    chosen.require_backend()  # the backend (a peer's interpreter: its option), before the file
+    chosen.resolved_options()  # the options and the device, before the file
     if (args.origin == "mean-difficulty" and options.get("model") in MODELS
             and len(get_model(str(options["model"])).skill_shape(1)) > 1):
         raise ValueError(f"--origin mean-difficulty shifts scalar skills; the skills of the "
