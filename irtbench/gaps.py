@@ -82,7 +82,8 @@ def loglik(model: Model, items: Mapping[str, np.ndarray], responses: Responses, 
 def best_normal(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
                 start: tuple[float, float] = (0.0, 1.0), *, nodes: int = DEFAULT_NODES
                 ) -> tuple[float, float, float]:
-    """``(loglik, mu, sigma)`` at the normal skill distribution that fits the items best."""
+    """``(loglik, mu, sigma)`` at the normal skill distribution that fits the items best, to
+    1e-5 in the log-likelihood (Nelder–Mead from ``start``: a gap is read to 1e-3)."""
     from scipy.optimize import minimize
 
     def negative(x: np.ndarray) -> float:
@@ -91,19 +92,24 @@ def best_normal(model: Model, items: Mapping[str, np.ndarray], responses: Respon
 
     found = minimize(negative, np.array([start[0], np.log(max(start[1], 1e-3))]),
                      method="Nelder-Mead",
-                     options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 2000})
+                     options={"xatol": 1e-4, "fatol": 1e-5, "maxiter": 2000})
     return -float(found.fun), float(found.x[0]), float(np.exp(found.x[1]))
 
 
-def at_its_skills(fit: Fit, responses: Responses, *, nodes: int = DEFAULT_NODES
-                  ) -> tuple[float, str, float, float]:
-    """``(loglik, at, mu, sigma)`` of a fit's items (module docstring)."""
+def at_its_skills(fit: Fit, responses: Responses, *, nodes: int = DEFAULT_NODES,
+                  objective: str | None = None) -> tuple[float, str, float, float]:
+    """``(loglik, at, mu, sigma)`` of a fit's items (module docstring); the best normal
+    skills searched from the fit's own skills' mean and SD (its estimated ``sigma`` where it
+    has one). ``objective``: the estimator's (default: the registered one's)."""
     model = get_model(fit.model)
-    joint = get_estimator(fit.estimator).objective in ("joint", "conditional")
+    objective = objective or get_estimator(fit.estimator).objective
+    joint = objective in ("joint", "conditional")
     if joint or not _slope(model):
         finite = fit.skill[np.isfinite(fit.skill)]
-        start = ((float(np.mean(finite)), float(np.std(finite)) or 1.0)
-                 if joint and finite.size else (0.0, 1.0))
+        sigma = fit.diagnostics.get("sigma")
+        spread = (float(sigma) if isinstance(sigma, (int, float)) and sigma > 0
+                  else float(np.std(finite)) if finite.size > 1 else 1.0)
+        start = (float(np.mean(finite)) if joint and finite.size else 0.0, spread or 1.0)
         ll, mu, sigma = best_normal(model, fit.items, responses, start, nodes=nodes)
         return ll, "best normal", mu, sigma
     return loglik(model, fit.items, responses, nodes=nodes), "N(0,1)", 0.0, 1.0
@@ -146,12 +152,13 @@ def _nests(small: Model, large: Model) -> bool:
 
 
 def gap(fit: Fit, responses: Responses, reference: float | None = None, *,
-        nodes: int = DEFAULT_NODES) -> Gap | None:
+        nodes: int = DEFAULT_NODES, objective: str | None = None) -> Gap | None:
     """The fit's :class:`Gap` to the exact marginal optimum (``reference``, the maximum of
-    :func:`reference_maximum`, computed here when not given); None for a model without one."""
+    :func:`reference_maximum`, computed here when not given); None for a model without one.
+    ``objective``: the estimator's (default: the registered one's)."""
     if reference is None:
         reference = reference_maximum(responses, fit.model, nodes=nodes)
         if reference is None:
             return None
-    ll, at, mu, sigma = at_its_skills(fit, responses, nodes=nodes)
+    ll, at, mu, sigma = at_its_skills(fit, responses, nodes=nodes, objective=objective)
     return Gap(ll, reference, reference - ll, at, mu, sigma)

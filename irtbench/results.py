@@ -47,8 +47,8 @@ __all__ = [
 ]
 
 #: bumped whenever the columns or their meaning change; older folders are refused on resume.
-SCHEMA_VERSION = 9  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
-# and the M2PL's columns (intercept, loadings); 9: errors.csv's runaway column
+SCHEMA_VERSION = 10  # 7: the 3PL (guessing columns), bounds of any model; 8: the 4PL (ceiling)
+# and the M2PL's columns (intercept, loadings); 9: errors.csv's runaway column; 10: ll_gap
 
 #: a cell of a sweep is identified by these columns.
 KEY_COLUMNS = ("estimator", "model", "n_students", "n_questions", "missing", "seed")
@@ -85,6 +85,7 @@ COLUMNS = (
     *DIAGNOSTIC_COLUMNS,
     "gap_max",  # largest |estimate - exact optimum of the reference objective| (aligned)
     "gap_rms",  # its root mean square; both NaN for estimators with another objective
+    "ll_gap",  # the marginal log-likelihood gap to the exact marginal optimum (irtbench.gaps)
 )
 
 #: curves.csv: the objective along each fit (seconds assume equal time per iteration) and,

@@ -122,7 +122,7 @@ SUMMARY_COLUMNS = (
     "imv_sd", "imv_to_best", "brier",
     "brier_sd", "auc", "auc_sd", "n_heldout", "n_infinite_predictions", "folds_done", "loglik",
     "loglik_source", "n_parameters", "aic", "bic", "seconds", "compile_seconds",
-    "seconds_all_fits", "peak_memory_bytes", "n_iter", "converged", "n_runaway",
+    "seconds_all_fits", "peak_memory_bytes", "n_iter", "converged", "n_runaway", "ll_gap",
     "n_infinite_estimates",
 )
 
@@ -199,6 +199,7 @@ def compare(
                 fold_table += pair_folds
     finally:
         bar.close()
+    add_gaps(summary, fits, data)
     for name in BASELINES:
         summary.append({**summary_row(name, "none", [r for r in fold_table
                                                      if r["estimator"] == name], folds),
@@ -208,6 +209,25 @@ def compare(
                                    *(c for c in table.columns if c not in SUMMARY_COLUMNS)])
     return Comparison(table, agreement(fits), fold_frame, likelihood_ratio_tests(table),
                       best_sentence(table, fold_frame))
+
+
+def add_gaps(summary: list[dict[str, Any]], fits: Mapping[tuple[str, str], Fit],
+             data: np.ndarray) -> None:
+    """Each full-data fit's ``ll_gap``: its marginal log-likelihood's distance to the exact
+    marginal maximum of its model (:mod:`irtbench.gaps`, computed once per model; NaN for a
+    model without one, the M2PL), in place."""
+    from irtbench.gaps import gap, reference_maximum  # it reads compare's likelihood
+
+    references: dict[str, float | None] = {}
+    for row in summary:
+        fit = fits.get((row["estimator"], row["model"]))
+        if fit is None:
+            continue
+        if fit.model not in references:
+            references[fit.model] = reference_maximum(data, fit.model)
+        found = (None if references[fit.model] is None
+                 else gap(fit, data, references[fit.model]))
+        row["ll_gap"] = np.nan if found is None else found.gap
 
 
 def compare_pair(fitter: Fitter, name: str, model: str, data: np.ndarray, fold_of: np.ndarray,

@@ -146,7 +146,7 @@ def draw_figures(comparison: Comparison, folder: Path) -> list[Path]:
 #: the columns of compare.csv the report's main table shows
 _SHOWN = ("estimator", "model", "status", "heldout_logloss", "heldout_logloss_sd", "imv",
           "imv_to_best", "brier", "auc", "n_infinite_predictions", "aic", "bic", "seconds",
-          "converged", "n_runaway")
+          "converged", "n_runaway", "ll_gap")
 
 
 def report_text(comparison: Comparison, figures: list[Path], *, source: str = "",
@@ -167,7 +167,10 @@ def report_text(comparison: Comparison, figures: list[Path], *, source: str = ""
         "Held-out scores: means over folds (SD over folds beside the log-loss); predicted "
         f"probabilities clipped to [{eps:g}, 1 - {eps:g}]; `n_infinite_predictions` counts "
         "held-out predictions that used an infinite estimate. `seconds`: the full-data fit by "
-        "the suite's one clock. AIC/BIC for marginal-likelihood fits only. Baselines: "
+        "the suite's one clock. AIC/BIC for marginal-likelihood fits only. `ll_gap`: the "
+        "full-data fit's marginal log-likelihood below the exact marginal maximum (mml-em at a "
+        "tight tolerance; at N(0, 1) skills, or the best normal ones for joint fits and the "
+        "Rasch model: irtbench.gaps). Baselines: "
         "`constant` (the training proportion correct) and `item-means` (each item's). `imv`: "
         "the InterModel Vigorish over `item-means` (the relative gain in the weight of the "
         "coin as predictable as each fit's held-out predictions, fold by fold, averaged); "

@@ -210,7 +210,7 @@ def sweep(
         if estimate >= LOUD_ESTIMATE:
             tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
         tasks.append(CellTask(cell, estimator, time_budget, threads, repeat,
-                              (like or {}).get(cell.model)))
+                              (like or {}).get(cell.model), folder))
     if not isolate:
         finished = _run_in_process(tasks)
     elif scheduler is not None:

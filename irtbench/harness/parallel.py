@@ -9,6 +9,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from irtbench.estimators import Estimator, Fit, reference_optimum
@@ -41,6 +42,9 @@ class CellTask(NamedTuple):
     repeat: int
     #: the design of data like a user's (``irtbench run --like``), None: simulated as usual
     like: Design | None = None
+    #: the results folder, whose ``references.csv`` keeps each data's reference maximum
+    #: (:mod:`irtbench.harness.references`); None: computed for every cell
+    folder: Path | None = None
 
 
 def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
@@ -64,7 +68,7 @@ def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
             return task.cell, run_cell_isolated(task.cell, task.estimator,
                                                 time_budget=task.time_budget, cores=cores,
                                                 threads=task.threads, repeat=task.repeat,
-                                                like=task.like)
+                                                like=task.like, folder=task.folder)
         finally:
             free.put(cores)
 
@@ -93,7 +97,8 @@ def run_dask_task(task: CellTask) -> CellRows:
                 else run_cell_isolated)
     with _ONE_CELL_AT_A_TIME:
         return isolated(task.cell, task.estimator, time_budget=task.time_budget,
-                        threads=task.threads, repeat=task.repeat, like=task.like)
+                        threads=task.threads, repeat=task.repeat, like=task.like,
+                        folder=task.folder)
 
 
 #: how long a sweep waits for a dask scheduler to answer before the one-line error
@@ -177,4 +182,5 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
         cores = choose_cores(task.threads)
         with thread_limits(len(cores)):
             yield cell, run_cell(cell, data, task.estimator, time_budget=task.time_budget,
-                                 optimum=exact_optimum, repeat=task.repeat, cores=cores)
+                                 optimum=exact_optimum, repeat=task.repeat, cores=cores,
+                                 folder=task.folder)

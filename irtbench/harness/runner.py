@@ -4,15 +4,19 @@ runs: what is measured of a fit lives beside the metrics."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from irtbench import devices
 from irtbench.estimators import Estimator, Fit, reference_optimum
 from irtbench.evaluation import convergence, curve_rows, error_rows
-from irtbench.harness.cells import Cell, _cell_row, _data_problem
+from irtbench.gaps import gap
+from irtbench.harness.cells import Cell, _cell_row, _data_problem, simulation_settings
 from irtbench.harness.limits import FitTimeout, first_line, time_limit
 from irtbench.harness.memory import MEMORY_HEADROOM, PeakMemory, _gb, _is_out_of_memory
+from irtbench.harness.references import reference_for
 from irtbench.metrics import REFERENCE_ALPHA, recovery
 from irtbench.models import extremes
 from irtbench.results import (
@@ -72,6 +76,7 @@ def run_cell(
     notify: Callable[[str], None] | None = None,
     repeat: int = 1,
     cores: Sequence[int] | None = None,
+    folder: Path | None = None,
 ) -> CellRows:
     """Fit one cell; return its result row, its curve rows and its error rows.
 
@@ -86,7 +91,11 @@ def run_cell(
     ``optimum`` returns the exact optimum of the reference objective for ``data`` (default:
     :func:`~irtbench.estimators.jml_newton.reference_optimum`, computed here), used for the
     estimators whose objective is the reference's (``minimises_reference_objective()``).
-    ``notify("warm-up")`` and ``notify("fit")`` are called as those stages begin (``"fit"``
+    ``ll_gap`` is the fit's log-likelihood gap to the exact marginal optimum of its data
+    (:mod:`irtbench.gaps`), whose maximum is kept in ``folder``'s ``references.csv``
+    (:mod:`irtbench.harness.references`: computed once per data, not once per estimator).
+    ``notify("warm-up")``, ``notify("fit")`` and ``notify("reference")`` (the gap's reference, which
+    no time budget limits) are called as those stages begin (``"fit"``
     before every repeat)."""
     notify = notify or (lambda stage: None)
     cores = list(cores) if cores is not None else allowed_cores()
@@ -148,5 +157,11 @@ def run_cell(
         exact = optimum() if optimum is not None else reference_optimum(data.responses)
     alpha = options.get("alpha", REFERENCE_ALPHA)  # an estimator without one: the notebook's
     row.update(convergence(fit, data, masks, exact, float(alpha)))
+    notify("reference")  # the exact marginal maximum: not the fit's time (no budget)
+    reference = reference_for(cell, data.responses, simulation_settings(cell.model, estimator),
+                              folder)
+    found = (None if reference is None
+             else gap(fit, data.responses, reference, objective=cls.objective))
+    row["ll_gap"] = math.nan if found is None else found.gap
     key = cell._asdict()
     return row, curve_rows(key, fit, data, masks, exact), error_rows(key, fit, data, masks)

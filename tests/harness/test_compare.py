@@ -333,3 +333,17 @@ def test_agreement_of_many_estimators_is_drawn_without_numbers(tmp_path, monkeyp
     """Where the numbers would need a font under the smallest readable one, the cells carry
     none (the colour bar reads them)."""
     assert not _drawn_agreement(30, tmp_path, monkeypatch).axes[0].texts
+
+
+def test_each_full_data_fit_reports_its_gap_to_the_exact_marginal_optimum():
+    """compare.csv's ``ll_gap``: mml-em stops at the exact marginal maximum (the reference is
+    its own fit at a tighter tolerance), the notebook's joint Adam fit of the 2PL on LSAT7 far
+    below it (an item runs away: it is not at any marginal optimum)."""
+    from irtbench.csvio import load_responses
+
+    responses = load_responses(LSAT7).responses
+    result = cmp.compare(responses, estimators=["mml-em", "torch-adam"], models=["2pl"],
+                         folds=2, progress=False)
+    gaps = result.summary.set_index("estimator").ll_gap
+    assert 0 <= gaps["mml-em"] < 1e-3 and gaps["torch-adam"] > 10
+    assert np.isnan(gaps["item-means"])

@@ -33,6 +33,7 @@ class Oracle(Estimator):
     """Returns the column means' logits: a quick, deterministic stand-in estimator."""
 
     name, backend = "test-oracle", "numpy"
+    objective, colour = "joint", 99
     defaults = {"seed": 0, "behaviour": "ok"}
 
     def setup(self, responses, options, n_observed):
@@ -279,3 +280,22 @@ def test_errors_flag_the_item_parameters_of_runaway_questions():
     for kind in ("difficulty", "discrimination"):
         flagged = items[items.kind == kind].sort_values("index").runaway.to_numpy()
         np.testing.assert_array_equal(flagged, fit.runaway_questions)
+
+
+def test_every_fit_reports_its_gap_to_the_exact_marginal_optimum_computed_once_per_data(
+        tmp_path):
+    """``ll_gap`` (irtbench.gaps): mml-em's own fit stops at the reference's maximum (a gap
+    of its tolerance's order), torch-adam's 2PL joint fit below it; the maximum is computed once
+    per data and kept in references.csv, and the M2PL (no exact marginal optimum) gets NaN."""
+    out = tmp_path / "run"
+    table = harness.sweep([(300, 12)], ["mml-em", "torch-adam"], seeds=1, models=("2pl",),
+                          device="cpu", out=out, progress=False,
+                          options={"torch-adam:epochs": 300})
+    gaps = table.set_index("estimator").ll_gap
+    assert 0 <= gaps["mml-em"] < 1e-3 < gaps["torch-adam"]
+    references = pd.read_csv(out / "references.csv")
+    assert len(references) == 1 and references.model.tolist() == ["2pl"]
+    m2pl = harness.sweep([(60, 8)], ["torch-adam"], seeds=1, models=("m2pl",), device="cpu",
+                         out=tmp_path / "m2pl", progress=False,
+                         options={"torch-adam:epochs": 20})
+    assert np.isnan(m2pl.ll_gap.iloc[0])
