@@ -73,8 +73,13 @@ def check_one_file(content: bytes, folder: Path) -> None:
     message = stderr.getvalue()
     if code == 0:
         written = pd.read_csv(out)
+        unobserved = ["unobserved"] if table.unobserved else []
         assert list(written.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                         "origin"]
+                                         "origin", *unobserved]
+        assert len(written) == sum(map(len, (table.students, table.questions,
+                                             *table.unobserved)))
+        if unobserved:  # not estimated: empty
+            assert written.estimate[written.unobserved].isna().all()
     else:
         assert code == 2 and not out.exists(), message
         assert message.count("\n") == 1 and "Traceback" not in message, message
