@@ -243,7 +243,7 @@ def _role_of(name: str) -> str | None:
     return None
 
 
-def accepted_long_columns() -> str:
+def _accepted_long_columns() -> str:
     """The names a long file's columns may have, by role, in words (for error messages)."""
     return ("a long file has one column for each role, named in any case: "
             + "; ".join(f"{role}: {', '.join(names)}" for role, names in LONG_COLUMNS.items())
@@ -269,7 +269,7 @@ def _long_columns(columns: list[str], place: Place) -> dict[str, str] | None:
                 for role, found in placed.items() if len(found) != 1]
     if problems:
         raise ValueError(f"{place(HEADER)}: a long file's header, but " + "; ".join(problems)
-                         + "; " + _unplaced(columns) + accepted_long_columns())
+                         + "; " + _unplaced(columns) + _accepted_long_columns())
     return {role: found[0] for role, found in placed.items()}
 
 
@@ -360,7 +360,7 @@ def _from_wide(table: pd.DataFrame, place: Place) -> ResponseTable:
     except ValueError as error:
         if sum(_holds_labels(table[c]) for c in table.columns) >= 2:
             raise ValueError(f"{error}, read as a wide file; if it is a long one, "
-                             + _unplaced(columns) + accepted_long_columns()) from None
+                             + _unplaced(columns) + _accepted_long_columns()) from None
         raise
     return _observed(matrix, students, questions, label_column)
 
