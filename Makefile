@@ -16,9 +16,10 @@ VENV   ?= .venv
 # met by it, and pip does not pull another build (on a CUDA machine, a CUDA one) in its place
 TORCH  ?= torch==2.13.0
 # what the commands use: the default sweep's backends (jax, numpyro), the field's packages and
-# theta-irt (run --estimators, compare), dask (run --scheduler); not the test extra (pytest,
-# hypothesis, scipy, and Triton, 1 GB, whose only use without CUDA is one interpreter test)
-RUN_EXTRAS ?= jax,numpyro,peers,theta,dask
+# theta-irt (run --estimators, compare), dask (run --scheduler), pyarrow (Parquet response
+# files); not the test extra (pytest, hypothesis, scipy, and Triton, 1 GB, whose only use
+# without CUDA is one interpreter test)
+RUN_EXTRAS ?= jax,numpyro,peers,theta,dask,parquet
 BIN    := $(VENV)/bin
 PYIRT_VENV ?= .venv-pyirt
 PYIRT  ?= py-irt==0.7.1

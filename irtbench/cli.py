@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from irtbench import devices, harness
-from irtbench.csvio import check_output, load_responses, write_csv
+from irtbench.csvio import (LONG_COLUMNS, ExtraNotInstalled, ResponseTable, check_output,
+                             first_few, load_responses, with_unobserved, write_csv)
 from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table, part_columns, read_items
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
 from irtbench.responses import parse_size
@@ -121,6 +122,14 @@ def command_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def print_notes(path: Path | str, table: ResponseTable) -> None:
+    """The notes of :func:`~irtbench.csvio.load_responses` (the rows and columns with no
+    observed answer it left out, the columns of a long file it ignored) on stderr, one line
+    each; printed once a command has done its work, so that an error stays its only line."""
+    for note in table.notes:
+        print(f"note: {path}: {note}", file=sys.stderr)
+
+
 # -- irtbench fit ----------------------------------------------------------------------------
 def origin_line(result: Fit, origin: str, students: pd.DataFrame, questions: pd.DataFrame
                 ) -> str:
@@ -202,8 +211,9 @@ def command_fit(args: argparse.Namespace) -> int:
 
     responses = table.responses
     n_students, n_questions = responses.shape
-    students = estimates[(estimates.kind == "student") & ~estimates.extreme]
-    questions = estimates[(estimates.kind == "question") & ~estimates.extreme]
+    estimated = ~estimates.get("unobserved", pd.Series(False, index=estimates.index))
+    students = estimates[(estimates.kind == "student") & ~estimates.extreme & estimated]
+    questions = estimates[(estimates.kind == "question") & ~estimates.extreme & estimated]
     n_extreme = n_students - len(students)
     print(f"{args.file}: {n_students} students x {n_questions} questions, "
           f"{np.isfinite(responses).mean():.1%} observed, {np.nanmean(responses):.1%} correct")
@@ -242,26 +252,30 @@ def command_fit(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     if "flat" in estimates:
         warn_flat(estimates)
+    print_notes(args.file, table)
+    if table.unobserved:
+        print(f"not estimated (no observed answer): {len(table.unobserved.students)} "
+              f"student(s), {len(table.unobserved.questions)} question(s); written with empty "
+              "estimates, flagged in the file's unobserved column")
     print(f"wrote {len(estimates)} estimates to {out}")
     return EXIT_OK
 
 
 # -- irtbench score --------------------------------------------------------------------------
-def first_few(names: Sequence[str], shown: int = 5) -> str:
-    """The first ``shown`` of ``names``, quoted, and how many there are in all."""
-    head = ", ".join(repr(name) for name in names[:shown])
-    return head + (f" ... ({len(names)} in all)" if len(names) > shown else "")
-
-
-def scores_table(labels: Sequence[str], result: Any, method: str) -> pd.DataFrame:
-    """One row per respondent: ``label``, ``skill`` and ``se`` (a model of D skills:
-    ``skill_1``, ``skill_1_se``, ... as in the estimates file), ``extreme``, ``n_answered``
-    and ``method``."""
+def scores_table(table: ResponseTable, result: Any, method: str) -> pd.DataFrame:
+    """One row per respondent of the file: ``label``, ``skill`` and ``se`` (a model of D
+    skills: ``skill_1``, ``skill_1_se``, ... as in the estimates file), ``extreme``,
+    ``n_answered`` and ``method``; the respondents with no observed answer at their place, not
+    scored (skill and SE empty, ``n_answered`` 0), flagged in the column ``unobserved``."""
     skill = result.skill
     parts = ({"skill": skill, "se": result.skill_se} if skill.ndim == 1
              else part_columns("skill", skill, result.skill_se))
-    return pd.DataFrame({"label": list(labels), **parts, "extreme": result.extreme,
-                         "n_answered": result.n_answered, "method": method})
+    scores = pd.DataFrame({"label": table.students, **parts, "extreme": result.extreme,
+                           "n_answered": result.n_answered, "method": method})
+    if table.unobserved.students:
+        scores = with_unobserved(scores, table.unobserved.students, n_answered=0,
+                                 method=method)
+    return scores
 
 
 def given_prior(text: str, vector: bool) -> Any:
@@ -299,18 +313,24 @@ def command_score(args: argparse.Namespace) -> int:
     prior = (SkillPrior.of_skills(calibrated.skill) if args.prior is None
              else given_prior(args.prior, vector))
     result = score(model, items, table.responses, method=method, prior=prior)
-    write_csv(scores_table(table.students, result, method), out)
+    write_csv(scores_table(table, result, method), out)
 
     n_rows, n_questions = table.responses.shape
     print(f"{args.data}: {n_rows} respondents x {n_questions} questions, "
           f"{np.isfinite(table.responses).mean():.1%} observed; items from {args.items} "
           f"({model.title}, {len(calibrated.labels)} calibrated)")
-    absent = [label for label in calibrated.labels if label not in set(table.questions)]
+    in_file = set(table.questions) | {label for _, label in table.unobserved.questions}
+    absent = [label for label in calibrated.labels if label not in in_file]
     if absent:
         print(f"{len(absent)} calibrated item(s) not in {args.data}, not used: "
               f"{first_few(absent)}")
-    if result.n_left_out:
-        print(f"{result.n_left_out} item(s) with a non-finite estimate in {args.items} left out")
+    not_estimated = [q for q in table.questions if calibrated.unobserved[position[q]]]
+    if not_estimated:
+        print(f"{len(not_estimated)} item(s) not estimated in {args.items} (no observed answer "
+              f"in the data of its fit) left out: {first_few(not_estimated)}")
+    if result.n_left_out > len(not_estimated):
+        print(f"{result.n_left_out - len(not_estimated)} item(s) with a non-finite estimate in "
+              f"{args.items} left out")
     if method != "ml":
         spread = (f"N({prior.mean:.3f}, {prior.sd_or_cov:.3f}^2)" if not vector else
                   f"N(mean, covariance) of {len(prior.mean)} dimensions")
@@ -321,7 +341,8 @@ def command_score(args: argparse.Namespace) -> int:
           f"{np.mean(finite, axis=0).round(3)}, SD {np.std(finite, axis=0).round(3)}; median "
           f"SE {np.median(result.skill_se, axis=0).round(3)}; {int(result.extreme.sum())} "
           "respondent(s) all right or all wrong (flagged)")
-    print(f"wrote {n_rows} scores to {out}")
+    print_notes(args.data, table)
+    print(f"wrote {n_rows + len(table.unobserved.students)} scores to {out}")
     return EXIT_OK
 
 
@@ -413,10 +434,10 @@ def designs_like(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
     for model in models:
         get_model(model)  # an unknown name: one line naming the models
     table = load_responses(args.like)
-    designs = {}
-    for model in models:
-        design = design_like(table.responses, model, source=str(args.like))
-        designs[model] = design
+    designs = {model: design_like(table.responses, model, source=str(args.like))
+               for model in models}
+    print_notes(args.like, table)  # once every design is made: an error stays one line
+    for model, design in designs.items():
         n_students, n_questions = design.shape
         print(f"like {args.like}: {n_students} x {n_questions}, {design.missing:.1%} missing; "
               f"{model} items and skill SD {design.skill_sd:.3g} from mml-em's fit "
@@ -481,6 +502,7 @@ def command_compare(args: argparse.Namespace) -> int:
     for row in result.summary[result.summary.status != "ok"].itertuples():
         print(f"{row.status}: {row.estimator} {row.model}: {row.reason}")
     print(result.verdict)
+    print_notes(args.file, table)
     print(f"compared in {seconds:.1f} s; wrote {', '.join(p.name for p in written)} to "
           f"{args.out}/")
     return EXIT_OK
@@ -525,6 +547,7 @@ def command_subset(args: argparse.Namespace) -> int:
         print(f"best at k={row.k}: {row.estimator} {row.model}, {row.strategy}, {row.method}: "
               f"mean absolute error {100 * row.mae:.2f} points (sd over folds "
               f"{100 * row.mae_sd:.2f}), Kendall tau {row.kendall_tau:.3f}")
+    print_notes(args.file, table)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     problems = result.summary[result.summary.status != "ok"]
@@ -581,6 +604,19 @@ MORE_ITEM_PARAMETERS = list(dict.fromkeys(
     part for name in WITH_MORE_ITEMS for part in get_model(name).item_parameters[1:]))
 #: the models with a rule for flat questions (:meth:`irtbench.models.base.Model.flat`)
 WITH_FLAT_RULE = [name for name in MODELS if type(get_model(name)).flat is not Model.flat]
+#: the help of every command's argument of responses
+RESPONSES_HELP = ("0/1, blank = missing: a CSV or Parquet file, wide or long (see 'irtbench "
+                  "fit --help')")
+#: the files every command reads responses from (:func:`irtbench.csvio.load_responses`)
+DATA_FILES = (
+    "a CSV file, or a Parquet file (.parquet, .pq; needs pip install 'irtbench[parquet]'), "
+    "wide (rows = students, columns = questions, header = question labels, blank/NA = "
+    "missing; a first column named id/student/person is taken as student labels) or long "
+    "(one row per answer, a column for each of the respondent, named "
+    + "/".join(LONG_COLUMNS["respondent"]) + ", the item, "
+    + "/".join(LONG_COLUMNS["item"]) + ", and the answer, "
+    + "/".join(LONG_COLUMNS["answer"]) + ", in any case; other columns ignored). Answers are "
+    "0/1 (0.0/1.0); students and questions with no observed answer are left out with a note.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -610,14 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=command_list)
 
     fitting = commands.add_parser(
-        "fit", help=f"fit a {MODEL_TITLES} model to a CSV of responses and write the "
+        "fit", help=f"fit a {MODEL_TITLES} model to a file of responses and write the "
         "estimates",
         description=f"Fit a {MODEL_TITLES} model (--model; the Rasch model by default) to "
-        "real data. FILE is a "
-        "wide CSV (rows = students, "
-        "columns = questions, header = question labels, blank/NA = missing; a first column "
-        "named id/student/person is taken as student labels) or a long CSV with the columns "
-        "student,question,response. Writes one row per student and per question: kind, label, "
+        "real data. FILE is " + DATA_FILES + " Writes one row per student and per question "
+        "of FILE: kind, label, "
         "estimate, se (where the estimator has one) and extreme (all answers right or all "
         "wrong: no finite ML estimate); under the "
         + in_words([get_model(name).title for name in WITH_MORE_ITEMS], "and")
@@ -628,11 +661,13 @@ def build_parser() -> argparse.ArgumentParser:
         + ") with their SEs (NAME_se) and runaway (estimates that diverged); under the "
         + in_words([get_model(name).title for name in WITH_FLAT_RULE], "and")
         + ", from an estimator with SEs, flat (a slope near 0: a difficulty whose 95% interval "
-        "holds every student's skill, which the data do not locate); and "
-        "origin, how the estimates are identified (--origin). The file is written at once at "
+        "holds every student's skill, which the data do not locate); "
+        "origin, how the estimates are identified (--origin); and, when FILE had students or "
+        "questions with no observed answer, unobserved (True on their rows, written with "
+        "empty estimates: not fitted). The file is written at once at "
         "the end (nothing partial on failure); an existing file is kept unless --force.",
     )
-    fitting.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
+    fitting.add_argument("file", metavar="FILE.csv", help=RESPONSES_HELP)
     fitting.add_argument("--estimator", default="torch-adam",
                          help="estimator name, see 'irtbench list' (default: %(default)s)")
     fitting.add_argument("--out", default="estimates.csv", type=Path,
@@ -658,16 +693,19 @@ def build_parser() -> argparse.ArgumentParser:
         "discrimination for the 2PL, guessing for the 3PL, ceiling for the 4PL, intercept and "
         "loading_1 ... for the M2PL), DATA.csv the respondents' answers in any layout 'fit' "
         "reads. Questions are matched by name: each of DATA.csv must be in ITEMS.csv; items "
-        "of ITEMS.csv that DATA.csv lacks are not used (a respondent may answer a subset). "
+        "of ITEMS.csv that DATA.csv lacks are not used (a respondent may answer a subset), "
+        "and so are those it did not estimate (its unobserved column). "
         "Writes one row per respondent: label, skill, se (the M2PL: skill_1, skill_1_se, "
-        "...), extreme (all right or all wrong: ML +/-inf with SE inf), n_answered, method. "
+        "...), extreme (all right or all wrong: ML +/-inf with SE inf), n_answered, method; "
+        "and, when DATA.csv had respondents with no observed answer, unobserved (True on "
+        "their rows, not scored). "
         "EAP and MAP take the skills of ITEMS.csv as the prior (their mean and SD; the M2PL: "
         "mean vector and covariance). An existing OUT is kept unless --force.",
     )
     scoring.add_argument("items", metavar="ITEMS.csv", type=Path,
                          help="the estimates of 'irtbench fit'")
     scoring.add_argument("data", metavar="DATA.csv", type=Path,
-                         help="the respondents' answers (0/1, blank = missing)")
+                         help="the respondents' answers, " + RESPONSES_HELP)
     scoring.add_argument("--out", required=True, type=Path,
                          help="where to write the scores (an existing file is kept unless "
                          "--force)")
@@ -775,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/agreement.csv, DIR/folds.csv, DIR/tests.csv, figures and DIR/report.md, each "
         "file whole or not at all.",
     )
-    comparing.add_argument("file", metavar="FILE.csv", help="the responses (0/1, blank = missing)")
+    comparing.add_argument("file", metavar="FILE.csv", help=RESPONSES_HELP)
     comparing.add_argument("--out", type=Path, default=Path("compare"),
                            help="the folder to write (default: %(default)s; one that exists "
                            "and is not empty is refused unless --force)")
@@ -828,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         "combination at each k; random selection against it), each file whole or not at all.",
     )
     subsetting.add_argument("file", metavar="FILE.csv",
-                            help="the responses (0/1, blank = missing)")
+                            help=RESPONSES_HELP)
     subsetting.add_argument("--out", type=Path, default=Path("subset"),
                             help="the folder to write (default: %(default)s; one that holds "
                             "anything is kept unless --force)")
@@ -891,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (UsageError, ValueError, FileNotFoundError, FileExistsError, BackendNotInstalled,
-            IncompatibleResults) as error:
+            ExtraNotInstalled, IncompatibleResults) as error:
         print(f"irtbench {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -28,6 +28,12 @@ columns:
 - ``origin``: how the estimates are identified (a key of :data:`ORIGINS`): the estimator's own
   identification, or skills and difficulties shifted alike so that the mean difficulty of the
   non-extreme questions is 0.
+- ``unobserved`` (only in a file whose input had them): True for a student or question with no
+  observed answer in the response file, left out of the fit
+  (:class:`irtbench.csvio.Unobserved`) and written at its place as not estimated: every
+  estimate and SE empty (NaN), ``extreme`` and the other flags False. The file keeps one row
+  per student and question of the input; :func:`read_estimates` reads their estimates as NaN,
+  and ``irtbench score`` leaves such questions out.
 
 Probabilities follow from a row of each kind by the model's formula (:mod:`irtbench.models`),
 e.g. the 2PL's :math:`P(y_{ij} = 1) = \sigma(a_j(\theta_i - b_j))`.
@@ -42,15 +48,15 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
+from irtbench.csvio import ResponseTable, with_unobserved
 from irtbench.metrics import align
 from irtbench.models import MODELS, extremes, get_model
 
 if TYPE_CHECKING:
-    from irtbench.csvio import ResponseTable
     from irtbench.estimators import Fit
 
-__all__ = ["COLUMN_STEMS", "ORIGINS", "ItemEstimates", "estimates_table", "model_of",
-           "part_columns", "read_estimates", "read_items"]
+__all__ = ["COLUMN_STEMS", "NOT_PARAMETERS", "ORIGINS", "ItemEstimates", "estimates_table",
+           "model_of", "part_columns", "read_estimates", "read_items"]
 
 #: ``irtbench fit --origin``: how the written estimates are identified (default the first)
 ORIGINS = {
@@ -63,6 +69,9 @@ ORIGINS = {
 
 #: the column stem of each coordinate of a two-dimensional part (``loading_1``, ``skill_1``)
 COLUMN_STEMS = {"loadings": "loading", "skill": "skill"}
+#: the columns of the file that are no parameter: labels, flags and the origin
+NOT_PARAMETERS = ("kind", "label", "estimate", "se", "extreme", "origin", "runaway", "flat",
+                  "unobserved")
 
 
 def part_columns(name: str, values: np.ndarray, se: np.ndarray | None) -> dict[str, object]:
@@ -94,7 +103,11 @@ def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
     (``estimate``), MDISC (``discrimination``) and ``intercept``
     (:func:`part_columns`; :func:`read_estimates` reads the file back). Their origin is the
     estimator's only: ``mean-difficulty`` is refused (no common scalar shift of vector skills
-    leaves the logits unchanged)."""
+    leaves the logits unchanged).
+
+    ``result`` is the fit of ``table.responses``; the students and questions the file had with
+    no observed answer (``table.unobserved``) get a row each at their place, not estimated,
+    flagged in the column ``unobserved`` (:func:`irtbench.csvio.with_unobserved`)."""
     extreme_students, extreme_questions = extremes(table.responses)
     skill, difficulty = result.skill, result.difficulty
     multidimensional = np.ndim(skill) == 2
@@ -119,13 +132,15 @@ def estimates_table(table: ResponseTable, result: Fit, origin: str = "estimator"
     students = (block("student", table.students, np.nan, None, extreme_students,
                       **part_columns("skill", skill, result.skill_se)) if multidimensional
                 else block("student", table.students, skill, result.skill_se, extreme_students))
-    estimates = pd.concat(
-        [students,
-         block("question", table.questions, difficulty, result.difficulty_se, extreme_questions,
-               **more)],
-        ignore_index=True,
-    )
+    questions = block("question", table.questions, difficulty, result.difficulty_se,
+                      extreme_questions, **more)
+    if table.unobserved:
+        students = with_unobserved(students, table.unobserved.students, kind="student")
+        questions = with_unobserved(questions, table.unobserved.questions, kind="question")
+    estimates = pd.concat([students, questions], ignore_index=True)
     estimates["origin"] = origin
+    if "unobserved" in estimates:  # the last column, after the origin
+        estimates = estimates[[c for c in estimates if c != "unobserved"] + ["unobserved"]]
     return estimates
 
 
@@ -134,7 +149,8 @@ def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]
     (:func:`estimates_table`): the skills, ``(n,)`` or, from ``skill_1`` ... columns,
     ``(n, D)``; the item parameters by name, ``"difficulty"`` (the question rows' ``estimate``)
     first, then every other parameter column, the ``loading_k`` columns gathered into
-    ``"loadings"`` ``(J, D)``. SEs and flags are not read."""
+    ``"loadings"`` ``(J, D)``. SEs and flags are not read; the students and questions not
+    estimated (``unobserved``) are NaN."""
     frame = pd.read_csv(path)
     students, questions = frame[frame.kind == "student"], frame[frame.kind == "question"]
 
@@ -149,8 +165,7 @@ def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]
     items = {"difficulty": questions.estimate.to_numpy(np.float64)}
     stems = {f"{stem}_": name for name, stem in COLUMN_STEMS.items()}
     for column in frame.columns:
-        if column.endswith("_se") or column in ("kind", "label", "estimate", "se", "extreme",
-                                                "origin", "runaway", "flat"):
+        if column.endswith("_se") or column in NOT_PARAMETERS:
             continue
         stem = next((name for prefix, name in stems.items() if column.startswith(prefix)), None)
         if stem == "loadings" and stem not in items:
@@ -162,13 +177,15 @@ def read_estimates(path: Path | str) -> tuple[np.ndarray, dict[str, np.ndarray]]
 
 class ItemEstimates(NamedTuple):
     """What :func:`read_items` reads of an estimates file: the model its columns are, the
-    questions' labels, their parameters by name (:func:`read_estimates`'s items) and the
-    students' skills."""
+    questions' labels, their parameters by name (:func:`read_estimates`'s items), the
+    students' skills and which questions were not estimated (``unobserved``: no observed
+    answer in the data of the fit; their parameters NaN)."""
 
     model: str
     labels: list[str]
     items: dict[str, np.ndarray]
     skill: np.ndarray
+    unobserved: np.ndarray
 
 
 def model_of(names: Iterable[str]) -> str:
@@ -200,8 +217,11 @@ def read_items(path: Path | str) -> ItemEstimates:
         raise ValueError(f"{path}: not an estimates file of 'irtbench fit' (no "
                          f"{', '.join(missing)} column)")
     skill, items = read_estimates(path)
-    rows = pd.read_csv(path, usecols=["kind", "label"], dtype=str, keep_default_na=False)
-    labels = rows.label[rows.kind == "question"].tolist()
+    flags = ["unobserved"] if "unobserved" in header else []
+    rows = pd.read_csv(path, usecols=["kind", "label", *flags], dtype=str,
+                       keep_default_na=False)
+    questions = rows[rows.kind == "question"]
+    labels = questions.label.tolist()
     if not labels:
         raise ValueError(f"{path}: no question rows (kind = question)")
     twice = pd.Series(labels)[pd.Series(labels).duplicated()]
@@ -211,4 +231,6 @@ def read_items(path: Path | str) -> ItemEstimates:
         model = model_of(items)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    return ItemEstimates(model, labels, items, skill)
+    unobserved = ((questions.unobserved.str.strip().str.lower() == "true").to_numpy()
+                  if flags else np.zeros(len(labels), dtype=bool))
+    return ItemEstimates(model, labels, items, skill, unobserved)

@@ -70,7 +70,9 @@ def test_list_shows_every_estimator(capsys):
 def test_console_script_help_and_exit_codes():
     run = [sys.executable, "-m", "irtbench.cli"]
     done = subprocess.run(run + ["fit", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "--estimator" in done.stdout and "long CSV" in done.stdout
+    words = " ".join(done.stdout.split())
+    assert done.returncode == 0 and "--estimator" in words and "a Parquet file" in words
+    assert "long (one row per answer" in words and "resp/correct/score" in words
     done = subprocess.run(run, capture_output=True, text=True)
     assert done.returncode == 2 and "COMMAND" in done.stderr
 

@@ -1,7 +1,8 @@
 """Generated CSV files through ``load_responses`` and ``irtbench fit``: every file gets either a
 valid fit or one clean error (exit 2, one line naming the file), never a traceback and never a
 partial estimates file. Hypothesis draws the files: shapes from 0 to a few cells, blanks, stray
-values, other separators, a BOM, CRLF line ends, duplicate headers, wide and long layouts."""
+values, other separators, a BOM, CRLF line ends, duplicate headers, wide and long layouts (the
+long ones under every accepted name of their columns, in any case)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import irtbench  # noqa: E402
 from irtbench.cli import main  # noqa: E402
+from irtbench.csvio import LONG_COLUMNS  # noqa: E402
 
 CELLS = st.sampled_from(["0", "1", "1", "0", "", "NA", "1.0", "2", "TRUE", " 1", "x", "0;1"])
 NAMES = st.sampled_from(["Q1", "Q2", "Q3", "id", "student", "Q1", ""])
@@ -39,8 +41,10 @@ def long_files(draw) -> bytes:
     n_rows = draw(st.integers(0, 8))
     rows = [[draw(st.sampled_from(["s1", "s2", "s3"])), draw(st.sampled_from(["a", "b", "c"])),
              draw(CELLS)] for _ in range(n_rows)]
-    header = draw(st.permutations(["student", "question", "response"]))
-    return _encode(draw, [list(header), *rows])
+    names = [draw(st.sampled_from(LONG_COLUMNS[role])) for role in LONG_COLUMNS]
+    header = [draw(st.sampled_from([name, name.upper(), name.title()])) for name in names]
+    order = draw(st.permutations(range(3)))
+    return _encode(draw, [[line[k] for k in order] for line in [header, *rows]])
 
 
 def _encode(draw, lines: list[list[str]]) -> bytes:
@@ -69,8 +73,13 @@ def check_one_file(content: bytes, folder: Path) -> None:
     message = stderr.getvalue()
     if code == 0:
         written = pd.read_csv(out)
+        unobserved = ["unobserved"] if table.unobserved else []
         assert list(written.columns) == ["kind", "label", "estimate", "se", "extreme",
-                                         "origin"]
+                                         "origin", *unobserved]
+        assert len(written) == sum(map(len, (table.students, table.questions,
+                                             *table.unobserved)))
+        if unobserved:  # not estimated: empty
+            assert written.estimate[written.unobserved].isna().all()
     else:
         assert code == 2 and not out.exists(), message
         assert message.count("\n") == 1 and "Traceback" not in message, message
@@ -88,7 +97,7 @@ def test_any_csv_gets_a_fit_or_one_clean_error(tmp_path, content):
     (b"Q1,Q1\n1,0\n0,1\n", "line 1: the column name 'Q1' appears more than once"),
     (b"Q1;Q2;Q3\n1;0;1\n0;1;0\n", "irtbench reads comma-separated files"),
     (b"id,Q1,Q2\na,1,TRUE\nb,0,1\n", "line 2, column 'Q2': 'TRUE' is not 0, 1 or blank (write it as 1 or 0)"),
-    (b"Q1,Q2\n1,0\n,\n0,1\n", "line 3 (student '1') has no observed response"),
+    (b"Q1,Q2\n,\n,NA\n", "no observed response: every cell is blank"),
     (b"student,question,response\ns1,a,1\ns1,b,7\n", "line 3, column 'response': '7' is not"),
     (b"student,question,response\ns1,a,1\ns1,a,0\n", "line 3: student 's1' has more than one"),
     (b"Q1,Q2\n", "the file has a header but no rows"),

@@ -213,7 +213,7 @@ def test_make_run_installs_what_the_commands_use_and_make_test_adds_the_rest(tmp
     run = _make_plan("run", venv)
     installs = [line for line in run if "pip install" in line]
     assert installs[0].endswith('install --quiet "torch==2.13.0"')
-    assert installs[1].endswith('-e ".[jax,numpyro,peers,theta,dask]"')
+    assert installs[1].endswith('-e ".[jax,numpyro,peers,theta,dask,parquet]"')
     assert len(installs) == 2 and "test" not in installs[1].split('".[')[1]
     assert run[-1] == f"{venv}/bin/irtbench run"
     fresh = _make_plan("test", venv)  # a fresh clone: both steps, then the tests
@@ -226,6 +226,18 @@ def test_make_run_installs_what_the_commands_use_and_make_test_adds_the_rest(tmp
                          f"touch {venv}/.installed-test", f"{venv}/bin/python -m pytest"]
     (venv / ".installed-test").touch()
     assert _make_plan("run", venv) == [f"{venv}/bin/irtbench run"]
+
+
+def test_the_parquet_extra_is_pyarrow_and_in_all():
+    """Parquet files need pyarrow, an extra (irtbench[parquet]) that irtbench[all] and make
+    run install; the package's own requirements are unchanged."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert [r.split(">=")[0] for r in extras["parquet"]] == ["pyarrow"]
+    assert "parquet" in extras["all"][0].split("[")[1].rstrip("]").split(",")
+    assert not [r for r in project["dependencies"] if "arrow" in r]
 
 
 def test_a_first_column_of_answers_with_a_bad_cell_is_refused_not_taken_as_labels(tmp_path,

@@ -195,6 +195,23 @@ def test_cli_refuses_a_used_folder_and_with_force_leaves_no_file_of_the_earlier_
                                                                "item-means"}
 
 
+def test_cli_leaves_out_respondents_with_no_answer_with_a_note(tmp_path, capsys):
+    """A public ability test had 16 respondents with no observed answer, and compare refused
+    the whole file (issue 31): they are left out, named in one note, and the rest compared."""
+    answers = pd.read_csv(LSAT7)
+    answers.iloc[[104, 500, 998], :] = np.nan
+    path = tmp_path / "gaps.csv"
+    answers.to_csv(path, index=False, float_format="%.0f")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(path), "--out", str(out), "--estimators", "jml-newton",
+                 "--models", "rasch", "--folds", "2"]) == 0
+    captured = capsys.readouterr()
+    assert f"{path}: 997 x 5, 100.0% observed" in captured.out
+    assert (f"note: {path}: 3 respondent(s) with no observed answer ('104', '500', '998') "
+            "left out") in captured.err
+    assert (pd.read_csv(out / "compare.csv").status == "ok").all()
+
+
 def test_imv_by_hand():
     """Seven right answers of ten: a prediction of 0.7 is a coin of weight 0.7 (its entropy
     is the mean log-loss), a fair one 0.5, so the IMV of the first over the second is

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import irtbench
@@ -47,6 +48,23 @@ def test_the_sweep_runs_on_draws_like_the_data(tmp_path):
     assert list(table.status) == ["ok", "ok"]
     assert set(zip(table.n_students, table.n_questions)) == {(1000, 5)}
     assert table.rmse_difficulty.lt(0.5).all()
+
+
+def test_like_leaves_out_respondents_with_no_answer_with_a_note(tmp_path, capsys):
+    """run --like refused a file with rows of no answer (issue 31): the draws are like the
+    rest, and one note names what was left out."""
+    answers = pd.read_csv(LSAT7)
+    answers.iloc[[104, 998], :] = np.nan
+    path = tmp_path / "gaps.csv"
+    answers.to_csv(path, index=False, float_format="%.0f")
+    assert main(["run", "--like", str(path), "--model", "rasch", "--estimators", "jml-newton",
+                 "--seeds", "1", "--in-process", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {path}: 2 respondent(s) with no observed answer ('104', '998') left out"
+            in err)
+    assert f"like {path}: 998 x 5, 0.0% missing" in err
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert list(results.status) == ["ok"] and list(results.n_students) == [998]
 
 
 def test_like_refuses_sizes(tmp_path, capsys):
