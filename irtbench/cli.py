@@ -404,6 +404,7 @@ def command_run(args: argparse.Namespace) -> int:
             options=parse_options(args.option), after_row=rows.append,
             isolate=not args.in_process, threads=threads, jobs=args.jobs,
             repeat=args.repeat, scheduler=args.scheduler, like=like,
+            items=_comma_list(args.items, int, "--items") if args.items else (),
             quick=args.quick,
             on_start=lambda: print(f"results go to {out}/ (results.csv is written fit by fit)",
                                    file=sys.stderr),
@@ -774,6 +775,12 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                          help="cells run at once, each in its own worker pinned to its own "
                          "share of the cores (default: %(default)s)")
+    running.add_argument("--items", default=None, metavar="K,K,...",
+                         help="after each fit, new respondents of the cell's population scored "
+                         "from K items under the fit's items (random and most-informative "
+                         "items; the weighted mean, p-IRT and gp-IRT of irtbench subset): the "
+                         "error of their estimated whole-benchmark accuracy, in accuracy.csv and "
+                         "the report (e.g. 25,50,100; default: none)")
     running.add_argument("--repeat", type=int, default=1, metavar="K",
                          help="timed fits per cell after the warm-up; rows keep the median and "
                          "the min and max (default: %(default)s)")

@@ -481,6 +481,31 @@ def _policy_line(policy: object) -> str:
             f"load average at the start {load}.")
 
 
+def accuracy_lines(folder: Path) -> list[str]:
+    """The report's table of ``accuracy.csv`` (``irtbench run --items``): the mean absolute
+    error of new respondents' estimated accuracy, in points, per estimator x model x size x
+    strategy x estimate (columns: the numbers of items), mean over seeds; none without it."""
+    from irtbench.results import ACCURACY_FILE
+
+    path = folder / ACCURACY_FILE
+    if not path.is_file():
+        return []
+    rows = pd.read_csv(path)
+    rows = rows[rows.status == "ok"].assign(
+        size=lambda t: [size_label(n, m) for n, m in zip(t.n_students, t.n_questions)])
+    if rows.empty:
+        return []
+    table = (100 * rows.pivot_table(index=["estimator", "model", "size", "strategy", "method"],
+                                    columns="items", values="mae", aggfunc="mean")).round(2)
+    table.columns = [f"k={k}" for k in table.columns]
+    return ["## Few-item accuracy of new respondents", "",
+            "Mean absolute error, in points of accuracy, of new respondents' whole-benchmark "
+            "accuracy estimated from k items under each fit's items (`mean`: the weighted mean "
+            "of the k answers; `pirt`: answered items counted, the rest predicted; `gpirt`: "
+            "their mix; irtbench/subset/simulated.py), mean over seeds.", "",
+            markdown_table(table.reset_index()), ""]
+
+
 def write_report(folder: Path | str) -> Path:
     """``folder/report.md``: the summary table per estimator x size next to the figures."""
     from irtbench.harness import RUNAWAY_NOTE, mark_runaways, summarize
@@ -516,6 +541,7 @@ def write_report(folder: Path | str) -> Path:
             lines += [f"- {r.estimator} {r.model} {r.n_students}x{r.n_questions} seed {r.seed}: "
                       f"{r.contention:.0%}" for r in contended.itertuples()]
             lines.append("")
+    lines += accuracy_lines(folder)
     problems = table[table.status != "ok"]
     if not problems.empty:
         lines += ["Fits that did not complete:", ""]

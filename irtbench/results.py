@@ -5,6 +5,8 @@ A results folder holds
 * ``results.csv``: one row per estimator x size x missing fraction x seed (:data:`COLUMNS`);
 * ``curves.csv``: the objective along each fit (:data:`CURVE_COLUMNS`);
 * ``errors.csv``: each estimate's aligned error (:data:`ERROR_COLUMNS`);
+* ``accuracy.csv`` (with ``--items``): new respondents' accuracy from a few items
+  (:data:`ACCURACY_COLUMNS`);
 * ``environment.json``: versions, device, CPU and git commit (:func:`environment`).
 
 Rows are appended one at a time and flushed to disk, so an interrupted sweep keeps every row it
@@ -101,6 +103,12 @@ ERROR_COLUMNS = (*KEY_COLUMNS, "kind", "index", "error", "extreme", "runaway")
 
 RESULTS_FILE, CURVES_FILE, ENVIRONMENT_FILE = "results.csv", "curves.csv", "environment.json"
 ERRORS_FILE = "errors.csv"
+#: the few-item accuracy of new respondents after each fit (``irtbench run --items``:
+#: :mod:`irtbench.subset.simulated`), one row per cell x items x strategy x estimate
+ACCURACY_FILE = "accuracy.csv"
+ACCURACY_COLUMNS = (*KEY_COLUMNS, "items", "strategy", "method", "status", "reason", "mae",
+                    "kendall_tau", "n_respondents", "mixing_weight", "seconds_select",
+                    "seconds_score")
 
 #: environment entries that must match before new rows may join a folder's old ones.
 _COMPATIBILITY_KEYS = ("schema_version", "irtbench", "python", "numpy", "torch", "jax",

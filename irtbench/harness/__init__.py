@@ -82,6 +82,8 @@ from irtbench.harness.summary import (
 from irtbench.models import get_model
 from irtbench.results import (
     CURVE_COLUMNS,
+    ACCURACY_COLUMNS,
+    ACCURACY_FILE,
     CURVES_FILE,
     ERROR_COLUMNS,
     ERRORS_FILE,
@@ -122,6 +124,7 @@ def sweep(
     repeat: int = 1,
     scheduler: str | None = None,
     quick: bool = False,
+    items: Sequence[int] = (),
     like: Mapping[str, Design] | None = None,
 ) -> pd.DataFrame:
     """Run every estimator on every size x missing fraction x seed and return the tidy table.
@@ -158,6 +161,10 @@ def sweep(
             cell per dask worker process at a time, each in a worker process of its own).
         quick: the default choice keeps only the estimators that declare ``in_quick_sweep``
             (the CLI's ``--quick``); ignored when ``estimator_names`` are given.
+        items: numbers of items k (the CLI's ``--items``): after each fit, new respondents of
+            the cell's population are scored from k items under the fit's items and their
+            whole-benchmark accuracy estimated (:mod:`irtbench.subset.simulated`), into
+            ``accuracy.csv``.
         like: per model, the design of data like a user's (:mod:`irtbench.like`, ``irtbench
             run --like``): each cell of that model is drawn from it (its shape, its missing
             cells, its items and skill SD) instead of simulated; ``sizes``, ``missing`` and
@@ -210,7 +217,7 @@ def sweep(
         if estimate >= LOUD_ESTIMATE:
             tqdm.write(f"{cell.label()}: estimated peak memory {_gb(estimate)}")
         tasks.append(CellTask(cell, estimator, time_budget, threads, repeat,
-                              (like or {}).get(cell.model), folder))
+                              (like or {}).get(cell.model), folder, tuple(items)))
     if not isolate:
         finished = _run_in_process(tasks)
     elif scheduler is not None:
@@ -221,10 +228,12 @@ def sweep(
     bar = tqdm(total=len(tasks), desc="irtbench", unit="fit", disable=progress is False,
                leave=progress is True)
     try:
-        for cell, (row, curve, errors) in finished:
+        for cell, (row, curve, errors, *accuracy) in finished:
             if folder is not None:
                 append_rows(folder / CURVES_FILE, CURVE_COLUMNS, curve)
                 append_rows(folder / ERRORS_FILE, ERROR_COLUMNS, errors)
+                if accuracy and accuracy[0]:
+                    append_rows(folder / ACCURACY_FILE, ACCURACY_COLUMNS, accuracy[0])
             rows[cell] = _write(folder, columns, row, after_row)
             bar.set_postfix_str(cell.label())
             bar.update()

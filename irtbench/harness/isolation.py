@@ -52,7 +52,8 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
                  cores: list[int], threads: int | None, repeat: int,
-                 like: Design | None = None, folder: Path | None = None) -> None:
+                 like: Design | None = None, folder: Path | None = None,
+                 items: tuple[int, ...] = ()) -> None:
     """In the worker: choose its cores, pin itself to them and hold every backend to their
     number (:func:`~irtbench.threads.held_to`, before JAX starts its backend, which sizes XLA's
     pool from the affinity), simulate the cell's data, run the cell, send its rows back."""
@@ -60,7 +61,7 @@ def _cell_worker(connection: Connection, cell: Cell, estimator: Estimator,
         with held_to(threads, cores) as chosen:
             rows = run_cell(cell, _simulate_cell(cell, like, estimator), estimator,
                             notify=connection.send,
-                            repeat=repeat, cores=chosen, folder=folder)
+                            repeat=repeat, cores=chosen, folder=folder, items=items)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit (metrics) is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
                  "reason": first_line(error)}, [], [])
@@ -87,7 +88,7 @@ def _kill_live_workers() -> None:
 def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | None = None,
                       cores: Sequence[int] | None = None, threads: int | None = None,
                       repeat: int = 1, like: Design | None = None,
-                      folder: Path | None = None) -> CellRows:
+                      folder: Path | None = None, items: tuple[int, ...] = ()) -> CellRows:
     """:func:`run_cell` in a worker process of its own, which simulates the cell's data itself
     (nothing of the matrix's size crosses a pipe), runs on ``threads`` of ``cores`` (default:
     this process's; ``threads`` None: those other processes leave idle) and sends the rows back
@@ -106,7 +107,7 @@ def run_cell_isolated(cell: Cell, estimator: Estimator, *, time_budget: float | 
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_cell_worker, daemon=True,
                              args=(sender, cell, estimator, cores, threads, repeat, like,
-                                   folder))
+                                   folder, items))
     with _LIVE_LOCK:
         _LIVE_WORKERS.add(worker)
     worker.start()
@@ -163,7 +164,8 @@ def _limited_rows(row: dict, stage_messages: queue.Queue, time_budget: float | N
 def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
                            time_budget: float | None = None, threads: int | None = None,
                            repeat: int = 1, like: Design | None = None,
-                           folder: Path | None = None) -> CellRows:
+                           folder: Path | None = None, items: tuple[int, ...] = ()
+                           ) -> CellRows:
     """:func:`run_cell_isolated` for a daemonic process: the worker is a child interpreter
     started by :mod:`subprocess` (``python -m irtbench.harness.isolation IN OUT``), which
     reports each stage as a line on its standard output and writes its rows to ``OUT``; the
@@ -175,7 +177,7 @@ def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
     with tempfile.TemporaryDirectory(prefix="irtbench-cell-") as folder:
         task, result = Path(folder) / "cell.pickle", Path(folder) / "rows.pickle"
         task.write_bytes(pickle.dumps((cell, estimator, allowed_cores(), threads, repeat, like,
-                                       folder)))
+                                       folder, items)))
         child = subprocess.Popen([sys.executable, "-m", "irtbench.harness.isolation",
                                   str(task), str(result)], stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True)
@@ -207,7 +209,8 @@ def run_cell_in_subprocess(cell: Cell, estimator: Estimator, *,
 
 def _subprocess_worker(task: Path, result: Path) -> None:
     """The child of :func:`run_cell_in_subprocess`: its stages as lines, its rows pickled."""
-    cell, estimator, cores, threads, repeat, like, folder = pickle.loads(task.read_bytes())
+    cell, estimator, cores, threads, repeat, like, folder, items = pickle.loads(
+        task.read_bytes())
 
     def notify(stage: str) -> None:
         print(f"stage {stage}", flush=True)
@@ -215,7 +218,7 @@ def _subprocess_worker(task: Path, result: Path) -> None:
     try:
         with held_to(threads, cores) as chosen:
             rows = run_cell(cell, _simulate_cell(cell, like, estimator), estimator, notify=notify,
-                            repeat=repeat, cores=chosen, folder=folder)
+                            repeat=repeat, cores=chosen, folder=folder, items=items)
     except Exception as error:  # noqa: BLE001 - a failure outside the fit is a row too
         rows = ({**_cell_row(cell, estimator), "status": "error",
                  "reason": first_line(error)}, [], [])

@@ -45,6 +45,8 @@ class CellTask(NamedTuple):
     #: the results folder, whose ``references.csv`` keeps each data's reference maximum
     #: (:mod:`irtbench.harness.references`); None: computed for every cell
     folder: Path | None = None
+    #: the sweep's ``--items``: the few-item accuracy measured after each fit (none: empty)
+    items: tuple[int, ...] = ()
 
 
 def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
@@ -68,7 +70,8 @@ def _run_local(tasks: Iterable[CellTask], slots: list[list[int]]
             return task.cell, run_cell_isolated(task.cell, task.estimator,
                                                 time_budget=task.time_budget, cores=cores,
                                                 threads=task.threads, repeat=task.repeat,
-                                                like=task.like, folder=task.folder)
+                                                like=task.like, folder=task.folder,
+                                                items=task.items)
         finally:
             free.put(cores)
 
@@ -98,7 +101,7 @@ def run_dask_task(task: CellTask) -> CellRows:
     with _ONE_CELL_AT_A_TIME:
         return isolated(task.cell, task.estimator, time_budget=task.time_budget,
                         threads=task.threads, repeat=task.repeat, like=task.like,
-                        folder=task.folder)
+                        folder=task.folder, items=task.items)
 
 
 #: how long a sweep waits for a dask scheduler to answer before the one-line error
@@ -183,4 +186,4 @@ def _run_in_process(tasks: Iterable[CellTask]) -> Iterator[tuple[Cell, CellRows]
         with thread_limits(len(cores)):
             yield cell, run_cell(cell, data, task.estimator, time_budget=task.time_budget,
                                  optimum=exact_optimum, repeat=task.repeat, cores=cores,
-                                 folder=task.folder)
+                                 folder=task.folder, items=task.items)

@@ -77,6 +77,7 @@ def run_cell(
     repeat: int = 1,
     cores: Sequence[int] | None = None,
     folder: Path | None = None,
+    items: Sequence[int] = (),
 ) -> CellRows:
     """Fit one cell; return its result row, its curve rows and its error rows.
 
@@ -94,6 +95,9 @@ def run_cell(
     ``ll_gap`` is the fit's log-likelihood gap to the exact marginal optimum of its data
     (:mod:`irtbench.gaps`), whose maximum is kept in ``folder``'s ``references.csv``
     (:mod:`irtbench.harness.references`: computed once per data, not once per estimator).
+    With ``items`` (the sweep's ``--items``), a fourth list: the rows of ``accuracy.csv``, the
+    few-item accuracy of new respondents under the fit's items
+    (:func:`irtbench.subset.simulated.accuracy_rows`).
     ``notify("warm-up")``, ``notify("fit")`` and ``notify("reference")`` (the gap's reference, which
     no time budget limits) are called as those stages begin (``"fit"``
     before every repeat)."""
@@ -164,4 +168,9 @@ def run_cell(
              else gap(fit, data.responses, reference, objective=cls.objective))
     row["ll_gap"] = math.nan if found is None else found.gap
     key = cell._asdict()
-    return row, curve_rows(key, fit, data, masks, exact), error_rows(key, fit, data, masks)
+    rows = (row, curve_rows(key, fit, data, masks, exact), error_rows(key, fit, data, masks))
+    if not items:
+        return rows
+    from irtbench.subset.simulated import accuracy_rows  # subset reads the harness's cells
+
+    return (*rows, accuracy_rows(key, fit, data, items))

@@ -29,21 +29,16 @@ from irtbench.estimators import get_estimator
 from irtbench.harness.cells import check_sweep_options
 from irtbench.harness.limits import first_line
 from irtbench.models import MODELS, get_model
-from irtbench.responses import answers_of, is_sparse, observed_of, to_dense, validate_responses
 from irtbench.subset.accuracy import (
     ESTIMATES,
     answer_variance,
-    gpirt,
-    kendall_tau,
-    mean_absolute_error,
     mixing_weight,
-    pirt,
     pirt_bias,
     true_accuracy,
-    weighted_mean,
 )
-from irtbench.subset.calibration import Calibration, score_items
-from irtbench.subset.strategies import STRATEGIES, Selection, Strategy, get_strategy
+from irtbench.subset.calibration import Calibration
+from irtbench.subset.estimate import dense, estimate_rows
+from irtbench.subset.strategies import STRATEGIES, Strategy, get_strategy
 
 __all__ = ["DEFAULT_ESTIMATORS", "DEFAULT_ITEMS", "DEFAULT_MODELS", "FOLD_COLUMNS",
            "SUMMARY_COLUMNS", "SubsetResult", "calibrating_pairs", "item_sizes", "options_for",
@@ -118,14 +113,6 @@ def options_for(options: Mapping[str, Any], model: str) -> dict[str, Any]:
         get_model(model).options)
     return {key: value for key, value in options.items()
             if key.rpartition(":")[2] not in others}
-
-
-def dense(responses: object) -> np.ndarray:
-    """The responses validated, as a dense float32 matrix (NaN missing)."""
-    data = validate_responses(responses)
-    data = to_dense(data) if is_sparse(data) else np.where(observed_of(data),
-                                                          answers_of(data), np.nan)
-    return np.asarray(data, dtype=np.float32)
 
 
 def subset(
@@ -244,34 +231,6 @@ def fold_rows(fitter: Fitter, name: str, model: str, data: np.ndarray, new: np.n
         except Exception as error:  # noqa: BLE001
             rows += failed_rows(base, [strategy], sizes, "error", first_line(error))
     return rows
-
-
-def estimate_rows(base: dict[str, Any], calibration: Calibration, answers: np.ndarray,
-                  truth: np.ndarray, selection: Selection, weight: float
-                  ) -> list[dict[str, Any]]:
-    """The three estimates of one selection (:data:`~irtbench.subset.accuracy.ESTIMATES`),
-    each scored against the ``truth``, with the seconds it took (p-IRT's and gp-IRT's
-    include the scoring of the skills)."""
-    started = time.perf_counter()
-    mean = weighted_mean(answers, selection.items, selection.weights)
-    mean_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    skill = score_items(calibration, answers, selection.items).skill
-    predicted = pirt(calibration.model, calibration.items, skill, answers, selection.items)
-    pirt_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    mixed = gpirt(mean, predicted, weight)
-    mixed_seconds = time.perf_counter() - started + mean_seconds + pirt_seconds
-    return [{**base, "method": method, "status": "ok", "reason": "",
-             "mae": mean_absolute_error(estimate, truth),
-             "kendall_tau": kendall_tau(estimate, truth),
-             "n_respondents": int(np.isfinite(truth).sum()),
-             "n_undefined": int((np.isfinite(truth) & ~np.isfinite(estimate)).sum()),
-             "mixing_weight": weight if method == "gpirt" else np.nan,
-             "seconds_select": selection.seconds, "seconds_score": seconds,
-             "seconds_weight": base["seconds_weight"] if method == "gpirt" else np.nan}
-            for method, estimate, seconds in zip(
-                ESTIMATES, (mean, predicted, mixed), (mean_seconds, pirt_seconds, mixed_seconds))]
 
 
 def failed_rows(base: dict[str, Any], strategies: Sequence[Strategy], sizes: list[int],

@@ -299,3 +299,23 @@ def test_every_fit_reports_its_gap_to_the_exact_marginal_optimum_computed_once_p
                          out=tmp_path / "m2pl", progress=False,
                          options={"torch-adam:epochs": 20})
     assert np.isnan(m2pl.ll_gap.iloc[0])
+
+
+def test_the_items_axis_measures_few_item_accuracy_after_each_fit(tmp_path):
+    """``--items``: each fit's accuracy.csv rows (k x strategy x estimate), and the report's
+    table; with every item shown p-IRT is the realised accuracy itself, and with more items
+    every estimate errs less."""
+    out = tmp_path / "run"
+    harness.sweep([(300, 30)], ["mml-em"], seeds=1, models=("2pl",), device="cpu", out=out,
+                  progress=False, items=(5, 30, 99))
+    rows = pd.read_csv(out / "accuracy.csv")
+    assert set(rows["items"]) == {5, 30} and (rows.status == "ok").all()
+    assert set(rows.strategy) == {"random", "information"}
+    assert set(rows.method) == {"mean", "pirt", "gpirt"}
+    full = rows[(rows["items"] == 30) & (rows.method == "pirt")]
+    assert (full.mae < 1e-12).all()
+    few = rows[(rows["items"] == 5) & (rows.strategy == "random")].set_index("method").mae
+    assert (few > 0.02).all() and few["pirt"] < few["mean"]
+    from irtbench.plots import write_report
+
+    assert "Few-item accuracy of new respondents" in write_report(out).read_text()
