@@ -20,11 +20,14 @@ shared by all questions when nothing is missing).
 **M-step.** Each item's expected complete-data log-likelihood
 :math:`\sum_q r_{jq}x_j(z_q) - n_{jq}\log(1 + e^{x_j(z_q)})`, plus its log prior, is maximised
 by Newton steps on :math:`(a_j, d_j)` (2x2, all items at once, a step longer than 1 scaled
-back, each step halved where it would lower that objective (:func:`ascend`: so every M-step
-raises it, a generalised EM that cannot cycle, and, the slope prior's density being 0 at
-:math:`a \le 0`, the slopes stay positive under it); two steps per EM iteration. EM
-(SQUAREM-accelerated) stops when the largest change of the items' slope-intercept parameters
-(:func:`item_changes`: :math:`|\Delta a_j|` and :math:`|\Delta d_j|/\max(1, |a_j|)`) is below
+back, each step halved where it would lower that objective
+(:func:`~irtbench.estimators.classical.acceleration.ascend`: so every M-step raises it, a
+generalised EM that cannot cycle, and, the slope prior's density being 0 at :math:`a \le 0`,
+the slopes stay positive under it); two steps per EM iteration. EM (SQUAREM-accelerated,
+:func:`~irtbench.estimators.classical.acceleration.squarem`) stops when the largest change of
+the items' slope-intercept parameters
+(:func:`~irtbench.estimators.classical.acceleration.item_changes`: :math:`|\Delta a_j|` and
+:math:`|\Delta d_j|/\max(1, |a_j|)`) is below
 ``tol``, not of :math:`b_j = -d_j/a_j`, which moves without bound as :math:`a_j` nears 0.
 
 **The slope is free in sign** without a slope prior: an item that slopes downwards (a badly
@@ -47,10 +50,12 @@ lets :math:`a` grow to pull :math:`b` to 0, and is unstable without a strong slo
 by default (plain marginal ML). The EM maximises the marginal log-likelihood plus these log
 densities (:meth:`Priors.log_density`), the objective its ``losses`` record.
 
-**The data** are held on the device as int8 codes and decoded a block of rows at a time
-(1 byte per response: 427 million responses in 0.43 GB), or, for
-:class:`~irtbench.responses.SparseResponses`, as two compressed sparse matrices (by student and
-by question): every pass then costs the observed responses, never the dense matrix.
+**The data** of the kept questions are held on the device by
+:class:`~irtbench.kernels.device_responses.DeviceResponses`, the data layer of every torch fit:
+int8 codes decoded a block of rows at a time (1 byte per response: 427 million responses in
+0.43 GB), or, for :class:`~irtbench.responses.SparseResponses`, the triples as two compressed
+sparse matrices (by student and by question): every pass then costs the observed responses,
+never the dense matrix.
 
 **Outputs.** Discriminations :math:`a_j`, difficulties :math:`b_j`; skills are EAP with
 posterior SDs as SEs. Item SEs from the cross-product (XPD) information
@@ -67,14 +72,16 @@ spacing), a warning says to raise ``nodes``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from irtbench.estimators.classical.acceleration import ascend, finite, squarem
+from irtbench.kernels.device_responses import DeviceResponses, Piece
 from irtbench.models import Extremes
-from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 from irtbench.models.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
+from irtbench.responses import Responses, is_sparse
 
 if TYPE_CHECKING:
     import torch
@@ -85,8 +92,6 @@ FULL_XPD_PER_PARAMETER = 5
 #: entries of a block of rows decoded at a time (float64: 32 MB)
 BLOCK_ENTRIES = 1 << 22
 
-
-ItemsT = TypeVar("ItemsT", bound=tuple)
 
 
 class Items(NamedTuple):
@@ -179,42 +184,22 @@ class EMResult(NamedTuple):
     log_prior: float = 0.0
 
 
-class Block(NamedTuple):
-    """A block of rows of the kept questions: float64 answers (0 where missing) and the 0/1
-    mask of the observed ones (None: all observed)."""
-
-    rows: slice
-    y: torch.Tensor
-    observed: torch.Tensor | None
-
-
 class DenseData:
-    """Dense responses of the kept questions on the device, as int8 codes decoded a block of
-    rows at a time."""
+    """The E-step over dense responses of the kept questions: their int8 codes on the device
+    (:class:`~irtbench.kernels.device_responses.DeviceResponses`), decoded to float64 a block
+    of rows at a time."""
 
-    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
+    def __init__(self, responses: DeviceResponses) -> None:
+        self.responses = responses
+        self.shape = responses.shape
+        self.complete = responses.complete
+
+    def blocks(self) -> Iterator[Piece]:
+        """Blocks of ``BLOCK_ENTRIES`` entries: float64 answers (missing 0) and the 0/1 mask
+        of the observed ones (None when nothing is missing)."""
         import torch
 
-        n_students = responses.shape[0]
-        self.shape = (n_students, int(keep.sum()))
-        self.step = max(1, BLOCK_ENTRIES // max(1, self.shape[1]))
-        self.codes = torch.empty(self.shape, dtype=torch.int8, device=device)
-        for rows in self.row_slices():
-            block = to_compact(np.asarray(responses[rows])[:, keep])
-            self.codes[rows] = torch.from_numpy(np.ascontiguousarray(block)).to(device)
-        self.complete = bool((self.codes != MISSING).all())
-
-    def row_slices(self) -> list[slice]:
-        return [slice(start, min(start + self.step, self.shape[0]))
-                for start in range(0, self.shape[0], self.step)]
-
-    def blocks(self) -> Iterator[Block]:
-        import torch
-
-        for rows in self.row_slices():
-            codes = self.codes[rows]
-            y = (codes == 1).to(torch.float64)
-            yield Block(rows, y, None if self.complete else (codes != MISSING).to(torch.float64))
+        return self.responses.blocks(torch.float64, BLOCK_ENTRIES)
 
     def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
         """One E-step (module docstring), a block of rows at a time."""
@@ -230,13 +215,13 @@ class DenseData:
         for block in self.blocks():
             linear = block.y @ ad
             joint = linear[:, :1] * z + linear[:, 1:] + shared
-            if block.observed is not None:
-                joint += block.observed @ log_q
+            if block.weight is not None:
+                joint += block.weight @ log_q
             post, total = _normalise(joint)
             log_likelihood += total
             posterior[block.rows] = post
             r1 += block.y.T @ (post @ z)
-            n += post.sum(0, keepdim=True) if block.observed is None else block.observed.T @ post
+            n += post.sum(0, keepdim=True) if block.weight is None else block.weight.T @ post
         return EStep(posterior, r1, n, log_likelihood)
 
     def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
@@ -247,43 +232,23 @@ class DenseData:
         p = _probabilities(items, z)
         total = None
         for block in self.blocks():
-            u, v = student_scores(block.y, block.observed, p, z, posterior[block.rows])
+            u, v = student_scores(block.y, block.weight, p, z, posterior[block.rows])
             part = _products(u, v, full)
             total = part if total is None else total + part
         return total
 
 
 class SparseData:
-    """Sparse triples of the kept questions on the device, as compressed sparse row matrices
-    by student (``Y``, ``O``) and by question (``Y^T``, ``O^T``): every product costs the
-    observed responses."""
+    """The E-step over sparse triples of the kept questions on the device
+    (:class:`~irtbench.kernels.device_responses.DeviceResponses`, float64 answers), through
+    their compressed sparse row matrices by student (``Y``, ``O``) and by question (``Y^T``,
+    ``O^T``): every product costs the observed responses."""
 
-    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
-        import torch
-
-        renumber = np.cumsum(keep) - 1
-        kept = keep[responses.question]
-        student = torch.as_tensor(responses.student[kept], dtype=torch.int64, device=device)
-        question = torch.as_tensor(renumber[responses.question[kept]], dtype=torch.int64,
-                                   device=device)
-        y = torch.as_tensor(responses.response[kept], dtype=torch.float64, device=device)
-        self.shape = (responses.shape[0], int(keep.sum()))
+    def __init__(self, responses: DeviceResponses) -> None:
+        self.shape = responses.shape
         self.complete = False
-        self.student, self.question, self.y = student, question, y
-
-        def csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor,
-                shape: tuple[int, int]) -> torch.Tensor:
-            indices = torch.stack([rows, columns])
-            with warnings.catch_warnings():  # torch's notes that CSR is "beta"
-                warnings.simplefilter("ignore", UserWarning)
-                return torch.sparse_coo_tensor(indices, values, shape,
-                                               check_invariants=False).coalesce().to_sparse_csr()
-
-        ones = torch.ones_like(y)
-        self.by_student = (csr(student, question, y, self.shape),
-                           csr(student, question, ones, self.shape))
-        flipped = (self.shape[1], self.shape[0])
-        self.by_question = (csr(question, student, y, flipped), csr(question, student, ones, flipped))
+        self.student, self.question, self.y = responses.student, responses.question, responses.y
+        self.by_student, self.by_question = responses.compressed()
 
     def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
         import torch
@@ -485,35 +450,6 @@ def expected_objective(items: Items, r1: torch.Tensor, totals: torch.Tensor, n: 
     return items.a * r1 + items.d * totals - mass + priors.item_log_density(items)
 
 
-#: halvings of an M-step's step before an item keeps its value (a step of 2^-30: nothing)
-HALVINGS = 30
-
-
-def ascend(objective: Callable[[ItemsT], torch.Tensor], items: ItemsT, step: tuple,
-           halvings: int = HALVINGS, before: torch.Tensor | None = None
-           ) -> tuple[ItemsT, torch.Tensor]:
-    """``items + size * step``, each item's size halved from 1 (at most ``halvings`` times)
-    until its ``objective`` does not decrease (nor is NaN, as outside its parameter space);
-    an item still worse keeps its value. Every M-step then raises the expected objective
-    (a generalised EM: the marginal objective never falls, and a Newton step that overshoots
-    cannot cycle). ``before``: the objective at ``items`` if known. Returns the new items and
-    their objective."""
-    import torch
-
-    kind = type(items)
-    before = objective(items) if before is None else before
-    size = torch.ones_like(items[0])
-    for _ in range(halvings + 1):
-        trial = kind(*(x + size * s for x, s in zip(items, step)))
-        after = objective(trial)
-        worse = ~(after >= before - 1e-12) | ~torch.isfinite(after)
-        if not bool(worse.any()):
-            break
-        size = torch.where(worse, size / 2, size)
-    return (kind(*(torch.where(worse, x, t) for x, t in zip(items, trial))),
-            torch.where(worse, before, after))
-
-
 def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
                          ) -> tuple[np.ndarray, np.ndarray]:
     """SEs of ``a`` and ``b = -d/a`` from the cross-product information (``(2J, 2J)``, or the
@@ -537,27 +473,6 @@ def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
     grad_a, grad_d = d / a**2, -1.0 / a
     var_b = grad_a**2 * var_a + 2 * grad_a * grad_d * cov_ad + grad_d**2 * var_d
     return np.sqrt(np.maximum(var_a, 0.0)), np.sqrt(np.maximum(var_b, 0.0))
-
-
-def item_changes(new: tuple, old: tuple) -> torch.Tensor:
-    r"""Each item's change between two EM iterates of its slope-intercept parameters (the
-    first two fields of ``new`` and ``old``): :math:`\max(|\Delta a|, |\Delta d| /
-    \max(1, |a|))`. For a steep item the intercept's change over the slope is how far the
-    curve moved along the skills (:math:`\Delta b` when :math:`a` holds still); for a flat one
-    the intercept's own change, where :math:`b = -d/a` passes any limit as :math:`a` nears 0
-    and its change says nothing of convergence."""
-    import torch
-
-    (a_new, d_new), (a_old, d_old) = new[:2], old[:2]
-    return torch.maximum((a_new - a_old).abs(), (d_new - d_old).abs() / a_old.abs().clamp(min=1.0))
-
-
-def _change(new: Items, old: Items, free: torch.Tensor | None = None) -> float:
-    """Largest :func:`item_changes` of the ``free`` items."""
-    changes = item_changes(new, old)
-    if free is not None:
-        changes = changes[free]
-    return float(changes.max()) if changes.numel() else 0.0
 
 
 class Runaways:
@@ -590,90 +505,15 @@ class Runaways:
         return Items(torch.where(keep_old, old.a, a), torch.where(keep_old, old.d, new.d))
 
 
-def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
-            log_likelihood: Callable[[], float], *, tol: float, max_iter: int,
-            free: torch.Tensor | None = None,
-            change: Callable[[ItemsT, ItemsT, torch.Tensor | None], float] | None = None,
-            feasible: Callable[[ItemsT], bool] | None = None) -> tuple[ItemsT, bool, int]:
-    r"""EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3): from :math:`x_0`, two EM
-    updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
-    with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
-    :math:`\alpha = \min(-\lVert r\rVert/\lVert v\rVert, -1)`, and one EM update from
-    there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept
-    (and so is the ``free`` mask from before that update: an item held on the way from a
-    rejected :math:`x'` is not held). An :math:`x'` outside the parameter space (``feasible``,
-    default: every parameter finite; the 2PL's slope prior also needs :math:`a > 0`) is
-    stepped back towards :math:`x_2` (:math:`\alpha = -1`) by :math:`\alpha \leftarrow
-    (\alpha - 1)/2`, as Varadhan and Roland do. It has EM's fixed points and cuts the
-    iterations several times over. ``items`` is any named tuple of per-item tensors (the 2PL's
-    :class:`Items`, the 3PL's); ``update`` runs one EM iteration (E-step at its argument,
-    whose objective ``log_likelihood()`` then returns, and M-step); it stops when ``change``
-    (default :func:`_change`) says an EM update moved no parameter of the ``free`` items (a
-    mask, which ``update`` may narrow; default all) more than ``tol``. Returns the estimate,
-    whether it converged and the number of EM updates run."""
-    import torch
-
-    change = change or _change
-    feasible = feasible or _finite
-    kind = type(items)
-    count = 0
-    while count < max_iter:
-        x1 = update(items)
-        count += 1
-        if change(x1, items, free) < tol:
-            return x1, True, count
-        x2 = update(x1)
-        count += 1
-        log_likelihood_1 = log_likelihood()
-        if change(x2, x1, free) < tol:
-            return x2, True, count
-        r = torch.cat([p1 - p0 for p0, p1 in zip(items, x1)])
-        v = torch.cat([p2 - p1 for p1, p2 in zip(x1, x2)]) - r
-        alpha = min(-float(r.norm() / v.norm()), -1.0) if float(v.norm()) > 0 else -1.0
-
-        def extrapolate(alpha: float) -> ItemsT:
-            jump = kind(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
-                          for x0, p1, p2 in zip(items, x1, x2)))
-            if free is not None:  # held items stay where they are held
-                jump = kind(*(torch.where(free, j, p2) for j, p2 in zip(jump, x2)))
-            return jump
-
-        jump = extrapolate(alpha)
-        for _ in range(BACKTRACKS):
-            if feasible(jump):
-                break
-            alpha = (alpha - 1.0) / 2.0
-            jump = extrapolate(alpha)
-        else:
-            jump = x2
-        held = None if free is None else free.clone()
-        items = update(jump)
-        count += 1
-        if not (log_likelihood() >= log_likelihood_1 and feasible(items)):
-            items = x2
-            if held is not None:
-                free.copy_(held)
-    return items, False, count
-
-
-#: how many times SQUAREM halves its way back from an extrapolation outside the parameter space
-BACKTRACKS = 20
-
-
-def _finite(items: tuple) -> bool:
-    """Whether every parameter of every item is finite."""
-    import torch
-
-    return all(bool(torch.isfinite(values).all()) for values in items)
-
-
 def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
             tol: float, max_iter: int, priors: Priors = Priors()) -> EMResult:
     """Bock–Aitkin EM for the 2PL (module docstring) on the questions not in ``found``."""
     import torch
 
     keep = ~found.questions
-    data = (SparseData if is_sparse(responses) else DenseData)(responses, keep, device)
+    kept = DeviceResponses.transfer(responses, int(found.item_counts[keep].sum()), device,
+                                    "int8", columns=keep, dtype=torch.float64)
+    data = (SparseData if is_sparse(responses) else DenseData)(kept)
     z_host, w_host = quadrature(nodes)
     z = torch.as_tensor(z_host, device=device)
     log_w = torch.as_tensor(np.log(w_host), device=device)
@@ -689,7 +529,7 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
         return runaways.hold(m_step(post, totals, x, z, priors, free=runaways.free), x)
 
     def feasible(x: Items) -> bool:  # the slope prior's density is 0 at a <= 0
-        return _finite(x) and (priors.log_a_sd is None or bool((x.a > 0).all()))
+        return finite(x) and (priors.log_a_sd is None or bool((x.a > 0).all()))
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
                                           max_iter=max_iter, free=runaways.free,
