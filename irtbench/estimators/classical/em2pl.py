@@ -9,13 +9,22 @@ equally spaced on [-6, 6], mirt's rule). In the slope-intercept form
 **E-step.** The log-likelihood of student *i* at node *q* is
 :math:`\ell_{iq} = \sum_j o_{ij}[y_{ij}x_j(z_q) - \log(1 + e^{x_j(z_q)})]`. Its first term is
 rank two, :math:`z_q (Ya)_i + (Yd)_i`: one pass over the answers, not a product with every
-node; the second is the observed mask times :math:`\log(1 - p)`, a product with the nodes
-only where responses are missing (with none, one sum over the questions, the same for every
-student). The posterior node weights :math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give Bock and
-Aitkin's artificial data, of which the M-step needs only :math:`\sum_q r_{jq}z_q =
-\sum_i y_{ij}\bar z_i` (:math:`\bar z_i` the EAP: a second pass over the answers),
-:math:`\sum_q r_{jq}`, the item total, and :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (one row
-shared by all questions when nothing is missing).
+node; the second is the observed mask times :math:`\log(1 - p)` (with nothing missing, one
+sum over the questions, the same for every student). The posterior node weights
+:math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give Bock and Aitkin's artificial data, of which the
+M-step needs only :math:`\sum_q r_{jq}z_q = \sum_i y_{ij}\bar z_i` (:math:`\bar z_i` the EAP:
+a second pass over the answers), :math:`\sum_q r_{jq}`, the item total, and
+:math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (one row shared by all questions when nothing is
+missing). With missing responses the mask enters as one product each way, for a block of
+students at a time on the **window** of nodes where their posteriors are not 0: a student's
+:math:`\ell_{iq} + \log w_q` is concave in :math:`z_q`, so once it lies ``UNDERFLOW`` (750)
+below its top at both ends of a window it is lower still beyond them, where
+:math:`e^{\ell - \text{top}}` rounds to exactly 0 in float64: the nodes left out are those
+the whole grid gives weight 0, and the products cost the window, not the grid (a long test
+has narrow posteriors: at 300 x 28659, 610 nodes and windows of about 90). Each block's
+window is where its students' weights lay in the last E-step, widened until the rule holds
+(:meth:`DenseData.windows`, :func:`_widened`). Only the order of the arithmetic differs from
+the whole grid's.
 
 **M-step.** Each item's expected complete-data log-likelihood
 :math:`\sum_q r_{jq}x_j(z_q) - n_{jq}\log(1 + e^{x_j(z_q)})`, plus its log prior, is maximised
@@ -81,7 +90,7 @@ from irtbench.estimators.classical.acceleration import ascend, finite, squarem
 from irtbench.kernels.device_responses import DeviceResponses, Piece
 from irtbench.models import Extremes
 from irtbench.models.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
-from irtbench.responses import Responses, is_sparse
+from irtbench.responses import Responses, is_sparse, row_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -156,13 +165,15 @@ class Priors(NamedTuple):
 
 class EStep(NamedTuple):
     """Posterior node weights ``(n, Q)``; what the M-step needs of the artificial data:
-    ``r1`` (``sum_q r_jq z_q``, ``(J,)``) and ``n`` (``(J, Q)``, or ``(1, Q)`` when nothing is
-    missing); the marginal log-likelihood."""
+    ``r1`` (``sum_q r_jq z_q``, ``(J,)``) and ``n`` (``n_jq``, nodes by items: ``(Q, J)``, or
+    ``(Q, 1)`` when nothing is missing); the marginal log-likelihood."""
 
     posterior: torch.Tensor
     r1: torch.Tensor
     n: torch.Tensor
     log_likelihood: float
+    #: the nodes the rows of ``n`` are (every other node has no mass)
+    nodes: slice = slice(None)
 
 
 class EMResult(NamedTuple):
@@ -187,12 +198,15 @@ class EMResult(NamedTuple):
 class DenseData:
     """The E-step over dense responses of the kept questions: their int8 codes on the device
     (:class:`~irtbench.kernels.device_responses.DeviceResponses`), decoded to float64 a block
-    of rows at a time."""
+    of rows at a time; with missing responses, each block of students on the window of nodes
+    where their posteriors are not 0 (:meth:`windows`)."""
 
     def __init__(self, responses: DeviceResponses) -> None:
         self.responses = responses
         self.shape = responses.shape
         self.complete = responses.complete
+        #: each student's nodes of non-zero posterior weight in the last E-step, first and last
+        self.support: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def blocks(self) -> Iterator[Piece]:
         """Blocks of ``BLOCK_ENTRIES`` entries: float64 answers (missing 0) and the 0/1 mask
@@ -201,28 +215,69 @@ class DenseData:
 
         return self.responses.blocks(torch.float64, BLOCK_ENTRIES)
 
-    def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
-        """One E-step (module docstring), a block of rows at a time."""
+    def windows(self, n_nodes: int) -> list[tuple[slice | torch.Tensor, slice]]:
+        """Blocks of students (a slice of rows, or their row numbers) and the nodes to compute
+        their posteriors on: every node, a block of ``BLOCK_ENTRIES`` entries at a time,
+        when nothing is missing (the E-step's cost is then the nodes' sums over the items,
+        not the students') or before the first E-step; otherwise the students grouped by
+        where their posteriors lay in the last E-step (:func:`group_windows`), each group on
+        the nodes where its members' weights were not 0, ``WINDOW_MARGIN`` more on each side.
+        :meth:`e_step` widens a window that proves too narrow."""
         import torch
 
-        log_q = None if self.complete else _log_q(items, z)
-        shared = log_w - _softplus_sum(items, z) if self.complete else log_w
+        blocks = row_blocks(self.shape, elements=BLOCK_ENTRIES)
+        if self.complete or self.support is None:
+            return [(rows, slice(0, n_nodes)) for rows in blocks]
+        low, high = (x.cpu().numpy() for x in self.support)
+        low = np.maximum(low - WINDOW_MARGIN, 0)
+        high = np.minimum(high + WINDOW_MARGIN + 1, n_nodes)
+        device = self.support[0].device
+        return [(torch.as_tensor(rows, device=device), nodes)
+                for rows, nodes in group_windows(low, high, blocks[0].stop - blocks[0].start)]
+
+    def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
+        r"""One E-step (module docstring), a block of students at a time, each on its window
+        of nodes (:meth:`windows`, widened by :func:`_widened` until every node left out has
+        weight 0). With missing responses the term :math:`\sum_j o_{ij}\log(1 - p_j(z_q))`
+        is the product of the block's mask with the window's rows of :math:`\log(1 - p)`
+        (nodes by items), and the node masses :math:`n_{qj}` gain the product of the window's
+        posteriors with the mask; without, both are one row shared by every student and
+        item. The nodes' arrays cover only the nodes some window covers (:class:`NodeSpan`):
+        every other node has no posterior weight."""
+        import torch
+
+        n_nodes = len(z)
+        windows = self.windows(n_nodes)
+        span = slice(min(nodes.start for _, nodes in windows),
+                     max(nodes.stop for _, nodes in windows))
+        per_node = NodeSpan(items, z, log_w, self.complete, span)
         ad = torch.stack([items.a, items.d], dim=1)
-        posterior = z.new_empty((self.shape[0], len(z)))
+        posterior = z.new_zeros((self.shape[0], n_nodes))
         r1 = z.new_zeros(self.shape[1])
-        n = z.new_zeros((1, len(z)) if self.complete else (self.shape[1], len(z)))
+        low = high = None  # each student's first and last node of non-zero weight
+        if not self.complete:
+            low, high = (torch.empty(self.shape[0], dtype=torch.long, device=z.device)
+                         for _ in range(2))
         log_likelihood = 0.0
-        for block in self.blocks():
+        for rows, nodes in windows:
+            block = self.responses.rows(rows, torch.float64)
             linear = block.y @ ad
-            joint = linear[:, :1] * z + linear[:, 1:] + shared
-            if block.weight is not None:
-                joint += block.weight @ log_q
+            while True:
+                joint = (linear[:, :1] * z[nodes] + linear[:, 1:]
+                         + per_node.joint(block.weight, nodes))
+                wider = _widened(joint, nodes, n_nodes)
+                if wider is None:
+                    break
+                nodes = wider
             post, total = _normalise(joint)
             log_likelihood += total
-            posterior[block.rows] = post
-            r1 += block.y.T @ (post @ z)
-            n += post.sum(0, keepdim=True) if block.weight is None else block.weight.T @ post
-        return EStep(posterior, r1, n, log_likelihood)
+            posterior[rows, nodes] = post
+            r1 += block.y.T @ (post @ z[nodes])
+            per_node.add_mass(post, block.weight, nodes)
+            if block.weight is not None:
+                low[rows], high[rows] = _support(post, nodes)
+        self.support = None if self.complete else (low, high)
+        return EStep(posterior, r1, per_node.mass, log_likelihood, per_node.span)
 
     def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
                        full: bool) -> torch.Tensor:
@@ -260,7 +315,7 @@ class SparseData:
         joint = linear[:, :1] * z + linear[:, 1:] + observed_csr @ log_q + log_w
         posterior, log_likelihood = _normalise(joint)
         r1 = (yt_csr @ (posterior @ z)[:, None])[:, 0]
-        return EStep(posterior, r1, observed_t_csr @ posterior, log_likelihood)
+        return EStep(posterior, r1, (observed_t_csr @ posterior).T, log_likelihood)
 
     def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
                        full: bool) -> torch.Tensor:
@@ -330,6 +385,125 @@ def _normalise(joint: torch.Tensor) -> tuple[torch.Tensor, float]:
     return posterior, float(top.sum() + total.log().sum())
 
 
+#: a student's log joint this far below its top at a node makes that node's posterior weight
+#: :math:`e^{\ell - \text{top}}` round to exactly 0 in float64 (below about -745.13)
+UNDERFLOW = 750.0
+#: nodes added on each side of a student's last nodes of non-zero weight for its next window
+WINDOW_MARGIN = 2
+
+
+def group_windows(low: np.ndarray, high: np.ndarray, max_rows: int
+                  ) -> list[tuple[np.ndarray, slice]]:
+    """Blocks of at most ``max_rows`` students whose windows of nodes (``low`` to ``high``,
+    exclusive) are alike, each with the nodes of all of its members': the students of a width
+    within one octave whose windows' centres fall in one bin of a quarter of that octave, so
+    that a block's window is at most 1.25 times the octave (narrow windows give blocks of the
+    students of nearby skills; wide ones, blocks of any students)."""
+    octave = np.ceil(np.log2(np.maximum(high - low, 1))).astype(np.int64)
+    centre = (low + high) // (2 * np.maximum(2 ** (octave - 2), 1))
+    key = octave * (int(centre.max()) + 1) + centre
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
+    groups = []
+    for start, stop in zip(starts, [*starts[1:], len(order)]):
+        for part in range(start, stop, max_rows):
+            rows = order[part:min(part + max_rows, stop)]
+            groups.append((rows, slice(int(low[rows].min()), int(high[rows].max()))))
+    return groups
+
+
+class NodeSpan:
+    r"""The E-step's arrays over the nodes, kept on the ``span`` of nodes its windows cover
+    (grown when a widened window leaves it): the nodes' terms of the log joint (with missing
+    responses :math:`\log(1 - p_j(z_q))`, nodes by items; without, :math:`\log w_q - \sum_j
+    \log(1 + e^{a_jz_q + d_j})`, one row shared by every student) and the node masses
+    :math:`n_{qj}` added up a block of students at a time (nodes by items, or one column)."""
+
+    def __init__(self, items: Items, z: torch.Tensor, log_w: torch.Tensor, complete: bool,
+                 span: slice) -> None:
+        self.items, self.z, self.log_w, self.complete = items, z, log_w, complete
+        self.span = span
+        self.terms = self.compute(span)
+        self.mass = z.new_zeros((span.stop - span.start, 1 if complete else len(items.a)))
+
+    def joint(self, weight: torch.Tensor | None, nodes: slice) -> torch.Tensor:
+        r"""The nodes' terms of a block of students (``weight`` its 0/1 mask of observed
+        responses, None when nothing is missing) on the window ``nodes``: the shared row, or
+        :math:`\log w_q` plus the mask times :math:`\log(1 - p)`, ``(rows, nodes)``."""
+        import torch
+
+        self.cover(nodes)
+        terms = self.terms[self.local(nodes)]
+        return terms if weight is None else torch.addmm(self.log_w[nodes], weight, terms.T)
+
+    def add_mass(self, posterior: torch.Tensor, weight: torch.Tensor | None,
+                 nodes: slice) -> None:
+        """Add a block of students' ``posterior`` weights on the window ``nodes`` (after
+        :meth:`joint` there) to the node masses: their sum, or the product with the mask."""
+        mass = self.mass[self.local(nodes)]
+        if weight is None:
+            mass[:, 0] += posterior.sum(0)
+        else:
+            mass.addmm_(posterior.T, weight)
+
+    def local(self, nodes: slice) -> slice:
+        """``nodes`` as rows of the span's arrays."""
+        return slice(nodes.start - self.span.start, nodes.stop - self.span.start)
+
+    def cover(self, nodes: slice) -> None:
+        """Grow the span to take in ``nodes``: the terms computed anew, the masses kept."""
+        if nodes.start >= self.span.start and nodes.stop <= self.span.stop:
+            return
+        old, self.span = self.span, slice(min(nodes.start, self.span.start),
+                                          max(nodes.stop, self.span.stop))
+        self.terms = self.compute(self.span)
+        mass = self.mass.new_zeros((self.span.stop - self.span.start, self.mass.shape[1]))
+        mass[self.local(old)] = self.mass
+        self.mass = mass
+
+    def compute(self, span: slice) -> torch.Tensor:
+        """The terms on the nodes ``span``."""
+        import torch
+        import torch.nn.functional as F
+
+        z = self.z[span]
+        if self.complete:
+            return self.log_w[span] - _softplus_sum(self.items, z)
+        logits = torch.addcmul(self.items.d[None, :], z[:, None], self.items.a[None, :])
+        return F.softplus(logits).neg_()
+
+
+def _widened(joint: torch.Tensor, nodes: slice, n_nodes: int) -> slice | None:
+    r"""None when every student's log joint at the window's inner ends of the grid (those
+    that are not the grid's own ends) is more than ``UNDERFLOW`` below its top in the window;
+    otherwise the window widened by its width on each side where it is not.
+
+    Enough to leave the nodes outside out: a student's log joint :math:`\ell_i(z) = \sum_j
+    o_{ij}[y_{ij}(a_jz + d_j) - \log(1 + e^{a_jz + d_j})] - z^2/2 + \text{const}` is concave
+    in :math:`z`, so past a node ``UNDERFLOW`` below a higher one it only falls: every node
+    outside has weight :math:`e^{\ell - \text{top}} = 0` exactly, as the whole grid gives,
+    and the window's top is the grid's."""
+    top = joint.max(dim=1).values - UNDERFLOW
+    low = nodes.start > 0 and not bool((joint[:, 0] < top).all())
+    high = nodes.stop < n_nodes and not bool((joint[:, -1] < top).all())
+    if not (low or high):
+        return None
+    width = nodes.stop - nodes.start
+    return slice(max(0, nodes.start - width) if low else nodes.start,
+                 min(n_nodes, nodes.stop + width) if high else nodes.stop)
+
+
+def _support(posterior: torch.Tensor, nodes: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's first and last node (of the grid) of non-zero ``posterior`` weight on the
+    window ``nodes``."""
+    import torch
+
+    positive = (posterior > 0).to(torch.int32)
+    width = posterior.shape[1]
+    return (positive.argmax(dim=1) + nodes.start,
+            nodes.start + width - 1 - positive.flip(1).argmax(dim=1))
+
+
 def student_scores(y: torch.Tensor, observed: torch.Tensor | None, p: torch.Tensor,
                    z: torch.Tensor, posterior: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -380,21 +554,32 @@ def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, pri
     number of steps (more cost passes, not accuracy)."""
     import torch
 
-    mass = post.n.sum(0)
-    active = mass > NEGLIGIBLE_MASS * float(mass.sum())
-    n, z = post.n[:, active], z[active]
+    mass = post.n.sum(1)
+    active = _rows_of(mass > NEGLIGIBLE_MASS * float(mass.sum()))
+    n, z = post.n[active], z[post.nodes][active]  # nodes by items
     powers = torch.stack([z * z, z, torch.ones_like(z)], dim=1)  # (Q, 3)
-    shared = n.shape[0] == 1  # nothing missing: one row of n for every item
-    weighted = n[0, :, None] * powers if shared else None
+    shared = n.shape[1] == 1  # nothing missing: one row of n for every item
+    weighted = n[:, 0, None] * powers if shared else None
     chosen = (torch.arange(len(items.a), device=z.device) if free is None
               else torch.nonzero(free).flatten())
     a, d = items.a.clone(), items.d.clone()
     for part in item_chunks(len(chosen)):
         index = chosen[part]
         a[index], d[index] = _newton(a[index], d[index], post.r1[index], totals[index],
-                                     weighted if shared else n[index], z, powers, priors,
-                                     shared=shared, steps=steps)
+                                     weighted if shared else n[:, index].T.contiguous(), z,
+                                     powers, priors, shared=shared, steps=steps)
     return Items(a, d)
+
+
+def _rows_of(mask: torch.Tensor) -> slice | torch.Tensor:
+    """A boolean ``mask`` as the slice it is when its true entries are contiguous (indexing by
+    it then copies nothing), else itself."""
+    import torch
+
+    index = torch.nonzero(mask).flatten()
+    if len(index) and int(index[-1]) - int(index[0]) + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return mask
 
 
 def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Tensor,
