@@ -15,8 +15,9 @@ written once over those :math:`K` parameters. On the fixed quadrature of the 2PL
 :math:`z_q` on [-6, 6], N(0, 1) weights), each EM iteration is
 
 * **E-step**, a block of rows at a time from the int8 codes of the kept questions on the
-  device (:class:`~irtbench.kernels.device_responses.DeviceResponses`): the students' log-likelihoods at the
-  nodes :math:`\ell_{iq} = \sum_j y_{ij}\log\frac{p_{jq}}{1 - p_{jq}} + o_{ij}\log(1 - p_{jq})`
+  device (:class:`~irtbench.kernels.device_responses.DeviceResponses`): the students'
+  log-likelihoods at the nodes
+  :math:`\ell_{iq} = \sum_j y_{ij}\log\frac{p_{jq}}{1 - p_{jq}} + o_{ij}\log(1 - p_{jq})`
   (two matrix products), their posteriors :math:`\pi_{iq} \propto w_q e^{\ell_{iq}}`, and the
   expected counts :math:`r_{jq} = \sum_i y_{ij}\pi_{iq}` (right) and
   :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (seen);
