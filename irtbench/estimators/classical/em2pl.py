@@ -21,7 +21,7 @@ students at a time on the **window** of nodes where their posteriors are not 0: 
 below its top at both ends of a window it is lower still beyond them, where
 :math:`e^{\ell - \text{top}}` rounds to exactly 0 in float64: the nodes left out are those
 the whole grid gives weight 0, and the products cost the window, not the grid (a long test
-has narrow posteriors: at 300 x 28659, 610 nodes and windows of about 90). Each block's
+has narrow posteriors: at 300 x 28659, 610 nodes and windows of about 80). Each block's
 window is where its students' weights lay in the last E-step, widened until the rule holds
 (:meth:`DenseData.windows`, :func:`_widened`). Only the order of the arithmetic differs from
 the whole grid's.
