@@ -95,11 +95,12 @@ def answers_of(responses: np.ndarray, dtype: type | np.dtype = np.float32) -> np
     return np.where(np.isnan(responses), 0.0, responses).astype(dtype)
 
 
-def row_blocks(shape: tuple[int, ...], *, gpu: bool = False) -> list[slice]:
-    """Slices of rows covering a matrix of ``shape`` :data:`BLOCK_ELEMENTS` entries at a time
-    (``GPU_BLOCK_FACTOR`` times more for work on a GPU); ``shape[1]`` may be any per-row width
-    (e.g. nodes x questions)."""
-    elements = BLOCK_ELEMENTS * (GPU_BLOCK_FACTOR if gpu else 1)
+def row_blocks(shape: tuple[int, ...], *, gpu: bool = False, elements: int | None = None
+               ) -> list[slice]:
+    """Slices of rows covering a matrix of ``shape`` ``elements`` entries at a time (default
+    :data:`BLOCK_ELEMENTS`, ``GPU_BLOCK_FACTOR`` times more for work on a GPU); ``shape[1]``
+    may be any per-row width (e.g. nodes x questions)."""
+    elements = elements or BLOCK_ELEMENTS * (GPU_BLOCK_FACTOR if gpu else 1)
     step = max(1, elements // max(1, shape[1]))
     return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
 

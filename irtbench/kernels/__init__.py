@@ -1,5 +1,6 @@
 """Fast paths of the Adam estimators, kept apart from the estimators and the models so that each
-can change without the other, and the torch data layer they read: the closed form of the Rasch
+can change without the other, and the torch data layer they read (as do ``mml-em``'s EM
+kernels): the closed form of the Rasch
 objective (:mod:`irtbench.kernels.closed_form`: torch, ``torch.compile``'s fused pass, JAX),
 fused epoch kernels (:mod:`irtbench.kernels.fused_epoch`: one Triton pass over the int8 codes
 gives an epoch's loss and every gradient), loop drivers (:mod:`irtbench.kernels.graph_loop`:

@@ -327,3 +327,42 @@ def test_the_logit_path_refuses_a_model_with_its_own_log_likelihood():
     with pytest.raises(ValueError, match="kernel='logit' needs a Bernoulli log-likelihood"):
         irtbench.fit(irtbench.simulate(30, 6, seed=0, model="3pl").responses, "torch-adam",
                      model="3pl", kernel="logit", device="cpu", epochs=2)
+
+
+@pytest.mark.parametrize("layout", ["float32", "int8", "sparse"])
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_the_device_responses_of_some_questions_are_those_questions_in_every_layout(layout,
+                                                                                     missing):
+    """The one torch data layer, as the EM fits use it: the questions ``columns`` moved in
+    each layout and read back (rows decoded a block or a gathered set at a time, the triples'
+    compressed matrices) are exactly those columns of the host matrix, the observed mask None
+    only when nothing among them is missing."""
+    from irtbench.responses import to_sparse
+
+    data = irtbench.simulate(70, 15, seed=7, missing=missing)
+    columns = np.ones(15, dtype=bool)
+    columns[[0, 6, 14]] = False
+    kept = data.responses[:, columns]
+    seen = ~np.isnan(kept)
+    responses = to_sparse(data.responses) if layout == "sparse" else data.responses
+    moved = DeviceResponses.transfer(responses, int(seen.sum()), torch.device("cpu"), layout,
+                                     columns=columns, dtype=torch.float64)
+    assert moved.shape == kept.shape and moved.complete == (missing == 0.0)
+    answers = np.where(seen, kept, 0.0)
+    if layout == "sparse":
+        (y, observed), (y_t, observed_t) = moved.compressed()
+        np.testing.assert_array_equal(y.to_dense().numpy(), answers)
+        np.testing.assert_array_equal(observed.to_dense().numpy(), seen)
+        np.testing.assert_array_equal(y_t.to_dense().numpy(), answers.T)
+        np.testing.assert_array_equal(observed_t.to_dense().numpy(), seen.T)
+        return
+    blocks = list(moved.blocks(torch.float64, elements=15 * 8))
+    assert [block.rows for block in blocks] == [slice(i, min(i + 10, 70)) for i in range(0, 70, 10)]
+    order = torch.randperm(70, generator=torch.Generator().manual_seed(0))
+    for block in [*blocks, moved.rows(order, torch.float64)]:
+        assert block.y.dtype == torch.float64
+        np.testing.assert_array_equal(block.y.numpy(), answers[block.rows])
+        if missing == 0.0:
+            assert block.weight is None
+        else:
+            np.testing.assert_array_equal(block.weight.numpy(), seen[block.rows])

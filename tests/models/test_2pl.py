@@ -595,3 +595,88 @@ def test_the_known_skill_bound_is_a_lower_bound_close_to_the_marginal_one_for_lo
     for lower, exact in zip(known, marginal):
         ratio = np.sqrt(np.mean(lower**2) / np.mean(exact**2))
         assert 0.95 <= ratio <= 1.0 + 0.01  # 1%: the Monte Carlo error of the marginal bound
+
+
+def _windowed_and_whole_grid_e_steps(data, support=None):
+    """mml-em's 2PL E-step on ``data`` (with missing responses) after one EM iteration from the
+    start: on the windows the first E-step's posteriors give (or ``support``, each student's
+    first and last node, if given), and on the whole grid."""
+    import torch
+
+    from irtbench.estimators.classical import em2pl
+    from irtbench.kernels.device_responses import DeviceResponses
+    from irtbench.models import find_extremes
+    from irtbench.responses import most_answers
+
+    found = find_extremes(data, judge_students=False)
+    keep = ~found.questions
+    moved = DeviceResponses.transfer(data, int(found.item_counts[keep].sum()),
+                                     torch.device("cpu"), "int8", columns=keep)
+    windowed, whole = em2pl.DenseData(moved), em2pl.DenseData(moved)
+    z_host, w_host = quadrature(em2pl.default_nodes(most_answers(data)))
+    z, log_w = torch.as_tensor(z_host), torch.as_tensor(np.log(w_host))
+    totals = z.new_tensor(found.item_totals[keep])
+    items = em2pl.Items(torch.ones_like(totals),
+                        torch.log(totals / (z.new_tensor(found.item_counts[keep]) - totals)))
+    items = em2pl.m_step(windowed.e_step(items, z, log_w), totals, items, z, em2pl.Priors())
+    if support is not None:
+        windowed.support = tuple(torch.as_tensor(x) for x in support)
+    widths = [nodes.stop - nodes.start for _, nodes in windowed.windows(len(z))]
+    return windowed.e_step(items, z, log_w), whole.e_step(items, z, log_w), widths, len(z)
+
+
+def _assert_same_e_step(windowed, whole):
+    """The same posteriors (the same nodes exactly 0), node masses, EAP sums and marginal
+    log-likelihood, to the rounding of a different order of the sums: a student's log joint
+    sums 2000 terms to about -1e3, rounded to about 1e-12 either way, which is then each
+    posterior weight's relative error (1e-10 allowed)."""
+    import torch
+
+    assert torch.equal(windowed.posterior == 0, whole.posterior == 0)
+    torch.testing.assert_close(windowed.posterior, whole.posterior, rtol=0, atol=1e-10)
+    mass = torch.zeros_like(whole.n)
+    mass[windowed.nodes] = windowed.n
+    torch.testing.assert_close(mass, whole.n, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(windowed.r1, whole.r1, rtol=1e-10, atol=0)
+    assert windowed.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-14)
+
+
+def test_2pl_e_step_on_windows_of_nodes_is_the_whole_grids():
+    """With missing responses the E-step computes each block of students on the nodes where
+    their posteriors are not 0 (a long test's posteriors cover a fraction of the grid): it
+    gives what the whole grid gives, every node it leaves out having weight exactly 0."""
+    data = irtbench.simulate(80, 2500, seed=2, model="2pl", missing=0.2).responses
+    windowed, whole, widths, n_nodes = _windowed_and_whole_grid_e_steps(data)
+    assert np.mean(widths) < n_nodes / 2  # the windows are the point
+    _assert_same_e_step(windowed, whole)
+
+
+def test_2pl_e_step_widens_a_window_that_is_too_narrow():
+    """Windows in the wrong place (every student's posterior said to sit on the first two
+    nodes, or on the last two) are widened until the nodes left out have weight 0: the same
+    E-step as the whole grid's."""
+    from irtbench.estimators.classical.em2pl import default_nodes
+    from irtbench.responses import most_answers
+
+    data = irtbench.simulate(80, 2500, seed=2, model="2pl", missing=0.2).responses
+    n_nodes = default_nodes(most_answers(data))
+    for first in (0, n_nodes - 2):
+        first = np.full(len(data), first)
+        windowed, whole, widths, _ = _windowed_and_whole_grid_e_steps(data, (first, first + 1))
+        assert max(widths) <= 2 + 2 * 2  # the margin on each side
+        _assert_same_e_step(windowed, whole)
+
+
+def test_2pl_windows_group_every_student_once_within_their_nodes():
+    from irtbench.estimators.classical.em2pl import group_windows
+
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 300, 1000)
+    high = np.minimum(low + rng.choice([5, 40, 600], 1000), 610)
+    groups = group_windows(low, high, max_rows=64)
+    rows = np.concatenate([members for members, _ in groups])
+    np.testing.assert_array_equal(np.sort(rows), np.arange(1000))
+    for members, nodes in groups:
+        assert len(members) <= 64
+        assert nodes.start == low[members].min() and nodes.stop == high[members].max()
+        assert nodes.stop - nodes.start <= 1.25 * 2 ** np.ceil(np.log2(high - low)[members].max())

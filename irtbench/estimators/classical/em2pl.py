@@ -9,22 +9,34 @@ equally spaced on [-6, 6], mirt's rule). In the slope-intercept form
 **E-step.** The log-likelihood of student *i* at node *q* is
 :math:`\ell_{iq} = \sum_j o_{ij}[y_{ij}x_j(z_q) - \log(1 + e^{x_j(z_q)})]`. Its first term is
 rank two, :math:`z_q (Ya)_i + (Yd)_i`: one pass over the answers, not a product with every
-node; the second is the observed mask times :math:`\log(1 - p)`, a product with the nodes
-only where responses are missing (with none, one sum over the questions, the same for every
-student). The posterior node weights :math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give Bock and
-Aitkin's artificial data, of which the M-step needs only :math:`\sum_q r_{jq}z_q =
-\sum_i y_{ij}\bar z_i` (:math:`\bar z_i` the EAP: a second pass over the answers),
-:math:`\sum_q r_{jq}`, the item total, and :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (one row
-shared by all questions when nothing is missing).
+node; the second is the observed mask times :math:`\log(1 - p)` (with nothing missing, one
+sum over the questions, the same for every student). The posterior node weights
+:math:`\pi_{iq} \propto w_q e^{\ell_{iq}}` give Bock and Aitkin's artificial data, of which the
+M-step needs only :math:`\sum_q r_{jq}z_q = \sum_i y_{ij}\bar z_i` (:math:`\bar z_i` the EAP:
+a second pass over the answers), :math:`\sum_q r_{jq}`, the item total, and
+:math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (one row shared by all questions when nothing is
+missing). With missing responses the mask enters as one product each way, for a block of
+students at a time on the **window** of nodes where their posteriors are not 0: a student's
+:math:`\ell_{iq} + \log w_q` is concave in :math:`z_q`, so once it lies ``UNDERFLOW`` (750)
+below its top at both ends of a window it is lower still beyond them, where
+:math:`e^{\ell - \text{top}}` rounds to exactly 0 in float64: the nodes left out are those
+the whole grid gives weight 0, and the products cost the window, not the grid (a long test
+has narrow posteriors: at 300 x 28659, 610 nodes and windows of about 80). Each block's
+window is where its students' weights lay in the last E-step, widened until the rule holds
+(:meth:`DenseData.windows`, :func:`_widened`). Only the order of the arithmetic differs from
+the whole grid's.
 
 **M-step.** Each item's expected complete-data log-likelihood
 :math:`\sum_q r_{jq}x_j(z_q) - n_{jq}\log(1 + e^{x_j(z_q)})`, plus its log prior, is maximised
 by Newton steps on :math:`(a_j, d_j)` (2x2, all items at once, a step longer than 1 scaled
-back, each step halved where it would lower that objective (:func:`ascend`: so every M-step
-raises it, a generalised EM that cannot cycle, and, the slope prior's density being 0 at
-:math:`a \le 0`, the slopes stay positive under it); two steps per EM iteration. EM
-(SQUAREM-accelerated) stops when the largest change of the items' slope-intercept parameters
-(:func:`item_changes`: :math:`|\Delta a_j|` and :math:`|\Delta d_j|/\max(1, |a_j|)`) is below
+back, each step halved where it would lower that objective
+(:func:`~irtbench.estimators.classical.acceleration.ascend`: so every M-step raises it, a
+generalised EM that cannot cycle, and, the slope prior's density being 0 at :math:`a \le 0`,
+the slopes stay positive under it); two steps per EM iteration. EM (SQUAREM-accelerated,
+:func:`~irtbench.estimators.classical.acceleration.squarem`) stops when the largest change of
+the items' slope-intercept parameters
+(:func:`~irtbench.estimators.classical.acceleration.item_changes`: :math:`|\Delta a_j|` and
+:math:`|\Delta d_j|/\max(1, |a_j|)`) is below
 ``tol``, not of :math:`b_j = -d_j/a_j`, which moves without bound as :math:`a_j` nears 0.
 
 **The slope is free in sign** without a slope prior: an item that slopes downwards (a badly
@@ -47,10 +59,12 @@ lets :math:`a` grow to pull :math:`b` to 0, and is unstable without a strong slo
 by default (plain marginal ML). The EM maximises the marginal log-likelihood plus these log
 densities (:meth:`Priors.log_density`), the objective its ``losses`` record.
 
-**The data** are held on the device as int8 codes and decoded a block of rows at a time
-(1 byte per response: 427 million responses in 0.43 GB), or, for
-:class:`~irtbench.responses.SparseResponses`, as two compressed sparse matrices (by student and
-by question): every pass then costs the observed responses, never the dense matrix.
+**The data** of the kept questions are held on the device by
+:class:`~irtbench.kernels.device_responses.DeviceResponses`, the data layer of every torch fit:
+int8 codes decoded a block of rows at a time (1 byte per response: 427 million responses in
+0.43 GB), or, for :class:`~irtbench.responses.SparseResponses`, the triples as two compressed
+sparse matrices (by student and by question): every pass then costs the observed responses,
+never the dense matrix.
 
 **Outputs.** Discriminations :math:`a_j`, difficulties :math:`b_j`; skills are EAP with
 posterior SDs as SEs. Item SEs from the cross-product (XPD) information
@@ -67,14 +81,16 @@ spacing), a warning says to raise ``nodes``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from irtbench.estimators.classical.acceleration import ascend, finite, squarem
+from irtbench.kernels.device_responses import DeviceResponses, Piece
 from irtbench.models import Extremes
-from irtbench.responses import MISSING, Responses, is_sparse, to_compact
 from irtbench.models.twopl import default_nodes, quadrature  # noqa: F401 - default_nodes: mml-em's
+from irtbench.responses import Responses, is_sparse, row_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -85,8 +101,6 @@ FULL_XPD_PER_PARAMETER = 5
 #: entries of a block of rows decoded at a time (float64: 32 MB)
 BLOCK_ENTRIES = 1 << 22
 
-
-ItemsT = TypeVar("ItemsT", bound=tuple)
 
 
 class Items(NamedTuple):
@@ -151,13 +165,15 @@ class Priors(NamedTuple):
 
 class EStep(NamedTuple):
     """Posterior node weights ``(n, Q)``; what the M-step needs of the artificial data:
-    ``r1`` (``sum_q r_jq z_q``, ``(J,)``) and ``n`` (``(J, Q)``, or ``(1, Q)`` when nothing is
-    missing); the marginal log-likelihood."""
+    ``r1`` (``sum_q r_jq z_q``, ``(J,)``) and ``n`` (``n_jq``, nodes by items: ``(Q, J)``, or
+    ``(Q, 1)`` when nothing is missing); the marginal log-likelihood."""
 
     posterior: torch.Tensor
     r1: torch.Tensor
     n: torch.Tensor
     log_likelihood: float
+    #: the nodes the rows of ``n`` are (every other node has no mass)
+    nodes: slice = slice(None)
 
 
 class EMResult(NamedTuple):
@@ -179,65 +195,89 @@ class EMResult(NamedTuple):
     log_prior: float = 0.0
 
 
-class Block(NamedTuple):
-    """A block of rows of the kept questions: float64 answers (0 where missing) and the 0/1
-    mask of the observed ones (None: all observed)."""
-
-    rows: slice
-    y: torch.Tensor
-    observed: torch.Tensor | None
-
-
 class DenseData:
-    """Dense responses of the kept questions on the device, as int8 codes decoded a block of
-    rows at a time."""
+    """The E-step over dense responses of the kept questions: their int8 codes on the device
+    (:class:`~irtbench.kernels.device_responses.DeviceResponses`), decoded to float64 a block
+    of rows at a time; with missing responses, each block of students on the window of nodes
+    where their posteriors are not 0 (:meth:`windows`)."""
 
-    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
+    def __init__(self, responses: DeviceResponses) -> None:
+        self.responses = responses
+        self.shape = responses.shape
+        self.complete = responses.complete
+        #: each student's nodes of non-zero posterior weight in the last E-step, first and last
+        self.support: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def blocks(self) -> Iterator[Piece]:
+        """Blocks of ``BLOCK_ENTRIES`` entries: float64 answers (missing 0) and the 0/1 mask
+        of the observed ones (None when nothing is missing)."""
         import torch
 
-        n_students = responses.shape[0]
-        self.shape = (n_students, int(keep.sum()))
-        self.step = max(1, BLOCK_ENTRIES // max(1, self.shape[1]))
-        self.codes = torch.empty(self.shape, dtype=torch.int8, device=device)
-        for rows in self.row_slices():
-            block = to_compact(np.asarray(responses[rows])[:, keep])
-            self.codes[rows] = torch.from_numpy(np.ascontiguousarray(block)).to(device)
-        self.complete = bool((self.codes != MISSING).all())
+        return self.responses.blocks(torch.float64, BLOCK_ENTRIES)
 
-    def row_slices(self) -> list[slice]:
-        return [slice(start, min(start + self.step, self.shape[0]))
-                for start in range(0, self.shape[0], self.step)]
-
-    def blocks(self) -> Iterator[Block]:
+    def windows(self, n_nodes: int) -> list[tuple[slice | torch.Tensor, slice]]:
+        """Blocks of students (a slice of rows, or their row numbers) and the nodes to compute
+        their posteriors on: every node, a block of ``BLOCK_ENTRIES`` entries at a time,
+        when nothing is missing (the E-step's cost is then the nodes' sums over the items,
+        not the students') or before the first E-step; otherwise the students grouped by
+        where their posteriors lay in the last E-step (:func:`group_windows`), each group on
+        the nodes where its members' weights were not 0, ``WINDOW_MARGIN`` more on each side.
+        :meth:`e_step` widens a window that proves too narrow."""
         import torch
 
-        for rows in self.row_slices():
-            codes = self.codes[rows]
-            y = (codes == 1).to(torch.float64)
-            yield Block(rows, y, None if self.complete else (codes != MISSING).to(torch.float64))
+        blocks = row_blocks(self.shape, elements=BLOCK_ENTRIES)
+        if self.complete or self.support is None:
+            return [(rows, slice(0, n_nodes)) for rows in blocks]
+        low, high = (x.cpu().numpy() for x in self.support)
+        low = np.maximum(low - WINDOW_MARGIN, 0)
+        high = np.minimum(high + WINDOW_MARGIN + 1, n_nodes)
+        device = self.support[0].device
+        return [(torch.as_tensor(rows, device=device), nodes)
+                for rows, nodes in group_windows(low, high, blocks[0].stop - blocks[0].start)]
 
     def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
-        """One E-step (module docstring), a block of rows at a time."""
+        r"""One E-step (module docstring), a block of students at a time, each on its window
+        of nodes (:meth:`windows`, widened by :func:`_widened` until every node left out has
+        weight 0). With missing responses the term :math:`\sum_j o_{ij}\log(1 - p_j(z_q))`
+        is the product of the block's mask with the window's rows of :math:`\log(1 - p)`
+        (nodes by items), and the node masses :math:`n_{qj}` gain the product of the window's
+        posteriors with the mask; without, both are one row shared by every student and
+        item. The nodes' arrays cover only the nodes some window covers (:class:`NodeSpan`):
+        every other node has no posterior weight."""
         import torch
 
-        log_q = None if self.complete else _log_q(items, z)
-        shared = log_w - _softplus_sum(items, z) if self.complete else log_w
+        n_nodes = len(z)
+        windows = self.windows(n_nodes)
+        span = slice(min(nodes.start for _, nodes in windows),
+                     max(nodes.stop for _, nodes in windows))
+        per_node = NodeSpan(items, z, log_w, self.complete, span)
         ad = torch.stack([items.a, items.d], dim=1)
-        posterior = z.new_empty((self.shape[0], len(z)))
+        posterior = z.new_zeros((self.shape[0], n_nodes))
         r1 = z.new_zeros(self.shape[1])
-        n = z.new_zeros((1, len(z)) if self.complete else (self.shape[1], len(z)))
+        low = high = None  # each student's first and last node of non-zero weight
+        if not self.complete:
+            low, high = (torch.empty(self.shape[0], dtype=torch.long, device=z.device)
+                         for _ in range(2))
         log_likelihood = 0.0
-        for block in self.blocks():
+        for rows, nodes in windows:
+            block = self.responses.rows(rows, torch.float64)
             linear = block.y @ ad
-            joint = linear[:, :1] * z + linear[:, 1:] + shared
-            if block.observed is not None:
-                joint += block.observed @ log_q
+            while True:
+                joint = (linear[:, :1] * z[nodes] + linear[:, 1:]
+                         + per_node.joint(block.weight, nodes))
+                wider = _widened(joint, nodes, n_nodes)
+                if wider is None:
+                    break
+                nodes = wider
             post, total = _normalise(joint)
             log_likelihood += total
-            posterior[block.rows] = post
-            r1 += block.y.T @ (post @ z)
-            n += post.sum(0, keepdim=True) if block.observed is None else block.observed.T @ post
-        return EStep(posterior, r1, n, log_likelihood)
+            posterior[rows, nodes] = post
+            r1 += block.y.T @ (post @ z[nodes])
+            per_node.add_mass(post, block.weight, nodes)
+            if block.weight is not None:
+                low[rows], high[rows] = _support(post, nodes)
+        self.support = None if self.complete else (low, high)
+        return EStep(posterior, r1, per_node.mass, log_likelihood, per_node.span)
 
     def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
                        full: bool) -> torch.Tensor:
@@ -247,43 +287,23 @@ class DenseData:
         p = _probabilities(items, z)
         total = None
         for block in self.blocks():
-            u, v = student_scores(block.y, block.observed, p, z, posterior[block.rows])
+            u, v = student_scores(block.y, block.weight, p, z, posterior[block.rows])
             part = _products(u, v, full)
             total = part if total is None else total + part
         return total
 
 
 class SparseData:
-    """Sparse triples of the kept questions on the device, as compressed sparse row matrices
-    by student (``Y``, ``O``) and by question (``Y^T``, ``O^T``): every product costs the
-    observed responses."""
+    """The E-step over sparse triples of the kept questions on the device
+    (:class:`~irtbench.kernels.device_responses.DeviceResponses`, float64 answers), through
+    their compressed sparse row matrices by student (``Y``, ``O``) and by question (``Y^T``,
+    ``O^T``): every product costs the observed responses."""
 
-    def __init__(self, responses: Responses, keep: np.ndarray, device: torch.device) -> None:
-        import torch
-
-        renumber = np.cumsum(keep) - 1
-        kept = keep[responses.question]
-        student = torch.as_tensor(responses.student[kept], dtype=torch.int64, device=device)
-        question = torch.as_tensor(renumber[responses.question[kept]], dtype=torch.int64,
-                                   device=device)
-        y = torch.as_tensor(responses.response[kept], dtype=torch.float64, device=device)
-        self.shape = (responses.shape[0], int(keep.sum()))
+    def __init__(self, responses: DeviceResponses) -> None:
+        self.shape = responses.shape
         self.complete = False
-        self.student, self.question, self.y = student, question, y
-
-        def csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor,
-                shape: tuple[int, int]) -> torch.Tensor:
-            indices = torch.stack([rows, columns])
-            with warnings.catch_warnings():  # torch's notes that CSR is "beta"
-                warnings.simplefilter("ignore", UserWarning)
-                return torch.sparse_coo_tensor(indices, values, shape,
-                                               check_invariants=False).coalesce().to_sparse_csr()
-
-        ones = torch.ones_like(y)
-        self.by_student = (csr(student, question, y, self.shape),
-                           csr(student, question, ones, self.shape))
-        flipped = (self.shape[1], self.shape[0])
-        self.by_question = (csr(question, student, y, flipped), csr(question, student, ones, flipped))
+        self.student, self.question, self.y = responses.student, responses.question, responses.y
+        self.by_student, self.by_question = responses.compressed()
 
     def e_step(self, items: Items, z: torch.Tensor, log_w: torch.Tensor) -> EStep:
         import torch
@@ -295,7 +315,7 @@ class SparseData:
         joint = linear[:, :1] * z + linear[:, 1:] + observed_csr @ log_q + log_w
         posterior, log_likelihood = _normalise(joint)
         r1 = (yt_csr @ (posterior @ z)[:, None])[:, 0]
-        return EStep(posterior, r1, observed_t_csr @ posterior, log_likelihood)
+        return EStep(posterior, r1, (observed_t_csr @ posterior).T, log_likelihood)
 
     def score_products(self, items: Items, z: torch.Tensor, posterior: torch.Tensor,
                        full: bool) -> torch.Tensor:
@@ -365,6 +385,125 @@ def _normalise(joint: torch.Tensor) -> tuple[torch.Tensor, float]:
     return posterior, float(top.sum() + total.log().sum())
 
 
+#: a student's log joint this far below its top at a node makes that node's posterior weight
+#: :math:`e^{\ell - \text{top}}` round to exactly 0 in float64 (below about -745.13)
+UNDERFLOW = 750.0
+#: nodes added on each side of a student's last nodes of non-zero weight for its next window
+WINDOW_MARGIN = 2
+
+
+def group_windows(low: np.ndarray, high: np.ndarray, max_rows: int
+                  ) -> list[tuple[np.ndarray, slice]]:
+    """Blocks of at most ``max_rows`` students whose windows of nodes (``low`` to ``high``,
+    exclusive) are alike, each with the nodes of all of its members': the students of a width
+    within one octave whose windows' centres fall in one bin of a quarter of that octave, so
+    that a block's window is at most 1.25 times the octave (narrow windows give blocks of the
+    students of nearby skills; wide ones, blocks of any students)."""
+    octave = np.ceil(np.log2(np.maximum(high - low, 1))).astype(np.int64)
+    centre = (low + high) // (2 * np.maximum(2 ** (octave - 2), 1))
+    key = octave * (int(centre.max()) + 1) + centre
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
+    groups = []
+    for start, stop in zip(starts, [*starts[1:], len(order)]):
+        for part in range(start, stop, max_rows):
+            rows = order[part:min(part + max_rows, stop)]
+            groups.append((rows, slice(int(low[rows].min()), int(high[rows].max()))))
+    return groups
+
+
+class NodeSpan:
+    r"""The E-step's arrays over the nodes, kept on the ``span`` of nodes its windows cover
+    (grown when a widened window leaves it): the nodes' terms of the log joint (with missing
+    responses :math:`\log(1 - p_j(z_q))`, nodes by items; without, :math:`\log w_q - \sum_j
+    \log(1 + e^{a_jz_q + d_j})`, one row shared by every student) and the node masses
+    :math:`n_{qj}` added up a block of students at a time (nodes by items, or one column)."""
+
+    def __init__(self, items: Items, z: torch.Tensor, log_w: torch.Tensor, complete: bool,
+                 span: slice) -> None:
+        self.items, self.z, self.log_w, self.complete = items, z, log_w, complete
+        self.span = span
+        self.terms = self.compute(span)
+        self.mass = z.new_zeros((span.stop - span.start, 1 if complete else len(items.a)))
+
+    def joint(self, weight: torch.Tensor | None, nodes: slice) -> torch.Tensor:
+        r"""The nodes' terms of a block of students (``weight`` its 0/1 mask of observed
+        responses, None when nothing is missing) on the window ``nodes``: the shared row, or
+        :math:`\log w_q` plus the mask times :math:`\log(1 - p)`, ``(rows, nodes)``."""
+        import torch
+
+        self.cover(nodes)
+        terms = self.terms[self.local(nodes)]
+        return terms if weight is None else torch.addmm(self.log_w[nodes], weight, terms.T)
+
+    def add_mass(self, posterior: torch.Tensor, weight: torch.Tensor | None,
+                 nodes: slice) -> None:
+        """Add a block of students' ``posterior`` weights on the window ``nodes`` (after
+        :meth:`joint` there) to the node masses: their sum, or the product with the mask."""
+        mass = self.mass[self.local(nodes)]
+        if weight is None:
+            mass[:, 0] += posterior.sum(0)
+        else:
+            mass.addmm_(posterior.T, weight)
+
+    def local(self, nodes: slice) -> slice:
+        """``nodes`` as rows of the span's arrays."""
+        return slice(nodes.start - self.span.start, nodes.stop - self.span.start)
+
+    def cover(self, nodes: slice) -> None:
+        """Grow the span to take in ``nodes``: the terms computed anew, the masses kept."""
+        if nodes.start >= self.span.start and nodes.stop <= self.span.stop:
+            return
+        old, self.span = self.span, slice(min(nodes.start, self.span.start),
+                                          max(nodes.stop, self.span.stop))
+        self.terms = self.compute(self.span)
+        mass = self.mass.new_zeros((self.span.stop - self.span.start, self.mass.shape[1]))
+        mass[self.local(old)] = self.mass
+        self.mass = mass
+
+    def compute(self, span: slice) -> torch.Tensor:
+        """The terms on the nodes ``span``."""
+        import torch
+        import torch.nn.functional as F
+
+        z = self.z[span]
+        if self.complete:
+            return self.log_w[span] - _softplus_sum(self.items, z)
+        logits = torch.addcmul(self.items.d[None, :], z[:, None], self.items.a[None, :])
+        return F.softplus(logits).neg_()
+
+
+def _widened(joint: torch.Tensor, nodes: slice, n_nodes: int) -> slice | None:
+    r"""None when every student's log joint at the window's inner ends of the grid (those
+    that are not the grid's own ends) is more than ``UNDERFLOW`` below its top in the window;
+    otherwise the window widened by its width on each side where it is not.
+
+    Enough to leave the nodes outside out: a student's log joint :math:`\ell_i(z) = \sum_j
+    o_{ij}[y_{ij}(a_jz + d_j) - \log(1 + e^{a_jz + d_j})] - z^2/2 + \text{const}` is concave
+    in :math:`z`, so past a node ``UNDERFLOW`` below a higher one it only falls: every node
+    outside has weight :math:`e^{\ell - \text{top}} = 0` exactly, as the whole grid gives,
+    and the window's top is the grid's."""
+    top = joint.max(dim=1).values - UNDERFLOW
+    low = nodes.start > 0 and not bool((joint[:, 0] < top).all())
+    high = nodes.stop < n_nodes and not bool((joint[:, -1] < top).all())
+    if not (low or high):
+        return None
+    width = nodes.stop - nodes.start
+    return slice(max(0, nodes.start - width) if low else nodes.start,
+                 min(n_nodes, nodes.stop + width) if high else nodes.stop)
+
+
+def _support(posterior: torch.Tensor, nodes: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's first and last node (of the grid) of non-zero ``posterior`` weight on the
+    window ``nodes``."""
+    import torch
+
+    positive = (posterior > 0).to(torch.int32)
+    width = posterior.shape[1]
+    return (positive.argmax(dim=1) + nodes.start,
+            nodes.start + width - 1 - positive.flip(1).argmax(dim=1))
+
+
 def student_scores(y: torch.Tensor, observed: torch.Tensor | None, p: torch.Tensor,
                    z: torch.Tensor, posterior: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -415,21 +554,32 @@ def m_step(post: EStep, totals: torch.Tensor, items: Items, z: torch.Tensor, pri
     number of steps (more cost passes, not accuracy)."""
     import torch
 
-    mass = post.n.sum(0)
-    active = mass > NEGLIGIBLE_MASS * float(mass.sum())
-    n, z = post.n[:, active], z[active]
+    mass = post.n.sum(1)
+    active = _rows_of(mass > NEGLIGIBLE_MASS * float(mass.sum()))
+    n, z = post.n[active], z[post.nodes][active]  # nodes by items
     powers = torch.stack([z * z, z, torch.ones_like(z)], dim=1)  # (Q, 3)
-    shared = n.shape[0] == 1  # nothing missing: one row of n for every item
-    weighted = n[0, :, None] * powers if shared else None
+    shared = n.shape[1] == 1  # nothing missing: one row of n for every item
+    weighted = n[:, 0, None] * powers if shared else None
     chosen = (torch.arange(len(items.a), device=z.device) if free is None
               else torch.nonzero(free).flatten())
     a, d = items.a.clone(), items.d.clone()
     for part in item_chunks(len(chosen)):
         index = chosen[part]
         a[index], d[index] = _newton(a[index], d[index], post.r1[index], totals[index],
-                                     weighted if shared else n[index], z, powers, priors,
-                                     shared=shared, steps=steps)
+                                     weighted if shared else n[:, index].T.contiguous(), z,
+                                     powers, priors, shared=shared, steps=steps)
     return Items(a, d)
+
+
+def _rows_of(mask: torch.Tensor) -> slice | torch.Tensor:
+    """A boolean ``mask`` as the slice it is when its true entries are contiguous (indexing by
+    it then copies nothing), else itself."""
+    import torch
+
+    index = torch.nonzero(mask).flatten()
+    if len(index) and int(index[-1]) - int(index[0]) + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return mask
 
 
 def _newton(a: torch.Tensor, d: torch.Tensor, r1: torch.Tensor, totals: torch.Tensor,
@@ -485,35 +635,6 @@ def expected_objective(items: Items, r1: torch.Tensor, totals: torch.Tensor, n: 
     return items.a * r1 + items.d * totals - mass + priors.item_log_density(items)
 
 
-#: halvings of an M-step's step before an item keeps its value (a step of 2^-30: nothing)
-HALVINGS = 30
-
-
-def ascend(objective: Callable[[ItemsT], torch.Tensor], items: ItemsT, step: tuple,
-           halvings: int = HALVINGS, before: torch.Tensor | None = None
-           ) -> tuple[ItemsT, torch.Tensor]:
-    """``items + size * step``, each item's size halved from 1 (at most ``halvings`` times)
-    until its ``objective`` does not decrease (nor is NaN, as outside its parameter space);
-    an item still worse keeps its value. Every M-step then raises the expected objective
-    (a generalised EM: the marginal objective never falls, and a Newton step that overshoots
-    cannot cycle). ``before``: the objective at ``items`` if known. Returns the new items and
-    their objective."""
-    import torch
-
-    kind = type(items)
-    before = objective(items) if before is None else before
-    size = torch.ones_like(items[0])
-    for _ in range(halvings + 1):
-        trial = kind(*(x + size * s for x, s in zip(items, step)))
-        after = objective(trial)
-        worse = ~(after >= before - 1e-12) | ~torch.isfinite(after)
-        if not bool(worse.any()):
-            break
-        size = torch.where(worse, size / 2, size)
-    return (kind(*(torch.where(worse, x, t) for x, t in zip(items, trial))),
-            torch.where(worse, before, after))
-
-
 def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
                          ) -> tuple[np.ndarray, np.ndarray]:
     """SEs of ``a`` and ``b = -d/a`` from the cross-product information (``(2J, 2J)``, or the
@@ -537,27 +658,6 @@ def item_standard_errors(products: torch.Tensor, items: Items, priors: Priors
     grad_a, grad_d = d / a**2, -1.0 / a
     var_b = grad_a**2 * var_a + 2 * grad_a * grad_d * cov_ad + grad_d**2 * var_d
     return np.sqrt(np.maximum(var_a, 0.0)), np.sqrt(np.maximum(var_b, 0.0))
-
-
-def item_changes(new: tuple, old: tuple) -> torch.Tensor:
-    r"""Each item's change between two EM iterates of its slope-intercept parameters (the
-    first two fields of ``new`` and ``old``): :math:`\max(|\Delta a|, |\Delta d| /
-    \max(1, |a|))`. For a steep item the intercept's change over the slope is how far the
-    curve moved along the skills (:math:`\Delta b` when :math:`a` holds still); for a flat one
-    the intercept's own change, where :math:`b = -d/a` passes any limit as :math:`a` nears 0
-    and its change says nothing of convergence."""
-    import torch
-
-    (a_new, d_new), (a_old, d_old) = new[:2], old[:2]
-    return torch.maximum((a_new - a_old).abs(), (d_new - d_old).abs() / a_old.abs().clamp(min=1.0))
-
-
-def _change(new: Items, old: Items, free: torch.Tensor | None = None) -> float:
-    """Largest :func:`item_changes` of the ``free`` items."""
-    changes = item_changes(new, old)
-    if free is not None:
-        changes = changes[free]
-    return float(changes.max()) if changes.numel() else 0.0
 
 
 class Runaways:
@@ -590,90 +690,15 @@ class Runaways:
         return Items(torch.where(keep_old, old.a, a), torch.where(keep_old, old.d, new.d))
 
 
-def squarem(update: Callable[[ItemsT], ItemsT], items: ItemsT,
-            log_likelihood: Callable[[], float], *, tol: float, max_iter: int,
-            free: torch.Tensor | None = None,
-            change: Callable[[ItemsT, ItemsT, torch.Tensor | None], float] | None = None,
-            feasible: Callable[[ItemsT], bool] | None = None) -> tuple[ItemsT, bool, int]:
-    r"""EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3): from :math:`x_0`, two EM
-    updates :math:`x_1, x_2`, then the extrapolation :math:`x' = x_0 - 2\alpha r + \alpha^2 v`
-    with :math:`r = x_1 - x_0`, :math:`v = x_2 - 2x_1 + x_0`,
-    :math:`\alpha = \min(-\lVert r\rVert/\lVert v\rVert, -1)`, and one EM update from
-    there; if the objective at :math:`x'` is below :math:`x_1`'s, the plain :math:`x_2` is kept
-    (and so is the ``free`` mask from before that update: an item held on the way from a
-    rejected :math:`x'` is not held). An :math:`x'` outside the parameter space (``feasible``,
-    default: every parameter finite; the 2PL's slope prior also needs :math:`a > 0`) is
-    stepped back towards :math:`x_2` (:math:`\alpha = -1`) by :math:`\alpha \leftarrow
-    (\alpha - 1)/2`, as Varadhan and Roland do. It has EM's fixed points and cuts the
-    iterations several times over. ``items`` is any named tuple of per-item tensors (the 2PL's
-    :class:`Items`, the 3PL's); ``update`` runs one EM iteration (E-step at its argument,
-    whose objective ``log_likelihood()`` then returns, and M-step); it stops when ``change``
-    (default :func:`_change`) says an EM update moved no parameter of the ``free`` items (a
-    mask, which ``update`` may narrow; default all) more than ``tol``. Returns the estimate,
-    whether it converged and the number of EM updates run."""
-    import torch
-
-    change = change or _change
-    feasible = feasible or _finite
-    kind = type(items)
-    count = 0
-    while count < max_iter:
-        x1 = update(items)
-        count += 1
-        if change(x1, items, free) < tol:
-            return x1, True, count
-        x2 = update(x1)
-        count += 1
-        log_likelihood_1 = log_likelihood()
-        if change(x2, x1, free) < tol:
-            return x2, True, count
-        r = torch.cat([p1 - p0 for p0, p1 in zip(items, x1)])
-        v = torch.cat([p2 - p1 for p1, p2 in zip(x1, x2)]) - r
-        alpha = min(-float(r.norm() / v.norm()), -1.0) if float(v.norm()) > 0 else -1.0
-
-        def extrapolate(alpha: float) -> ItemsT:
-            jump = kind(*(x0 - 2 * alpha * (p1 - x0) + alpha**2 * (p2 - 2 * p1 + x0)
-                          for x0, p1, p2 in zip(items, x1, x2)))
-            if free is not None:  # held items stay where they are held
-                jump = kind(*(torch.where(free, j, p2) for j, p2 in zip(jump, x2)))
-            return jump
-
-        jump = extrapolate(alpha)
-        for _ in range(BACKTRACKS):
-            if feasible(jump):
-                break
-            alpha = (alpha - 1.0) / 2.0
-            jump = extrapolate(alpha)
-        else:
-            jump = x2
-        held = None if free is None else free.clone()
-        items = update(jump)
-        count += 1
-        if not (log_likelihood() >= log_likelihood_1 and feasible(items)):
-            items = x2
-            if held is not None:
-                free.copy_(held)
-    return items, False, count
-
-
-#: how many times SQUAREM halves its way back from an extrapolation outside the parameter space
-BACKTRACKS = 20
-
-
-def _finite(items: tuple) -> bool:
-    """Whether every parameter of every item is finite."""
-    import torch
-
-    return all(bool(torch.isfinite(values).all()) for values in items)
-
-
 def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, nodes: int,
             tol: float, max_iter: int, priors: Priors = Priors()) -> EMResult:
     """Bock–Aitkin EM for the 2PL (module docstring) on the questions not in ``found``."""
     import torch
 
     keep = ~found.questions
-    data = (SparseData if is_sparse(responses) else DenseData)(responses, keep, device)
+    kept = DeviceResponses.transfer(responses, int(found.item_counts[keep].sum()), device,
+                                    "int8", columns=keep, dtype=torch.float64)
+    data = (SparseData if is_sparse(responses) else DenseData)(kept)
     z_host, w_host = quadrature(nodes)
     z = torch.as_tensor(z_host, device=device)
     log_w = torch.as_tensor(np.log(w_host), device=device)
@@ -689,7 +714,7 @@ def fit_2pl(responses: Responses, found: Extremes, device: torch.device, *, node
         return runaways.hold(m_step(post, totals, x, z, priors, free=runaways.free), x)
 
     def feasible(x: Items) -> bool:  # the slope prior's density is 0 at a <= 0
-        return _finite(x) and (priors.log_a_sd is None or bool((x.a > 0).all()))
+        return finite(x) and (priors.log_a_sd is None or bool((x.a > 0).all()))
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
                                           max_iter=max_iter, free=runaways.free,

@@ -14,9 +14,10 @@ slope-intercept :math:`(a_j, d_j)` and then the logit of each asymptote (:class:
 written once over those :math:`K` parameters. On the fixed quadrature of the 2PL (nodes
 :math:`z_q` on [-6, 6], N(0, 1) weights), each EM iteration is
 
-* **E-step**, a block of rows at a time from the int8 codes of
-  :class:`~irtbench.estimators.classical.em2pl.DenseData`: the students' log-likelihoods at the
-  nodes :math:`\ell_{iq} = \sum_j y_{ij}\log\frac{p_{jq}}{1 - p_{jq}} + o_{ij}\log(1 - p_{jq})`
+* **E-step**, a block of rows at a time from the int8 codes of the kept questions on the
+  device (:class:`~irtbench.kernels.device_responses.DeviceResponses`): the students'
+  log-likelihoods at the nodes
+  :math:`\ell_{iq} = \sum_j y_{ij}\log\frac{p_{jq}}{1 - p_{jq}} + o_{ij}\log(1 - p_{jq})`
   (two matrix products), their posteriors :math:`\pi_{iq} \propto w_q e^{\ell_{iq}}`, and the
   expected counts :math:`r_{jq} = \sum_i y_{ij}\pi_{iq}` (right) and
   :math:`n_{jq} = \sum_i o_{ij}\pi_{iq}` (seen);
@@ -29,7 +30,7 @@ written once over those :math:`K` parameters. On the fixed quadrature of the 2PL
   :math:`(\alpha + \beta - 2)c(1 - c)` in :math:`g`, each step halved until :math:`Q_j` does not
   decrease;
 
-accelerated by SQUAREM (:func:`~irtbench.estimators.classical.em2pl.squarem`), until no
+accelerated by SQUAREM (:func:`~irtbench.estimators.classical.acceleration.squarem`), until no
 item's slope-intercept parameters or asymptotes move more than ``tol`` (as the 2PL's); the
 slope is free in sign, as the 2PL's. The 4PL's ceiling is not tied to lie above the floor
 (:math:`(a, d, c, u)` and :math:`(-a, -d, u, c)` are the same curve; the two priors, modes
@@ -46,8 +47,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from irtbench.estimators.classical.em2pl import (DenseData, EMResult, Items, Priors, _finite,
-                                                 ascend, item_changes, squarem)
+from irtbench.estimators.classical.acceleration import ascend, finite, item_changes, squarem
+from irtbench.estimators.classical.em2pl import BLOCK_ENTRIES, EMResult, Items, Priors
+from irtbench.kernels.device_responses import DeviceResponses
 from irtbench.models import Extremes
 from irtbench.models.twopl import quadrature
 
@@ -162,7 +164,7 @@ class EStep3(NamedTuple):
     log_likelihood: float
 
 
-def e_step(data: DenseData, items: ItemsB, z: torch.Tensor, log_w: torch.Tensor) -> EStep3:
+def e_step(data: DeviceResponses, items: ItemsB, z: torch.Tensor, log_w: torch.Tensor) -> EStep3:
     """One E-step, a block of rows at a time (module docstring)."""
     p = curves(items, z).p
     log_q = (-p).log1p()  # (J, Q)
@@ -170,8 +172,8 @@ def e_step(data: DenseData, items: ItemsB, z: torch.Tensor, log_w: torch.Tensor)
     posterior = z.new_empty((data.shape[0], len(z)))
     right, seen = z.new_zeros(p.shape), z.new_zeros(p.shape)
     total = 0.0
-    for block in data.blocks():
-        observed = block.observed
+    for block in data.blocks(z.dtype, BLOCK_ENTRIES):
+        observed = block.weight
         joint = block.y @ log_odds + log_w
         joint += (observed @ log_q) if observed is not None else log_q.sum(0)
         peak = joint.max(dim=1, keepdim=True).values
@@ -272,12 +274,12 @@ def m_step(post: EStep3, items: ItemsB, z: torch.Tensor, priors: tuple[Prior, ..
 
 def change(new: ItemsB, old: ItemsB, free: torch.Tensor | None = None) -> float:
     """Largest change of an item's slope-intercept parameters (the 2PL's
-    :func:`~irtbench.estimators.classical.em2pl.item_changes`) or asymptotes."""
+    :func:`~irtbench.estimators.classical.acceleration.item_changes`) or asymptotes."""
     return max(float(item_changes(new, old).max()),
                *(float((x - y).abs().max()) for x, y in zip(asymptotes(new), asymptotes(old))))
 
 
-def score_products(data: DenseData, items: ItemsB, z: torch.Tensor, posterior: torch.Tensor
+def score_products(data: DeviceResponses, items: ItemsB, z: torch.Tensor, posterior: torch.Tensor
                    ) -> torch.Tensor:
     """The cross-product information of the students' marginal scores in
     :math:`(a, d, g[, h])`, ``(KJ, KJ)`` up to ``FULL_UP_TO`` parameters, else each item's
@@ -289,13 +291,13 @@ def score_products(data: DenseData, items: ItemsB, z: torch.Tensor, posterior: t
     n_items, k = len(items.a), len(items)
     full = k * n_items <= FULL_UP_TO
     total = z.new_zeros((k * n_items, k * n_items) if full else (n_items, k, k))
-    for block in data.blocks():
+    for block in data.blocks(z.dtype, BLOCK_ENTRIES):
         post = posterior[block.rows]
         with_y = torch.einsum("iq,jqk->ijk", post, u)
         without = torch.einsum("iq,jqk->ijk", post, u * p[:, :, None])
         scores = block.y[:, :, None] * with_y - without
-        if block.observed is not None:
-            scores = scores * block.observed[:, :, None]
+        if block.weight is not None:
+            scores = scores * block.weight[:, :, None]
         if full:
             flat = scores.reshape(len(post), -1)
             total += flat.T @ flat
@@ -365,7 +367,8 @@ def fit_bounded(responses: Responses, found: Extremes, device: torch.device, *, 
     if len(priors) != len(kind.ASYMPTOTES):
         raise ValueError(f"the {kind.TITLE} takes {len(kind.ASYMPTOTES)} asymptote prior(s)")
     keep = ~found.questions
-    data = DenseData(responses, keep, device)
+    data = DeviceResponses.transfer(responses, int(found.item_counts[keep].sum()), device,
+                                    "int8", columns=keep)
     z_host, w_host = quadrature(nodes)
     z = torch.as_tensor(z_host, device=device)
     log_w = torch.as_tensor(np.log(w_host), device=device)
@@ -383,7 +386,7 @@ def fit_bounded(responses: Responses, found: Extremes, device: torch.device, *, 
         return m_step(post, x, z, priors, slope)
 
     def feasible(x: ItemsB) -> bool:  # the slope prior's density is 0 at a <= 0
-        return _finite(x) and (slope.log_a_sd is None or bool((x.a > 0).all()))
+        return finite(x) and (slope.log_a_sd is None or bool((x.a > 0).all()))
 
     items, converged, iteration = squarem(em_update, items, lambda: -losses[-1], tol=tol,
                                           max_iter=max_iter, change=change, feasible=feasible)
