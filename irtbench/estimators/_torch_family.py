@@ -30,10 +30,10 @@ the suite's here (:func:`irtorch_items`, :func:`torch_measure_items`), so the ma
 against each package's probability function (``tests/estimators/test_irtorch.py``,
 ``test_torch_measure.py``: the runner's ``probabilities`` task).
 
-**Devices.** ``device="cpu"`` by default, like every estimator; ``"cuda"`` (or ``"auto"``
-where a GPU is visible) is resolved against the GPUs irtbench's own torch sees and passed to
-the package's own ``device`` argument. The package's environment must then hold a CUDA torch:
-the CPU build that ``make`` installs does not, and the child fails in one line; on a GPU
+**Devices.** ``device="cpu"`` by default, like every estimator, and for ``"auto"`` too (the
+environments ``make`` builds hold the CPU torch); ``"cuda"`` is resolved against the GPUs
+irtbench's own torch sees and passed to the package's own ``device`` argument. The package's
+environment must then hold a CUDA torch, or the child fails in one line; on a GPU
 machine ``benchmarks/torch_family_venvs.sh`` builds both environments from carried wheels over
 that machine's CUDA torch (``benchmarks/gpu_check.sh``).
 
@@ -243,7 +243,10 @@ class TorchFamilyPeer(PeerEstimator):
 
     @classmethod
     def canonical_device(cls, requested: Option) -> str:
-        """Resolved against the GPUs irtbench's torch sees (module docstring, "Devices")."""
+        """``"cpu"`` for ``"auto"``; ``"cuda"`` resolved against the GPUs irtbench's torch
+        sees (module docstring, "Devices")."""
+        if devices.normalize(requested) == "auto":
+            return "cpu"
         return devices.resolve(requested, devices.cuda_device_count(), cls.package.distribution)
 
     @classmethod

@@ -190,13 +190,14 @@ def test_the_family_is_read_from_the_registry_package_by_package():
 
 
 def test_the_fit_s_device_reaches_the_runner_which_defaults_to_the_cpu():
-    """The device is the fit's (resolved on the estimator); the runner's tasks without one
-    (the probabilities of the mapping tests) stay on the CPU."""
+    """The device is the fit's (resolved on the estimator, "auto" as the CPU); the runner's
+    tasks without one (the probabilities of the mapping tests) stay on the CPU."""
     import runpy
 
-    estimator = irtbench.get_estimator("torch-measure-mle")(model="2pl")
-    payload = estimator.payload(np.zeros((3, 2)), dict(estimator.config))
-    assert payload["device"] == "cpu"
+    for device in ("cpu", "auto"):  # auto: the environments make builds hold a CPU torch
+        estimator = irtbench.get_estimator("torch-measure-mle")(model="2pl", device=device)
+        payload = estimator.payload(np.zeros((3, 2)), dict(estimator.config))
+        assert payload["device"] == "cpu"
     runner = runpy.run_path(str(family.RUNNER))
     assert runner["device_of"]({}) == "cpu"
     assert runner["device_of"]({"device": np.array("cuda:1")}) == "cuda:1"
