@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import multiprocessing
 import os
@@ -298,13 +299,13 @@ def package_flag(diagnostics: dict) -> str:
 
 
 def evaluated(outcome: Outcome, data: irtbench.Dataset, maximum: float | None) -> dict:
-    """The columns of a finished fit: its clock and flags, its recovery after the 2PL's
-    alignment and its gap (where either cannot be computed, the row's reason says why and the
-    rest is kept)."""
+    """The columns of a finished fit: where it ran, its clock and flags, its recovery after the
+    2PL's alignment and its gap (where either cannot be computed, the row's reason says why and
+    the rest is kept)."""
     fit = outcome.fit
     prefix = getattr(getattr(irtbench.get_estimator(fit.estimator), "package", None),
                      "module", "")
-    row = {"seconds": fit.seconds, "n_iter": fit.n_iter,
+    row = {"device": fit.device, "seconds": fit.seconds, "n_iter": fit.n_iter,
            "package_converged": package_flag(fit.diagnostics),
            "converged": fit.diagnostics.get("converged", ""),
            "n_runaway": fit.diagnostics.get("n_runaway", np.nan),
@@ -399,8 +400,13 @@ def run_shape(plan: Plan, shape: tuple[int, int], rows: list[dict],
     as it finishes and to ``rows``."""
     data = simulate(*shape, plan.seed)
     label = size_label(*shape)
-    print(f"{label}: the exact marginal optimum (mml-em at a tight tolerance) ...", flush=True)
-    maximum = gaps.reference_maximum(data.responses, MODEL)
+
+    @functools.cache
+    def maximum() -> float | None:
+        """The exact marginal optimum, once a fit finished (not for a run resumed whole)."""
+        print(f"{label}: the exact marginal optimum (mml-em at a tight tolerance)", flush=True)
+        return gaps.reference_maximum(data.responses, MODEL)
+
     for turn in range(plan.rounds):
         for method in interleaved(plan.methods, turn):
             job = Job(method, *shape, plan.seed, plan.device)
@@ -414,7 +420,7 @@ def run_shape(plan: Plan, shape: tuple[int, int], rows: list[dict],
                 status, why, outcome = run_job(job, plan.budget, context)
                 row.update(status=status, reason=why, load_average=os.getloadavg()[0])
                 if outcome is not None:
-                    row.update(evaluated(outcome, data, maximum))
+                    row.update(evaluated(outcome, data, maximum()))
             append_rows(plan.csv, COLUMNS, [row])
             rows.append(row)
             print(f"{label} {method.label}: {row['status']} {row.get('seconds', '')} "
