@@ -119,4 +119,5 @@ bench: setup-test
 	$(BIN)/python -m pytest $(BENCH) --benchmark-only
 
 clean:
-	rm -rf $(VENV) $(PYIRT_VENV) $(IRTORCH_VENV) $(TORCH_MEASURE_VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) $(PYIRT_VENV) $(IRTORCH_VENV) $(TORCH_MEASURE_VENV) $(TORCH_FAMILY_WHEELS) \
+	    .pytest_cache .benchmarks
