@@ -24,10 +24,11 @@ allowed cores with every backend held to their number: :func:`irtbench.threads.h
 data simulated from the seed, the estimator's warm-up (untimed: a few iterations on the same
 data; for the peers, their child interpreter's start on 200 rows), then the fit on the suite's
 clock (``Fit.seconds``; for the peers it includes their interpreter's start and imports,
-``startup_seconds``). A fit past ``--time-budget`` seconds (300; its warm-up has as long
-again, or :data:`MIN_WARM_UP`) is killed, its row ``timeout``; one that fails is ``error`` with its one-line message.
-A method that timed out at a smaller shape, or whose seconds there times the ratio of
-responses pass the budget, is ``skipped`` with the reason (``--run-all`` runs it anyway).
+``startup_seconds``). A fit past ``--time-budget`` seconds (300; its warm-up has as long again,
+or :data:`MIN_WARM_UP`) is killed, its row ``timeout``; one that fails is ``error`` with its
+one-line message. A method that timed out at a smaller shape, or whose seconds there times the
+ratio of responses pass the budget, is ``skipped`` with the reason (``--run-all`` runs it
+anyway).
 
 **Per fit** (``shapes.csv``, each row appended as it finishes, so an interrupted run keeps
 them; ``--resume`` finishes such a run): ``seconds``; ``rmse_discrimination`` and
@@ -38,7 +39,7 @@ flag (the torch family's stopping rule fired; irtbench's ``converged``; "no rule
 number of steps); the suite's ``converged`` (false where an item ran away) and ``n_runaway``;
 ``n_iter``; ``peak_rss_gb``, the larger of the worker's peak resident set and its children's
 (the peers' interpreters; ``getrusage``: the worker holds irtbench, torch and JAX, the floor of
-a small fit); ``contention`` (:class:`irtbench.threads.Usage`: the share of the cores' time
+a small fit; host memory only, a GPU's is not measured); ``contention`` (:class:`irtbench.threads.Usage`: the share of the cores' time
 other processes took during the fit) and ``load_average`` (1 minute, after the fit).
 
 **Time to reach the same accuracy** (``shapes.md``, ``shapes.png``; :func:`render`): per shape,

@@ -25,17 +25,18 @@ or wrong are left out and reported at -/+inf, :mod:`irtbench.estimators._peers`)
 and the options that are the package's own keyword arguments, under the package's own names and
 with its own defaults (each estimator's docstring says which and why); an option left at None
 is not passed (the package's default applies). The child fits with the package's own entry
-point on the fit's device and returns its estimates *in the package's parameters*; they are mapped onto
-the suite's here (:func:`irtorch_items`, :func:`torch_measure_items`), so the mapping is tested
-against each package's probability function (``tests/estimators/test_irtorch.py``,
-``test_torch_measure.py``: the runner's ``probabilities`` task).
+point on the fit's device and returns its estimates *in the package's parameters*; they are
+mapped onto the suite's here (:func:`irtorch_items`, :func:`torch_measure_items`), so the
+mapping is tested against each package's probability function
+(``tests/estimators/test_irtorch.py``, ``test_torch_measure.py``: the runner's
+``probabilities`` task).
 
 **Devices.** ``device="cpu"`` by default, like every estimator, and for ``"auto"`` too (the
 environments ``make`` builds hold the CPU torch); ``"cuda"`` is resolved against the GPUs
 irtbench's own torch sees and passed to the package's own ``device`` argument. The package's
-environment must then hold a CUDA torch, or the child fails in one line; on a GPU
-machine ``benchmarks/torch_family_venvs.sh`` builds both environments from carried wheels over
-that machine's CUDA torch (``benchmarks/gpu_check.sh``).
+environment must then hold a CUDA torch, or the child fails in one line; on a GPU machine
+``benchmarks/torch_family_venvs.sh`` builds both environments from carried wheels over that
+machine's CUDA torch (``benchmarks/gpu_check.sh``).
 
 **Extremes.** Where an estimator's skills are maximum-likelihood (``infinite_extremes``: irtorch's
 ``latent_scores`` by ML, torch-measure's joint fits) a student who got everything right or wrong

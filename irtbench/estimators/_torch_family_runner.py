@@ -7,21 +7,22 @@ package (irtorch or torch_measure; pyro for torch-measure's SVI), never irtbench
 
 ``IN.npz`` holds ``package`` (``"irtorch"`` or ``"torch_measure"``), ``method`` (the package's
 word for it: irtorch's ``"MML"``, ``"VAE"``, ``"JML"``; torch-measure's ``"mle"``, ``"jml"``,
-``"em"``, ``"svi"``; or ``"probabilities"``, below), ``model_class`` (the package's class of
-the model), ``dims`` (0: the class's own; else its latent dimensions), the response matrix
+``"em"``, ``"svi"``; or ``"probabilities"``, below), ``model_class`` (the package's class of the
+model), ``dims`` (0: the class's own; else its latent dimensions), the response matrix
 ``responses`` (float32, NaN missing), ``seed``, ``threads``, ``parent`` (the caller's process
-id), ``device`` (``"cpu"`` or ``"cuda:N"``: where the package fits), irtorch's ``theta_estimation`` (how its ``latent_scores`` scores the skills) and the
-package's keyword arguments of the fit as ``kw_NAME`` (those left out take the
-package's defaults). It fits the model with the package's own entry point (irtorch's
-``model.fit(train_data, algorithm=...)``, torch-measure's ``model.fit(data, method=...)``), on
-``device`` (each package's own ``device`` argument), with whatever the fit prints sent to ``/dev/null``, and writes ``OUT.npz``: the
+id), ``device`` (``"cpu"`` or ``"cuda:N"``: where the package fits), irtorch's
+``theta_estimation`` (how its ``latent_scores`` scores the skills) and the package's keyword
+arguments of the fit as ``kw_NAME`` (those left out take the package's defaults). It fits the
+model with the package's own entry point (irtorch's ``model.fit(train_data, algorithm=...)``,
+torch-measure's ``model.fit(data, method=...)``), on ``device`` (each package's own ``device``
+argument), with whatever the fit prints sent to ``/dev/null``, and writes ``OUT.npz``: the
 package's estimates in the package's own parameters (irtorch's ``item_parameters()`` columns
-``a`` (J, D), ``d`` and ``c``; torch-measure's ``ability``, ``difficulty``,
-``discrimination``, ``guessing``, or a factor model's ``loadings``), the skills' estimates and
-SEs as the package gives them, the losses it records, its iteration count and whether its own
-stopping rule fired (``stopped_by_rule``; -1 where it has none), the versions, and its own
-clocks: ``startup_seconds`` (the interpreter's start and imports, from ``SPAWNED``),
-``fit_seconds`` (the package's fit call) and ``score_seconds`` (skills and SEs after it).
+``a`` (J, D), ``d`` and ``c``; torch-measure's ``ability``, ``difficulty``, ``discrimination``,
+``guessing``, or a factor model's ``loadings``), the skills' estimates and SEs as the package
+gives them, the losses it records, its iteration count and whether its own stopping rule fired
+(``stopped_by_rule``; -1 where it has none), the versions, and its own clocks:
+``startup_seconds`` (the interpreter's start and imports, from ``SPAWNED``), ``fit_seconds``
+(the package's fit call) and ``score_seconds`` (skills and SEs after it).
 
 ``method="probabilities"`` fits nothing: for each of ``cases`` cases, given as
 ``caseK_NAME`` (``model_class``, ``dims``, the skills ``theta`` (``(n,)`` or ``(n, D)``) and the
