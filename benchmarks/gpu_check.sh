@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The one prepared GPU command: for a CUDA machine with no network and torch / JAX / NumPyro /
-# Triton already installed in whatever versions it has. No venv, no pip: the package is used
-# from this source tree (PYTHONPATH). Writes everything into one folder:
+# Triton already installed in whatever versions it has. No pip from the network: the package is
+# used from this source tree (PYTHONPATH); only the torch family's two venvs are built, from
+# carried wheels. Writes everything into one folder:
 #   bash benchmarks/gpu_check.sh [OUT]        (default: gpu-check-DATE-TIME; $OUT if set)
 #   STEPS="scale seed" bash benchmarks/gpu_check.sh OUT   (only those steps, in this file's order)
-# Budget: about 5 minutes; each step has its own time limit (their sum is 260 s), so a hang
-# costs that step only. Every test's name and outcome is written as it runs (pytest -v into
-# OUT/tests-*.txt) and, when a step ends in time, as JUnit XML (OUT/junit-*.xml); the failures
-# are listed in OUT/failures.txt. JAX sees the GPU (JAX_PLATFORMS empty).
+# Budget: about 5 minutes without the torch family's steps, which run only where their wheels
+# were carried (then up to 9 minutes more; STEPS="versions torch-family-venvs torch-family" runs
+# them alone); each step has its own time limit, so a hang costs that step only. Every test's
+# name and outcome is written as it runs (pytest -v into OUT/tests-*.txt) and, when a step ends
+# in time, as JUnit XML (OUT/junit-*.xml); the failures are listed in OUT/failures.txt. JAX sees
+# the GPU (JAX_PLATFORMS empty).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-gpu-check-$(date +%Y%m%d-%H%M%S)}}
@@ -18,7 +21,8 @@ export JAX_PLATFORMS=""  # let JAX find its GPU (tests/conftest.py keeps it on t
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 
-STEPS=${STEPS:-versions tests-cuda scale seed tests-all}  # a shorter lease: fewer steps
+# a shorter lease: fewer steps
+STEPS=${STEPS:-versions tests-cuda scale seed tests-all torch-family-venvs torch-family}
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, output into OUT/NAME.txt
   local name=$1 limit=$2; shift 2
   case " $STEPS " in *" $name "*) ;; *) echo "== $name skipped (STEPS)"; return 0 ;; esac
@@ -57,6 +61,30 @@ step seed 25 "$PY" benchmarks/seed_vs_suite.py --device cuda --sizes 1000x1000 -
 # the whole suite where 'auto' means CUDA; each test limited
 step tests-all 60 "$PY" -m pytest "${TESTS[@]}" -n 12 --timeout 60 \
   --junitxml="$OUT/junit-all.xml" tests
+# irtbench beside the torch family on the GPU (issue 32): irtorch's and torch-measure's
+# environments built with no network from the wheels of `make torch-family-wheels` (carried as
+# wheels/torch-family, or $TORCH_FAMILY_WHEELS) over this machine's CUDA torch
+# (benchmarks/torch_family_venvs.sh), then benchmarks/torch_family_shapes.py with every fit on
+# cuda at the shapes that fit in a few minutes ($TORCH_FAMILY_SIZES, each fit at most
+# $TORCH_FAMILY_BUDGET seconds): OUT/torch-family/shapes.csv, shapes.md and shapes.png
+WHEELS=${TORCH_FAMILY_WHEELS:-wheels/torch-family}
+VENVS=${TMPDIR:-/tmp}/irtbench-torch-family
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+  step torch-family-venvs 180 bash benchmarks/torch_family_venvs.sh "$WHEELS" "$VENVS" "$PY"
+  export IRTBENCH_IRTORCH_PYTHON="$VENVS/irtorch/bin/python"
+  export IRTBENCH_TORCH_MEASURE_PYTHON="$VENVS/torch-measure/bin/python"
+  step torch-family 360 "$PY" benchmarks/torch_family_shapes.py --device cuda --force \
+    --sizes "${TORCH_FAMILY_SIZES:-1000x50,10000x100}" \
+    --time-budget "${TORCH_FAMILY_BUDGET:-60}" --out "$OUT/torch-family"
+else
+  for name in torch-family-venvs torch-family; do
+    case " $STEPS " in *" $name "*)
+      echo "$name skipped: no wheels in $WHEELS (make torch-family-wheels where pip works, then" \
+        "carry that folder)" | tee -a "$OUT/steps.txt" ;;
+    esac
+  done
+fi
+
 grep -h -E "(FAILED|ERROR)" "$OUT"/tests-*.txt | grep -v "^=" | sort -u > "$OUT/failures.txt" || true
 echo "failed tests:"; cat "$OUT/failures.txt"
 echo "everything in $OUT/"

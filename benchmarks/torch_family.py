@@ -3,33 +3,24 @@ r"""The torch family's methods (irtorch's MML, VAE and JML; torch-measure's MLE,
 of the Rasch model, the 2PL and the 3PL: how long each takes, how many iterations, whether the
 package says it converged, and **how far from the exact optimum it stops**.
 
-The gap is a log-likelihood difference, always the *marginal* one: the reference is ``mml-em``'s
-maximum at a tight tolerance (``tol`` 1e-10; 201 nodes for the 2PL and 3PL; the 3PL without a
-prior on the floors, ``prior_guessing_weight=0``, i.e. its marginal ML estimate, or the 2PL's
-maximum where higher: the 3PL with every floor 0 is the 2PL, and that EM stops short of the
-boundary), and the gap is that maximum minus the marginal log-likelihood at the method's item
-estimates,
+The gap is :mod:`irtbench.gaps`' (its docstring has the definition): the *marginal*
+log-likelihood at the exact optimum (``mml-em`` at a tight tolerance, without priors on the
+3PL's floors, or the nested 2PL's maximum where higher) minus the marginal log-likelihood at the
+method's item estimates,
 
 .. math::
 
-    \Delta = \max_\phi \ell(\phi) - \ell(\hat\phi), \qquad
-    \ell(\phi) = \sum_i \log \int \prod_{j\ \mathrm{obs}} P_j(\theta)^{y_{ij}}
-    (1 - P_j(\theta))^{1 - y_{ij}}\, dN(\theta; \mu, \sigma^2),
+    \Delta = \max_\phi \ell(\phi) - \ell(\hat\phi),
 
-each integral by :func:`irtbench.compare.marginal_log_likelihood` on ``--nodes`` (121)
-Gauss–Hermite nodes, checked against twice as many (the ``integral_check`` column: the largest
-change of a row's :math:`\ell`; 81 nodes were found too few for tests of ~1000 items, these have
-at most 45). For the methods whose model puts the skills at N(0, 1) (irtorch's MML and VAE,
-torch-measure's EM and SVI) :math:`\ell` is taken there, :math:`\mu = 0, \sigma = 1`
-(``gap_at = "N(0,1)"``); the Bayesian ones (irtorch's VAE is variational ML, torch-measure's
-SVI a posterior under priors on every parameter) are held to the same ML optimum, which is not
+each integral on ``--nodes`` (121) Gauss–Hermite nodes, checked against twice as many (the
+``integral_check`` column: the largest change of a row's :math:`\ell`; 81 nodes were found too
+few for tests of ~1000 items, these have at most 45). For the methods whose model puts the
+skills at N(0, 1) (irtorch's MML and VAE, torch-measure's EM and SVI) :math:`\ell` is taken
+there (``gap_at = "N(0,1)"``); the Bayesian ones are held to the same ML optimum, which is not
 their own objective: their gap includes what their priors or bound cost. The joint methods'
-skill scale is arbitrary (no distribution on the skills), so their items are given the best
-normal skill distribution, :math:`\max_{\mu, \sigma}` by Nelder–Mead (``gap_at = "best
-normal"``), and their gap is how far their items are from the marginal ML items, not from their
-own (joint) optimum, which under the 2PL does not exist. The Rasch model's reference estimates
-the skills' SD too, so every Rasch gap is at the best :math:`\sigma` (and :math:`\mu`). The
-M2PL is left out: no exact marginal optimum in the suite to measure against.
+skill scale is arbitrary, so their items are given the best normal skill distribution
+(``gap_at = "best normal"``), as is every Rasch fit (its reference estimates the skills' SD).
+The M2PL is left out: no exact marginal optimum in the suite to measure against.
 
 Every fit uses the estimator's defaults, the package's own (each estimator's docstring), and
 the suite's clock (``Fit.seconds``: the child interpreter's start and imports included;
@@ -51,29 +42,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 import irtbench
-from irtbench.compare import marginal_log_likelihood
+from irtbench import gaps
 from irtbench.csvio import load_responses
-from irtbench.harness.limits import FitTimeout, _first_line, time_limit
+from irtbench.estimators._torch_family import members
+from irtbench.harness.limits import FitTimeout, first_line, time_limit
 from irtbench.models import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
 #: where the data sets are: the shared folder beside the checkout, else the tests' copies
 DATA_FOLDERS = (ROOT.parent / "shared" / "data", ROOT / "tests" / "data")
 DATASETS = ("lsat7", "spisa", "verbagg")
-#: the family, irtorch's then torch-measure's
-METHODS = ("irtorch-mml", "irtorch-vae", "irtorch-jml", "torch-measure-mle",
-           "torch-measure-jml", "torch-measure-em", "torch-measure-svi")
+#: the family, irtorch's then torch-measure's (the registry's)
+METHODS = tuple(members())
 #: the models with an exact marginal optimum in the suite (mml-em's)
 MODELS = ("rasch", "2pl", "3pl")
-#: mml-em at a tight tolerance, the 3PL without its floor prior: the marginal ML estimate
-REFERENCE = {"rasch": {}, "2pl": {"nodes": 201},
-             "3pl": {"nodes": 201, "prior_guessing_weight": 0.0}}
-#: the model each one nests (the 3PL with every floor 0 is the 2PL): its maximum is a floor for
-#: the larger model's, where the larger model's EM stops short of the boundary
-NESTS = {"3pl": "2pl"}
 COLUMNS = ("dataset", "shape", "model", "estimator", "objective", "status", "reason", "seconds",
            "n_iter", "package_converged", "converged", "n_runaway", "loglik", "loglik_reference",
            "ll_gap", "gap_at", "mu", "sigma", "integral_check", "startup_seconds",
@@ -88,72 +72,21 @@ def load(name: str) -> np.ndarray:
     raise SystemExit(f"{name}.csv is in none of {', '.join(map(str, DATA_FOLDERS))}")
 
 
-def reference(responses: np.ndarray, model: str) -> irtbench.Fit:
-    """``mml-em``'s marginal ML estimate at a tight tolerance (:data:`REFERENCE`)."""
-    return irtbench.fit(responses, "mml-em", device="cpu", model=model, tol=1e-10,
-                        max_iter=10000, **REFERENCE[model])
-
-
-def maximum(responses: np.ndarray, model: str, nodes: int) -> float:
-    """The reference maximum of :math:`\ell`: mml-em's, or the nested model's where higher
-    (:data:`NESTS`: mml-em's 3PL without a prior stops short of floors at 0 on LSAT7)."""
-    best, *_ = at_its_skills(reference(responses, model), responses, nodes)
-    if model in NESTS:
-        best = max(best, maximum(responses, NESTS[model], nodes))
-    return best
-
-
-def loglik(model: str, items: dict, responses: np.ndarray, nodes: int, mu: float = 0.0,
-           sigma: float = 1.0) -> float:
-    r""":math:`\ell` with skills :math:`N(\mu, \sigma^2)`: the items moved onto N(0, 1) skills
-    (:math:`a\sigma`, :math:`(b - \mu)/\sigma`; the Rasch model keeps its unit, :math:`b -
-    \mu` under :math:`N(0, \sigma^2)`)."""
-    description = get_model(model)
-    parameters = {n: np.asarray(items[n], np.float64) for n in description.item_parameters}
-    if model == "rasch":
-        return marginal_log_likelihood(description, {"difficulty": parameters["difficulty"] - mu},
-                                       responses, sigma=sigma, nodes=nodes)
-    moved = {**parameters, "difficulty": (parameters["difficulty"] - mu) / sigma,
-             "discrimination": parameters["discrimination"] * sigma}
-    return marginal_log_likelihood(description, moved, responses, nodes=nodes)
-
-
-def best_normal(model: str, items: dict, responses: np.ndarray, nodes: int,
-                start: tuple[float, float]) -> tuple[float, float, float]:
-    """``(loglik, mu, sigma)`` at the normal skill distribution that fits the items best."""
-    def negative(x: np.ndarray) -> float:
-        return -loglik(model, items, responses, nodes, float(x[0]), float(np.exp(x[1])))
-
-    found = minimize(negative, np.array([start[0], np.log(start[1])]), method="Nelder-Mead",
-                     options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 2000})
-    return -float(found.fun), float(found.x[0]), float(np.exp(found.x[1]))
-
-
-def at_its_skills(fit: irtbench.Fit, responses: np.ndarray, nodes: int
-                  ) -> tuple[float, str, float, float]:
-    """``(loglik, gap_at, mu, sigma)`` of a fit's items (module docstring)."""
-    joint = irtbench.get_estimator(fit.estimator).objective == "joint"
-    if joint or fit.model == "rasch":
-        finite = fit.skill[np.isfinite(fit.skill)]
-        start = (float(np.mean(finite)), float(np.std(finite)) or 1.0) if joint else (0.0, 1.0)
-        ll, mu, sigma = best_normal(fit.model, fit.items, responses, nodes, start)
-        return ll, "best normal", mu, sigma
-    return loglik(fit.model, fit.items, responses, nodes), "N(0,1)", 0.0, 1.0
-
-
 def row_of(fit: irtbench.Fit, responses: np.ndarray, best: float, nodes: int) -> dict:
-    """The columns of a fit that finished."""
+    """The columns of a fit that finished: its gap (:func:`irtbench.gaps.gap`) and that gap's
+    integral on twice the nodes."""
     diagnostics = fit.diagnostics
     prefix = irtbench.get_estimator(fit.estimator).package.module
-    ll, where, mu, sigma = at_its_skills(fit, responses, nodes)
-    finer = loglik(fit.model, fit.items, responses, 2 * nodes - 1, mu, sigma)
+    found = gaps.gap(fit, responses, best, nodes=nodes)
+    finer = gaps.loglik(get_model(fit.model), fit.items, responses, mu=found.mu,
+                        sigma=found.sigma, nodes=2 * nodes - 1)
     flag = diagnostics.get("stopped_by_rule")
     return {"status": "ok", "reason": "", "seconds": fit.seconds, "n_iter": fit.n_iter,
             "package_converged": "no rule" if flag is None else ("yes" if flag else "no"),
             "converged": diagnostics.get("converged", ""),
-            "n_runaway": diagnostics.get("n_runaway", np.nan), "loglik": ll,
-            "loglik_reference": best, "ll_gap": best - ll, "gap_at": where, "mu": mu,
-            "sigma": sigma, "integral_check": abs(finer - ll),
+            "n_runaway": diagnostics.get("n_runaway", np.nan), "loglik": found.loglik,
+            "loglik_reference": best, "ll_gap": found.gap, "gap_at": found.at, "mu": found.mu,
+            "sigma": found.sigma, "integral_check": abs(finer - found.loglik),
             "startup_seconds": diagnostics.get(f"{prefix}_startup_seconds", np.nan),
             "fit_seconds": diagnostics.get(f"{prefix}_fit_seconds", np.nan),
             "version": diagnostics.get(f"{prefix}_version", "")}
@@ -171,7 +104,7 @@ def run_one(name: str, model: str, responses: np.ndarray, best: float, nodes: in
     except FitTimeout as error:
         return {"status": "timeout", "reason": str(error)}
     except Exception as error:  # noqa: BLE001 - a package's failure is a row, the run goes on
-        return {"status": "error", "reason": _first_line(error)}
+        return {"status": "error", "reason": first_line(error)}
     return row_of(fit, responses, best, nodes)
 
 
@@ -206,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS), help="(%(default)s)")
     parser.add_argument("--methods", default=",".join(METHODS), help="(%(default)s)")
     parser.add_argument("--models", default=",".join(MODELS), help="(%(default)s)")
-    parser.add_argument("--nodes", type=int, default=121,
+    parser.add_argument("--nodes", type=int, default=gaps.DEFAULT_NODES,
                         help="Gauss-Hermite nodes of every integral (%(default)s)")
     parser.add_argument("--time-budget", type=float, default=900.0,
                         help="seconds after which a fit is stopped (%(default)s)")
@@ -236,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             takers = [n for n in methods if model in irtbench.get_estimator(n).models]
             if not takers:
                 continue
-            best = maximum(responses, model, args.nodes)
+            best = gaps.reference_maximum(responses, model, nodes=args.nodes)
             for name in takers:
                 row = {"dataset": dataset, "shape": shape, "model": model, "estimator": name,
                        "objective": irtbench.get_estimator(name).objective,

@@ -9,8 +9,11 @@ then each method in turn, interleaved over ``--rounds`` rounds, timed by the sui
 took meanwhile (``contention``, :class:`irtbench.threads.Usage`; a child process's CPU counts
 as the fit's), the 1-minute load average after it, and its *accuracy*: the largest distance
 of its item parameters from the exact marginal ML estimate (``mml-em`` with a tolerance of 1e-10; for the
-2PL on 201 nodes, whose integral is converged to 1e-9), so "equal accuracy" can be read off.
-Rows are written as they finish::
+2PL on 201 nodes, whose integral is converged to 1e-9), so "equal accuracy" can be read off,
+and its *log-likelihood gap* ``ll_gap`` to the exact marginal optimum (:func:`irtbench.gaps.gap`:
+the marginal maximum minus the marginal log-likelihood at its items, at N(0, 1) skills or, for
+the conditional fits and the Rasch model, at the best normal ones; with ``gap_at`` saying which),
+so a user sees how far from that optimum each stops. Rows are written as they finish::
 
     python benchmarks/versus_peers.py --out results/targets/versus_peers_cpu.csv
 
@@ -51,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 import irtbench
+from irtbench import gaps
 from irtbench.responses import parse_size
 from irtbench.threads import Usage, allowed_cores
 
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes.split(","):
             data = simulate(model, size)
             reference = exact(data)
+            maximum = gaps.reference_maximum(data.responses, model)
             methods = [(label, irtbench.get_estimator(name)(model=model, **options))
                        for label, name, options in chosen_methods(model, args.methods,
                                                                   args.py_irt_epochs)]
@@ -166,10 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                         fit = estimator.fit(data.responses)
                     wall = time.perf_counter() - start
                     metrics = irtbench.recovery(fit, data)
+                    found = None if maximum is None else gaps.gap(fit, data.responses, maximum)
                     rows.append({
                         "model": model, "size": size, "round": round_, "method": label,
                         "estimator": estimator.name, "seconds": fit.seconds, "wall_seconds": wall,
                         "accuracy": accuracy(fit, reference),
+                        "ll_gap": np.nan if found is None else found.gap,
+                        "gap_at": "" if found is None else found.at,
                         **{k: metrics[k] for k in ("rmse_difficulty", "rmse_discrimination",
                                                    "crb_ratio_difficulty",
                                                    "crb_ratio_discrimination", "rmse_skill")},
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.out is not None:
                         pd.DataFrame(rows).to_csv(args.out, index=False)
     table = pd.DataFrame(rows).groupby(["model", "size", "method"], sort=False).agg(
-        seconds=("seconds", "median"), accuracy=("accuracy", "max"),
+        seconds=("seconds", "median"), accuracy=("accuracy", "max"), ll_gap=("ll_gap", "max"),
         rmse_difficulty=("rmse_difficulty", "mean"),
         crb_ratio_difficulty=("crb_ratio_difficulty", "mean"),
         crb_ratio_discrimination=("crb_ratio_discrimination", "mean"))

@@ -25,10 +25,18 @@ or wrong are left out and reported at -/+inf, :mod:`irtbench.estimators._peers`)
 and the options that are the package's own keyword arguments, under the package's own names and
 with its own defaults (each estimator's docstring says which and why); an option left at None
 is not passed (the package's default applies). The child fits with the package's own entry
-point on the CPU and returns its estimates *in the package's parameters*; they are mapped onto
-the suite's here (:func:`irtorch_items`, :func:`torch_measure_items`), so the mapping is tested
-against each package's probability function (``tests/estimators/test_irtorch.py``,
-``test_torch_measure.py``: the runner's ``probabilities`` task).
+point on the fit's device and returns its estimates *in the package's parameters*; they are
+mapped onto the suite's here (:func:`irtorch_items`, :func:`torch_measure_items`), so the
+mapping is tested against each package's probability function
+(``tests/estimators/test_irtorch.py``, ``test_torch_measure.py``: the runner's
+``probabilities`` task).
+
+**Devices.** ``device="cpu"`` by default, like every estimator, and for ``"auto"`` too (the
+environments ``make`` builds hold the CPU torch); ``"cuda"`` is resolved against the GPUs
+irtbench's own torch sees and passed to the package's own ``device`` argument. The package's
+environment must then hold a CUDA torch, or the child fails in one line; on a GPU machine
+``benchmarks/torch_family_venvs.sh`` builds both environments from carried wheels over that
+machine's CUDA torch (``benchmarks/gpu_check.sh``).
 
 **Extremes.** Where an estimator's skills are maximum-likelihood (``infinite_extremes``: irtorch's
 ``latent_scores`` by ML, torch-measure's joint fits) a student who got everything right or wrong
@@ -69,11 +77,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from irtbench import devices
 from irtbench.estimators import options as option
 from irtbench.estimators._child import caller_threads, importable_by, run_runner, \
     venv_interpreter
 from irtbench.estimators._peers import PackageFailure, PeerEstimator, PeerFit
-from irtbench.estimators.base import BackendNotInstalled, Option
+from irtbench.estimators.base import BackendNotInstalled, Option, estimators, get_estimator
 from irtbench.models import find_extremes, get_model
 from irtbench.models.m2pl import derived_items
 
@@ -119,6 +128,8 @@ IRTORCH = Package("irtorch", "0.5.6", "irtorch", ".venv-irtorch", "irtorch-venv"
                   "IRTBENCH_IRTORCH_PYTHON")
 TORCH_MEASURE = Package("torch-measure", "0.1.0", "torch_measure", ".venv-torch-measure",
                         "torch-measure-venv", "IRTBENCH_TORCH_MEASURE_PYTHON")
+#: the family's packages, in the order they are listed
+PACKAGES = (IRTORCH, TORCH_MEASURE)
 
 #: irtorch's class of each of the suite's models (``irtorch.models``): its 1PL, 2PL (with
 #: ``latent_variables`` D, the M2PL) and 3PL
@@ -228,6 +239,18 @@ class TorchFamilyPeer(PeerEstimator):
         return cls.package.install_command
 
     @classmethod
+    def devices(cls) -> list[str]:
+        return ["cpu", "cuda"] if devices.cuda_device_count() else ["cpu"]
+
+    @classmethod
+    def canonical_device(cls, requested: Option) -> str:
+        """``"cpu"`` for ``"auto"``; ``"cuda"`` resolved against the GPUs irtbench's torch
+        sees (module docstring, "Devices")."""
+        if devices.normalize(requested) == "auto":
+            return "cpu"
+        return devices.resolve(requested, devices.cuda_device_count(), cls.package.distribution)
+
+    @classmethod
     def missing_requirements(cls) -> list[str]:
         """What the default interpreter lacks: itself, or the package."""
         found = cls.package.problem(cls.package.interpreter())
@@ -250,7 +273,8 @@ class TorchFamilyPeer(PeerEstimator):
         return dict(package=self.package.module, method=self.method,
                     model_class=self.classes[model], dims=dims,
                     responses=responses.astype(np.float32), seed=int(options["seed"]),
-                    threads=caller_threads(), parent=os.getpid(), **self.scoring(options),
+                    device=str(options["device"]), threads=caller_threads(),
+                    parent=os.getpid(), **self.scoring(options),
                     **keywords)
 
     def scoring(self, options: dict) -> dict:
@@ -410,3 +434,13 @@ def python_option(package: Package) -> option.Spec:
     """Option ``python``: the package's interpreter."""
     return option.unchecked(None, f"{package.distribution}'s interpreter (None: "
                                   f"${package.variable} or {package.venv}/bin/python)")
+
+
+def members(model: str | None = None) -> list[str]:
+    """The registered estimators of the family (those that fit ``model``, where given),
+    irtorch's then torch-measure's (:data:`PACKAGES`), each package's by name: what the
+    benchmarks run, read from the registry."""
+    found = [name for name in estimators()
+             if issubclass(cls := get_estimator(name), TorchFamilyPeer)
+             and (model is None or model in cls.models)]
+    return sorted(found, key=lambda name: (PACKAGES.index(get_estimator(name).package), name))

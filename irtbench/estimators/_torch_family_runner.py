@@ -7,21 +7,22 @@ package (irtorch or torch_measure; pyro for torch-measure's SVI), never irtbench
 
 ``IN.npz`` holds ``package`` (``"irtorch"`` or ``"torch_measure"``), ``method`` (the package's
 word for it: irtorch's ``"MML"``, ``"VAE"``, ``"JML"``; torch-measure's ``"mle"``, ``"jml"``,
-``"em"``, ``"svi"``; or ``"probabilities"``, below), ``model_class`` (the package's class of
-the model), ``dims`` (0: the class's own; else its latent dimensions), the response matrix
+``"em"``, ``"svi"``; or ``"probabilities"``, below), ``model_class`` (the package's class of the
+model), ``dims`` (0: the class's own; else its latent dimensions), the response matrix
 ``responses`` (float32, NaN missing), ``seed``, ``threads``, ``parent`` (the caller's process
-id), irtorch's ``theta_estimation`` (how its ``latent_scores`` scores the skills) and the
-package's keyword arguments of the fit as ``kw_NAME`` (those left out take the
-package's defaults). It fits the model with the package's own entry point (irtorch's
-``model.fit(train_data, algorithm=...)``, torch-measure's ``model.fit(data, method=...)``), on
-the CPU, with whatever the fit prints sent to ``/dev/null``, and writes ``OUT.npz``: the
+id), ``device`` (``"cpu"`` or ``"cuda:N"``: where the package fits), irtorch's
+``theta_estimation`` (how its ``latent_scores`` scores the skills) and the package's keyword
+arguments of the fit as ``kw_NAME`` (those left out take the package's defaults). It fits the
+model with the package's own entry point (irtorch's ``model.fit(train_data, algorithm=...)``,
+torch-measure's ``model.fit(data, method=...)``), on ``device`` (each package's own ``device``
+argument), with whatever the fit prints sent to ``/dev/null``, and writes ``OUT.npz``: the
 package's estimates in the package's own parameters (irtorch's ``item_parameters()`` columns
-``a`` (J, D), ``d`` and ``c``; torch-measure's ``ability``, ``difficulty``,
-``discrimination``, ``guessing``, or a factor model's ``loadings``), the skills' estimates and
-SEs as the package gives them, the losses it records, its iteration count and whether its own
-stopping rule fired (``stopped_by_rule``; -1 where it has none), the versions, and its own
-clocks: ``startup_seconds`` (the interpreter's start and imports, from ``SPAWNED``),
-``fit_seconds`` (the package's fit call) and ``score_seconds`` (skills and SEs after it).
+``a`` (J, D), ``d`` and ``c``; torch-measure's ``ability``, ``difficulty``, ``discrimination``,
+``guessing``, or a factor model's ``loadings``), the skills' estimates and SEs as the package
+gives them, the losses it records, its iteration count and whether its own stopping rule fired
+(``stopped_by_rule``; -1 where it has none), the versions, and its own clocks:
+``startup_seconds`` (the interpreter's start and imports, from ``SPAWNED``), ``fit_seconds``
+(the package's fit call) and ``score_seconds`` (skills and SEs after it).
 
 ``method="probabilities"`` fits nothing: for each of ``cases`` cases, given as
 ``caseK_NAME`` (``model_class``, ``dims``, the skills ``theta`` (``(n,)`` or ``(n, D)``) and the
@@ -90,6 +91,18 @@ def keywords(settings) -> dict:
     return {key[3:]: settings[key].item() for key in settings if key.startswith("kw_")}
 
 
+def device_of(settings) -> str:
+    """Where to fit: ``device`` (``"cpu"`` when not given, as for the probabilities task)."""
+    return str(settings["device"]) if "device" in settings else "cpu"
+
+
+def host(tensor):
+    """A tensor's values in host memory as float64 numpy."""
+    import numpy as np
+
+    return tensor.detach().cpu().numpy().astype(np.float64)
+
+
 def given(settings, prefix: str) -> dict:
     """The arrays given as ``PREFIX_NAME``, by name."""
     return {key[len(prefix):]: settings[key] for key in settings if key.startswith(prefix)}
@@ -119,9 +132,22 @@ def irtorch_items(model) -> dict:
     return out
 
 
+def irtorch_device(device: str) -> str:
+    """irtorch's spelling of a device: it moves its model and data only for the exact word
+    ``"cuda"`` (``latent_scores`` tests ``device == "cuda"``), so ``"cuda:N"`` is made the
+    current device and named ``"cuda"``."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(torch.device(device))
+        return "cuda"
+    return device
+
+
 def irtorch_fit(settings) -> dict:
-    """irtorch's ``model.fit(train_data, algorithm=ALGORITHM(), device="cpu", **kw)``, then its
-    ``latent_scores(data, standard_errors=True, theta_estimation=...)``."""
+    """irtorch's ``model.fit(train_data, algorithm=ALGORITHM(), device=DEVICE, **kw)``, then
+    its ``latent_scores(data, standard_errors=True, device=DEVICE, theta_estimation=...)``
+    (irtorch moves its model back to the CPU after each)."""
     import numpy as np
     import torch
     from irtorch import estimation_algorithms
@@ -131,10 +157,11 @@ def irtorch_fit(settings) -> dict:
     model = irtorch_model(settings, data.shape[1])
     algorithm = getattr(estimation_algorithms, str(settings["method"]))()
     options = keywords(settings)
+    device = irtorch_device(device_of(settings))
     started = monotonic()
-    model.fit(train_data=data, algorithm=algorithm, device="cpu", **options)
+    model.fit(train_data=data, algorithm=algorithm, device=device, **options)
     fitted = monotonic()
-    theta, theta_se = model.latent_scores(data, standard_errors=True, device="cpu",
+    theta, theta_se = model.latent_scores(data, standard_errors=True, device=device,
                                           theta_estimation=str(settings["theta_estimation"]))
     scored = monotonic()
     losses = np.asarray(algorithm.training_history["train_loss"], dtype=np.float64)
@@ -145,8 +172,8 @@ def irtorch_fit(settings) -> dict:
     else:  # MML and JML: one full-batch step an epoch, one loss each
         n_iter = len(losses)
         stopped = n_iter < int(options.get("max_epochs", 1000))
-    return {**irtorch_items(model), "theta": theta.numpy().astype(np.float64),
-            "theta_se": theta_se.numpy().astype(np.float64), "losses": losses,
+    return {**irtorch_items(model), "theta": host(theta), "theta_se": host(theta_se),
+            "losses": losses,
             "n_iter": n_iter, "stopped_by_rule": int(stopped),
             "fit_seconds": fitted - started, "score_seconds": scored - fitted}
 
@@ -154,7 +181,6 @@ def irtorch_fit(settings) -> dict:
 def irtorch_probabilities(settings) -> dict:
     """irtorch's model with ``set_a``, ``set_d``, ``set_c`` (its ``item_parameters()`` units)
     put into its parameters (:data:`IRTORCH_SETTERS`); ``item_probabilities(theta)[:, :, 1]``."""
-    import numpy as np
     import torch
 
     values = {name: torch.as_tensor(v, dtype=torch.float32)
@@ -166,7 +192,7 @@ def irtorch_probabilities(settings) -> dict:
         theta = torch.as_tensor(settings["theta"], dtype=torch.float32).reshape(
             len(settings["theta"]), -1)
         probabilities = model.item_probabilities(theta)[:, :, 1]
-    return {**irtorch_items(model), "probabilities": probabilities.numpy().astype(np.float64)}
+    return {**irtorch_items(model), "probabilities": host(probabilities)}
 
 
 def _logit(value):
@@ -190,19 +216,17 @@ def torch_measure_model(settings, n_subjects: int, n_items: int):
 
     cls = getattr(torch_measure.models, str(settings["model_class"]))
     dims = int(settings["dims"])
-    return cls(n_subjects=n_subjects, n_items=n_items, device="cpu",
+    return cls(n_subjects=n_subjects, n_items=n_items, device=device_of(settings),
                **({"n_factors": dims} if dims else {}))
 
 
 def torch_measure_items(model) -> dict:
-    """The model's parameters as its public accessors give them."""
-    import numpy as np
-
+    """The model's parameters as its public accessors give them (in host memory)."""
     out = {}
     for name in ("ability", "difficulty", "discrimination", "guessing", "loadings"):
         value = getattr(model, name, None)
         if value is not None:
-            out[name] = value.detach().numpy().astype(np.float64)
+            out[name] = host(value)
     return out
 
 
@@ -210,14 +234,13 @@ def torch_measure_errors(model, data, history: dict) -> dict:
     """SEs as the package gives them: SVI's posterior scales (``history["posterior"]``; the
     discrimination's and the floor's in the log and logit spaces its guide works in), else the
     Fisher SEs of ``torch_measure.metrics`` for the Rasch model and the 2PL (written for
-    those, :data:`FISHER`: none for the 3PL and the factor model)."""
-    import numpy as np
-
+    those, :data:`FISHER`: none for the 3PL and the factor model), on the model's device."""
     if "posterior" in history:
-        return {f"{name}_scale": part["scale"].numpy().astype(np.float64)
+        return {f"{name}_scale": host(part["scale"])
                 for name, part in history["posterior"].items()}
-    errors = FISHER.get(type(model).__name__, lambda model, data: {})(model, data)
-    return {name: value.numpy().astype(np.float64) for name, value in errors.items()}
+    errors = FISHER.get(type(model).__name__, lambda model, data: {})(model,
+                                                                     data.to(model.device))
+    return {name: host(value) for name, value in errors.items()}
 
 
 def _rasch_fisher(model, data) -> dict:
@@ -284,7 +307,6 @@ def torch_measure_probabilities(settings) -> dict:
     ``set_discrimination``, ``set_guessing`` (its public units) or ``set_loadings`` and
     ``set_intercept`` (a factor model's ``V`` and ``Z``) put into its parameters
     (:data:`TORCH_MEASURE_SETTERS`); ``predict_dense``."""
-    import numpy as np
     import torch
     from torch_measure.models import predict_dense
 
@@ -298,8 +320,7 @@ def torch_measure_probabilities(settings) -> dict:
         for name, value in values.items():
             TORCH_MEASURE_SETTERS[name](model, value)
         probabilities = predict_dense(model)
-    return {**torch_measure_items(model),
-            "probabilities": probabilities.numpy().astype(np.float64)}
+    return {**torch_measure_items(model), "probabilities": host(probabilities)}
 
 
 #: the parameter that holds the skills, where not ``ability`` (a factor model's ``U``)

@@ -34,7 +34,8 @@ def test_the_family_is_registered_as_peers_left_out_of_the_default_sweep():
         for name in names:
             cls = irtbench.get_estimator(name)
             assert cls.package is package and not cls.in_default_sweep
-            assert cls.summary.startswith("peer:") and cls.devices() == ["cpu"]
+            assert cls.summary.startswith("peer:")
+            assert cls.devices() == irtbench.get_estimator("torch-adam").devices()
             assert cls.install_command() == package.install_command
 
 
@@ -180,3 +181,24 @@ def test_svi_scales_become_ses_by_the_delta_method():
     np.testing.assert_allclose(errors["difficulty"], [0.1, 0.2])
     np.testing.assert_allclose(errors["discrimination"], [0.2, 0.05])
     np.testing.assert_allclose(errors["guessing"], [0.16, 0.5])
+
+
+def test_the_family_is_read_from_the_registry_package_by_package():
+    assert family.members() == [*FAMILY[family.IRTORCH], *FAMILY[family.TORCH_MEASURE]]
+    assert family.members("rasch") == [name for names in FAMILY.values() for name in names
+                                       if "rasch" in irtbench.get_estimator(name).models]
+
+
+def test_the_fit_s_device_reaches_the_runner_which_defaults_to_the_cpu():
+    """The device is the fit's (resolved on the estimator, "auto" as the CPU); the runner's
+    tasks without one (the probabilities of the mapping tests) stay on the CPU."""
+    import runpy
+
+    for device in ("cpu", "auto"):  # auto: the environments make builds hold a CPU torch
+        estimator = irtbench.get_estimator("torch-measure-mle")(model="2pl", device=device)
+        payload = estimator.payload(np.zeros((3, 2)), dict(estimator.config))
+        assert payload["device"] == "cpu"
+    runner = runpy.run_path(str(family.RUNNER))
+    assert runner["device_of"]({}) == "cpu"
+    assert runner["device_of"]({"device": np.array("cuda:1")}) == "cuda:1"
+    assert runner["irtorch_device"]("cpu") == "cpu"
