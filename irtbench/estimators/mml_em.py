@@ -218,7 +218,8 @@ class MarginalEM(_torch.TorchEstimator):
 
         options = state.options
         found = find_extremes(state.responses, judge_students=False, scan=state.scan)
-        design = _design.build_design(state.responses, found, state.torch_device)
+        design = _design.build_design(state.responses, found, state.torch_device,
+                                      triples=False)  # the quadrature takes whole rows
         clock = Stopwatch()
         z, log_w = gauss_hermite(int(options["nodes"] or RASCH_NODES), design.scores)
         difficulty = torch.log((design.item_counts - design.item_totals) / design.item_totals)

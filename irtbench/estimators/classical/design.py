@@ -190,21 +190,24 @@ AnyDesign = Union[Design, SparseDesign]
 
 
 def build_design(responses: Responses, found: Extremes, device: torch.device, *,
-                 students: np.ndarray | None = None, by_score: bool = True) -> AnyDesign:
+                 students: np.ndarray | None = None, by_score: bool = True,
+                 triples: bool = True) -> AnyDesign:
     """The design of the students ``students`` (default: the non-extreme ones) on the
     non-extreme questions, on ``device``. Item totals are always those of the non-extreme
     students: a design of other students serves to estimate skills given difficulties.
 
     Score groups when nothing is missing among them (from ``found``'s counts alone), one group
     per student with the boolean mask of observed entries otherwise, or the kept triples of
-    sparse responses renumbered 0.. (``by_score=False``: one group per student in any case)."""
+    sparse responses renumbered 0.. (``by_score=False``: one group per student in any case;
+    ``triples=False``: sparse responses as the boolean mask of their observed entries, for a
+    pass that needs whole rows, as the quadrature of :mod:`irtbench.estimators.mml_em`)."""
     import torch
 
     f64 = torch.float64
     keep_students = ~found.students if students is None else students
     keep_questions = ~found.questions
     scores = found.scores[keep_students]
-    if is_sparse(responses):
+    if is_sparse(responses) and triples:
         return _sparse_design(responses, found, keep_students, device)
     item_totals = torch.as_tensor(found.item_totals[keep_questions], dtype=f64, device=device)
     complete = bool((found.seen[keep_students] == keep_questions.sum()).all())
@@ -217,19 +220,35 @@ def build_design(responses: Responses, found: Extremes, device: torch.device, *,
             item_counts=torch.full_like(item_totals, float(keep_students.sum())),
             group_of=group_of.reshape(-1),
         )
-    observed = torch.empty((int(keep_students.sum()), int(keep_questions.sum())),
-                           dtype=torch.bool, device=device)
-    done = 0
-    for rows in row_blocks(responses.shape):
-        block = observed_of(responses[rows])[keep_students[rows]][:, keep_questions]
-        observed[done:done + len(block)] = torch.from_numpy(block).to(device)
-        done += len(block)
+    observed = _observed_mask(responses, keep_students, keep_questions, device)
     return Design(
         scores=torch.as_tensor(scores, dtype=f64, device=device),
         counts=torch.ones(len(scores), dtype=f64, device=device), observed=observed,
         item_totals=item_totals, item_counts=observed.sum(dim=0, dtype=f64),
         group_of=np.arange(len(scores)),
     )
+
+
+def _observed_mask(responses: Responses, keep_students: np.ndarray, keep_questions: np.ndarray,
+                   device: torch.device) -> torch.Tensor:
+    """``(kept students, kept questions)`` bool of the observed entries, on ``device``."""
+    import torch
+
+    observed = torch.zeros((int(keep_students.sum()), int(keep_questions.sum())),
+                           dtype=torch.bool, device=device)
+    if is_sparse(responses):
+        kept = keep_students[responses.student] & keep_questions[responses.question]
+        rows = (np.cumsum(keep_students) - 1)[responses.student[kept]]
+        columns = (np.cumsum(keep_questions) - 1)[responses.question[kept]]
+        observed[torch.as_tensor(rows, device=device),
+                 torch.as_tensor(columns, device=device)] = True
+        return observed
+    done = 0
+    for rows in row_blocks(responses.shape):
+        block = observed_of(responses[rows])[keep_students[rows]][:, keep_questions]
+        observed[done:done + len(block)] = torch.from_numpy(block).to(device)
+        done += len(block)
+    return observed
 
 
 def _sparse_design(responses: Responses, found: Extremes, keep_students: np.ndarray,
