@@ -199,8 +199,11 @@ def _make_plan(target: str, venv: Path) -> list[str]:
 
     if shutil.which("make") is None:
         pytest.skip("no make here")
-    done = subprocess.run(["make", "-n", target, f"VENV={venv}"], capture_output=True,
-                          text=True, cwd=Path(__file__).parents[2], check=True)
+    # inside another make (CI runs `make py-irt-venv test`) make prints the directories it
+    # enters and leaves unless told not to
+    done = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[2],
+                          check=True)
     return done.stdout.splitlines()
 
 
