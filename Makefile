@@ -111,7 +111,7 @@ run: setup
 	$(BIN)/irtbench run
 
 test: setup-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # the speed suite only; the targets (~3 min) and scale (~25 min) suites are asked for by name:
 #   make bench BENCH=benchmarks/test_targets.py

@@ -226,7 +226,7 @@ def test_make_run_installs_what_the_commands_use_and_make_test_adds_the_rest(tmp
     (venv / ".installed-run").touch()  # after make run: only the rest
     after_run = _make_plan("test", venv)
     assert after_run == [f'{venv}/bin/python -m pip install --quiet -e ".[all]"',
-                         f"touch {venv}/.installed-test", f"{venv}/bin/python -m pytest"]
+                         f"touch {venv}/.installed-test", f"{venv}/bin/python -m pytest -n auto"]
     (venv / ".installed-test").touch()
     assert _make_plan("run", venv) == [f"{venv}/bin/irtbench run"]
 

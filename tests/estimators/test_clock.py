@@ -21,13 +21,14 @@ PACKAGE = Path(irtbench.__file__).parent
 def test_the_call_costs_no_more_than_seconds_plus_compile_seconds(name):
     """Rule of the clock: after a warm-up, the wall time of ``fit()`` is within 10% + 20 ms of
     ``seconds + compile_seconds``; what lies outside (option checks, validation, set-up, the
-    trace's host copies) is small. Best of three calls, so that a stall of this shared machine
-    does not decide; ``compute_seconds`` is part of ``seconds``."""
+    trace's host copies) is small. Up to three calls, the first within the rule passes, so
+    that a stall of this shared machine does not decide (the best of three, without the calls
+    after a pass: the peers' take seconds each); ``compute_seconds`` is part of ``seconds``."""
     require(name)
     estimator = irtbench.get_estimator(name)(**fast_options(name))
     estimator.warm_up(DATA.responses)
     excess = []
-    for _ in range(3):
+    while len(excess) < 3 and not any(e <= 0 for e in excess):
         start = time.perf_counter()
         fit = estimator.fit(DATA.responses)
         wall = time.perf_counter() - start
