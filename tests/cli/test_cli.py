@@ -327,8 +327,9 @@ def test_an_unmet_device_is_named_in_words(command, verbagg_path, tmp_path, caps
 def test_the_readme_examples_run_as_printed_on_a_fresh_clone(tmp_path, capsys):
     """Issue 30: the examples read ../shared/data/... (outside the repository) and called a
     bare irtbench that make installs only in .venv/bin/. Every command of the README's code
-    blocks is make's or .venv/bin/'s, every file it reads is in the repository, and the fit
-    example runs (its --out moved to a temporary folder)."""
+    blocks is make's or .venv/bin/'s, every file it reads is in the repository or written by
+    an example before it, and the fit and score examples run (their files moved to a temporary
+    folder)."""
     import re
 
     root = Path(__file__).parents[2]
@@ -337,12 +338,15 @@ def test_the_readme_examples_run_as_printed_on_a_fresh_clone(tmp_path, capsys):
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
     commands = [shlex.split(line) for line in lines if line]
     assert commands
+    written: set[str] = set()
     for words in commands:
         assert words[0] == "make" or words[0].startswith(".venv/bin/"), words
         for before, word in zip(["", *words], words):
             if word.endswith(".csv") and before != "--out":
-                assert (root / word).is_file(), word
-    fit = next(words for words in commands if words[:2] == [".venv/bin/irtbench", "fit"])
-    fit[fit.index("--out") + 1] = str(tmp_path / "estimates.csv")
-    assert main(fit[1:]) == 0
-    assert (tmp_path / "estimates.csv").is_file()
+                assert (root / word).is_file() or word in written, word
+        written |= {word for before, word in zip(["", *words], words) if before == "--out"}
+    for command in ("fit", "score"):
+        words = next(w for w in commands if w[:2] == [".venv/bin/irtbench", command])
+        words = [str(tmp_path / w) if w in written else w for w in words]
+        assert main(words[1:]) == 0
+        assert Path(words[words.index("--out") + 1]).is_file()
