@@ -160,8 +160,6 @@ def test_the_baseline_is_remade_by_its_own_command_into_its_own_folder(tmp_path)
     assert regenerate_command(tmp_path) == f"irtbench run --device cpu --out {tmp_path}"
 
 
-@pytest.mark.xfail(strict=True, reason="baseline stale: regenerate (issue 30: its mml-em 2PL "
-                   "rows predate the runaway rule); remove this mark with the new baseline")
 def test_a_fresh_quick_sweep_checks_clean_against_the_committed_baseline(tmp_path, capsys):
     """What a new user does after ``make run``, small: ``irtbench run --quick`` (the quick
     estimators of every default model) at the baseline's smallest size with its three seeds,
