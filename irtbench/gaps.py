@@ -14,7 +14,7 @@ fit's item estimates,
     \ell(\phi) = \sum_i \log \int \prod_{j\ \mathrm{obs}} P_j(\theta)^{y_{ij}}
     (1 - P_j(\theta))^{1 - y_{ij}}\, dN(\theta; \mu, \sigma^2),
 
-each integral by :func:`irtbench.compare.likelihood.marginal_log_likelihood` on ``nodes``
+each integral by :func:`marginal_log_likelihood` on ``nodes``
 Gauss–Hermite nodes (121 by default: 81 were found too few for tests of about 1000 items).
 Where the model puts the skills at N(0, 1) (the marginal and Bayesian fits of a model with a
 slope) :math:`\ell` is taken there; where the skills' scale is the fit's own (the joint fits,
@@ -33,19 +33,55 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from irtbench.compare.likelihood import marginal_log_likelihood
-from irtbench.estimators import Fit, estimators, fit as fit_with, get_estimator
+from irtbench.estimators import Fit, estimators, get_estimator
+from irtbench.estimators import fit as fit_with
 from irtbench.models import get_model
 from irtbench.models.base import SLOPE, Model
-from irtbench.responses import Responses
+from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks, to_dense
 
-__all__ = ["DEFAULT_NODES", "Gap", "best_normal", "gap", "loglik", "reference_maximum",
-           "reference_estimator"]
+__all__ = [
+    "DEFAULT_NODES",
+    "Gap",
+    "best_normal",
+    "gap",
+    "loglik",
+    "marginal_log_likelihood",
+    "reference_estimator",
+    "reference_maximum",
+]
 
 #: Gauss–Hermite nodes of every integral (module docstring)
 DEFAULT_NODES = 121
 #: the reference's tolerance (on every item parameter)
 REFERENCE_TOL = 1e-8
+
+
+def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
+                            *, sigma: float = 1.0, nodes: int = 61) -> float:
+    r""":math:`\sum_i \log \sum_q w_q \prod_{j\ \mathrm{obs}} p_j(\sigma z_q)^{y_{ij}}
+    (1 - p_j(\sigma z_q))^{1 - y_{ij}}` with the probabilists' Gauss–Hermite rule
+    (:math:`w_q` normalised to sum to 1): the log-likelihood of the items with skills
+    :math:`N(0, \sigma^2)` integrated out. Items with a non-finite estimate (answered all
+    right or all wrong, whose limit contributes :math:`\log 1 = 0`) are left out."""
+    if len(model.skill_shape(1)) > 1:
+        raise ValueError(f"the marginal log-likelihood of the {model.name}'s skills in R^D is "
+                         "not computed here (one skill only)")
+    dense = to_dense(responses) if is_sparse(responses) else responses
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    usable = np.logical_and.reduce([np.isfinite(np.asarray(items[n], np.float64))
+                                    for n in model.item_parameters])
+    parameters = {n: np.asarray(items[n], np.float64)[usable] for n in model.item_parameters}
+    p = np.clip(model.probabilities(sigma * z, parameters), 1e-300, 1 - 1e-16)  # (Q, J)
+    log_p, log_q, log_w = np.log(p).T, np.log1p(-p).T, np.log(w / w.sum())
+    total = 0.0
+    for rows in row_blocks(dense.shape):
+        block = dense[rows][:, usable]
+        answered = observed_of(block)
+        y = np.where(answered, answers_of(block, np.float64), 0.0)
+        joint = (y * answered) @ log_p + ((1 - y) * answered) @ log_q + log_w  # (n, Q)
+        peak = joint.max(axis=1, keepdims=True)
+        total += float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
+    return total
 
 
 class Gap(NamedTuple):
@@ -128,7 +164,10 @@ def reference_estimator(model: str) -> str | None:
 def reference_maximum(responses: Responses, model: str, *, nodes: int = DEFAULT_NODES
                       ) -> float | None:
     """The exact marginal maximum of :math:`\\ell` for ``model`` (module docstring), or None
-    where no estimator computes it (the M2PL)."""
+    where no estimator computes it (the M2PL) or where it has none: when an item of the
+    reference fit runs away (a slope growing without bound as the likelihood creeps up to its
+    supremum, :meth:`~irtbench.models.base.Model.runaway`) the value where the fit stopped is
+    no maximum, and a fit that stopped elsewhere could beat it (a negative gap)."""
     name = reference_estimator(model)
     if name is None:
         return None
@@ -137,6 +176,8 @@ def reference_maximum(responses: Responses, model: str, *, nodes: int = DEFAULT_
                                  if key.endswith("_weight")}  # the asymptotes' Beta priors
     best = fit_with(responses, name, device="cpu", model=model, tol=REFERENCE_TOL,
                     max_iter=10000, **no_priors)
+    if best.diagnostics.get("n_runaway", 0):
+        return None
     value, *_ = at_its_skills(best, responses, nodes=nodes)
     for smaller in get_estimator(name).models:
         if _nests(get_model(smaller), description):

@@ -35,7 +35,6 @@ them; :mod:`~irtbench.compare.report` writes the tables, the figures and ``repor
 from __future__ import annotations
 
 # (the functions agreement and scores are not re-exported: their names are their modules')
-
 from irtbench.compare.budget import Budget, Fitter, Skipped
 from irtbench.compare.driver import (
     SPLITS,
@@ -46,15 +45,11 @@ from irtbench.compare.driver import (
     effective_options,
 )
 from irtbench.compare.folds import cell_folds, row_folds
-from irtbench.compare.likelihood import (
-    information_criteria,
-    likelihood_ratio_tests,
-    marginal_log_likelihood,
-    n_parameters,
-)
+from irtbench.compare.likelihood import information_criteria, likelihood_ratio_tests, n_parameters
 from irtbench.compare.rows import halves
 from irtbench.compare.scores import auc, brier, coin_weight, imv
 from irtbench.compare.verdict import best_sentence
+from irtbench.gaps import marginal_log_likelihood
 from irtbench.metrics import EPS, log_loss, predict
 
 __all__ = ["EPS", "SPLITS", "SUMMARY_COLUMNS", "Budget", "Comparison", "Fitter", "Skipped",

@@ -3,7 +3,7 @@ r"""Marginal log-likelihood, information criteria and likelihood-ratio tests of 
 For the marginal-likelihood fits (the estimators whose declared ``objective`` is
 ``"marginal"``, on the full data): the marginal log-likelihood :math:`\ell` the fit reports
 (``diagnostics["log_likelihood"]``), or else computed by Gauss–Hermite quadrature under the
-fit's skill distribution (:func:`marginal_log_likelihood`); :math:`\text{AIC} = 2k - 2\ell`,
+fit's skill distribution (:func:`irtbench.gaps.marginal_log_likelihood`); :math:`\text{AIC} = 2k - 2\ell`,
 :math:`\text{BIC} = k\log N - 2\ell` with :math:`N` respondents and :math:`k` free parameters
 (:func:`n_parameters`, :math:`J` the items with finite estimates): the fitted parameters of
 each item (:meth:`Model.fit_parameters <irtbench.models.base.Model.fit_parameters>`, not the
@@ -26,7 +26,6 @@ conservative, and their fits maximise a posterior (Beta priors on the asymptotes
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from itertools import combinations
 from typing import Any
 
@@ -34,41 +33,12 @@ import numpy as np
 import pandas as pd
 
 from irtbench.estimators import Fit
-from irtbench.models import MODELS, Model, get_model
+from irtbench.gaps import marginal_log_likelihood
+from irtbench.models import MODELS, get_model
 from irtbench.models.base import FIXED
-from irtbench.responses import Responses, answers_of, is_sparse, observed_of, row_blocks, to_dense
 
-__all__ = ["chi2_sf", "information_criteria", "likelihood_ratio_tests",
-           "marginal_log_likelihood", "n_parameters"]
+__all__ = ["chi2_sf", "information_criteria", "likelihood_ratio_tests", "n_parameters"]
 
-
-
-def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
-                            *, sigma: float = 1.0, nodes: int = 61) -> float:
-    r""":math:`\sum_i \log \sum_q w_q \prod_{j\ \mathrm{obs}} p_j(\sigma z_q)^{y_{ij}}
-    (1 - p_j(\sigma z_q))^{1 - y_{ij}}` with the probabilists' Gauss–Hermite rule
-    (:math:`w_q` normalised to sum to 1): the log-likelihood of the items with skills
-    :math:`N(0, \sigma^2)` integrated out. Items with a non-finite estimate (answered all
-    right or all wrong, whose limit contributes :math:`\log 1 = 0`) are left out."""
-    if len(model.skill_shape(1)) > 1:
-        raise ValueError(f"the marginal log-likelihood of the {model.name}'s skills in R^D is "
-                         "not computed here (one skill only)")
-    dense = to_dense(responses) if is_sparse(responses) else responses
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    usable = np.logical_and.reduce([np.isfinite(np.asarray(items[n], np.float64))
-                                    for n in model.item_parameters])
-    parameters = {n: np.asarray(items[n], np.float64)[usable] for n in model.item_parameters}
-    p = np.clip(model.probabilities(sigma * z, parameters), 1e-300, 1 - 1e-16)  # (Q, J)
-    log_p, log_q, log_w = np.log(p).T, np.log1p(-p).T, np.log(w / w.sum())
-    total = 0.0
-    for rows in row_blocks(dense.shape):
-        block = dense[rows][:, usable]
-        answered = observed_of(block)
-        y = np.where(answered, answers_of(block, np.float64), 0.0)
-        joint = (y * answered) @ log_p + ((1 - y) * answered) @ log_q + log_w  # (n, Q)
-        peak = joint.max(axis=1, keepdims=True)
-        total += float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
-    return total
 
 
 def n_parameters(model: str, n_items: int, dims: int | None = None) -> int:

@@ -76,13 +76,16 @@ def test_seconds_is_nearly_all_of_the_call(name):
     assert max(shares) >= 0.9, f"{name}: Fit.seconds is {max(shares):.0%} of the call"
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, *, eager_only: bool = False) -> set[str]:
     """The irtbench modules a file imports when it runs (at any depth, inside functions too;
-    ``if TYPE_CHECKING:`` blocks, which never run, left out)."""
+    ``if TYPE_CHECKING:`` blocks, which never run, left out); ``eager_only``: those imported
+    when the module itself is (outside functions)."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if eager_only and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("irtbench"):
             names = {f"{node.module}.{alias.name}" for alias in node.names}
@@ -106,10 +109,25 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
+def with_packages(module: str) -> set[str]:
+    """``module`` and the packages above it, which importing it runs first
+    (``irtbench.compare.likelihood`` runs ``irtbench/compare/__init__.py``)."""
+    parts = module.split(".")
+    return {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
+
+
 def graph() -> dict[str, set[str]]:
-    """module -> the irtbench modules it imports (names of modules only)."""
-    return {name: {m for m in imports_of(path) if m in MODULES and m != name}
-            for name, path in MODULES.items()}
+    """module -> the irtbench modules it imports (names of modules only), and for the imports
+    made as it is imported, the packages above them: those run half-initialised when a
+    circle closes (``irtbench.gaps`` importing ``irtbench.compare.likelihood`` ran
+    ``irtbench/compare/__init__.py``, which came back to ``irtbench.gaps``: an ImportError
+    for whoever imported ``irtbench.gaps`` first)."""
+    edges = {}
+    for name, path in MODULES.items():
+        eager = {m for imported in imports_of(path, eager_only=True)
+                 for m in with_packages(imported)}
+        edges[name] = {m for m in imports_of(path) | eager if m in MODULES and m != name}
+    return edges
 
 
 def test_the_package_has_no_import_circle():

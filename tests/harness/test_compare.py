@@ -364,3 +364,20 @@ def test_each_full_data_fit_reports_its_gap_to_the_exact_marginal_optimum():
     gaps = result.summary.set_index("estimator").ll_gap
     assert 0 <= gaps["mml-em"] < 1e-3 and gaps["torch-adam"] > 10
     assert np.isnan(gaps["item-means"])
+
+
+def test_data_whose_ml_has_no_finite_maximum_get_no_gap():
+    """An item that splits the students exactly by their score on the others has no finite ML
+    slope under the 2PL: the reference fit runs away, and where it stopped is no maximum (at
+    300 x 28659 a default mml-em fit stopped 6.1 above such a reference: a negative gap). No
+    reference then, so no gap; the same data without that item get one."""
+    from irtbench.gaps import reference_maximum
+
+    data = irtbench.simulate(400, 12, seed=3, model="2pl")
+    responses = np.asarray(data.responses, dtype=np.float32)
+    separated = responses.copy()
+    score = responses[:, 1:].sum(axis=1)
+    separated[:, 0] = score > np.median(score)
+    assert irtbench.fit(separated, "mml-em", model="2pl", device="cpu").diagnostics["n_runaway"]
+    assert reference_maximum(separated, "2pl") is None
+    assert np.isfinite(reference_maximum(responses, "2pl"))
