@@ -20,16 +20,24 @@ import numpy as np
 import pandas as pd
 
 from irtbench import devices, harness
-from irtbench.csvio import (LONG_COLUMNS, ExtraNotInstalled, ResponseTable, check_output,
-                             first_few, load_responses, with_unobserved, write_csv)
+from irtbench.csvio import (
+    LONG_COLUMNS,
+    ExtraNotInstalled,
+    ResponseTable,
+    check_output,
+    first_few,
+    load_responses,
+    with_unobserved,
+    write_csv,
+)
 from irtbench.estimates import COLUMN_STEMS, ORIGINS, estimates_table, part_columns, read_items
 from irtbench.estimators import BackendNotInstalled, Fit, estimators, fit, get_estimator
-from irtbench.responses import parse_size
-from irtbench.scoring import METHODS
-from irtbench.results import IncompatibleResults
 from irtbench.estimators.options import markdown as options_markdown
 from irtbench.models import MODELS, Model, get_model
 from irtbench.models.twopl import RUNAWAY_LIMIT
+from irtbench.responses import parse_size
+from irtbench.results import IncompatibleResults
+from irtbench.scoring import METHODS
 from irtbench.version import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NO_FIT = 0, 1, 2, 3
@@ -620,6 +628,20 @@ DATA_FILES = (
     "0/1 (0.0/1.0); students and questions with no observed answer are left out with a note.")
 
 
+def add_fitting_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that fits estimators on a user's data under one budget
+    (``compare``, ``subset``): the budget, the estimators' options, their threads."""
+    parser.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
+                        help="for the whole command: the fits left when it is spent are "
+                        "skipped with that reason (default: %(default)s; 0 = no limit)")
+    parser.add_argument("--option", "-o", action="append", default=[],
+                        metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
+                        "'irtbench run' (repeatable)")
+    parser.add_argument("--threads", default="auto", metavar="N",
+                        help="threads of every fit, pinned (default: auto, the cores other "
+                        "processes leave idle)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irtbench",
@@ -842,16 +864,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="with --split rows: how a held-out respondent's skill is "
                            "estimated from its half, under the fit's skill distribution "
                            "(default: %(default)s; the M2PL: map)")
-    comparing.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
-                           help="for the whole command: the fits left when it is spent are "
-                           "skipped with that reason (default: %(default)s; 0 = no limit)")
     comparing.add_argument("--seed", type=int, default=0, help="fixes the folds (default: 0)")
-    comparing.add_argument("--option", "-o", action="append", default=[],
-                           metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
-                           "'irtbench run' (repeatable)")
-    comparing.add_argument("--threads", default="auto", metavar="N",
-                           help="threads of every fit, pinned (default: auto, the cores other "
-                           "processes leave idle)")
+    add_fitting_options(comparing)
     comparing.set_defaults(handler=command_compare)
 
     from irtbench.subset import DEFAULT_ESTIMATORS, DEFAULT_ITEMS, DEFAULT_MODELS, STRATEGIES
@@ -900,15 +914,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="how a new respondent's skill is estimated from its k answers "
                             "(default: EAP under the calibration skill distribution; MAP for "
                             "the M2PL)")
-    subsetting.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
-                            help="for the whole command: what is left when it is spent is "
-                            "skipped with that reason (default: %(default)s; 0 = no limit)")
-    subsetting.add_argument("--option", "-o", action="append", default=[],
-                            metavar="[NAME:]KEY=VALUE", help="an estimator option, as for "
-                            "'irtbench run' (repeatable)")
-    subsetting.add_argument("--threads", default="auto", metavar="N",
-                            help="threads of every fit, pinned (default: auto, the cores other "
-                            "processes leave idle)")
+    add_fitting_options(subsetting)
     subsetting.set_defaults(handler=command_subset)
 
     checking = commands.add_parser(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -55,7 +58,7 @@ def verbagg_path() -> Path:
 
 
 # -- the estimators, for every folder's generic checks ------------------------------------------
-import irtbench  # noqa: E402
+import irtbench
 
 #: every registered estimator: each declares the options that keep it fast enough for the
 #: default test run (``test_options``, in its own file), so a new one gets these checks for free
@@ -73,3 +76,24 @@ def require(name: str) -> None:
     cls = irtbench.get_estimator(name)
     if not cls.available():
         pytest.skip(f"{name}: backend not installed ({cls.install_command()})")
+
+
+def needs(name: str, what: str) -> pytest.MarkDecorator:
+    """Skip unless estimator ``name`` is installed, saying ``what`` is missing and the command
+    that makes it."""
+    cls = irtbench.get_estimator(name)
+    return pytest.mark.skipif(
+        not cls.available(),
+        reason=f"{what} is not here ({', '.join(cls.missing_requirements())}); make it with: "
+               f"{cls.install_command()}")
+
+
+def benchmark_script(name: str) -> ModuleType:
+    """The module of ``benchmarks/NAME.py``, imported (its functions tested without running
+    the measurement)."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs
 
 import irtbench
 from irtbench.estimators import _torch_family as family
@@ -18,10 +19,7 @@ from irtbench.harness.limits import FitTimeout, time_limit
 from irtbench.models import get_model
 
 MML = irtbench.get_estimator("irtorch-mml")
-needs_irtorch = pytest.mark.skipif(
-    not MML.available(),
-    reason=f"irtorch's interpreter is not here ({', '.join(MML.missing_requirements())}); "
-           f"make it with: {MML.install_command()}")
+needs_irtorch = needs("irtorch-mml", "irtorch's interpreter")
 
 #: skills at which the probabilities are compared: the middle and both tails
 THETA = np.linspace(-3.0, 3.0, 7)

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import needs
 
 import irtbench
 from irtbench.estimators import _torch_family as family
 from irtbench.models import get_model
 
-MLE = irtbench.get_estimator("torch-measure-mle")
-needs_torch_measure = pytest.mark.skipif(
-    not MLE.available(),
-    reason=f"torch-measure's interpreter is not here ({', '.join(MLE.missing_requirements())}); "
-           f"make it with: {MLE.install_command()}")
+needs_torch_measure = needs("torch-measure-mle", "torch-measure's interpreter")
 
 THETA = np.linspace(-3.0, 3.0, 7)
 B = np.array([-1.5, 0.0, 0.7, 2.1])

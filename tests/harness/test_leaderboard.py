@@ -10,18 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def leaderboard():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import leaderboard
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return leaderboard
+    return benchmark_script("leaderboard")
 
 
 def test_the_floor_falls_with_k_and_is_lower_for_the_most_informative_items(leaderboard):

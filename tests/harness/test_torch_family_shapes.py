@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import benchmark_script
 
 from irtbench.results import append_rows
 
@@ -21,12 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def shapes():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import torch_family_shapes
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return torch_family_shapes
+    return benchmark_script("torch_family_shapes")
 
 
 def row(shapes, shape: str, method: str, package: str, seconds: float, rmse: float, *,
