@@ -12,9 +12,9 @@ method's item estimates,
 
     \Delta = \max_\phi \ell(\phi) - \ell(\hat\phi),
 
-each integral on ``--nodes`` (121) Gauss–Hermite nodes, checked against twice as many (the
-``integral_check`` column: the largest change of a row's :math:`\ell`; 81 nodes were found too
-few for tests of ~1000 items, these have at most 45). For the methods whose model puts the
+each integral by adaptive Gauss–Hermite quadrature on ``--nodes`` nodes
+(:func:`irtbench.gaps.marginal_log_likelihood`), checked against twice as many (the
+``integral_check`` column: the largest change of a row's :math:`\ell`). For the methods whose model puts the
 skills at N(0, 1) (irtorch's MML and VAE, torch-measure's EM and SVI) :math:`\ell` is taken
 there (``gap_at = "N(0,1)"``); the Bayesian ones are held to the same ML optimum, which is not
 their own objective: their gap includes what their priors or bound cost. The joint methods'
@@ -115,7 +115,7 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["Log-likelihood gap: mml-em's marginal maximum minus the marginal log-likelihood at "
              "the method's items (at N(0, 1) skills, or at the best normal skills for the joint "
              "methods and the Rasch model; benchmarks/torch_family.py); integral_check: its "
-             "change with twice the Gauss-Hermite nodes (large where a slope ran away: the "
+             "change with twice the (adaptive) Gauss-Hermite nodes (large where a slope ran away: the "
              "integral of a near-step curve, and so that gap, is not converged).", ""]
     for dataset, part in table.groupby("dataset", sort=False):
         lines += [f"#### {dataset} ({part['shape'].iloc[0]})", "",
