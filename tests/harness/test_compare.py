@@ -381,3 +381,31 @@ def test_data_whose_ml_has_no_finite_maximum_get_no_gap():
     assert irtbench.fit(separated, "mml-em", model="2pl", device="cpu").diagnostics["n_runaway"]
     assert reference_maximum(separated, "2pl") is None
     assert np.isfinite(reference_maximum(responses, "2pl"))
+
+
+def test_the_marginal_likelihood_of_a_long_test_is_exact():
+    """Adaptive quadrature: at 200 x 600 each respondent's integrand is about 0.1 wide, between
+    the nodes of a rule fixed at N(0, 1) (121 nodes were off by more than one unit here); the
+    adaptive rule equals a trapezoid integral on 20001 points to 1e-6, for any skill SD."""
+    from irtbench.gaps import marginal_log_likelihood
+
+    model = get_model("2pl")
+    data = irtbench.simulate(200, 600, model="2pl", seed=5, missing=0.1)
+    y = np.asarray(data.responses, np.float64)
+    observed = ~np.isnan(y)
+    answers = np.where(observed, y, 0.0)
+
+    def integral(theta: np.ndarray, log_weight: np.ndarray) -> float:
+        p = np.clip(model.probabilities(theta, data.items), 1e-300, 1 - 1e-16)
+        joint = answers @ np.log(p).T + (observed - answers) @ np.log1p(-p).T + log_weight
+        peak = joint.max(axis=1, keepdims=True)
+        return float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
+
+    for sigma in (1.0, 1.7):
+        theta = np.linspace(-10, 10, 20001) * sigma
+        normal = -0.5 * (theta / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi))
+        exact = integral(theta, normal + np.log(theta[1] - theta[0]))
+        adaptive = marginal_log_likelihood(model, data.items, y, sigma=sigma)
+        assert adaptive == pytest.approx(exact, abs=1e-6)
+    z, w = np.polynomial.hermite_e.hermegauss(121)
+    assert abs(integral(z, np.log(w / w.sum())) - marginal_log_likelihood(model, data.items, y)) > 1
