@@ -619,6 +619,8 @@ def plot(rows: pd.DataFrame, path: Path) -> list[Path]:
             ax.set_xlabel("seconds (Fit.seconds)\n" + textwrap.fill(
                 f"not finished: {unfinished}", 48), fontsize=7)
         plain_log_labels(ax.yaxis)
+        ax.xaxis.set_major_formatter(PlainLogLabels())
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # 20, 30, 40 overlapped
     axes[0][0].set_ylabel("RMSE of a and b (aligned to the truth)")
     entries: dict[str, Any] = {}
     for ax in axes[0]:
