@@ -71,6 +71,24 @@ def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], respo
     :math:`1/\sqrt{J}`: at 2000 x 1000 121 fixed nodes were 146 log-likelihood units from 241.
     Items with a non-finite estimate (answered all right or all wrong, whose limit contributes
     :math:`\log 1 = 0`) are left out."""
+    return _integrate(_located(model, items, responses, mu=0.0, sigma=sigma, nodes=nodes),
+                      0.0, sigma)
+
+
+class _Located(NamedTuple):
+    r"""Each respondent's quadrature nodes :math:`\theta_{iq}` and what the integrand needs
+    there but the skills' density: :math:`\log P(y_i \mid \theta_{iq})` and the rule's
+    log-weight :math:`\log w_q + z_q^2/2 + \log s_i`; all ``(n, Q)``."""
+
+    theta: np.ndarray
+    log_likelihood: np.ndarray
+    log_weight: np.ndarray
+
+
+def _located(model: Model, items: Mapping[str, np.ndarray], responses: Responses, *,
+             mu: float, sigma: float, nodes: int) -> _Located:
+    """The nodes of every respondent's integrand under N(mu, sigma^2) skills
+    (:func:`marginal_log_likelihood`)."""
     if len(model.skill_shape(1)) > 1:
         raise ValueError(f"the marginal log-likelihood of the {model.name}'s skills in R^D is "
                          "not computed here (one skill only)")
@@ -79,25 +97,31 @@ def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], respo
                                     for n in model.item_parameters])
     parameters = {n: np.asarray(items[n], np.float64)[usable] for n in model.item_parameters}
     z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    log_w = np.log(w) + z**2 / 2
-    grid = sigma * np.linspace(-8.0, 8.0, LOCATING_GRID)
+    grid = mu + sigma * np.linspace(-8.0, 8.0, LOCATING_GRID)
     log_p, log_q = _log_probabilities(model, grid, parameters)  # (G, J) each
-    total = 0.0
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for rows in row_blocks((dense.shape[0], max(len(z), 1) * dense.shape[1] + LOCATING_GRID)):
         block = dense[rows][:, usable]
         answered = observed_of(block)
         right = np.where(answered, answers_of(block, np.float64), 0.0) * answered
         wrong = answered - right
-        located = right @ log_p.T + wrong @ log_q.T + _log_normal(grid, sigma)  # (n, G)
+        located = right @ log_p.T + wrong @ log_q.T + _log_normal(grid - mu, sigma)  # (n, G)
         centre, scale = _locate(located, grid)
         theta = centre[:, None] + scale[:, None] * z  # (n, Q)
         lp, lq = _log_probabilities(model, theta.ravel(), parameters)
         lp, lq = lp.reshape(*theta.shape, -1), lq.reshape(*theta.shape, -1)
-        joint = ((lp @ right[:, :, None])[..., 0] + (lq @ wrong[:, :, None])[..., 0]
-                 + _log_normal(theta, sigma) + np.log(scale)[:, None] + log_w)
-        peak = joint.max(axis=1, keepdims=True)
-        total += float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
-    return total
+        parts.append((theta, (lp @ right[:, :, None])[..., 0] + (lq @ wrong[:, :, None])[..., 0],
+                      np.log(w) + z**2 / 2 + np.log(scale)[:, None]))
+    return _Located(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def _integrate(located: _Located, mu: float, sigma: float) -> float:
+    r""":math:`\sum_i \log \sum_q` of the integrand at the located nodes under
+    N(mu, sigma^2) skills: cheap for any (mu, sigma) near those the nodes were located for."""
+    joint = (located.log_likelihood + _log_normal(located.theta - mu, sigma)
+             + located.log_weight)
+    peak = joint.max(axis=1, keepdims=True)
+    return float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
 
 
 #: the points of the grid that locates each respondent's integrand
@@ -106,7 +130,7 @@ LOCATING_GRID = 401
 
 def _log_probabilities(model: Model, theta: np.ndarray, parameters: Mapping[str, np.ndarray]
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\log p` and :math:`\log(1 - p)` at each skill of ``theta`` (1-D) for every
+    r""":math:`\log p` and :math:`\log(1 - p)` at each skill of ``theta`` (1-D) for every
     item, ``(len(theta), J)``."""
     p = np.clip(model.probabilities(theta, parameters), 1e-300, 1 - 1e-16)
     return np.log(p), np.log1p(-p)
@@ -117,7 +141,7 @@ def _log_normal(theta: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _locate(log_f: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's mode and scale :math:`s = (-\partial^2 \log f)^{-1/2}` from the parabola
+    r"""Each row's mode and scale :math:`s = (-\partial^2 \log f)^{-1/2}` from the parabola
     through its three highest grid points (the scale at most the grid's half-width, at least a
     tenth of its step, for integrands flat or peaked past what the grid resolves)."""
     step = grid[1] - grid[0]
@@ -168,17 +192,27 @@ def best_normal(model: Model, items: Mapping[str, np.ndarray], responses: Respon
                 start: tuple[float, float] = (0.0, 1.0), *, nodes: int = DEFAULT_NODES
                 ) -> tuple[float, float, float]:
     """``(loglik, mu, sigma)`` at the normal skill distribution that fits the items best, to
-    1e-5 in the log-likelihood (Nelder–Mead from ``start``: a gap is read to 1e-3)."""
+    1e-5 in the log-likelihood (Nelder–Mead from ``start``: a gap is read to 1e-3). Skills
+    N(mu, sigma^2) under the items are the items moved onto N(0, 1) (:func:`loglik`), so the
+    search integrates the items as they are, on nodes located once per round (each
+    respondent's likelihood computed there once, the density alone changing: a fraction of a
+    full integral per step); two rounds, the second located at the first's optimum, and the
+    value at the optimum a full integral."""
     from scipy.optimize import minimize
 
-    def negative(x: np.ndarray) -> float:
-        return -loglik(model, items, responses, mu=float(x[0]), sigma=float(np.exp(x[1])),
-                       nodes=nodes)
+    mu, sigma = float(start[0]), max(float(start[1]), 1e-3)
+    for _ in range(2):
+        located = _located(model, items, responses, mu=mu, sigma=sigma, nodes=nodes)
+        found = minimize(_negative_integral, np.array([mu, np.log(sigma)]), args=(located,),
+                         method="Nelder-Mead",
+                         options={"xatol": 1e-4, "fatol": 1e-5, "maxiter": 2000})
+        mu, sigma = float(found.x[0]), float(np.exp(found.x[1]))
+    return loglik(model, items, responses, mu=mu, sigma=sigma, nodes=nodes), mu, sigma
 
-    found = minimize(negative, np.array([start[0], np.log(max(start[1], 1e-3))]),
-                     method="Nelder-Mead",
-                     options={"xatol": 1e-4, "fatol": 1e-5, "maxiter": 2000})
-    return -float(found.fun), float(found.x[0]), float(np.exp(found.x[1]))
+
+def _negative_integral(x: np.ndarray, located: _Located) -> float:
+    """Minus :func:`_integrate` at ``mu, log sigma = x``."""
+    return -_integrate(located, float(x[0]), float(np.exp(x[1])))
 
 
 def at_its_skills(fit: Fit, responses: Responses, *, nodes: int = DEFAULT_NODES,

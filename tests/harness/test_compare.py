@@ -409,3 +409,24 @@ def test_the_marginal_likelihood_of_a_long_test_is_exact():
         assert adaptive == pytest.approx(exact, abs=1e-6)
     z, w = np.polynomial.hermite_e.hermegauss(121)
     assert abs(integral(z, np.log(w / w.sum())) - marginal_log_likelihood(model, data.items, y)) > 1
+
+
+@pytest.mark.parametrize("model, estimator", [("2pl", "torch-adam"), ("rasch", "jml-newton")])
+def test_the_best_normal_skills_are_those_a_search_of_full_integrals_finds(model, estimator):
+    """best_normal searches on nodes located once per round (the likelihood at each node
+    computed once): the same optimum as Nelder–Mead over full integrals, to 1e-5 in the
+    log-likelihood (the gap is read to 1e-3), from a start away from it."""
+    from scipy.optimize import minimize
+
+    from irtbench.gaps import best_normal, loglik
+
+    data = irtbench.simulate(400, 30, model=model, seed=4)
+    fit = irtbench.fit(data.responses, estimator, model=model, device="cpu")
+    described = get_model(model)
+    value, mu, sigma = best_normal(described, fit.items, data.responses, (0.1, 1.3))
+    full = minimize(lambda x: -loglik(described, fit.items, data.responses, mu=x[0],
+                                      sigma=np.exp(x[1])),
+                    [0.1, np.log(1.3)], method="Nelder-Mead",
+                    options={"xatol": 1e-4, "fatol": 1e-5})
+    assert value == pytest.approx(-full.fun, abs=1e-5)
+    assert (mu, sigma) == pytest.approx((full.x[0], np.exp(full.x[1])), abs=1e-3)
