@@ -53,12 +53,14 @@ __all__ = [
 
 #: adaptive Gauss–Hermite nodes of every integral (:func:`marginal_log_likelihood`)
 DEFAULT_NODES = 21
+#: the points of the grid that locates each respondent's integrand
+LOCATING_GRID = 401
 #: the reference's tolerance (on every item parameter)
 REFERENCE_TOL = 1e-8
 
 
 def marginal_log_likelihood(model: Model, items: Mapping[str, np.ndarray], responses: Responses,
-                            *, sigma: float = 1.0, nodes: int = 21) -> float:
+                            *, sigma: float = 1.0, nodes: int = DEFAULT_NODES) -> float:
     r""":math:`\sum_i \log \int \prod_{j\ \mathrm{obs}} p_j(\theta)^{y_{ij}}
     (1 - p_j(\theta))^{1 - y_{ij}}\, dN(\theta; 0, \sigma^2)`: the log-likelihood of the items
     with the skills integrated out, by **adaptive** Gauss–Hermite quadrature. Each respondent's
@@ -100,7 +102,7 @@ def _located(model: Model, items: Mapping[str, np.ndarray], responses: Responses
     grid = mu + sigma * np.linspace(-8.0, 8.0, LOCATING_GRID)
     log_p, log_q = _log_probabilities(model, grid, parameters)  # (G, J) each
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for rows in row_blocks((dense.shape[0], max(len(z), 1) * dense.shape[1] + LOCATING_GRID)):
+    for rows in row_blocks((dense.shape[0], len(z) * dense.shape[1] + LOCATING_GRID)):
         block = dense[rows][:, usable]
         answered = observed_of(block)
         right = np.where(answered, answers_of(block, np.float64), 0.0) * answered
@@ -122,10 +124,6 @@ def _integrate(located: _Located, mu: float, sigma: float) -> float:
              + located.log_weight)
     peak = joint.max(axis=1, keepdims=True)
     return float((peak[:, 0] + np.log(np.exp(joint - peak).sum(axis=1))).sum())
-
-
-#: the points of the grid that locates each respondent's integrand
-LOCATING_GRID = 401
 
 
 def _log_probabilities(model: Model, theta: np.ndarray, parameters: Mapping[str, np.ndarray]
